@@ -1,0 +1,49 @@
+//! One file per subcommand: argument structs (clap) and the code that wires library pieces
+//! together. The binary edge: `anyhow` is used here and nowhere below.
+
+pub mod bench;
+pub mod train;
+
+use crate::error::{BadInput, Interrupted};
+
+/// The exit code for an error: 2 for input the user must fix, the signal code for interrupts,
+/// 1 for everything else.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    for cause in e.chain() {
+        if let Some(Interrupted(code)) = cause.downcast_ref::<Interrupted>() {
+            return *code;
+        }
+        if cause.is::<BadInput>()
+            || cause.is::<crate::config::ConfigError>()
+            || cause.is::<crate::data::DataError>()
+            || cause.is::<crate::device::DeviceError>()
+            || matches!(
+                cause.downcast_ref::<crate::train::checkpoint::CheckpointError>(),
+                Some(crate::train::checkpoint::CheckpointError::Invalid { .. })
+            )
+            || matches!(
+                cause.downcast_ref::<crate::train::TrainError>(),
+                Some(crate::train::TrainError::Mismatch { .. })
+                    | Some(crate::train::TrainError::Checkpoint(
+                        crate::train::checkpoint::CheckpointError::Invalid { .. }
+                    ))
+            )
+        {
+            return 2;
+        }
+    }
+    1
+}
+
+/// The error and its causes on one line, without repeating a cause the message already quotes.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.contains(&c) {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
+    }
+    out.replace('\n', " ")
+}

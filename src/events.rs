@@ -1,0 +1,343 @@
+//! The one event schema shared by the training thread, the UI channel, the JSON Lines run log
+//! and replay. Owns the wire format; must never know who produces or consumes an event.
+
+use serde::{Deserialize, Serialize};
+
+/// Major schema version written in every line's `v` field; readers refuse a newer major.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One line of `events.jsonl`: schema version, seconds since the run started, and the event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Schema major version ([`SCHEMA_VERSION`] when written by this build).
+    pub v: u32,
+    /// Seconds since the run started (wall clock, monotonic within a run).
+    pub t: f64,
+    /// The event itself; serialised flat with a `kind` tag.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl Record {
+    /// Wraps an event stamped with the current schema version and time `t`.
+    pub fn new(t: f64, event: Event) -> Self {
+        Record {
+            v: SCHEMA_VERSION,
+            t,
+            event,
+        }
+    }
+}
+
+/// Everything a run reports, in the order a run produces it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// First line of every log: what is being trained, on what, with which plan.
+    RunStarted(RunStarted),
+    /// A new stage of the schedule begins (batch size, learning rate or momentum changed).
+    Stage(StageEvent),
+    /// One parameter update finished.
+    Step(StepEvent),
+    /// One epoch finished and the test set was evaluated.
+    Epoch(EpochEvent),
+    /// Periodic resource sample (memory, utilisation), taken off the training thread.
+    Resources(ResourcesEvent),
+    /// Online estimate of the gradient noise scale (McCandlish et al. 2018).
+    NoiseScale(NoiseScaleEvent),
+    /// A checkpoint was written atomically to `path`.
+    Checkpoint(CheckpointEvent),
+    /// The trainer stopped at an update boundary on request.
+    Paused(PauseEvent),
+    /// The trainer continued after a pause.
+    Resumed(PauseEvent),
+    /// Something went wrong but the run carries on (e.g. out of memory recovered).
+    Warning(MessageEvent),
+    /// The run completed; carries the summary also written to `summary.json`.
+    Finished(Summary),
+    /// The run stopped on an error.
+    Failed(MessageEvent),
+}
+
+/// Header event: the resolved config and what the run was started on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunStarted {
+    /// Run name (from the config, used in the run directory name).
+    pub name: String,
+    /// The resolved config as a JSON value (every default filled in).
+    pub config: serde_json::Value,
+    /// Number of training images.
+    pub train_size: usize,
+    /// Number of test images.
+    pub test_size: usize,
+    /// Where the data came from (a path or `synthetic`).
+    pub data: String,
+    /// Human-readable device, e.g. `cpu (2 threads)` or `cuda:0 NVIDIA H200`.
+    pub device: String,
+    /// Network architecture name.
+    pub model: String,
+    /// Number of trainable parameters.
+    pub params: usize,
+    /// Total epochs planned.
+    pub epochs: usize,
+    /// The planned stages (for the adaptive schedule: the stages known at the start).
+    pub stages: Vec<StagePlan>,
+    /// Updates the planned schedule takes, and what decay-LR with the same epochs would take.
+    pub planned_updates: usize,
+    /// Updates of the equivalent decay-LR baseline (B fixed at the initial batch).
+    pub baseline_updates: usize,
+    /// Present when this run continues from a checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<String>,
+}
+
+/// One stage of a schedule plan: epochs `[start_epoch, end_epoch)` at fixed (B, ε, m).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StagePlan {
+    /// First epoch of the stage (0-based).
+    pub start_epoch: usize,
+    /// One past the last epoch of the stage.
+    pub end_epoch: usize,
+    /// Batch size B.
+    pub batch: usize,
+    /// Learning rate ε.
+    pub lr: f64,
+    /// Momentum coefficient m (0 for plain SGD and Adam).
+    pub momentum: f64,
+    /// SGD noise scale g = ε·N/(B·(1−m)).
+    pub noise_scale: f64,
+}
+
+/// A stage begins: the plan values plus how the batch is executed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageEvent {
+    /// Index of the stage in the plan (grows for the adaptive schedule).
+    pub index: usize,
+    /// Epoch at which the stage starts (0-based).
+    pub epoch: usize,
+    /// Update count when the stage starts.
+    pub update: u64,
+    /// Batch size B of one parameter update.
+    pub batch: usize,
+    /// Physical batch run at once; B is split into `accumulation` micro-batches of at most this.
+    pub micro_batch: usize,
+    /// Number of micro-batches accumulated into one update.
+    pub accumulation: usize,
+    /// Learning rate ε.
+    pub lr: f64,
+    /// Momentum m.
+    pub momentum: f64,
+    /// Noise scale g = ε·N/(B·(1−m)).
+    pub noise_scale: f64,
+}
+
+/// One parameter update.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepEvent {
+    /// Updates done so far, this one included (1-based).
+    pub update: u64,
+    /// Current epoch (0-based).
+    pub epoch: usize,
+    /// Fraction of the current epoch done after this update, in (0, 1].
+    pub epoch_progress: f64,
+    /// Mean training loss of the batch.
+    pub loss: f64,
+    /// Training accuracy of the batch in [0, 1].
+    pub acc: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Batch size of this update (the last batch of an epoch may be smaller).
+    pub batch: usize,
+    /// Training throughput over recent updates, images per second.
+    pub images_per_sec: f64,
+}
+
+/// End of an epoch with its evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochEvent {
+    /// The epoch that finished (0-based).
+    pub epoch: usize,
+    /// Mean training loss over the epoch.
+    pub train_loss: f64,
+    /// Training accuracy over the epoch.
+    pub train_acc: f64,
+    /// Test loss.
+    pub test_loss: f64,
+    /// Test accuracy.
+    pub test_acc: f64,
+    /// Updates done so far.
+    pub updates: u64,
+    /// Seconds of training so far (excluding pauses).
+    pub wall: f64,
+    /// Mean training throughput of the epoch, images per second.
+    pub images_per_sec: f64,
+}
+
+/// A resource sample. Every field is optional: `None` means "not known here", and `note` says why.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourcesEvent {
+    /// Device memory in use, bytes (CUDA only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_used: Option<u64>,
+    /// Device memory total, bytes (CUDA only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_total: Option<u64>,
+    /// Resident set size of this process, bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss: Option<u64>,
+    /// Process CPU use in percent of one core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+    /// GPU utilisation percent (NVML).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_util: Option<f64>,
+    /// GPU temperature in °C (NVML).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_temp: Option<f64>,
+    /// GPU power draw in watts (NVML).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_power: Option<f64>,
+    /// Why some figures are missing, e.g. "NVML not found".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Gradient noise scale estimate B_simple = tr(Σ)/|G|².
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoiseScaleEvent {
+    /// Update at which it was measured.
+    pub update: u64,
+    /// The estimate B_simple (ratio of the smoothed trace and squared-norm estimates).
+    pub b_simple: f64,
+    /// Smoothed estimate of |G|².
+    pub grad_sq: f64,
+    /// Smoothed estimate of tr(Σ).
+    pub trace: f64,
+    /// Batch size in use when measured.
+    pub batch: usize,
+}
+
+/// A checkpoint was written.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointEvent {
+    /// Path of the `.safetensors` file.
+    pub path: String,
+    /// Epoch of the checkpoint (0-based, the epoch in progress).
+    pub epoch: usize,
+    /// Updates done at the checkpoint.
+    pub update: u64,
+    /// Why it was written: `key`, `epoch`, `stage`, `interrupt`, `nan`, `final`.
+    pub reason: String,
+}
+
+/// Pause or resume at an update boundary.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PauseEvent {
+    /// Updates done when it happened.
+    pub update: u64,
+    /// Why (e.g. `key`, `non-finite loss`).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A free-form message (warnings and failures).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessageEvent {
+    /// What happened and, where useful, what to do.
+    pub message: String,
+}
+
+/// Final summary of a run; also written to `summary.json`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Run name.
+    pub name: String,
+    /// Epochs completed.
+    pub epochs: usize,
+    /// Parameter updates done.
+    pub updates: u64,
+    /// Updates the equivalent decay-LR run would need.
+    pub baseline_updates: usize,
+    /// Test accuracy after the last epoch.
+    pub final_test_acc: f64,
+    /// Best test accuracy over all epochs.
+    pub best_test_acc: f64,
+    /// Epoch of the best test accuracy.
+    pub best_epoch: usize,
+    /// Training loss of the last epoch.
+    pub final_train_loss: f64,
+    /// Test loss of the last epoch.
+    pub final_test_loss: f64,
+    /// Seconds of training (excluding pauses).
+    pub wall: f64,
+    /// Per-stage throughput.
+    pub stages: Vec<StageSummary>,
+}
+
+/// Throughput and size of one stage, for the summary.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageSummary {
+    /// Stage index.
+    pub index: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Epochs spent in the stage.
+    pub epochs: usize,
+    /// Updates done in the stage.
+    pub updates: u64,
+    /// Mean images per second over the stage.
+    pub images_per_sec: f64,
+}
+
+/// Commands from the UI (or a signal handler) to the training thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Stop at the next update boundary until `Resume`.
+    Pause,
+    /// Continue after `Pause`.
+    Resume,
+    /// Write a checkpoint at the next update boundary.
+    Checkpoint,
+    /// Stop the run at the next update boundary; checkpoint first when `checkpoint` is true.
+    Stop {
+        /// Write a final checkpoint before stopping.
+        checkpoint: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_serialises_flat_with_kind_tag() {
+        let rec = Record::new(
+            1.5,
+            Event::Warning(MessageEvent {
+                message: "micro-batch halved".into(),
+            }),
+        );
+        let json = serde_json::to_string(&rec).unwrap();
+        assert_eq!(
+            json,
+            r#"{"v":1,"t":1.5,"kind":"warning","message":"micro-batch halved"}"#
+        );
+        let back: Record = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, rec);
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_for_forward_compatibility() {
+        let line = r#"{"v":1,"t":0.0,"kind":"paused","update":3,"reason":"key","future":42}"#;
+        let rec: Record = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            rec.event,
+            Event::Paused(PauseEvent {
+                update: 3,
+                reason: "key".into()
+            })
+        );
+    }
+}

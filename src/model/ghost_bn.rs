@@ -1,0 +1,109 @@
+//! Ghost batch norm: batch-norm statistics over fixed-size chunks of the batch, so that the
+//! normalisation a sample sees does not change when the batch size B grows (Hoffer et al. 2017,
+//! used by Smith et al.). Running statistics follow PyTorch: each chunk updates them in turn
+//! with the unbiased variance.
+
+use candle_core::{Result, Tensor, Var};
+
+use super::ParamStore;
+use crate::ops::{ghost_chunks, Kernels};
+
+/// One batch-norm layer with ghost chunks and running statistics.
+pub struct GhostBatchNorm {
+    gamma: Var,
+    beta: Var,
+    running_mean: Var,
+    running_var: Var,
+    ghost: usize,
+    momentum: f64,
+    eps: f64,
+}
+
+impl GhostBatchNorm {
+    /// A layer over `channels` with chunk size `ghost` (0 = whole batch).
+    pub fn new(
+        store: &mut ParamStore,
+        name: &str,
+        channels: usize,
+        ghost: usize,
+        momentum: f64,
+        eps: f64,
+    ) -> Result<Self> {
+        Ok(GhostBatchNorm {
+            gamma: store.constant(&format!("{name}.weight"), &[channels], 1.0)?,
+            beta: store.constant(&format!("{name}.bias"), &[channels], 0.0)?,
+            running_mean: store.buffer(&format!("{name}.running_mean"), &[channels], 0.0)?,
+            running_var: store.buffer(&format!("{name}.running_var"), &[channels], 1.0)?,
+            ghost,
+            momentum,
+            eps,
+        })
+    }
+
+    /// Normalises `x` (NCHW), optionally followed by ReLU. In training mode the running
+    /// statistics are updated from every chunk.
+    pub fn forward(&self, k: Kernels, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+        if !train {
+            return k.batch_norm_eval(
+                x,
+                self.gamma.as_tensor(),
+                self.beta.as_tensor(),
+                self.running_mean.as_tensor(),
+                self.running_var.as_tensor(),
+                self.eps,
+                relu,
+            );
+        }
+        let (y, mean, var) = k.batch_norm_train(
+            x,
+            self.gamma.as_tensor(),
+            self.beta.as_tensor(),
+            self.ghost,
+            self.eps,
+            relu,
+        )?;
+        self.update_running(x, &mean, &var)?;
+        Ok(y)
+    }
+
+    fn update_running(&self, x: &Tensor, mean: &Tensor, var: &Tensor) -> Result<()> {
+        let (n, _, h, w) = x.dims4()?;
+        let m = self.momentum;
+        // Stats are small (chunks × C); fold them on the host in f64 for a deterministic order.
+        let means = mean.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
+        let vars = var.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
+        let mut rm = self
+            .running_mean
+            .as_tensor()
+            .to_dtype(candle_core::DType::F64)?
+            .to_vec1::<f64>()?;
+        let mut rv = self
+            .running_var
+            .as_tensor()
+            .to_dtype(candle_core::DType::F64)?
+            .to_vec1::<f64>()?;
+        for ((_, len), (cm, cv)) in ghost_chunks(n, self.ghost)
+            .into_iter()
+            .zip(means.iter().zip(&vars))
+        {
+            let count = (len * h * w) as f64;
+            let unbias = if count > 1.0 { count / (count - 1.0) } else { 1.0 };
+            for c in 0..rm.len() {
+                rm[c] = (1.0 - m) * rm[c] + m * cm[c];
+                rv[c] = (1.0 - m) * rv[c] + m * cv[c] * unbias;
+            }
+        }
+        let dev = self.running_mean.device();
+        let to = |v: Vec<f64>| -> Result<Tensor> {
+            let f: Vec<f32> = v.into_iter().map(|x| x as f32).collect();
+            Tensor::from_vec(f, rm_len(&self.running_mean), dev)
+        };
+        self.running_mean.set(&to(rm)?)?;
+        self.running_var.set(&to(rv)?)?;
+        Ok(())
+    }
+}
+
+fn rm_len(v: &Var) -> usize {
+    v.elem_count()
+}

@@ -1,0 +1,11 @@
+//! The networks: CIFAR ResNets as plain structs (`new` + `forward`) over named parameters.
+//! Owns parameter creation (seeded, device-placed) and the running statistics of batch norm;
+//! must never decide learning rates, batch sizes or how gradients are combined.
+
+mod ghost_bn;
+mod params;
+mod resnet;
+
+pub use ghost_bn::GhostBatchNorm;
+pub use params::ParamStore;
+pub use resnet::ResNet;

@@ -1,0 +1,199 @@
+//! CIFAR ResNets: ResNet-8/20 (He et al. 2016, 16/32/64 channels) and the CIFAR ResNet-18
+//! (3×3 stem, no max-pool, 64/128/256/512) used in the paper's follow-ups. Shortcuts that
+//! change shape are 1×1 convolutions with batch norm, as in ResNet-18.
+
+use candle_core::{Result, Tensor, Var, D};
+
+use super::{GhostBatchNorm, ParamStore};
+use crate::config::{Arch, ModelConfig};
+use crate::ops::Kernels;
+
+/// Convolution followed by ghost batch norm.
+struct ConvBn {
+    weight: Var,
+    stride: usize,
+    padding: usize,
+    bn: GhostBatchNorm,
+}
+
+impl ConvBn {
+    fn new(
+        store: &mut ParamStore,
+        name: &str,
+        cfg: &ModelConfig,
+        (cin, cout, k, stride): (usize, usize, usize, usize),
+    ) -> Result<Self> {
+        // Kaiming normal, fan-out, as torchvision initialises ResNets.
+        let std = (2.0 / (cout * k * k) as f64).sqrt();
+        Ok(ConvBn {
+            weight: store.normal(&format!("{name}.conv.weight"), &[cout, cin, k, k], std)?,
+            stride,
+            padding: k / 2,
+            bn: GhostBatchNorm::new(
+                store,
+                &format!("{name}.bn"),
+                cout,
+                cfg.ghost_batch,
+                cfg.bn_momentum,
+                cfg.bn_eps,
+            )?,
+        })
+    }
+
+    fn forward(&self, k: Kernels, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+        let y = k.conv2d(x, self.weight.as_tensor(), self.stride, self.padding)?;
+        self.bn.forward(k, &y, train, relu)
+    }
+}
+
+/// The basic residual block: two 3×3 conv-BN layers and a shortcut.
+struct Block {
+    a: ConvBn,
+    b: ConvBn,
+    shortcut: Option<ConvBn>,
+}
+
+impl Block {
+    fn forward(&self, k: Kernels, x: &Tensor, train: bool) -> Result<Tensor> {
+        let y = self.a.forward(k, x, train, true)?;
+        let y = self.b.forward(k, &y, train, false)?;
+        let skip = match &self.shortcut {
+            Some(s) => s.forward(k, x, train, false)?,
+            None => x.clone(),
+        };
+        k.add_relu(&y, &skip)
+    }
+}
+
+/// A CIFAR ResNet classifier over 3×32×32 images.
+pub struct ResNet {
+    arch: Arch,
+    kernels: Kernels,
+    stem: ConvBn,
+    blocks: Vec<Block>,
+    fc_weight: Var,
+    fc_bias: Var,
+}
+
+impl ResNet {
+    /// Builds `cfg.arch` with `classes` outputs, creating its parameters in `store`.
+    pub fn new(store: &mut ParamStore, cfg: &ModelConfig, kernels: Kernels, classes: usize) -> Result<Self> {
+        let (stem_width, widths, depth): (usize, &[usize], usize) = match cfg.arch {
+            Arch::Resnet8 => (16, &[16, 32, 64], 1),
+            Arch::Resnet20 => (16, &[16, 32, 64], 3),
+            Arch::Resnet18 => (64, &[64, 128, 256, 512], 2),
+        };
+        let stem = ConvBn::new(store, "stem", cfg, (3, stem_width, 3, 1))?;
+        let mut blocks = Vec::new();
+        let mut cin = stem_width;
+        for (stage, &width) in widths.iter().enumerate() {
+            for i in 0..depth {
+                let stride = if stage > 0 && i == 0 { 2 } else { 1 };
+                let name = format!("layer{}.{i}", stage + 1);
+                let a = ConvBn::new(store, &format!("{name}.a"), cfg, (cin, width, 3, stride))?;
+                let b = ConvBn::new(store, &format!("{name}.b"), cfg, (width, width, 3, 1))?;
+                let shortcut = if stride != 1 || cin != width {
+                    Some(ConvBn::new(store, &format!("{name}.shortcut"), cfg, (cin, width, 1, stride))?)
+                } else {
+                    None
+                };
+                blocks.push(Block { a, b, shortcut });
+                cin = width;
+            }
+        }
+        // PyTorch's Linear default: U(±1/√fan_in) for weight and bias.
+        let bound = 1.0 / (cin as f64).sqrt();
+        let fc_weight = store.uniform("fc.weight", &[classes, cin], bound)?;
+        let fc_bias = store.uniform("fc.bias", &[classes], bound)?;
+        Ok(ResNet { arch: cfg.arch, kernels, stem, blocks, fc_weight, fc_bias })
+    }
+
+    /// The architecture.
+    pub fn arch(&self) -> Arch {
+        self.arch
+    }
+
+    /// Logits (N, classes) for images (N, 3, 32, 32). `train` selects batch statistics (and
+    /// updates the running ones) or running statistics.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let k = self.kernels;
+        let mut h = self.stem.forward(k, x, train, true)?;
+        for block in &self.blocks {
+            h = block.forward(k, &h, train)?;
+        }
+        let pooled = h.mean(D::Minus1)?.mean(D::Minus1)?;
+        pooled
+            .matmul(&self.fc_weight.as_tensor().t()?)?
+            .broadcast_add(self.fc_bias.as_tensor())
+    }
+
+    /// Forward FLOPs per image of the convolutions and the classifier (multiply-add = 2).
+    pub fn flops_per_image(&self) -> f64 {
+        let mut flops = 0.0;
+        let mut size = 32usize;
+        let conv = |c: &ConvBn, size: usize| {
+            let out = size / c.stride;
+            let d = c.weight.dims();
+            2.0 * (d[0] * d[1] * d[2] * d[3] * out * out) as f64
+        };
+        flops += conv(&self.stem, size);
+        for b in &self.blocks {
+            flops += conv(&b.a, size);
+            let out = size / b.a.stride;
+            flops += conv(&b.b, out);
+            if let Some(s) = &b.shortcut {
+                flops += conv(s, size);
+            }
+            size = out;
+        }
+        flops + 2.0 * self.fc_weight.elem_count() as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn build(arch: Arch) -> (ParamStore, ResNet) {
+        let cfg = ModelConfig { arch, ..ModelConfig::default() };
+        let mut store = ParamStore::new(&Device::Cpu, 1);
+        let net = ResNet::new(&mut store, &cfg, Kernels::Candle, 10).unwrap();
+        (store, net)
+    }
+
+    #[test]
+    fn parameter_counts_match_the_reference_architectures() {
+        // ResNet-20 with 1×1 projection shortcuts: 269,722 (0.27M in He et al. with option A).
+        let (s20, _) = build(Arch::Resnet20);
+        assert_eq!(s20.param_count(), 272_474);
+        // CIFAR ResNet-18: 11,173,962 as in the widely used PyTorch CIFAR implementation.
+        let (s18, _) = build(Arch::Resnet18);
+        assert_eq!(s18.param_count(), 11_173_962);
+        let (s8, _) = build(Arch::Resnet8);
+        assert_eq!(s8.param_count(), 78_042);
+    }
+
+    #[test]
+    fn forward_gives_logits_and_flops() {
+        let (_, net) = build(Arch::Resnet8);
+        let x = Tensor::randn(0f32, 1.0, (3, 3, 32, 32), &Device::Cpu).unwrap();
+        let y = net.forward(&x, true).unwrap();
+        assert_eq!(y.dims(), &[3, 10]);
+        let y = net.forward(&x, false).unwrap();
+        assert_eq!(y.dims(), &[3, 10]);
+        let (_, r18) = build(Arch::Resnet18);
+        // ≈0.56 GFLOPs (multiply-adds) per image for CIFAR ResNet-18.
+        let gmacs = r18.flops_per_image() / 2e9;
+        assert!((0.55..0.57).contains(&gmacs), "{gmacs}");
+    }
+
+    #[test]
+    fn same_seed_same_weights() {
+        let (a, _) = build(Arch::Resnet8);
+        let (b, _) = build(Arch::Resnet8);
+        for ((_, x), (_, y)) in a.named_tensors().iter().zip(b.named_tensors().iter()) {
+            assert_eq!(x.flatten_all().unwrap().to_vec1::<f32>().unwrap(), y.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! Fast CPU 2-D convolution (k ∈ {1, 3}, stride 1|2, zero padding, no bias) as a candle
+//! `CustomOp2` with forward and backward, built on im2col panels and the `gemm` crate.
+//!
+//! Owns the NCHW ↔ GEMM data movement. Hand-written for speed (candle's own backward is a naive
+//! per-pixel loop): work is split into one group of samples per thread, each group cut into
+//! panels of about [`PANEL_COLS`] output pixels so the im2col panel stays in cache. It must never
+//! compute the input gradient when the input does not track gradients (the image at the stem).
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::cpu::{self, Mat, OpError, SendPtr};
+
+/// Output pixels (GEMM columns) per panel: big enough for an efficient GEMM, small enough that
+/// the K × cols im2col panel of a wide layer stays near the L2 cache.
+const PANEL_COLS: usize = 512;
+
+/// Shapes of one convolution.
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    n: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    ho: usize,
+    wo: usize,
+}
+
+impl Geom {
+    fn new(x: &Shape, wt: &Shape, stride: usize, pad: usize) -> Result<Self> {
+        let (n, cin, h, w) = x.dims4()?;
+        let (cout, cin2, k, k2) = wt.dims4()?;
+        if cin != cin2 || k != k2 || !(k == 1 || k == 3) || !(stride == 1 || stride == 2) {
+            return Err(OpError::shape(
+                "conv2d",
+                format!(
+                    "input {x:?} and weight {wt:?} with stride {stride} are not a supported \
+                     convolution (square 1x1 or 3x3 kernel, matching channels, stride 1 or 2)"
+                ),
+            ));
+        }
+        if h + 2 * pad < k || w + 2 * pad < k {
+            return Err(OpError::shape(
+                "conv2d",
+                format!("input {x:?} is smaller than the {k}x{k} kernel"),
+            ));
+        }
+        let ho = (h + 2 * pad - k) / stride + 1;
+        let wo = (w + 2 * pad - k) / stride + 1;
+        Ok(Self {
+            n,
+            cin,
+            h,
+            w,
+            cout,
+            k,
+            stride,
+            pad,
+            ho,
+            wo,
+        })
+    }
+
+    /// Output pixels per sample.
+    fn p(&self) -> usize {
+        self.ho * self.wo
+    }
+
+    /// GEMM reduction length of the forward pass: Cin·k·k.
+    fn kdim(&self) -> usize {
+        self.cin * self.k * self.k
+    }
+
+    /// A 1×1 stride-1 unpadded conv reads its input as the GEMM operand directly.
+    fn is_pointwise(&self) -> bool {
+        self.k == 1 && self.stride == 1 && self.pad == 0
+    }
+
+    /// Range of output columns `ox` whose input column `ox*stride + kx - pad` lies inside the image.
+    fn valid_ox(&self, kx: usize) -> (usize, usize) {
+        let lo = if self.pad > kx {
+            (self.pad - kx).div_ceil(self.stride)
+        } else {
+            0
+        };
+        let hi = if self.w + self.pad > kx {
+            ((self.w - 1 + self.pad - kx) / self.stride + 1).min(self.wo)
+        } else {
+            0
+        };
+        (lo.min(hi), hi)
+    }
+}
+
+/// A panel: `ns` whole samples from `s0`, or (when `ns == 1`) output rows `oy0..oy1` of one.
+#[derive(Clone, Copy, Debug)]
+struct Panel {
+    s0: usize,
+    ns: usize,
+    oy0: usize,
+    oy1: usize,
+}
+
+impl Panel {
+    fn cols(&self, g: &Geom) -> usize {
+        self.ns * (self.oy1 - self.oy0) * g.wo
+    }
+}
+
+/// Cuts samples `s0..s1` into panels of about [`PANEL_COLS`] columns.
+fn panels(g: &Geom, s0: usize, s1: usize) -> Vec<Panel> {
+    let p = g.p();
+    let mut out = Vec::new();
+    if p >= PANEL_COLS {
+        let rows = (PANEL_COLS / g.wo).max(1);
+        for s in s0..s1 {
+            let mut oy = 0;
+            while oy < g.ho {
+                let end = (oy + rows).min(g.ho);
+                out.push(Panel {
+                    s0: s,
+                    ns: 1,
+                    oy0: oy,
+                    oy1: end,
+                });
+                oy = end;
+            }
+        }
+    } else {
+        let per = (PANEL_COLS / p).max(1);
+        let mut s = s0;
+        while s < s1 {
+            let ns = per.min(s1 - s);
+            out.push(Panel {
+                s0: s,
+                ns,
+                oy0: 0,
+                oy1: g.ho,
+            });
+            s += ns;
+        }
+    }
+    out
+}
+
+/// Splits the batch into one contiguous sample range per worker thread.
+fn groups(n: usize) -> Vec<(usize, usize)> {
+    let t = cpu::threads().min(n).max(1);
+    (0..t).map(|i| (i * n / t, (i + 1) * n / t)).collect()
+}
+
+/// Writes the K × cols im2col panel of `x` for `pl` into `col` (row r = (ci, ky, kx)).
+fn im2col(g: &Geom, x: &[f32], pl: &Panel, col: &mut [f32]) {
+    let cols = pl.cols(g);
+    let rows = pl.oy1 - pl.oy0;
+    let hw = g.h * g.w;
+    for ci in 0..g.cin {
+        for ky in 0..g.k {
+            for kx in 0..g.k {
+                let r = (ci * g.k + ky) * g.k + kx;
+                let (lo, hi) = g.valid_ox(kx);
+                let row = &mut col[r * cols..(r + 1) * cols];
+                for j in 0..pl.ns {
+                    let plane = &x[((pl.s0 + j) * g.cin + ci) * hw..][..hw];
+                    for t in 0..rows {
+                        let dst = &mut row[(j * rows + t) * g.wo..][..g.wo];
+                        let iy = ((pl.oy0 + t) * g.stride + ky) as isize - g.pad as isize;
+                        if iy < 0 || iy >= g.h as isize {
+                            dst.fill(0.0);
+                            continue;
+                        }
+                        let src = &plane[iy as usize * g.w..][..g.w];
+                        dst[..lo].fill(0.0);
+                        dst[hi..].fill(0.0);
+                        let off = kx as isize - g.pad as isize;
+                        if g.stride == 1 {
+                            let a = (lo as isize + off) as usize;
+                            dst[lo..hi].copy_from_slice(&src[a..a + (hi - lo)]);
+                        } else {
+                            for (ox, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
+                                *d = src[(ox as isize * g.stride as isize + off) as usize];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the K × cols panel `col` back onto `dx` (the adjoint of [`im2col`]); `dx` holds the
+/// input gradient of samples `base..`, which must cover the panel's samples.
+fn col2im(g: &Geom, col: &[f32], pl: &Panel, dx: &mut [f32], base: usize) {
+    let cols = pl.cols(g);
+    let rows = pl.oy1 - pl.oy0;
+    let hw = g.h * g.w;
+    for ci in 0..g.cin {
+        for ky in 0..g.k {
+            for kx in 0..g.k {
+                let r = (ci * g.k + ky) * g.k + kx;
+                let (lo, hi) = g.valid_ox(kx);
+                let row = &col[r * cols..(r + 1) * cols];
+                for j in 0..pl.ns {
+                    let plane = &mut dx[((pl.s0 + j - base) * g.cin + ci) * hw..][..hw];
+                    for t in 0..rows {
+                        let src = &row[(j * rows + t) * g.wo..][..g.wo];
+                        let iy = ((pl.oy0 + t) * g.stride + ky) as isize - g.pad as isize;
+                        if iy < 0 || iy >= g.h as isize {
+                            continue;
+                        }
+                        let dst = &mut plane[iy as usize * g.w..][..g.w];
+                        let off = kx as isize - g.pad as isize;
+                        if g.stride == 1 {
+                            let a = (lo as isize + off) as usize;
+                            for (d, s) in dst[a..a + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
+                                *d += s;
+                            }
+                        } else {
+                            for (ox, s) in src.iter().enumerate().take(hi).skip(lo) {
+                                dst[(ox as isize * g.stride as isize + off) as usize] += s;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Forward pass over samples `s0..s1` into `y` (the whole output, NCHW).
+fn forward_group(g: &Geom, x: &[f32], wt: &[f32], y: SendPtr, s0: usize, s1: usize, par: bool) {
+    let (p, kd) = (g.p(), g.kdim());
+    let wmat = Mat {
+        ptr: wt.as_ptr(),
+        rs: kd as isize,
+        cs: 1,
+    };
+    for pl in panels(g, s0, s1) {
+        let cols = pl.cols(g);
+        let col_len = if g.is_pointwise() && pl.ns == 1 {
+            0
+        } else {
+            kd * cols
+        };
+        let tmp_len = if pl.ns > 1 { g.cout * cols } else { 0 };
+        cpu::with_scratch([col_len, tmp_len], |[col, tmp]| {
+            let rhs = if col_len == 0 {
+                let base = &x[pl.s0 * g.cin * p + pl.oy0 * g.wo..];
+                Mat {
+                    ptr: base.as_ptr(),
+                    rs: p as isize,
+                    cs: 1,
+                }
+            } else {
+                im2col(g, x, &pl, col);
+                Mat {
+                    ptr: col.as_ptr(),
+                    rs: cols as isize,
+                    cs: 1,
+                }
+            };
+            if pl.ns == 1 {
+                // SAFETY: this panel's output rows belong to this thread alone; extents are
+                // cout rows of `cols` values at row stride p inside `y`.
+                unsafe {
+                    let dst = y.0.add(pl.s0 * g.cout * p + pl.oy0 * g.wo);
+                    cpu::sgemm(g.cout, cols, kd, dst, p as isize, false, wmat, rhs, par);
+                }
+            } else {
+                // SAFETY: `tmp` is cout × cols, owned by this call.
+                unsafe {
+                    cpu::sgemm(
+                        g.cout,
+                        cols,
+                        kd,
+                        tmp.as_mut_ptr(),
+                        cols as isize,
+                        false,
+                        wmat,
+                        rhs,
+                        par,
+                    );
+                }
+                for j in 0..pl.ns {
+                    for co in 0..g.cout {
+                        let src = &tmp[co * cols + j * p..][..p];
+                        // SAFETY: sample pl.s0 + j belongs to this thread's group.
+                        unsafe {
+                            let dst = y.0.add(((pl.s0 + j) * g.cout + co) * p);
+                            std::ptr::copy_nonoverlapping(src.as_ptr(), dst, p);
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Forward convolution of NCHW `x` with `wt`, returning the NCHW output buffer.
+fn forward(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
+    let mut y = vec![0f32; g.n * g.cout * g.p()];
+    let yp = SendPtr(y.as_mut_ptr());
+    let gs = groups(g.n);
+    if gs.len() == 1 {
+        forward_group(g, x, wt, yp, 0, g.n, true);
+    } else {
+        gs.par_iter()
+            .for_each(|&(a, b)| forward_group(g, x, wt, yp, a, b, false));
+    }
+    y
+}
+
+/// What the backward pass has to produce.
+#[derive(Clone, Copy)]
+struct Need {
+    dx: bool,
+    dw: bool,
+}
+
+/// Backward over samples `s0..s1`: accumulates into `dw` (Cout × K, this group's own) and writes
+/// this group's samples of `dx` (zero-initialised, whole input shape).
+#[allow(clippy::too_many_arguments)]
+fn backward_group(
+    g: &Geom,
+    x: &[f32],
+    wt: &[f32],
+    dy: &[f32],
+    need: Need,
+    dx: SendPtr,
+    dw: &mut [f32],
+    (s0, s1): (usize, usize),
+    par: bool,
+) {
+    let (p, kd, hw) = (g.p(), g.kdim(), g.h * g.w);
+    for pl in panels(g, s0, s1) {
+        let cols = pl.cols(g);
+        let direct = g.is_pointwise() && pl.ns == 1;
+        let col_len = if need.dw && !direct { kd * cols } else { 0 };
+        let dcol_len = if need.dx && !direct { kd * cols } else { 0 };
+        let dyt_len = if pl.ns > 1 { g.cout * cols } else { 0 };
+        cpu::with_scratch([col_len, dcol_len, dyt_len], |[col, dcol, dyt]| {
+            // The output gradient of this panel as a cout × cols matrix.
+            let dym = if pl.ns == 1 {
+                Mat {
+                    ptr: dy[pl.s0 * g.cout * p + pl.oy0 * g.wo..].as_ptr(),
+                    rs: p as isize,
+                    cs: 1,
+                }
+            } else {
+                for j in 0..pl.ns {
+                    for co in 0..g.cout {
+                        dyt[co * cols + j * p..][..p]
+                            .copy_from_slice(&dy[((pl.s0 + j) * g.cout + co) * p..][..p]);
+                    }
+                }
+                Mat {
+                    ptr: dyt.as_ptr(),
+                    rs: cols as isize,
+                    cs: 1,
+                }
+            };
+            if need.dw {
+                // dW (cout × K) += dY (cout × cols) · colᵀ (cols × K)
+                let colt = if direct {
+                    Mat {
+                        ptr: x[pl.s0 * g.cin * hw + pl.oy0 * g.wo..].as_ptr(),
+                        rs: 1,
+                        cs: hw as isize,
+                    }
+                } else {
+                    im2col(g, x, &pl, col);
+                    Mat {
+                        ptr: col.as_ptr(),
+                        rs: 1,
+                        cs: cols as isize,
+                    }
+                };
+                // SAFETY: `dw` is this group's own cout × K accumulator.
+                unsafe { cpu::sgemm(g.cout, kd, cols, dw.as_mut_ptr(), kd as isize, true, dym, colt, par) };
+            }
+            if need.dx {
+                // dcol (K × cols) = Wᵀ (K × cout) · dY (cout × cols)
+                let wtm = Mat {
+                    ptr: wt.as_ptr(),
+                    rs: 1,
+                    cs: kd as isize,
+                };
+                if direct {
+                    // SAFETY: rows oy0..oy1 of sample s0 belong to this thread; a pointwise conv's
+                    // panel maps one-to-one onto those input pixels.
+                    unsafe {
+                        let dst = dx.0.add(pl.s0 * g.cin * hw + pl.oy0 * g.wo);
+                        cpu::sgemm(kd, cols, g.cout, dst, hw as isize, false, wtm, dym, par);
+                    }
+                } else {
+                    // SAFETY: `dcol` is K × cols, owned by this call.
+                    unsafe {
+                        cpu::sgemm(kd, cols, g.cout, dcol.as_mut_ptr(), cols as isize, false, wtm, dym, par)
+                    };
+                    // SAFETY: samples s0..s1 of `dx` belong to this thread's group alone.
+                    let dxs = unsafe {
+                        std::slice::from_raw_parts_mut(dx.0.add(s0 * g.cin * hw), (s1 - s0) * g.cin * hw)
+                    };
+                    col2im(g, dcol, &pl, dxs, s0);
+                }
+            }
+        });
+    }
+}
+
+/// Backward convolution: (dx if needed, dw if needed).
+fn backward(
+    g: &Geom,
+    x: &[f32],
+    wt: &[f32],
+    dy: &[f32],
+    need: Need,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let hw = g.h * g.w;
+    let wlen = g.cout * g.kdim();
+    let mut dx = need.dx.then(|| vec![0f32; g.n * g.cin * hw]);
+    let dxp = SendPtr(dx.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
+    let gs = groups(g.n);
+    let dw = if gs.len() == 1 {
+        let mut dw = vec![0f32; if need.dw { wlen } else { 0 }];
+        backward_group(g, x, wt, dy, need, dxp, &mut dw, (0, g.n), true);
+        dw
+    } else {
+        let parts: Vec<Vec<f32>> = gs
+            .par_iter()
+            .map(|&range| {
+                let mut dw = vec![0f32; if need.dw { wlen } else { 0 }];
+                backward_group(g, x, wt, dy, need, dxp, &mut dw, range, false);
+                dw
+            })
+            .collect();
+        let mut it = parts.into_iter();
+        let mut acc = it.next().unwrap_or_default();
+        for part in it {
+            for (a, b) in acc.iter_mut().zip(&part) {
+                *a += b;
+            }
+        }
+        acc
+    };
+    (dx, need.dw.then_some(dw))
+}
+
+/// The convolution as a candle custom op (`x`, `weight`) → `y`.
+pub struct Conv2d {
+    /// Stride in both directions.
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub pad: usize,
+}
+
+impl CustomOp2 for Conv2d {
+    fn name(&self) -> &'static str {
+        "batchramp-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Geom::new(l1.shape(), l2.shape(), self.stride, self.pad)?;
+        let x = cpu::slice("conv2d", s1, l1)?;
+        let wt = cpu::slice("conv2d", s2, l2)?;
+        let y = forward(&g, x, wt);
+        Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        wt: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = Geom::new(x.shape(), wt.shape(), self.stride, self.pad)?;
+        // The stem's input is the image batch: nothing upstream wants its gradient.
+        let need = Need {
+            dx: x.track_op(),
+            dw: wt.track_op(),
+        };
+        if !need.dx && !need.dw {
+            return Ok((None, None));
+        }
+        let (dx, dw) = cpu::with_f32("conv2d", x, |xs| {
+            cpu::with_f32("conv2d", wt, |ws| {
+                cpu::with_f32("conv2d", grad, |gs| backward(&g, xs, ws, gs, need))
+            })
+        })???;
+        let dx = dx.map(|v| cpu::tensor(v, x.shape())).transpose()?;
+        let dw = dw.map(|v| cpu::tensor(v, wt.shape())).transpose()?;
+        Ok((dx, dw))
+    }
+}

@@ -1,0 +1,75 @@
+//! Fused element-wise CPU kernels: the residual join `relu(a + b)`, as a candle `CustomOp2` with
+//! backward.
+//!
+//! Owns only same-shape, contiguous f32 element-wise work; broadcasting must never be handled
+//! here (the dispatcher sends such calls to the stock path).
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::cpu::{self, OpError};
+
+/// Elements per parallel task: below this, splitting costs more than it saves.
+const GRAIN: usize = 1 << 14;
+
+/// `relu(a + b)` on two tensors of the same shape.
+pub struct AddRelu;
+
+impl CustomOp2 for AddRelu {
+    fn name(&self) -> &'static str {
+        "batchramp-add-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        if l1.shape() != l2.shape() {
+            return Err(OpError::shape(
+                "add_relu",
+                format!("shapes {:?} and {:?} differ", l1.shape(), l2.shape()),
+            ));
+        }
+        let a = cpu::slice("add_relu", s1, l1)?;
+        let b = cpu::slice("add_relu", s2, l2)?;
+        let mut y = vec![0f32; a.len()];
+        y.par_chunks_mut(GRAIN)
+            .zip(a.par_chunks(GRAIN).zip(b.par_chunks(GRAIN)))
+            .for_each(|(y, (a, b))| {
+                for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
+                    *o = (u + v).max(0.0);
+                }
+            });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        if !a.track_op() && !b.track_op() {
+            return Ok((None, None));
+        }
+        let ge = cpu::with_f32("add_relu", grad, |g| {
+            cpu::with_f32("add_relu", res, |y| {
+                let mut out = vec![0f32; g.len()];
+                out.par_chunks_mut(GRAIN)
+                    .zip(g.par_chunks(GRAIN).zip(y.par_chunks(GRAIN)))
+                    .for_each(|(o, (g, y))| {
+                        for ((o, &g), &y) in o.iter_mut().zip(g).zip(y) {
+                            *o = if y > 0.0 { g } else { 0.0 };
+                        }
+                    });
+                out
+            })
+        })??;
+        let ge = cpu::tensor(ge, res.shape())?;
+        Ok((a.track_op().then(|| ge.clone()), b.track_op().then_some(ge)))
+    }
+}

@@ -1,0 +1,122 @@
+//! Layer-level kernels the models call: convolution, batch norm (training with ghost chunks, and
+//! inference), and the fused residual join, each with a fast CPU path and a stock candle path.
+//!
+//! Owns the choice of implementation per call; it must never hold model state (running
+//! statistics, parameters) — callers pass every tensor in and get every statistic back.
+
+mod bn;
+mod conv;
+mod cpu;
+mod eltwise;
+mod stock;
+
+use candle_core::{Result, Tensor};
+
+pub use cpu::OpError;
+pub use stock::ghost_chunks;
+
+/// Which implementation the layers use: our fast CPU ops, or stock candle ops (also the path on CUDA).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Kernels {
+    /// Hand-written CPU kernels (f32 on CPU); other devices and dtypes fall back to `Candle`.
+    #[default]
+    Fast,
+    /// Compositions of stock candle ops; runs anywhere candle runs.
+    Candle,
+}
+
+impl Kernels {
+    /// NCHW conv, weight (Cout, Cin, k, k), no bias, k in {1,3}, stride 1|2, zero padding.
+    pub fn conv2d(&self, x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+        if self.fast(&[x, w]) {
+            x.contiguous()?.apply_op2(
+                &w.contiguous()?,
+                conv::Conv2d {
+                    stride,
+                    pad: padding,
+                },
+            )
+        } else {
+            stock::conv2d(x, w, stride, padding)
+        }
+    }
+
+    /// Training-mode batch norm with statistics over ghost chunks of `ghost` samples along N
+    /// (ghost = 0 or >= N means one chunk; the last chunk may be smaller). Optional fused ReLU.
+    /// Returns (y, mean, var) where mean/var are DETACHED, shape (chunks, C), var biased.
+    pub fn batch_norm_train(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        ghost: usize,
+        eps: f64,
+        relu: bool,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        if !self.fast(&[x, gamma, beta]) || x.rank() != 4 {
+            return stock::batch_norm_train(x, gamma, beta, ghost, eps, relu);
+        }
+        let x = x.contiguous()?;
+        let d = bn::Dims::new(x.shape(), &[gamma.shape(), beta.shape()])?;
+        let chunks = ghost_chunks(x.dim(0)?, ghost);
+        let (mean, var) = cpu::with_f32("batch_norm_train", &x, |xs| bn::stats(xs, d, &chunks))?;
+        let invstd = var.iter().map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32).collect();
+        let k = chunks.len();
+        let c = mean.len() / k;
+        let mean_t = cpu::tensor(mean.clone(), (k, c))?;
+        let var_t = cpu::tensor(var, (k, c))?;
+        let op = bn::BnTrain {
+            chunks,
+            mean,
+            invstd,
+            relu,
+        };
+        let y = x.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
+        Ok((y, mean_t, var_t))
+    }
+
+    /// Inference batch norm with running statistics, optional fused ReLU. The running statistics
+    /// are treated as constants (no gradient flows into them).
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_norm_eval(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        mean: &Tensor,
+        var: &Tensor,
+        eps: f64,
+        relu: bool,
+    ) -> Result<Tensor> {
+        if !self.fast(&[x, gamma, beta, mean, var]) || x.rank() != 4 {
+            return stock::batch_norm_eval(x, gamma, beta, mean, var, eps, relu);
+        }
+        let x = x.contiguous()?;
+        bn::Dims::new(x.shape(), &[gamma.shape(), beta.shape(), mean.shape(), var.shape()])?;
+        let mean = mean.flatten_all()?.to_vec1::<f32>()?;
+        let invstd = var
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .iter()
+            .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
+            .collect();
+        let op = bn::BnEval { mean, invstd, relu };
+        x.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)
+    }
+
+    /// Optional fusion: relu(a + b) for the residual join.
+    pub fn add_relu(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        if self.fast(&[a, b]) && a.shape() == b.shape() {
+            a.contiguous()?.apply_op2(&b.contiguous()?, eltwise::AddRelu)
+        } else {
+            stock::add_relu(a, b)
+        }
+    }
+
+    /// True when this call should take the fast CPU kernels: `Fast` chosen and every tensor f32
+    /// on the CPU (CUDA builds and other dtypes use the stock ops).
+    fn fast(&self, ts: &[&Tensor]) -> bool {
+        *self == Kernels::Fast && ts.iter().all(|t| cpu::is_fast(t))
+    }
+}

@@ -1,0 +1,391 @@
+//! Checkpoint files: `checkpoints/<epoch>-<update>.safetensors` (model weights, batch-norm
+//! buffers, optimizer state) plus `<epoch>-<update>.json` (config, progress, loader cursor,
+//! schedule, noise estimator, log offset). Owns atomic writing (temp file, fsync, rename),
+//! pruning and validation on load; must never leave a half-written file under a final name.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::config::RunConfig;
+use crate::data::loader::LoaderCursor;
+use crate::events::StagePlan;
+use crate::train::noise::NoiseScale;
+use crate::train::progress::Progress;
+
+/// Version of the checkpoint layout; bumped when old checkpoints can no longer be read.
+pub const CHECKPOINT_FORMAT: u32 = 1;
+
+/// Problems writing or reading a checkpoint; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Writing failed (disk full, read-only directory…); the previous checkpoint is intact.
+    #[error("cannot write checkpoint {path}: {message} (the previous checkpoint is intact)")]
+    Write {
+        /// Target path.
+        path: String,
+        /// The underlying error.
+        message: String,
+    },
+    /// The file is missing, truncated, corrupt or not one of ours.
+    #[error("checkpoint {path}: {message}")]
+    Invalid {
+        /// The checkpoint path.
+        path: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+/// Everything but the tensors, stored as JSON beside the weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    /// [`CHECKPOINT_FORMAT`].
+    pub format: u32,
+    /// The run's resolved config.
+    pub config: RunConfig,
+    /// Position and running totals of the run.
+    pub progress: Progress,
+    /// Where the sampler stands.
+    pub cursor: LoaderCursor,
+    /// The schedule's stages (the adaptive schedule rewrites them while running).
+    pub stages: Vec<StagePlan>,
+    /// Noise-scale estimator state.
+    pub noise: NoiseScale,
+    /// Optimizer updates applied.
+    pub optim_step: u64,
+    /// Lines of `events.jsonl` that describe the run up to this checkpoint.
+    pub log_lines: u64,
+    /// Run time in seconds at the checkpoint.
+    pub t: f64,
+    /// Why it was written.
+    pub reason: String,
+}
+
+/// A checkpoint read back: metadata plus tensors by name (`model.*`, `optim.*`, `noise.*`).
+pub struct Checkpoint {
+    /// The `.safetensors` path it was read from.
+    pub path: PathBuf,
+    /// Metadata.
+    pub meta: CheckpointMeta,
+    /// Tensors on the CPU.
+    pub tensors: HashMap<String, Tensor>,
+}
+
+/// File stem `<epoch>-<update>` zero-padded so names sort in run order.
+pub fn stem(epoch: usize, update: u64) -> String {
+    format!("{epoch:04}-{update:09}")
+}
+
+fn write_err(path: &Path, e: impl std::fmt::Display) -> CheckpointError {
+    CheckpointError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn invalid(path: &Path, message: impl Into<String>) -> CheckpointError {
+    CheckpointError::Invalid {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+/// Writes `bytes` to `path` through a temp file in the same directory: write, fsync, rename.
+fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<(), CheckpointError> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    let result = (|| {
+        write(&tmp)?;
+        fs::File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            // Persist the rename itself.
+            if let Ok(d) = fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    })();
+    result.map_err(|e: std::io::Error| {
+        let _ = fs::remove_file(&tmp);
+        write_err(path, e)
+    })
+}
+
+/// Saves a checkpoint into `dir` and prunes all but the newest `keep_last` (0 = keep all).
+/// The `.safetensors` rename is the commit point: it happens after its `.json` is in place.
+pub fn save(
+    dir: &Path,
+    meta: &CheckpointMeta,
+    tensors: &HashMap<String, Tensor>,
+    keep_last: usize,
+) -> Result<PathBuf, CheckpointError> {
+    fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
+    let stem = stem(meta.progress.epoch, meta.progress.update);
+    let weights = dir.join(format!("{stem}.safetensors"));
+    let json = dir.join(format!("{stem}.json"));
+    let text = serde_json::to_vec_pretty(meta).map_err(|e| write_err(&json, e))?;
+    write_atomic(&json, |p| {
+        let mut f = fs::File::create(p)?;
+        f.write_all(&text)?;
+        f.flush()
+    })?;
+    // Move tensors to the CPU first so a GPU run's checkpoint loads anywhere.
+    let mut cpu = HashMap::with_capacity(tensors.len());
+    for (k, t) in tensors {
+        cpu.insert(k.clone(), t.to_device(&Device::Cpu).map_err(|e| write_err(&weights, e))?);
+    }
+    if let Err(e) = write_atomic(&weights, |p| {
+        candle_core::safetensors::save(&cpu, p).map_err(|e| std::io::Error::other(e.to_string()))
+    }) {
+        // Without its weights the description is an orphan; the previous pair stays the latest.
+        let _ = fs::remove_file(&json);
+        return Err(e);
+    }
+    if keep_last > 0 {
+        prune(dir, keep_last);
+    }
+    Ok(weights)
+}
+
+/// Removes older checkpoint pairs beyond the newest `keep` (best effort).
+fn prune(dir: &Path, keep: usize) {
+    let mut stems: Vec<PathBuf> = list(dir);
+    stems.sort();
+    let n = stems.len();
+    for old in stems.into_iter().take(n.saturating_sub(keep)) {
+        let _ = fs::remove_file(&old);
+        let _ = fs::remove_file(old.with_extension("json"));
+    }
+}
+
+/// Committed checkpoints in `dir` (their `.safetensors` paths), unsorted.
+fn list(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .collect()
+}
+
+/// The newest checkpoint of a run directory.
+pub fn latest(run_dir: &Path) -> Result<PathBuf, CheckpointError> {
+    let dir = run_dir.join("checkpoints");
+    let mut all = list(&dir);
+    all.sort();
+    all.pop().ok_or_else(|| {
+        invalid(
+            run_dir,
+            "no checkpoint in this run directory (look in its checkpoints/ folder)",
+        )
+    })
+}
+
+/// Reads and validates a checkpoint (`.safetensors` path, its `.json` stem, or a run directory).
+pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
+    let weights = if path.is_dir() {
+        latest(path)?
+    } else if path.extension().is_some_and(|e| e == "json") {
+        path.with_extension("safetensors")
+    } else {
+        path.to_path_buf()
+    };
+    if !weights.exists() {
+        return Err(invalid(&weights, "no such file"));
+    }
+    let json = weights.with_extension("json");
+    let text = fs::read(&json).map_err(|e| {
+        invalid(
+            &weights,
+            format!("its metadata {} cannot be read ({e})", json.display()),
+        )
+    })?;
+    let meta: CheckpointMeta = serde_json::from_slice(&text).map_err(|e| {
+        invalid(
+            &json,
+            format!("not a batchramp checkpoint description ({e})"),
+        )
+    })?;
+    if meta.format != CHECKPOINT_FORMAT {
+        return Err(invalid(
+            &json,
+            format!(
+                "checkpoint format {} but this build reads format {CHECKPOINT_FORMAT}",
+                meta.format
+            ),
+        ));
+    }
+    let tensors = candle_core::safetensors::load(&weights, &Device::Cpu).map_err(|e| {
+        invalid(
+            &weights,
+            format!("corrupt or truncated weights file ({e})"),
+        )
+    })?;
+    Ok(Checkpoint {
+        path: weights,
+        meta,
+        tensors,
+    })
+}
+
+/// Config keys that may differ between a checkpoint and a resumed run (they change how, not what,
+/// is computed).
+const FREE_KEYS: &[&str] = &["hardware.", "checkpoint."];
+
+/// Dotted keys whose values differ between two configs, ignoring keys a resume may change.
+pub fn config_differences(a: &RunConfig, b: &RunConfig) -> Vec<String> {
+    fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            other => out.push((prefix.to_string(), other.to_string())),
+        }
+    }
+    let to_pairs = |c: &RunConfig| {
+        let mut out = Vec::new();
+        if let Ok(v) = toml::Value::try_from(c) {
+            flatten("", &v, &mut out);
+        }
+        out
+    };
+    let (pa, pb) = (to_pairs(a), to_pairs(b));
+    let mb: HashMap<_, _> = pb.into_iter().collect();
+    pa.into_iter()
+        .filter(|(k, _)| !FREE_KEYS.iter().any(|f| k.starts_with(f)))
+        .filter(|(k, v)| mb.get(k) != Some(v))
+        .map(|(k, v)| format!("{k} ({v} vs {})", mb.get(&k).cloned().unwrap_or_else(|| "unset".into())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(epoch: usize, update: u64) -> CheckpointMeta {
+        CheckpointMeta {
+            format: CHECKPOINT_FORMAT,
+            config: RunConfig::default(),
+            progress: Progress {
+                epoch,
+                update,
+                ..Progress::default()
+            },
+            cursor: LoaderCursor { epoch, position: 0 },
+            stages: vec![],
+            noise: NoiseScale::new(0.9),
+            optim_step: update,
+            log_lines: 3,
+            t: 1.0,
+            reason: "test".into(),
+        }
+    }
+
+    fn tensors() -> HashMap<String, Tensor> {
+        let mut m = HashMap::new();
+        m.insert(
+            "model.w".to_string(),
+            Tensor::from_slice(&[1f32, 2.0, 3.0], 3, &Device::Cpu).unwrap(),
+        );
+        m
+    }
+
+    #[test]
+    fn save_load_prune() {
+        let dir = tempfile::tempdir().unwrap();
+        for u in 1..=4 {
+            save(dir.path(), &meta(0, u), &tensors(), 2).unwrap();
+        }
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![
+                "0000-000000003.json",
+                "0000-000000003.safetensors",
+                "0000-000000004.json",
+                "0000-000000004.safetensors"
+            ]
+        );
+        let ck = load(&dir.path().join("0000-000000004.safetensors")).unwrap();
+        assert_eq!(ck.meta.progress.update, 4);
+        assert_eq!(
+            ck.tensors["model.w"].to_vec1::<f32>().unwrap(),
+            vec![1.0, 2.0, 3.0]
+        );
+    }
+
+    #[test]
+    fn crash_between_write_and_rename_leaves_old_checkpoint_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = save(dir.path(), &meta(0, 1), &tensors(), 0).unwrap();
+        // A crash mid-write leaves only temp files behind.
+        fs::write(dir.path().join("0000-000000002.safetensors.tmp"), b"partial").unwrap();
+        fs::write(dir.path().join("0000-000000002.json"), b"{").unwrap();
+        let ck = load(&good).unwrap();
+        assert_eq!(ck.meta.progress.update, 1);
+        let newest = list(dir.path());
+        assert_eq!(newest, vec![good]);
+    }
+
+    #[test]
+    fn corrupt_truncated_and_foreign_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = save(dir.path(), &meta(1, 5), &tensors(), 0).unwrap();
+        let bytes = fs::read(&p).unwrap();
+        fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+        let e = load(&p).err().unwrap().to_string();
+        assert!(e.contains("corrupt or truncated") && e.contains("0001-000000005"), "{e}");
+
+        let foreign = dir.path().join("x.safetensors");
+        fs::write(&foreign, b"hello").unwrap();
+        fs::write(dir.path().join("x.json"), b"{\"a\":1}").unwrap();
+        let e = load(&foreign).err().unwrap().to_string();
+        assert!(e.contains("not a batchramp checkpoint"), "{e}");
+
+        let e = load(&dir.path().join("missing.safetensors")).err().unwrap().to_string();
+        assert!(e.contains("no such file"), "{e}");
+    }
+
+    #[test]
+    fn failed_write_reports_and_keeps_previous() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = save(dir.path(), &meta(0, 1), &tensors(), 1).unwrap();
+        // Block the temp file's name with a directory: the write fails even for root.
+        fs::create_dir(dir.path().join("0000-000000002.safetensors.tmp")).unwrap();
+        let e = save(dir.path(), &meta(0, 2), &tensors(), 1).unwrap_err().to_string();
+        assert!(e.contains("previous checkpoint is intact"), "{e}");
+        assert_eq!(list(dir.path()), vec![good.clone()]);
+        assert_eq!(load(&good).unwrap().meta.progress.update, 1);
+    }
+
+    #[test]
+    fn config_differences_name_keys() {
+        let a = RunConfig::default();
+        let mut b = a.clone();
+        b.schedule.batch = 64;
+        b.hardware.max_micro_batch = 32;
+        let d = config_differences(&a, &b);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].starts_with("schedule.batch"), "{d:?}");
+    }
+}

@@ -1,0 +1,239 @@
+//! One parameter update's worth of gradient: the batch split into micro-batches whose
+//! gradients are accumulated, so a batch of any size trains within a fixed memory budget.
+//! Owns forward/backward and loss bookkeeping; must never change parameters.
+
+use candle_core::{DType, Device, Result, Tensor, Var, D};
+
+use crate::model::ResNet;
+
+/// Squared gradient norms gathered for the noise-scale estimate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GradNorms {
+    /// Samples per full-size micro-batch.
+    pub b_small: usize,
+    /// Mean |G_small|² over the full-size micro-batches (gradients of their mean loss).
+    pub small_sq: f64,
+    /// Number of full-size micro-batches measured.
+    pub smalls: usize,
+}
+
+/// The accumulated gradient of one batch and what the batch scored.
+pub struct BatchGradient {
+    /// Gradient of the batch's mean loss, one tensor per parameter.
+    pub grads: Vec<Tensor>,
+    /// Sum of per-sample losses.
+    pub loss_sum: f64,
+    /// Correctly classified samples.
+    pub correct: usize,
+    /// Samples in the batch.
+    pub count: usize,
+    /// Micro-batch gradient norms, when asked for.
+    pub norms: Option<GradNorms>,
+}
+
+/// Splits `n` samples into consecutive micro-batches of at most `micro`.
+pub fn micro_batches(n: usize, micro: usize) -> impl Iterator<Item = (usize, usize)> {
+    let micro = micro.max(1);
+    (0..n).step_by(micro).map(move |s| (s, micro.min(n - s)))
+}
+
+/// The physical batch to use for a cap of `max_micro`: the largest multiple of the ghost batch
+/// that fits, so ghost chunks line up with micro-batches and accumulation does not change
+/// the result.
+pub fn micro_size(max_micro: usize, ghost: usize) -> usize {
+    if ghost == 0 || ghost > max_micro {
+        max_micro.max(1)
+    } else {
+        max_micro / ghost * ghost
+    }
+}
+
+/// Forward and backward over `images` (N×3×32×32, normalised) in micro-batches of `micro`,
+/// accumulating the gradient of the mean loss over all N samples.
+pub fn batch_gradient(
+    model: &ResNet,
+    params: &[Var],
+    images: &[f32],
+    labels: &[u32],
+    micro: usize,
+    device: &Device,
+    want_norms: bool,
+) -> Result<BatchGradient> {
+    let n = labels.len();
+    let mut acc: Option<Vec<Tensor>> = None;
+    let mut loss_sum = 0.0;
+    let mut correct = 0;
+    let mut small_sq_sum = 0.0;
+    let mut smalls = 0;
+    let full = micro.min(n);
+    for (start, len) in micro_batches(n, micro) {
+        let x = Tensor::from_slice(
+            &images[start * 3072..(start + len) * 3072],
+            (len, 3, 32, 32),
+            device,
+        )?;
+        let y = Tensor::from_slice(&labels[start..start + len], len, device)?;
+        let logits = model.forward(&x, true)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+        let loss_value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        loss_sum += loss_value * len as f64;
+        correct += logits
+            .argmax(D::Minus1)?
+            .eq(&y)?
+            .to_dtype(DType::U32)?
+            .sum_all()?
+            .to_scalar::<u32>()? as usize;
+        // Scale so the accumulated sum is the gradient of the mean over the whole batch.
+        let scaled = (loss * (len as f64 / n as f64))?;
+        let store = scaled.backward()?;
+        let mut grads = Vec::with_capacity(params.len());
+        for p in params {
+            let g = match store.get(p.as_tensor()) {
+                Some(g) => g.clone(),
+                None => p.as_tensor().zeros_like()?,
+            };
+            grads.push(g);
+        }
+        if want_norms && len == full {
+            // |G_small|² of this micro-batch's own mean loss: undo the 1/n scaling.
+            let rescale = n as f64 / len as f64;
+            small_sq_sum += squared_norm(&grads)? * rescale * rescale;
+            smalls += 1;
+        }
+        acc = Some(match acc {
+            None => grads,
+            Some(a) => a
+                .iter()
+                .zip(&grads)
+                .map(|(a, g)| a + g)
+                .collect::<Result<Vec<_>>>()?,
+        });
+    }
+    Ok(BatchGradient {
+        grads: acc.unwrap_or_default(),
+        loss_sum,
+        correct,
+        count: n,
+        norms: (want_norms && smalls > 0).then(|| GradNorms {
+            b_small: full,
+            small_sq: small_sq_sum / smalls as f64,
+            smalls,
+        }),
+    })
+}
+
+/// Σ over tensors of the sum of squares, in f64.
+pub fn squared_norm(tensors: &[Tensor]) -> Result<f64> {
+    let mut total = 0.0;
+    for t in tensors {
+        total += t.sqr()?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+    }
+    Ok(total)
+}
+
+/// Mean loss and accuracy of `model` (inference mode) over prepared test batches.
+pub fn evaluate<'a>(
+    model: &ResNet,
+    batches: impl Iterator<Item = (&'a [f32], &'a [u32])>,
+    device: &Device,
+) -> Result<(f64, f64)> {
+    let (mut loss_sum, mut correct, mut count) = (0.0, 0usize, 0usize);
+    for (images, labels) in batches {
+        let len = labels.len();
+        let x = Tensor::from_slice(images, (len, 3, 32, 32), device)?;
+        let y = Tensor::from_slice(labels, len, device)?;
+        let logits = model.forward(&x, false)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+        loss_sum += loss.to_dtype(DType::F64)?.to_scalar::<f64>()? * len as f64;
+        correct += logits
+            .argmax(D::Minus1)?
+            .eq(&y)?
+            .to_dtype(DType::U32)?
+            .sum_all()?
+            .to_scalar::<u32>()? as usize;
+        count += len;
+    }
+    if count == 0 {
+        return Ok((f64::NAN, 0.0));
+    }
+    Ok((loss_sum / count as f64, correct as f64 / count as f64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Arch, ModelConfig, OptimConfig};
+    use crate::model::ParamStore;
+    use crate::ops::Kernels;
+    use crate::optim::Optimizer;
+
+    fn setup(ghost: usize) -> (ParamStore, ResNet) {
+        let cfg = ModelConfig {
+            arch: Arch::Resnet8,
+            ghost_batch: ghost,
+            ..ModelConfig::default()
+        };
+        let mut store = ParamStore::new(&Device::Cpu, 3);
+        let net = ResNet::new(&mut store, &cfg, Kernels::Candle, 10).unwrap();
+        (store, net)
+    }
+
+    fn data(n: usize) -> (Vec<f32>, Vec<u32>) {
+        let images = (0..n * 3072)
+            .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+            .collect();
+        let labels = (0..n).map(|i| (i * 3 % 10) as u32).collect();
+        (images, labels)
+    }
+
+    fn params(store: &ParamStore) -> Vec<Var> {
+        store.trainable().iter().map(|(_, v)| v.clone()).collect()
+    }
+
+    /// One update of B=128 equals the update from 4 accumulated micro-batches of 32 when the
+    /// ghost batch is 32 (batch-norm statistics then see the same samples either way).
+    #[test]
+    fn accumulation_matches_one_big_batch() {
+        let (images, labels) = data(128);
+        let mut results = Vec::new();
+        for micro in [128, 32] {
+            let (store, net) = setup(32);
+            let ps = params(&store);
+            let g = batch_gradient(&net, &ps, &images, &labels, micro, &Device::Cpu, false).unwrap();
+            let mut opt = Optimizer::new(&OptimConfig::default(), ps.clone());
+            opt.step(&g.grads).unwrap();
+            let flat: Vec<f32> = ps
+                .iter()
+                .flat_map(|p| p.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
+                .collect();
+            results.push((flat, g.loss_sum, g.correct));
+        }
+        let (a, b) = (&results[0], &results[1]);
+        assert!((a.1 - b.1).abs() < 1e-3, "loss sums {} vs {}", a.1, b.1);
+        assert_eq!(a.2, b.2);
+        let max_diff = a.0.iter().zip(&b.0).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(max_diff < 1e-5, "max parameter difference {max_diff}");
+    }
+
+    #[test]
+    fn micro_sizes_line_up_with_ghost_chunks() {
+        assert_eq!(micro_size(256, 128), 256);
+        assert_eq!(micro_size(300, 128), 256);
+        assert_eq!(micro_size(100, 128), 100);
+        assert_eq!(micro_size(50, 0), 50);
+        let parts: Vec<_> = micro_batches(640, 256).collect();
+        assert_eq!(parts, vec![(0, 256), (256, 256), (512, 128)]);
+    }
+
+    #[test]
+    fn norms_are_measured_on_full_micro_batches() {
+        let (images, labels) = data(80);
+        let (store, net) = setup(32);
+        let ps = params(&store);
+        let g = batch_gradient(&net, &ps, &images, &labels, 32, &Device::Cpu, true).unwrap();
+        let n = g.norms.unwrap();
+        assert_eq!((n.b_small, n.smalls), (32, 2));
+        let big = squared_norm(&g.grads).unwrap();
+        assert!(n.small_sq > big, "small-batch gradients are noisier");
+    }
+}

@@ -1,0 +1,344 @@
+//! The main loop: one `select!` over terminal input, the feed, a 10 Hz ticker and a shutdown
+//! request; drains every pending event before drawing; redraws only when something changed and
+//! at most about ten times a second. Owns the threads and channels of a UI session; must never
+//! block on the trainer (commands are sent with a timeout, events are only received).
+
+use std::io::stdout;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{never, select, tick, Receiver, Sender};
+use ratatui::backend::{Backend, CrosstermBackend};
+use ratatui::crossterm::event::{self, Event as TermEvent};
+use ratatui::Terminal;
+
+use super::app::{App, Effect, Source};
+use super::terminal::TerminalGuard;
+use super::{ui, Feed, TuiError, UiExit, UiOptions};
+use crate::events::{Control, Record};
+
+/// Time between frames at most (and the ticker period).
+pub const FRAME: Duration = Duration::from_millis(100);
+/// Events applied per loop turn at most, so keys stay responsive under a flood.
+const DRAIN_LIMIT: usize = 50_000;
+/// How long a command to the trainer may wait for room in its channel.
+const SEND_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Reads terminal input on its own thread; stops within a poll period when asked.
+struct InputReader {
+    rx: Receiver<std::io::Result<TermEvent>>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl InputReader {
+    fn spawn() -> InputReader {
+        let (tx, rx) = crossbeam_channel::bounded(256);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("tui-input".into())
+            .spawn(move || {
+                // Polling (rather than a blocking read) lets the thread end when the UI does,
+                // so it never steals input from whatever runs after the UI.
+                while !flag.load(Ordering::SeqCst) {
+                    match event::poll(Duration::from_millis(50)) {
+                        Ok(true) => {
+                            if tx.send(event::read()).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            break;
+                        }
+                    }
+                }
+            })
+            .ok();
+        InputReader { rx, stop, handle }
+    }
+}
+
+impl Drop for InputReader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The feed split into the channels the loop selects on.
+pub(crate) struct Channels {
+    live: Receiver<Record>,
+    follow: Receiver<Result<Record, String>>,
+    control: Option<Sender<Control>>,
+}
+
+/// Builds the app state and channels for a feed.
+pub(crate) fn prepare(feed: Feed, title: String, theme: super::Theme) -> (App, Channels) {
+    match feed {
+        Feed::Live { events, control } => (
+            App::new(Source::Live, title, theme),
+            Channels {
+                live: events,
+                follow: never(),
+                control: Some(control),
+            },
+        ),
+        Feed::Follow { events } => (
+            App::new(Source::Follow, title, theme),
+            Channels {
+                live: never(),
+                follow: events,
+                control: None,
+            },
+        ),
+        Feed::Replay { records, speed } => (
+            App::replay(title, theme, records, speed),
+            Channels {
+                live: never(),
+                follow: never(),
+                control: None,
+            },
+        ),
+        Feed::Compare { runs } => (
+            App::compare(title, theme, runs),
+            Channels {
+                live: never(),
+                follow: never(),
+                control: None,
+            },
+        ),
+    }
+}
+
+/// Runs the UI on the real terminal.
+pub(crate) fn run_terminal(feed: Feed, opts: UiOptions, shutdown: Receiver<()>) -> Result<UiExit, TuiError> {
+    let theme = super::load_theme(opts.theme.as_deref())?;
+    let (mut app, channels) = prepare(feed, opts.title, theme);
+    let guard = TerminalGuard::enter()?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(stdout())).map_err(TuiError::Terminal)?;
+    terminal.clear().map_err(TuiError::Terminal)?;
+    let input = InputReader::spawn();
+    let result = event_loop(&mut terminal, &mut app, channels, input.rx.clone(), shutdown);
+    drop(input);
+    drop(guard);
+    result
+}
+
+/// The loop itself, over any backend and input source (tests drive it with a `TestBackend`).
+pub(crate) fn event_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    channels: Channels,
+    mut input: Receiver<std::io::Result<TermEvent>>,
+    mut shutdown: Receiver<()>,
+) -> Result<UiExit, TuiError> {
+    let Channels {
+        mut live,
+        mut follow,
+        control,
+    } = channels;
+    let ticker = tick(FRAME);
+    let mut dirty = true;
+    let mut draw_now = true;
+    let mut last_draw: Option<Instant> = None;
+    let mut last_tick = Instant::now();
+    app.advance(0.0);
+    loop {
+        if dirty && (draw_now || last_draw.is_none_or(|t| t.elapsed() >= FRAME)) {
+            terminal.draw(|f| ui::draw(f, app)).map_err(TuiError::Terminal)?;
+            last_draw = Some(Instant::now());
+            dirty = false;
+            draw_now = false;
+        }
+        let mut effects = Vec::new();
+        select! {
+            recv(input) -> ev => match ev {
+                Ok(Ok(TermEvent::Key(k))) => {
+                    effects = app.on_key(&k);
+                    dirty = true;
+                    draw_now = true;
+                }
+                Ok(Ok(TermEvent::Resize(..))) => {
+                    dirty = true;
+                    draw_now = true;
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(TuiError::Terminal(e)),
+                Err(_) => input = never(),
+            },
+            recv(live) -> r => match r {
+                Ok(rec) => {
+                    app.apply(&rec);
+                    for rec in live.try_iter().take(DRAIN_LIMIT) {
+                        app.apply(&rec);
+                    }
+                    dirty = true;
+                }
+                Err(_) => {
+                    live = never();
+                    effects.extend(app.feed_closed());
+                    dirty = true;
+                }
+            },
+            recv(follow) -> r => match r {
+                Ok(first) => {
+                    for item in std::iter::once(first).chain(follow.try_iter().take(DRAIN_LIMIT)) {
+                        match item {
+                            Ok(rec) => app.apply(&rec),
+                            Err(msg) => app.reader_problem(msg),
+                        }
+                    }
+                    dirty = true;
+                }
+                Err(_) => {
+                    follow = never();
+                    effects.extend(app.feed_closed());
+                    dirty = true;
+                }
+            },
+            recv(ticker) -> _ => {
+                let now = Instant::now();
+                let dt = now.duration_since(last_tick).as_secs_f64();
+                last_tick = now;
+                if app.advance(dt) {
+                    dirty = true;
+                }
+                if app.status() == super::app::Status::WarmingUp {
+                    app.tick += 1;
+                    dirty = true;
+                }
+            },
+            recv(shutdown) -> r => {
+                shutdown = never();
+                if r.is_ok() {
+                    effects = app.interrupt();
+                    dirty = true;
+                }
+            },
+        }
+        for e in effects {
+            match e {
+                Effect::Send(c) => {
+                    if let Some(tx) = &control {
+                        // A trainer that is gone closes the event channel too; the loop notices there.
+                        let _ = tx.send_timeout(c, SEND_TIMEOUT);
+                    }
+                }
+                Effect::Exit(x) => {
+                    // Show the final state once before leaving (the caller may keep the screen).
+                    terminal.draw(|f| ui::draw(f, app)).map_err(TuiError::Terminal)?;
+                    return Ok(x);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture;
+    use super::super::theme::{ColorMode, Theme};
+    use super::*;
+    use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    fn key(c: char) -> std::io::Result<TermEvent> {
+        Ok(TermEvent::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)))
+    }
+
+    /// A fake trainer: sends part of the fixture, then obeys controls until told to stop.
+    fn trainer(events: Sender<Record>, control: Receiver<Control>) -> JoinHandle<Vec<Control>> {
+        std::thread::spawn(move || {
+            let recs = fixture::cut_at_update(&fixture::demo_records(), 200);
+            let t = recs.last().unwrap().t;
+            for r in recs {
+                events.send(r).unwrap();
+            }
+            let mut seen = Vec::new();
+            while let Ok(c) = control.recv() {
+                seen.push(c.clone());
+                if let Control::Stop { checkpoint } = c {
+                    if checkpoint {
+                        let ev = crate::events::Event::Checkpoint(crate::events::CheckpointEvent {
+                            path: "ck.safetensors".into(),
+                            epoch: 0,
+                            update: 200,
+                            reason: "interrupt".into(),
+                        });
+                        events.send(Record::new(t + 1.0, ev)).unwrap();
+                    }
+                    break;
+                }
+            }
+            seen
+        })
+    }
+
+    fn live_setup() -> (App, Channels, JoinHandle<Vec<Control>>) {
+        let (etx, erx) = crossbeam_channel::bounded(10_000);
+        let (ctx, crx) = crossbeam_channel::unbounded();
+        let handle = trainer(etx, crx);
+        let theme = Theme::builtin("dark", ColorMode::None).unwrap();
+        let (app, ch) = prepare(Feed::Live { events: erx, control: ctx }, "test".into(), theme);
+        (app, ch, handle)
+    }
+
+    #[test]
+    fn q_then_c_stops_the_trainer_and_waits_for_its_last_events() {
+        let (mut app, ch, handle) = live_setup();
+        let (itx, irx) = crossbeam_channel::unbounded();
+        for c in ['p', 'q', 'c'] {
+            itx.send(key(c)).unwrap();
+        }
+        let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let exit = event_loop(&mut term, &mut app, ch, irx, never()).unwrap();
+        assert_eq!(exit, UiExit::QuitWithCheckpoint);
+        assert_eq!(handle.join().unwrap(), vec![Control::Pause, Control::Stop { checkpoint: true }]);
+        assert_eq!(app.run.checkpoint.as_ref().unwrap().path, "ck.safetensors", "final events shown");
+        let screen = ui::buffer_text(term.backend().buffer());
+        assert!(screen.contains("ck.safetensors"), "{screen}");
+    }
+
+    #[test]
+    fn shutdown_request_acts_like_ctrl_c() {
+        let (mut app, ch, handle) = live_setup();
+        let (stx, srx) = crossbeam_channel::bounded(1);
+        stx.send(()).unwrap();
+        let (_itx, irx) = crossbeam_channel::unbounded();
+        let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        let exit = event_loop(&mut term, &mut app, ch, irx, srx).unwrap();
+        assert_eq!(exit, UiExit::QuitWithCheckpoint);
+        assert_eq!(handle.join().unwrap(), vec![Control::Stop { checkpoint: true }]);
+    }
+
+    #[test]
+    fn follow_feed_shows_reader_problems_and_ends() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for r in fixture::cut_at_update(&fixture::demo_records(), 30) {
+            tx.send(Ok(r)).unwrap();
+        }
+        tx.send(Err("events.jsonl line 40: not JSON, skipped".into())).unwrap();
+        drop(tx);
+        let theme = Theme::builtin("mono", ColorMode::None).unwrap();
+        let (mut app, ch) = prepare(Feed::Follow { events: rx }, "watch".into(), theme);
+        let (itx, irx) = crossbeam_channel::unbounded();
+        let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        // The quit key arrives after the feed has been drained and closed.
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            itx.send(key('q')).unwrap();
+        });
+        let exit = event_loop(&mut term, &mut app, ch, irx, never()).unwrap();
+        t.join().unwrap();
+        assert_eq!(exit, UiExit::FeedEnded);
+        assert_eq!(app.run.update(), 30);
+        assert!(app.run.log.iter().any(|l| l.text.contains("not JSON")));
+    }
+}

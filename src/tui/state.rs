@@ -1,0 +1,480 @@
+//! What is known about one run, built only from its events: the plan, the stages seen, bounded
+//! curve histories, resources, checkpoints and the notable-events log. Owns every figure the
+//! panels show (progress, ETA, updates saved); must never read a clock, a key or a terminal, so
+//! replaying the same events always gives the same picture.
+
+use std::collections::VecDeque;
+
+use crate::events::{
+    CheckpointEvent, EpochEvent, Event, NoiseScaleEvent, PauseEvent, Record, ResourcesEvent, RunStarted,
+    StageEvent, StepEvent, Summary,
+};
+
+use super::history::{Ema, Point, Series};
+
+/// Smoothing weight of the loss and accuracy EMA, per update.
+pub const EMA_WEIGHT: f64 = 0.95;
+/// Lines kept in the notable-events log.
+const LOG_LINES: usize = 200;
+/// Resource samples kept for sparklines.
+const RESOURCE_SAMPLES: usize = 240;
+
+/// How a log line is coloured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Plain information (stage change, resume).
+    Info,
+    /// Something good (checkpoint written, finished).
+    Good,
+    /// A warning.
+    Warn,
+    /// A failure.
+    Bad,
+}
+
+/// One line in the notable-events log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogLine {
+    /// Run time of the event, seconds.
+    pub t: f64,
+    /// Colour class.
+    pub level: Level,
+    /// The text.
+    pub text: String,
+}
+
+/// One stage of the schedule as the timeline shows it: the plan, refined by what happened.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageRow {
+    /// Stage index.
+    pub index: usize,
+    /// First epoch.
+    pub start_epoch: usize,
+    /// One past the last epoch.
+    pub end_epoch: usize,
+    /// Batch size B.
+    pub batch: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Momentum.
+    pub momentum: f64,
+    /// Noise scale g.
+    pub noise_scale: f64,
+    /// Micro-batch and accumulation steps, once the stage has started.
+    pub execution: Option<(usize, usize)>,
+    /// Update count at which the stage started, once it has.
+    pub start_update: Option<u64>,
+}
+
+/// Everything known about one run.
+#[derive(Clone, Debug)]
+pub struct RunState {
+    /// The header event.
+    pub started: Option<RunStarted>,
+    /// Stage events in arrival order.
+    pub stages: Vec<StageEvent>,
+    /// The latest step.
+    pub step: Option<StepEvent>,
+    /// Raw batch loss per update.
+    pub loss: Series,
+    /// Smoothed batch loss per update.
+    pub loss_ema: Series,
+    /// Smoothed batch accuracy per update.
+    pub acc_ema: Series,
+    /// Throughput per update.
+    pub ips: Series,
+    /// Measured gradient noise scale B_simple.
+    pub noise: Series,
+    /// Batch size per update (for the noise chart).
+    pub batch: Series,
+    /// Finished epochs with their evaluation.
+    pub epochs: Vec<EpochEvent>,
+    /// Latest noise-scale estimate.
+    pub noise_last: Option<NoiseScaleEvent>,
+    /// Latest resource sample.
+    pub resources: Option<ResourcesEvent>,
+    /// Recent CPU (or GPU, when known) utilisation samples, percent.
+    pub util_hist: VecDeque<f64>,
+    /// Latest checkpoint written.
+    pub checkpoint: Option<CheckpointEvent>,
+    /// Set while the trainer reports itself paused.
+    pub paused: Option<PauseEvent>,
+    /// Set when the run completed.
+    pub finished: Option<Summary>,
+    /// Set when the run failed, with the message.
+    pub failed: Option<String>,
+    /// Warnings seen.
+    pub warnings: usize,
+    /// Notable events, newest last.
+    pub log: VecDeque<LogLine>,
+    /// Time of the latest event, seconds since the run started.
+    pub t: f64,
+    /// Events applied.
+    pub records: u64,
+    loss_avg: Ema,
+    acc_avg: Ema,
+}
+
+impl Default for RunState {
+    fn default() -> Self {
+        RunState {
+            started: None,
+            stages: Vec::new(),
+            step: None,
+            loss: Series::default(),
+            loss_ema: Series::default(),
+            acc_ema: Series::default(),
+            ips: Series::default(),
+            noise: Series::new(256, 256),
+            batch: Series::new(256, 256),
+            epochs: Vec::new(),
+            noise_last: None,
+            resources: None,
+            util_hist: VecDeque::with_capacity(RESOURCE_SAMPLES),
+            checkpoint: None,
+            paused: None,
+            finished: None,
+            failed: None,
+            warnings: 0,
+            log: VecDeque::with_capacity(LOG_LINES),
+            t: 0.0,
+            records: 0,
+            loss_avg: Ema::new(EMA_WEIGHT),
+            acc_avg: Ema::new(EMA_WEIGHT),
+        }
+    }
+}
+
+impl RunState {
+    /// State after applying `records` in order.
+    pub fn from_records(records: &[Record]) -> Self {
+        let mut s = RunState::default();
+        for r in records {
+            s.apply(r);
+        }
+        s
+    }
+
+    /// Applies one event.
+    pub fn apply(&mut self, rec: &Record) {
+        self.records += 1;
+        if rec.t.is_finite() && rec.t > self.t {
+            self.t = rec.t;
+        }
+        let t = rec.t;
+        match &rec.event {
+            Event::RunStarted(r) => {
+                if let Some(from) = &r.resumed_from {
+                    self.push_log(t, Level::Info, format!("resumed from {from}"));
+                }
+                self.started = Some(r.clone());
+            }
+            Event::Stage(s) => {
+                if !self.stages.is_empty() || s.index > 0 {
+                    self.push_log(
+                        t,
+                        Level::Info,
+                        format!(
+                            "stage {} at epoch {}: B {} lr {} m {}",
+                            s.index + 1,
+                            s.epoch,
+                            s.batch,
+                            super::format::lr(s.lr),
+                            s.momentum
+                        ),
+                    );
+                }
+                self.stages.push(s.clone());
+            }
+            Event::Step(s) => self.apply_step(s),
+            Event::Epoch(e) => {
+                self.epochs.push(e.clone());
+            }
+            Event::Resources(r) => {
+                let util = r.gpu_util.or(r.cpu_percent);
+                if let Some(u) = util.filter(|u| u.is_finite()) {
+                    if self.util_hist.len() == RESOURCE_SAMPLES {
+                        self.util_hist.pop_front();
+                    }
+                    self.util_hist.push_back(u);
+                }
+                self.resources = Some(r.clone());
+            }
+            Event::NoiseScale(n) => {
+                let epoch = self.epoch_at_update(n.update);
+                self.noise.push(Point {
+                    update: n.update as f64,
+                    epoch,
+                    y: n.b_simple,
+                });
+                self.noise_last = Some(n.clone());
+            }
+            Event::Checkpoint(c) => {
+                self.push_log(t, Level::Good, format!("checkpoint ({}) {}", c.reason, c.path));
+                self.checkpoint = Some(c.clone());
+            }
+            Event::Paused(p) => {
+                let why = if p.reason.is_empty() { String::new() } else { format!(" ({})", p.reason) };
+                self.push_log(t, Level::Warn, format!("paused at update {}{why}", p.update));
+                self.paused = Some(p.clone());
+            }
+            Event::Resumed(p) => {
+                self.push_log(t, Level::Info, format!("resumed at update {}", p.update));
+                self.paused = None;
+            }
+            Event::Warning(m) => {
+                self.warnings += 1;
+                self.push_log(t, Level::Warn, m.message.clone());
+            }
+            Event::Finished(s) => {
+                self.push_log(
+                    t,
+                    Level::Good,
+                    format!("finished: test acc {:.2}% after {} updates", s.final_test_acc * 100.0, s.updates),
+                );
+                self.paused = None;
+                self.finished = Some(s.clone());
+            }
+            Event::Failed(m) => {
+                self.push_log(t, Level::Bad, format!("failed: {}", m.message));
+                self.paused = None;
+                self.failed = Some(m.message.clone());
+            }
+        }
+    }
+
+    fn apply_step(&mut self, s: &StepEvent) {
+        let p = |y: f64| Point {
+            update: s.update as f64,
+            epoch: s.epoch as f64 + s.epoch_progress.clamp(0.0, 1.0),
+            y,
+        };
+        self.loss.push(p(s.loss));
+        if let Some(v) = self.loss_avg.push(s.loss) {
+            self.loss_ema.push(p(v));
+        }
+        if let Some(v) = self.acc_avg.push(s.acc) {
+            self.acc_ema.push(p(v));
+        }
+        self.ips.push(p(s.images_per_sec));
+        self.batch.push(p(s.batch as f64));
+        self.step = Some(s.clone());
+    }
+
+    /// Adds a line to the notable-events log (also used for problems reading a log).
+    pub fn push_log(&mut self, t: f64, level: Level, text: String) {
+        if self.log.len() == LOG_LINES {
+            self.log.pop_front();
+        }
+        self.log.push_back(LogLine { t, level, text });
+    }
+
+    /// True before the first step or epoch result.
+    pub fn warming_up(&self) -> bool {
+        self.step.is_none() && self.epochs.is_empty()
+    }
+
+    /// Training images per epoch (0 before the header).
+    pub fn train_size(&self) -> usize {
+        self.started.as_ref().map_or(0, |r| r.train_size)
+    }
+
+    /// Planned epochs (0 before the header).
+    pub fn total_epochs(&self) -> usize {
+        self.started.as_ref().map_or(0, |r| r.epochs)
+    }
+
+    /// Updates done.
+    pub fn update(&self) -> u64 {
+        let from_step = self.step.as_ref().map_or(0, |s| s.update);
+        let from_epoch = self.epochs.last().map_or(0, |e| e.updates);
+        from_step.max(from_epoch)
+    }
+
+    /// Position in epochs (completed epochs plus the fraction of the current one).
+    pub fn epoch_pos(&self) -> f64 {
+        let from_step = self
+            .step
+            .as_ref()
+            .map_or(0.0, |s| s.epoch as f64 + s.epoch_progress.clamp(0.0, 1.0));
+        let from_epoch = self.epochs.last().map_or(0.0, |e| e.epoch as f64 + 1.0);
+        from_step.max(from_epoch)
+    }
+
+    /// The epoch reached at `update`, estimated from the latest step (for events without an epoch).
+    fn epoch_at_update(&self, update: u64) -> f64 {
+        match &self.step {
+            Some(s) if s.update > 0 => {
+                let pos = s.epoch as f64 + s.epoch_progress;
+                pos * update as f64 / s.update as f64
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Current training throughput, images per second.
+    pub fn images_per_sec(&self) -> Option<f64> {
+        let v = self
+            .step
+            .as_ref()
+            .map(|s| s.images_per_sec)
+            .or(self.epochs.last().map(|e| e.images_per_sec))?;
+        (v.is_finite() && v > 0.0).then_some(v)
+    }
+
+    /// Seconds of training left to reach epoch position `target`, at the current throughput.
+    pub fn eta_to(&self, target: f64) -> Option<f64> {
+        let ips = self.images_per_sec()?;
+        let left = (target - self.epoch_pos()).max(0.0) * self.train_size() as f64;
+        (self.train_size() > 0).then(|| left / ips)
+    }
+
+    /// Seconds of training left for the whole run (None once it ended).
+    pub fn eta(&self) -> Option<f64> {
+        if self.finished.is_some() || self.failed.is_some() {
+            return None;
+        }
+        self.eta_to(self.total_epochs() as f64)
+    }
+
+    /// Where the decay-LR baseline (fixed initial batch) would be at the current epoch position.
+    pub fn baseline_updates_now(&self) -> Option<f64> {
+        let r = self.started.as_ref()?;
+        (r.epochs > 0).then(|| r.baseline_updates as f64 * self.epoch_pos() / r.epochs as f64)
+    }
+
+    /// The schedule as the timeline shows it: the plan, with what actually happened laid over it.
+    pub fn stage_rows(&self) -> Vec<StageRow> {
+        let mut rows: Vec<StageRow> = self
+            .started
+            .iter()
+            .flat_map(|r| r.stages.iter())
+            .enumerate()
+            .map(|(index, p)| StageRow {
+                index,
+                start_epoch: p.start_epoch,
+                end_epoch: p.end_epoch,
+                batch: p.batch,
+                lr: p.lr,
+                momentum: p.momentum,
+                noise_scale: p.noise_scale,
+                execution: None,
+                start_update: None,
+            })
+            .collect();
+        for s in &self.stages {
+            let row = StageRow {
+                index: s.index,
+                start_epoch: s.epoch,
+                end_epoch: rows.get(s.index).map_or(s.epoch + 1, |r| r.end_epoch.max(s.epoch + 1)),
+                batch: s.batch,
+                lr: s.lr,
+                momentum: s.momentum,
+                noise_scale: s.noise_scale,
+                execution: Some((s.micro_batch, s.accumulation)),
+                start_update: Some(s.update),
+            };
+            match rows.get_mut(s.index) {
+                Some(r) => *r = row,
+                None => rows.push(row),
+            }
+        }
+        rows.sort_by_key(|r| r.index);
+        // An adaptive schedule learns its stages as it goes: each known stage ends where the next begins.
+        for i in 1..rows.len() {
+            rows[i - 1].end_epoch = rows[i].start_epoch.max(rows[i - 1].start_epoch);
+        }
+        let total = self.total_epochs();
+        if let Some(last) = rows.last_mut() {
+            if total > last.start_epoch {
+                last.end_epoch = total;
+            }
+        }
+        rows
+    }
+
+    /// Index into [`RunState::stage_rows`] of the stage in progress.
+    pub fn current_stage(&self, rows: &[StageRow]) -> Option<usize> {
+        if let Some(s) = self.stages.last() {
+            return rows.iter().position(|r| r.index == s.index);
+        }
+        let pos = self.epoch_pos();
+        rows.iter().position(|r| (r.start_epoch as f64) <= pos && pos < r.end_epoch as f64)
+    }
+
+    /// Best test accuracy so far and its epoch.
+    pub fn best_test_acc(&self) -> Option<(f64, usize)> {
+        self.epochs
+            .iter()
+            .filter(|e| e.test_acc.is_finite())
+            .max_by(|a, b| a.test_acc.total_cmp(&b.test_acc))
+            .map(|e| (e.test_acc, e.epoch))
+    }
+
+    /// Where each stage after the first began: (update, epoch).
+    pub fn stage_changes(&self) -> Vec<(f64, f64, usize)> {
+        self.stages
+            .iter()
+            .filter(|s| s.index > 0 || s.epoch > 0)
+            .map(|s| (s.update as f64, s.epoch as f64, s.batch))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture;
+    use super::*;
+
+    #[test]
+    fn progress_figures_come_from_event_times_only() {
+        let recs = fixture::demo_records();
+        let mid = fixture::cut_at_update(&recs, 1000);
+        let s = RunState::from_records(&mid);
+        assert_eq!(s.update(), 1000);
+        assert!(s.epoch_pos() > 2.0 && s.epoch_pos() < 3.0, "{}", s.epoch_pos());
+        let ips = s.images_per_sec().unwrap();
+        let eta = s.eta().unwrap();
+        let expect = (s.total_epochs() as f64 - s.epoch_pos()) * s.train_size() as f64 / ips;
+        assert!((eta - expect).abs() < 1e-6);
+        let base = s.baseline_updates_now().unwrap();
+        assert!(base > 1000.0 - 1.0, "before the first change the plan and the baseline agree: {base}");
+        let again = RunState::from_records(&mid);
+        assert_eq!((again.update(), again.epoch_pos(), again.t), (s.update(), s.epoch_pos(), s.t));
+        assert_eq!(again.loss_ema.last(), s.loss_ema.last(), "same events, same state");
+    }
+
+    #[test]
+    fn stages_follow_the_plan_and_the_events() {
+        let recs = fixture::demo_records();
+        let all = RunState::from_records(&recs);
+        let rows = all.stage_rows();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows.iter().map(|r| r.batch).collect::<Vec<_>>(), vec![128, 640, 3200]);
+        assert!(rows.iter().all(|r| r.start_update.is_some()));
+        assert_eq!(all.current_stage(&rows), Some(2));
+        assert_eq!(all.stage_changes().len(), 2);
+        assert!(all.finished.is_some());
+        assert!(all.eta().is_none());
+
+        let early = RunState::from_records(&fixture::cut_at_update(&recs, 10));
+        let rows = early.stage_rows();
+        assert_eq!(early.current_stage(&rows), Some(0));
+        assert_eq!(rows[1].start_update, None, "future stages come from the plan");
+    }
+
+    #[test]
+    fn log_is_bounded_and_records_notable_events() {
+        let mut s = RunState::default();
+        for i in 0..500 {
+            s.apply(&Record::new(
+                i as f64,
+                Event::Warning(crate::events::MessageEvent { message: format!("w{i}") }),
+            ));
+        }
+        assert_eq!(s.log.len(), LOG_LINES);
+        assert_eq!(s.warnings, 500);
+        assert_eq!(s.log.back().unwrap().text, "w499");
+        assert_eq!(s.t, 499.0);
+    }
+}

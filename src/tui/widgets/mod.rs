@@ -1,0 +1,128 @@
+//! The panels and the pieces they are built from. Each widget reads `App`/`RunState` and writes
+//! cells; none of them changes state or decides what a key does.
+
+pub mod chart;
+pub mod compare;
+pub mod curves;
+pub mod panels;
+pub mod popup;
+pub mod schedule;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders};
+
+use super::theme::{Role, Theme};
+
+/// A bordered panel with a styled title.
+pub fn panel<'a>(theme: &Theme, title: Vec<Span<'a>>) -> Block<'a> {
+    let mut spans = vec![Span::raw(" ")];
+    spans.extend(title);
+    spans.push(Span::raw(" "));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.fg(Role::Border))
+        .title(Line::from(spans));
+    if theme.ascii {
+        block.border_set(theme.border_set())
+    } else {
+        block.border_type(BorderType::Rounded)
+    }
+}
+
+/// A horizontal progress bar `width` cells wide.
+pub fn bar<'a>(theme: &Theme, frac: f64, width: usize, role: Role) -> Vec<Span<'a>> {
+    let frac = if frac.is_finite() { frac.clamp(0.0, 1.0) } else { 0.0 };
+    let full = ((frac * width as f64).round() as usize).min(width);
+    vec![
+        Span::styled(theme.sym.bar_full.repeat(full), theme.fg(role)),
+        Span::styled(theme.sym.bar_empty.repeat(width - full), theme.fg(Role::Faint)),
+    ]
+}
+
+/// The last `width` values as a one-line sparkline scaled to their own range.
+pub fn sparkline(theme: &Theme, values: &[f64], width: usize) -> String {
+    let vals: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let vals = &vals[vals.len().saturating_sub(width)..];
+    let (lo, hi) = vals
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    vals.iter()
+        .map(|v| {
+            let level = if hi > lo { ((v - lo) / (hi - lo) * 7.0).round() as usize } else { 3 };
+            theme.sym.spark[level.min(7)]
+        })
+        .collect()
+}
+
+/// Shrinks a long string to `max` characters with an ellipsis at the start (paths) or end.
+pub fn ellipsize(theme: &Theme, s: &str, max: usize, keep_end: bool) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let e = theme.sym.ellipsis;
+    let keep = max.saturating_sub(e.chars().count());
+    if keep_end {
+        let tail: String = s.chars().skip(n - keep).collect();
+        format!("{e}{tail}")
+    } else {
+        let head: String = s.chars().take(keep).collect();
+        format!("{head}{e}")
+    }
+}
+
+/// Writes a line into `area`'s row `row`, clipped to its width.
+pub fn put_line(buf: &mut Buffer, area: Rect, row: u16, line: &Line<'_>) {
+    if row < area.height {
+        buf.set_line(area.x, area.y + row, line, area.width);
+    }
+}
+
+/// Replaces every non-ASCII symbol in `area` by an ASCII stand-in (safety net for ASCII themes).
+pub fn asciify(buf: &mut Buffer, area: Rect) {
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            let cell = &mut buf[(x, y)];
+            if cell.symbol().is_ascii() {
+                continue;
+            }
+            let c = cell.symbol().chars().next().unwrap_or(' ');
+            let sub = match c {
+                '\u{2800}' => ' ',
+                '\u{2801}'..='\u{28ff}' | '•' | '●' | '◆' => '*',
+                '─' | '━' | '┄' | '╌' => '-',
+                '│' | '┃' | '┊' | '┆' => '|',
+                '┌' | '┐' | '└' | '┘' | '├' | '┤' | '┬' | '┴' | '┼' | '╭' | '╮' | '╰' | '╯' => '+',
+                '█' | '▉' | '▊' | '▋' | '▌' | '▇' | '▆' | '▅' => '#',
+                '▁' | '▂' | '▃' | '▄' | '▍' | '▎' | '▏' => '.',
+                '▲' => '^',
+                '▼' => 'v',
+                '→' | '▶' => '>',
+                '←' => '<',
+                '↑' => '^',
+                '↓' => 'v',
+                '×' => 'x',
+                '·' => '.',
+                '≈' => '~',
+                '…' => '.',
+                'ε' => 'e',
+                '°' => 'o',
+                _ => '?',
+            };
+            cell.set_char(sub);
+        }
+    }
+}
+
+/// Fills `area` with the theme's base style (clears what was there).
+pub fn fill(buf: &mut Buffer, area: Rect, style: Style) {
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            buf[(x, y)].reset();
+            buf[(x, y)].set_style(style);
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! Header (run, status), footer (key hints), progress, resources and the notable-events log.
+//! Every figure is computed from event times, never from a clock. Must never change state.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use super::{bar, ellipsize, panel, put_line, sparkline};
+use crate::tui::app::{App, Source, Status};
+use crate::tui::format;
+use crate::tui::keys::Action;
+use crate::tui::state::{Level, RunState};
+use crate::tui::theme::{Role, Theme};
+
+/// The colour of a status.
+pub fn status_style(theme: &Theme, s: Status) -> Style {
+    let role = match s {
+        Status::WarmingUp | Status::Ended => Role::Muted,
+        Status::Running | Status::Finished => Role::Good,
+        Status::Pausing | Status::Paused | Status::Resuming | Status::Stopping => Role::Warn,
+        Status::Checkpointing => Role::Accent,
+        Status::Failed => Role::Bad,
+    };
+    theme.bold(role)
+}
+
+fn spinner(theme: &Theme, tick: u64) -> &'static str {
+    const UNI: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+    const ASC: [&str; 4] = ["|", "/", "-", "\\"];
+    if theme.ascii {
+        ASC[(tick % 4) as usize]
+    } else {
+        UNI[(tick % 10) as usize]
+    }
+}
+
+/// Spans laid out with `left` at the start and `right` flush right in `width` cells.
+pub fn spread<'a>(left: Vec<Span<'a>>, right: Vec<Span<'a>>, width: u16) -> Line<'a> {
+    let lw: usize = left.iter().map(Span::width).sum();
+    let rw: usize = right.iter().map(Span::width).sum();
+    let mut spans = left;
+    if lw + rw < usize::from(width) {
+        spans.push(Span::raw(" ".repeat(usize::from(width) - lw - rw)));
+        spans.extend(right);
+    } else if rw < usize::from(width) {
+        // Not enough room for both: the status (right) wins, the left side is cut.
+        let keep = usize::from(width) - rw - 1;
+        let mut out = Vec::new();
+        let mut used = 0;
+        for s in spans {
+            if used >= keep {
+                break;
+            }
+            let text: String = s.content.chars().take(keep - used).collect();
+            used += text.chars().count();
+            out.push(Span::styled(text, s.style));
+        }
+        out.push(Span::raw(" ".repeat(usize::from(width) - used - rw)));
+        out.extend(right);
+        spans = out;
+    }
+    Line::from(spans)
+}
+
+/// The header: program, title, run, model, device; status on the right.
+pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
+    let t = &app.theme;
+    let muted = t.fg(Role::Muted);
+    let sep = Span::styled(format!(" {} ", t.sym.sep), muted);
+    let mut left = vec![
+        Span::styled(" batchramp ", t.bold(Role::Accent).add_modifier(Modifier::REVERSED)),
+        Span::raw(" "),
+        Span::styled(app.title.clone(), t.bold(Role::Fg)),
+    ];
+    let mut right = Vec::new();
+    if app.source == Source::Compare {
+        left.push(sep);
+        left.push(Span::styled(format!("{} runs", app.runs.len()), muted));
+    } else {
+        let run = &app.run;
+        if let Some(r) = &run.started {
+            if r.name != app.title {
+                left.push(sep.clone());
+                left.push(Span::styled(r.name.clone(), t.fg(Role::Fg)));
+            }
+            left.push(sep.clone());
+            left.push(Span::styled(format!("{} ({} params)", r.model, format::si(r.params as f64)), muted));
+            left.push(sep.clone());
+            left.push(Span::styled(r.device.clone(), muted));
+            left.push(sep.clone());
+            left.push(Span::styled(format!("data {}", r.data), muted));
+        }
+        if let Some(p) = &app.playback {
+            let speed = p.speed.map_or("max".to_string(), |s| format!("{}{}", t.sym.times, format::si(s)));
+            let state = if p.paused { "replay paused" } else { "replay" };
+            right.push(Span::styled(format!("{state} {speed} {:.0}%  ", p.progress() * 100.0), t.fg(Role::Accent)));
+        }
+        if app.source == Source::Follow {
+            right.push(Span::styled("following log  ", t.fg(Role::Accent)));
+        }
+        let status = app.status();
+        let dot = if status == Status::WarmingUp { spinner(t, app.tick) } else { t.sym.dot };
+        right.push(Span::styled(format!("{dot} {} ", status.label()), status_style(t, status)));
+    }
+    Line::from(spread(left, right, area.width))
+        .style(t.base())
+        .render(area, buf);
+}
+
+/// The footer: key hints for this source, or the latest message.
+pub fn footer(app: &App, area: Rect, buf: &mut Buffer) {
+    let t = &app.theme;
+    let k = |a: Action| app.theme.keys.hint(a);
+    let key = |s: String| Span::styled(s, t.bold(Role::Accent));
+    let txt = |s: &str| Span::styled(format!(" {s}  "), t.fg(Role::Muted));
+    let mut spans = Vec::new();
+    if let Some(msg) = &app.flash {
+        spans.push(Span::styled(format!(" {msg}  "), t.bold(Role::Warn)));
+    }
+    let mut hint = |a: Action, s: &str| {
+        spans.push(key(k(a)));
+        spans.push(txt(s));
+    };
+    match app.source {
+        Source::Live => {
+            hint(Action::Pause, "pause");
+            hint(Action::Checkpoint, "checkpoint");
+        }
+        Source::Replay => {
+            hint(Action::Pause, "play/pause");
+            hint(Action::SeekStart, "start");
+            hint(Action::SeekEnd, "end");
+        }
+        _ => {}
+    }
+    hint(Action::Quit, "quit");
+    hint(Action::XAxis, if app.view.x == crate::tui::history::XAxis::Updates { "epochs" } else { "updates" });
+    hint(Action::LogScale, "log");
+    hint(Action::Smooth, "smooth");
+    hint(Action::NextPanel, "chart");
+    hint(Action::Help, "help");
+    Line::from(spans).style(t.base()).render(area, buf);
+}
+
+/// Progress lines: epoch bar, updates against the plan, throughput, elapsed and ETA, updates saved.
+pub fn progress_lines(app: &App, run: &RunState, width: u16, compact: bool) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let muted = t.fg(Role::Muted);
+    let fg = t.fg(Role::Fg);
+    let strong = t.bold(Role::Fg);
+    let total = run.total_epochs();
+    let pos = run.epoch_pos();
+    let frac = if total > 0 { pos / total as f64 } else { 0.0 };
+    let mut lines = Vec::new();
+
+    let bar_w = if compact { 14 } else { usize::from(width).saturating_sub(30).clamp(8, 40) };
+    let mut l1 = vec![
+        Span::styled("epoch ", muted),
+        Span::styled(format!("{pos:.1}"), strong),
+        Span::styled(format!("/{total} "), muted),
+    ];
+    l1.extend(bar(t, frac, bar_w, Role::Accent));
+    l1.push(Span::styled(format!(" {:>3.0}%", frac * 100.0), fg));
+    let planned = run.started.as_ref().map_or(0, |r| r.planned_updates);
+    let upd = vec![
+        Span::styled("  update ", muted),
+        Span::styled(format::count(run.update()), strong),
+        Span::styled(format!("/{}", format::count(planned as u64)), muted),
+    ];
+    let ips = run.images_per_sec();
+    let ips_spans = vec![
+        Span::styled(if compact { "  " } else { "" }, muted),
+        Span::styled(ips.map_or("n/a".into(), format::si), strong),
+        Span::styled(" img/s ", muted),
+        Span::styled(sparkline(t, &run.ips.tail(400), if compact { 8 } else { 16 }), t.fg(Role::Accent)),
+    ];
+    if compact {
+        l1.extend(upd);
+        l1.extend(ips_spans);
+        lines.push(Line::from(l1));
+    } else {
+        lines.push(Line::from(l1));
+        let mut l2 = upd;
+        l2.remove(0);
+        l2.insert(0, Span::styled("update ", muted));
+        l2.push(Span::styled("   ", muted));
+        l2.extend(ips_spans);
+        lines.push(Line::from(l2));
+    }
+
+    let mut time = Vec::new();
+    match (&run.finished, run.eta()) {
+        (Some(s), _) => {
+            time.push(Span::styled("took ", muted));
+            time.push(Span::styled(format::duration(s.wall), strong));
+        }
+        (None, eta) => {
+            time.push(Span::styled("elapsed ", muted));
+            time.push(Span::styled(format::duration(run.t), strong));
+            time.push(Span::styled("  ETA ", muted));
+            time.push(Span::styled(eta.map_or("n/a".into(), format::duration), strong));
+        }
+    }
+    let saved = saved_spans(t, run, compact);
+    if compact {
+        time.push(Span::styled(format!("  {}  ", t.sym.sep), muted));
+        time.extend(saved);
+        lines.push(Line::from(time));
+    } else {
+        lines.push(Line::from(time));
+        lines.push(Line::from(saved));
+        lines.push(Line::from(plan_spans(t, run)));
+        lines.push(Line::from(metric_spans(t, run)));
+    }
+    lines
+}
+
+fn saved_spans(t: &Theme, run: &RunState, compact: bool) -> Vec<Span<'static>> {
+    let muted = t.fg(Role::Muted);
+    let Some(base) = run.baseline_updates_now() else {
+        return vec![Span::styled("updates saved: n/a", muted)];
+    };
+    let done = run.update() as f64;
+    let saved = (base - done).max(0.0);
+    let pct = if base > 0.0 { saved / base * 100.0 } else { 0.0 };
+    let lead = if compact { "saved " } else { "saved vs decay-LR " };
+    vec![
+        Span::styled(lead, muted),
+        Span::styled(format::count(saved.round() as u64), t.bold(Role::Good)),
+        Span::styled(format!(" updates ({pct:.0}%)"), muted),
+        Span::styled(
+            if compact { String::new() } else { format!(", it would be at {}", format::count(base.round() as u64)) },
+            muted,
+        ),
+    ]
+}
+
+fn plan_spans(t: &Theme, run: &RunState) -> Vec<Span<'static>> {
+    let muted = t.fg(Role::Muted);
+    let Some(r) = &run.started else {
+        return vec![Span::styled("plan: n/a", muted)];
+    };
+    let cut = if r.baseline_updates > 0 {
+        100.0 * (1.0 - r.planned_updates as f64 / r.baseline_updates as f64)
+    } else {
+        0.0
+    };
+    vec![
+        Span::styled("plan ", muted),
+        Span::styled(format::count(r.planned_updates as u64), t.fg(Role::Fg)),
+        Span::styled(" updates vs ", muted),
+        Span::styled(format::count(r.baseline_updates as u64), t.fg(Role::Fg)),
+        Span::styled(" for decay-LR ", muted),
+        Span::styled(format!("(-{cut:.0}%)"), t.bold(Role::Good)),
+    ]
+}
+
+fn metric_spans(t: &Theme, run: &RunState) -> Vec<Span<'static>> {
+    let muted = t.fg(Role::Muted);
+    let mut v = Vec::new();
+    if let Some(e) = run.epochs.last() {
+        v.push(Span::styled(format!("epoch {}: loss ", e.epoch), muted));
+        v.push(Span::styled(format!("{:.3}", e.train_loss), t.fg(Role::Loss)));
+        v.push(Span::styled(" test ", muted));
+        v.push(Span::styled(format::pct(e.test_acc), t.bold(Role::TestAcc)));
+    }
+    if let Some((best, ep)) = run.best_test_acc() {
+        v.push(Span::styled(format!("  best {} (epoch {ep})", format::pct(best)), muted));
+    }
+    if v.is_empty() {
+        v.push(Span::styled("no epoch finished yet", muted));
+    }
+    v
+}
+
+/// Resource lines: device memory, GPU util/temp/power, CPU and RSS; "n/a" with the reason otherwise.
+pub fn resource_lines(app: &App, run: &RunState, width: u16, compact: bool) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let muted = t.fg(Role::Muted);
+    let strong = t.bold(Role::Fg);
+    let Some(r) = &run.resources else {
+        return vec![Line::from(vec![
+            Span::styled("resources ", muted),
+            Span::styled("n/a", strong),
+            Span::styled(format!(" {} no sample yet", t.sym.sep), muted),
+        ])];
+    };
+    let mut lines = Vec::new();
+    if let (Some(used), Some(total)) = (r.device_used, r.device_total) {
+        let mut l = vec![Span::styled("GPU mem ", muted)];
+        let frac = if total > 0 { used as f64 / total as f64 } else { 0.0 };
+        let role = if frac > 0.9 { Role::Warn } else { Role::Accent };
+        l.extend(bar(t, frac, if compact { 8 } else { usize::from(width).saturating_sub(32).clamp(6, 20) }, role));
+        l.push(Span::styled(format!(" {} / {}", format::bytes(used), format::bytes(total)), strong));
+        lines.push(l);
+    } else if let Some(used) = r.device_used {
+        lines.push(vec![Span::styled("GPU mem ", muted), Span::styled(format::bytes(used), strong)]);
+    }
+    let mut gpu = Vec::new();
+    if let Some(u) = r.gpu_util {
+        gpu.push(Span::styled("util ", muted));
+        gpu.push(Span::styled(format!("{u:.0}%"), strong));
+    }
+    if let Some(c) = r.gpu_temp {
+        gpu.push(Span::styled(" temp ", muted));
+        gpu.push(Span::styled(format!("{c:.0}°C").replace('°', if t.ascii { "" } else { "°" }), strong));
+    }
+    if let Some(w) = r.gpu_power {
+        gpu.push(Span::styled(" power ", muted));
+        gpu.push(Span::styled(format!("{w:.0} W"), strong));
+    }
+    if !gpu.is_empty() {
+        gpu.insert(0, Span::styled("GPU ", muted));
+        lines.push(gpu);
+    }
+    let mut cpu = Vec::new();
+    if let Some(c) = r.cpu_percent {
+        cpu.push(Span::styled("CPU ", muted));
+        cpu.push(Span::styled(format!("{c:.0}%"), strong));
+    }
+    if let Some(rss) = r.rss {
+        cpu.push(Span::styled(" RSS ", muted));
+        cpu.push(Span::styled(format::bytes(rss), strong));
+    }
+    if !cpu.is_empty() {
+        if !run.util_hist.is_empty() {
+            let vals: Vec<f64> = run.util_hist.iter().copied().collect();
+            cpu.push(Span::raw(" "));
+            cpu.push(Span::styled(sparkline(t, &vals, if compact { 8 } else { 16 }), t.fg(Role::Accent)));
+        }
+        lines.push(cpu);
+    }
+    if lines.is_empty() {
+        let why = r.note.clone().unwrap_or_else(|| "the trainer reported no figures".into());
+        return vec![Line::from(vec![
+            Span::styled("resources ", muted),
+            Span::styled("n/a", strong),
+            Span::styled(format!(" {} {why}", t.sym.sep), muted),
+        ])];
+    }
+    if let Some(note) = &r.note {
+        lines.push(vec![Span::styled(note.clone(), muted)]);
+    }
+    if compact {
+        // One line: join with separators.
+        let mut joined = Vec::new();
+        for (i, l) in lines.into_iter().enumerate() {
+            if i > 0 {
+                joined.push(Span::styled(format!(" {} ", t.sym.sep), muted));
+            }
+            joined.extend(l);
+        }
+        return vec![Line::from(joined)];
+    }
+    lines.into_iter().map(Line::from).collect()
+}
+
+fn level_style(t: &Theme, l: Level) -> Style {
+    match l {
+        Level::Info => t.fg(Role::Fg),
+        Level::Good => t.fg(Role::Good),
+        Level::Warn => t.fg(Role::Warn),
+        Level::Bad => t.bold(Role::Bad),
+    }
+}
+
+/// One line for the compact layout: the failure, else the latest notable event, else the checkpoint.
+pub fn latest_event_line(app: &App, run: &RunState, width: u16) -> Line<'static> {
+    let t = &app.theme;
+    let muted = t.fg(Role::Muted);
+    if let Some(msg) = &run.failed {
+        return Line::from(vec![
+            Span::styled("failed: ", t.bold(Role::Bad)),
+            Span::styled(msg.clone(), t.fg(Role::Bad)),
+        ]);
+    }
+    let Some(l) = run.log.back() else {
+        return Line::styled("no warnings, no checkpoint yet", muted);
+    };
+    let room = usize::from(width).saturating_sub(8);
+    Line::from(vec![
+        Span::styled(format!("{} ", format::clock(l.t)), muted),
+        Span::styled(ellipsize(t, &l.text, room, false), level_style(t, l.level)),
+    ])
+}
+
+/// The events panel: last checkpoint, warning count, then the newest log lines.
+pub fn events(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
+    let t = &app.theme;
+    let mut head = vec![Span::styled("Events", t.bold(Role::Title))];
+    if run.warnings > 0 {
+        head.push(Span::styled(format!("  {} warning{}", run.warnings, if run.warnings == 1 { "" } else { "s" }), t.bold(Role::Warn)));
+    }
+    let block = panel(t, head);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let w = usize::from(inner.width);
+    let mut row = 0;
+    let ck = match &run.checkpoint {
+        Some(c) => Line::from(vec![
+            Span::styled("checkpoint ", t.fg(Role::Muted)),
+            Span::styled(ellipsize(t, &c.path, w.saturating_sub(11), true), t.fg(Role::Good)),
+        ]),
+        None => Line::styled("checkpoint: none yet", t.fg(Role::Muted)),
+    };
+    put_line(buf, inner, row, &ck);
+    row += 1;
+    if let Some(msg) = &run.failed {
+        put_line(buf, inner, row, &Line::styled(ellipsize(t, &format!("failed: {msg}"), w, false), t.bold(Role::Bad)));
+        row += 1;
+    }
+    let room = usize::from(inner.height.saturating_sub(row));
+    let skip = run.log.len().saturating_sub(room);
+    for l in run.log.iter().skip(skip) {
+        let line = Line::from(vec![
+            Span::styled(format!("{} ", format::clock(l.t)), t.fg(Role::Muted)),
+            Span::styled(ellipsize(t, &l.text, w.saturating_sub(6), false), level_style(t, l.level)),
+        ]);
+        put_line(buf, inner, row, &line);
+        row += 1;
+    }
+    if run.log.is_empty() && run.failed.is_none() {
+        put_line(buf, inner, row, &Line::styled("nothing notable yet", t.fg(Role::Muted)));
+    }
+}
+
+/// A bordered panel with `lines`.
+pub fn lines_panel(theme: &Theme, title: &str, lines: &[Line<'static>], area: Rect, buf: &mut Buffer) {
+    let block = panel(theme, vec![Span::styled(title.to_string(), theme.bold(Role::Title))]);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    for (i, l) in lines.iter().enumerate() {
+        put_line(buf, inner, i as u16, l);
+    }
+}

@@ -16,7 +16,6 @@ pub mod optim;
 pub mod report;
 pub mod runlog;
 pub mod schedule;
-#[cfg(any())] // lead: enabled once data/ lands
 pub mod train;
 pub mod tui;
 

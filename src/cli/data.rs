@@ -40,7 +40,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let fetched = data::fetch_archive(a.to.as_deref(), a.from.as_deref(), progress)?;
             println!("{}", fetched.describe());
-            println!("use it with: batchramp train --data {}", fetched.path.display());
+            println!(
+                "use it with: batchramp train --data {}",
+                fetched.path.display()
+            );
             Ok(())
         }
     }

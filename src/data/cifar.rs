@@ -47,7 +47,8 @@ pub const CLASS_NAMES: [&str; 10] = [
     "truck",
 ];
 
-const FETCH_HINT: &str = "fetch the data again with `batchramp data fetch` (or pass --data synthetic)";
+const FETCH_HINT: &str =
+    "fetch the data again with `batchramp data fetch` (or pass --data synthetic)";
 
 /// Reads the data set from `dir`: a directory holding `cifar-10-batches-bin/`, the batch files
 /// themselves, or the archive `cifar-10-binary.tar.gz` (as written by `batchramp data fetch --to`).
@@ -137,7 +138,9 @@ pub fn read_archive(path: &Path) -> Result<Cifar, DataError> {
         buf.reserve(size as usize);
         entry.read_to_end(&mut buf).map_err(corrupt)?;
         match slot {
-            Some(i) if slots.batches[i].is_none() => slots.batches[i] = Some(parse_batch(&label, &buf)?),
+            Some(i) if slots.batches[i].is_none() => {
+                slots.batches[i] = Some(parse_batch(&label, &buf)?)
+            }
             Some(_) => {}
             None => slots.classes = Some(parse_meta(&label, &buf)?),
         }
@@ -202,7 +205,7 @@ fn missing(source: &Path, name: &str) -> DataError {
 }
 
 fn size_ok(size: u64) -> bool {
-    size > 0 && size % RECORD_BYTES as u64 == 0
+    size > 0 && size.is_multiple_of(RECORD_BYTES as u64)
 }
 
 /// Splits one batch file's bytes into labels and images, checking size and labels.
@@ -309,13 +312,22 @@ mod tests {
         let file = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
         file.set_len(len - 100).unwrap();
         let err = read_dir(tmp.path()).unwrap_err();
-        assert!(matches!(err, DataError::BadSize { size, .. } if size == len - 100), "{err}");
+        assert!(
+            matches!(err, DataError::BadSize { size, .. } if size == len - 100),
+            "{err}"
+        );
         assert!(err.to_string().contains("data_batch_3.bin"), "{err}");
         assert!(err.to_string().contains("batchramp data fetch"), "{err}");
         file.set_len(0).unwrap();
-        assert!(matches!(read_dir(tmp.path()).unwrap_err(), DataError::BadSize { size: 0, .. }));
+        assert!(matches!(
+            read_dir(tmp.path()).unwrap_err(),
+            DataError::BadSize { size: 0, .. }
+        ));
         file.set_len(len + 1).unwrap();
-        assert!(matches!(read_dir(tmp.path()).unwrap_err(), DataError::BadSize { .. }));
+        assert!(matches!(
+            read_dir(tmp.path()).unwrap_err(),
+            DataError::BadSize { .. }
+        ));
     }
 
     #[test]
@@ -343,7 +355,10 @@ mod tests {
         write_binary_batches(&dir, &data).unwrap();
         std::fs::remove_file(dir.join("data_batch_4.bin")).unwrap();
         let err = read_dir(tmp.path()).unwrap_err();
-        assert!(matches!(&err, DataError::MissingFile { name, .. } if name == "data_batch_4.bin"), "{err}");
+        assert!(
+            matches!(&err, DataError::MissingFile { name, .. } if name == "data_batch_4.bin"),
+            "{err}"
+        );
         let empty = tempfile::tempdir().unwrap();
         let err = read_dir(empty.path()).unwrap_err();
         assert!(matches!(err, DataError::MissingFile { .. }), "{err}");
@@ -361,7 +376,10 @@ mod tests {
         let err = read_dir(tmp.path()).unwrap_err();
         assert!(matches!(err, DataError::BadMeta { .. }), "{err}");
         std::fs::remove_file(tmp.path().join(META_FILE)).unwrap();
-        assert_eq!(read_dir(tmp.path()).unwrap().classes, CLASS_NAMES.map(String::from).to_vec());
+        assert_eq!(
+            read_dir(tmp.path()).unwrap().classes,
+            CLASS_NAMES.map(String::from).to_vec()
+        );
     }
 
     #[test]
@@ -386,47 +404,74 @@ mod tests {
         let bad = tmp.path().join("bad.tar.gz");
         std::fs::write(&bad, &flipped).unwrap();
         let err = read_archive(&bad).unwrap_err();
-        assert!(matches!(err, DataError::Archive { .. } | DataError::BadLabel { .. }), "{err}");
+        assert!(
+            matches!(err, DataError::Archive { .. } | DataError::BadLabel { .. }),
+            "{err}"
+        );
 
         let text = tmp.path().join("text.tar.gz");
         std::fs::write(&text, b"<html>not found</html>").unwrap();
-        assert!(matches!(read_archive(&text).unwrap_err(), DataError::Archive { .. }));
+        assert!(matches!(
+            read_archive(&text).unwrap_err(),
+            DataError::Archive { .. }
+        ));
         let none = tmp.path().join("none.tar.gz");
-        assert!(matches!(read_archive(&none).unwrap_err(), DataError::NotFound { .. }));
+        assert!(matches!(
+            read_archive(&none).unwrap_err(),
+            DataError::NotFound { .. }
+        ));
     }
 
     #[test]
     fn tar_without_the_batches_names_the_first_missing_file() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("other.tar.gz");
-        let gz = flate2::write::GzEncoder::new(File::create(&path).unwrap(), flate2::Compression::fast());
+        let gz = flate2::write::GzEncoder::new(
+            File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
         let mut tar = tar::Builder::new(gz);
         let mut header = tar::Header::new_gnu();
         header.set_size(5);
         header.set_mode(0o644);
         header.set_cksum();
-        tar.append_data(&mut header, "readme.txt", &b"hello"[..]).unwrap();
+        tar.append_data(&mut header, "readme.txt", &b"hello"[..])
+            .unwrap();
         tar.into_inner().unwrap().finish().unwrap().flush().unwrap();
         let err = read_archive(&path).unwrap_err();
-        assert!(matches!(&err, DataError::MissingFile { name, .. } if name == TRAIN_FILES[0]), "{err}");
+        assert!(
+            matches!(&err, DataError::MissingFile { name, .. } if name == TRAIN_FILES[0]),
+            "{err}"
+        );
     }
 
     #[test]
     fn wrong_sized_member_in_archive_is_named_with_the_archive() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("odd.tar.gz");
-        let gz = flate2::write::GzEncoder::new(File::create(&path).unwrap(), flate2::Compression::fast());
+        let gz = flate2::write::GzEncoder::new(
+            File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
         let mut tar = tar::Builder::new(gz);
         let mut header = tar::Header::new_gnu();
         header.set_size(100);
         header.set_mode(0o644);
         header.set_cksum();
-        tar.append_data(&mut header, "cifar-10-batches-bin/test_batch.bin", &[0u8; 100][..])
-            .unwrap();
+        tar.append_data(
+            &mut header,
+            "cifar-10-batches-bin/test_batch.bin",
+            &[0u8; 100][..],
+        )
+        .unwrap();
         tar.into_inner().unwrap().finish().unwrap();
         let err = read_archive(&path).unwrap_err();
         assert!(matches!(err, DataError::BadSize { size: 100, .. }), "{err}");
-        assert!(err.to_string().contains("odd.tar.gz:cifar-10-batches-bin/test_batch.bin"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("odd.tar.gz:cifar-10-batches-bin/test_batch.bin"),
+            "{err}"
+        );
     }
 
     /// Opt-in: reads the real data set named by BATCHRAMP_DATA (e.g. the shared copy).

@@ -83,7 +83,11 @@ pub struct Fetched {
 impl Fetched {
     /// One line for the user: where, how big, and why it is trusted.
     pub fn describe(&self) -> String {
-        let what = if self.already_present { "already present" } else { "saved" };
+        let what = if self.already_present {
+            "already present"
+        } else {
+            "saved"
+        };
         let why = match &self.trust {
             Trust::Known(k) => format!("SHA-256 matches {}", k.name),
             Trust::Structure { train, test } => format!(
@@ -91,7 +95,11 @@ impl Fetched {
                 self.sha256
             ),
         };
-        format!("{what}: {} ({} bytes; {why})", self.path.display(), self.bytes)
+        format!(
+            "{what}: {} ({} bytes; {why})",
+            self.path.display(),
+            self.bytes
+        )
     }
 }
 
@@ -117,7 +125,11 @@ pub fn fetch(to: Option<&Path>, from: Option<&str>, progress: bool) -> Result<Pa
 }
 
 /// [`fetch`] without printing anything but the progress bar; says how the archive was verified.
-pub fn fetch_archive(to: Option<&Path>, from: Option<&str>, progress: bool) -> Result<Fetched, DataError> {
+pub fn fetch_archive(
+    to: Option<&Path>,
+    from: Option<&str>,
+    progress: bool,
+) -> Result<Fetched, DataError> {
     let dir = match to {
         Some(d) => d.to_path_buf(),
         None => cache_root()?,
@@ -216,7 +228,11 @@ fn retarget(e: DataError, tmp: &Path, from: &str) -> DataError {
             file: file.replacen(&tmp_name, from, 1),
             size,
         },
-        DataError::BadLabel { file, record, label } => DataError::BadLabel {
+        DataError::BadLabel {
+            file,
+            record,
+            label,
+        } => DataError::BadLabel {
             file: file.replacen(&tmp_name, from, 1),
             record,
             label,
@@ -260,7 +276,9 @@ fn download(url: &str, out: &mut Partial, progress: bool) -> Result<(u64, String
         ureq::Error::Status(code, r) => fail(format!("HTTP {code} {}", r.status_text())),
         ureq::Error::Transport(t) => fail(t.to_string()),
     })?;
-    let expected: Option<u64> = response.header("Content-Length").and_then(|v| v.parse().ok());
+    let expected: Option<u64> = response
+        .header("Content-Length")
+        .and_then(|v| v.parse().ok());
     let bar = bar(expected, progress, "downloading");
     let mut reader = bar.wrap_read(response.into_reader());
     let (bytes, sha) = copy_hashing(&mut reader, out).map_err(|e| match e {
@@ -272,7 +290,9 @@ fn download(url: &str, out: &mut Partial, progress: bool) -> Result<(u64, String
     })?;
     bar.finish_and_clear();
     if let Some(n) = expected.filter(|&n| n != bytes) {
-        return Err(fail(format!("got {bytes} of {n} bytes (connection closed early)")));
+        return Err(fail(format!(
+            "got {bytes} of {n} bytes (connection closed early)"
+        )));
     }
     Ok((bytes, sha))
 }
@@ -423,8 +443,14 @@ mod tests {
         let got = fetch_archive(Some(&to), src.to_str(), false).unwrap();
         assert_eq!(got.path, to.join(ARCHIVE_NAME));
         assert_eq!(got.trust, Trust::Structure { train: 20, test: 5 });
-        assert_eq!(std::fs::read(&got.path).unwrap(), std::fs::read(&src).unwrap());
-        assert_eq!(hash_file(&got.path).unwrap(), (got.bytes, got.sha256.clone()));
+        assert_eq!(
+            std::fs::read(&got.path).unwrap(),
+            std::fs::read(&src).unwrap()
+        );
+        assert_eq!(
+            hash_file(&got.path).unwrap(),
+            (got.bytes, got.sha256.clone())
+        );
         assert!(got.describe().contains(&got.sha256));
         assert!(leftovers(&to).is_empty());
         let data = load(&DataSource::Dir(to.clone()), &SyntheticSpec::default()).unwrap();
@@ -455,9 +481,21 @@ mod tests {
     fn size_of_a_known_archive_with_another_hash_is_a_checksum_error() {
         let tmp = tempfile::tempdir().unwrap();
         let err = judge("x.tar.gz", tmp.path(), KNOWN_ARCHIVES[1].size, "00").unwrap_err();
-        assert!(matches!(err, DataError::Checksum { what: "SHA-256", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                DataError::Checksum {
+                    what: "SHA-256",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let err = judge(OFFICIAL_URL, tmp.path(), 10, "00").unwrap_err();
-        assert!(matches!(err, DataError::Checksum { what: "size", .. }), "{err}");
+        assert!(
+            matches!(err, DataError::Checksum { what: "size", .. }),
+            "{err}"
+        );
         let k = judge("x", tmp.path(), 1, KNOWN_ARCHIVES[0].sha256).unwrap();
         assert_eq!(k, Trust::Known(KNOWN_ARCHIVES[0]));
     }
@@ -469,10 +507,16 @@ mod tests {
         std::fs::write(&f, b"abc").unwrap();
         let (n, h) = hash_file(&f).unwrap();
         assert_eq!(n, 3);
-        assert_eq!(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            h,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         for k in KNOWN_ARCHIVES {
             assert_eq!(k.sha256.len(), 64);
-            assert!(k.sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            assert!(k
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         }
     }
 }

@@ -48,7 +48,10 @@ impl Normalization {
             for c in 0..3 {
                 let plane = &image[c * PLANE..(c + 1) * PLANE];
                 sum[c] += plane.iter().map(|&v| u64::from(v)).sum::<u64>();
-                sq[c] += plane.iter().map(|&v| u64::from(u32::from(v) * u32::from(v))).sum::<u64>();
+                sq[c] += plane
+                    .iter()
+                    .map(|&v| u64::from(u32::from(v) * u32::from(v)))
+                    .sum::<u64>();
             }
         }
         let n = (data.len() * PLANE) as f64;
@@ -152,7 +155,11 @@ fn stream_key(seed: u64, epoch: usize, tag: &[u8; 8]) -> [u8; 32] {
 pub fn permutation(seed: u64, epoch: usize, n: usize) -> Vec<u32> {
     // u32 indices halve the memory of the order; 4 billion images would not fit in memory anyway.
     let mut order: Vec<u32> = (0..n as u32).collect();
-    order.shuffle(&mut ChaCha8Rng::from_seed(stream_key(seed, epoch, b"shuffle\0")));
+    order.shuffle(&mut ChaCha8Rng::from_seed(stream_key(
+        seed,
+        epoch,
+        b"shuffle\0",
+    )));
     order
 }
 
@@ -162,13 +169,18 @@ pub fn permutation(seed: u64, epoch: usize, n: usize) -> Vec<u32> {
 pub fn augmentations(seed: u64, epoch: usize, position: usize, count: usize) -> Vec<Augment> {
     let mut rng = ChaCha8Rng::from_seed(stream_key(seed, epoch, b"augment\0"));
     rng.set_word_pos(position as u128);
-    (0..count).map(|_| Augment::from_word(rng.next_u32())).collect()
+    (0..count)
+        .map(|_| Augment::from_word(rng.next_u32()))
+        .collect()
 }
 
 fn write_plain(src: &[u8], scale: &[f32; 3], bias: &[f32; 3], out: &mut [f32]) {
     for c in 0..3 {
         let (s, b) = (scale[c], bias[c]);
-        for (o, &v) in out[c * PLANE..(c + 1) * PLANE].iter_mut().zip(&src[c * PLANE..(c + 1) * PLANE]) {
+        for (o, &v) in out[c * PLANE..(c + 1) * PLANE]
+            .iter_mut()
+            .zip(&src[c * PLANE..(c + 1) * PLANE])
+        {
             *o = f32::from(v) * s + b;
         }
     }
@@ -321,7 +333,10 @@ impl Worker {
     }
 
     fn request(&mut self, key: Key, order: Arc<Vec<u32>>) {
-        let sent = self.jobs.as_ref().is_some_and(|j| j.send(Job { key, order }).is_ok());
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|j| j.send(Job { key, order }).is_ok());
         self.requested = sent.then_some(key);
     }
 }
@@ -478,7 +493,8 @@ impl Loader {
             return o.clone();
         }
         let order = Arc::new(permutation(self.shared.seed, epoch, self.len()));
-        self.orders.retain(|(e, _)| *e + 1 >= epoch && *e <= epoch + 1);
+        self.orders
+            .retain(|(e, _)| *e + 1 >= epoch && *e <= epoch + 1);
         self.orders.truncate(1);
         self.orders.push((epoch, order.clone()));
         order
@@ -523,7 +539,10 @@ impl Iterator for TestBatches<'_> {
         }
         Some(Batch {
             images,
-            labels: self.data.labels[start..start + len].iter().map(|&l| u32::from(l)).collect(),
+            labels: self.data.labels[start..start + len]
+                .iter()
+                .map(|&l| u32::from(l))
+                .collect(),
             len,
             epoch: 0,
             first_position: start,
@@ -568,7 +587,9 @@ mod tests {
             .chunks_exact(IMAGE_BYTES)
             .map(|img| {
                 let bytes: Vec<u8> = img.iter().map(|&v| v as u8).collect();
-                (0..d.len()).find(|&i| d.image(i) == bytes.as_slice()).expect("image from the set")
+                (0..d.len())
+                    .find(|&i| d.image(i) == bytes.as_slice())
+                    .expect("image from the set")
             })
             .collect()
     }
@@ -601,7 +622,13 @@ mod tests {
         sorted.sort_unstable();
         assert_eq!(sorted, (0..103).collect::<Vec<_>>());
         assert_ne!(seen, sorted, "the order is shuffled");
-        assert_eq!(loader.cursor(), LoaderCursor { epoch: 1, position: 0 });
+        assert_eq!(
+            loader.cursor(),
+            LoaderCursor {
+                epoch: 1,
+                position: 0
+            }
+        );
         // The next epoch has its own order.
         let b = loader.next_batch(103);
         assert_eq!((b.epoch, b.len, b.last_in_epoch), (1, 103, true));
@@ -647,10 +674,25 @@ mod tests {
             .collect();
         assert_eq!(
             b,
-            vec![(0, 0, 4, false), (0, 4, 4, false), (0, 8, 2, true), (1, 0, 4, false), (1, 4, 4, false)]
+            vec![
+                (0, 0, 4, false),
+                (0, 4, 4, false),
+                (0, 8, 2, true),
+                (1, 0, 4, false),
+                (1, 4, 4, false)
+            ]
         );
-        loader.seek(LoaderCursor { epoch: 3, position: 10 });
-        assert_eq!(loader.cursor(), LoaderCursor { epoch: 4, position: 0 });
+        loader.seek(LoaderCursor {
+            epoch: 3,
+            position: 10,
+        });
+        assert_eq!(
+            loader.cursor(),
+            LoaderCursor {
+                epoch: 4,
+                position: 0
+            }
+        );
         assert_eq!(loader.next_batch(0).len, 1);
     }
 
@@ -677,7 +719,8 @@ mod tests {
             for y in 0..32 {
                 for x in 0..32 {
                     let cx = if aug.flip { 31 - x } else { x };
-                    out[c * 1024 + y * 32 + x] = f32::from(padded[c * 1600 + (y + aug.dy) * 40 + cx + aug.dx]);
+                    out[c * 1024 + y * 32 + x] =
+                        f32::from(padded[c * 1600 + (y + aug.dy) * 40 + cx + aug.dx]);
                 }
             }
         }
@@ -704,11 +747,34 @@ mod tests {
         // Spot checks by hand: centred and unflipped is the image itself; dx=dy=0 shifts the
         // image right and down by 4 with black above and left; a flip mirrors each row.
         write_augmented(&src, &scale, &bias, Augment::NONE, &mut out);
-        assert!(out.iter().zip(&src).all(|(&a, &b)| (a - f32::from(b)).abs() < 1e-3));
-        write_augmented(&src, &scale, &bias, Augment { dx: 0, dy: 0, flip: false }, &mut out);
+        assert!(out
+            .iter()
+            .zip(&src)
+            .all(|(&a, &b)| (a - f32::from(b)).abs() < 1e-3));
+        write_augmented(
+            &src,
+            &scale,
+            &bias,
+            Augment {
+                dx: 0,
+                dy: 0,
+                flip: false,
+            },
+            &mut out,
+        );
         assert_eq!(out[0].round(), 0.0);
         assert_eq!(out[4 * 32 + 4].round(), f32::from(src[0]));
-        write_augmented(&src, &scale, &bias, Augment { dx: 4, dy: 4, flip: true }, &mut out);
+        write_augmented(
+            &src,
+            &scale,
+            &bias,
+            Augment {
+                dx: 4,
+                dy: 4,
+                flip: true,
+            },
+            &mut out,
+        );
         assert_eq!(out[0].round(), f32::from(src[31]));
         assert_eq!(out[31].round(), f32::from(src[0]));
     }
@@ -754,26 +820,45 @@ mod tests {
         for c in 0..3 {
             let v: Vec<f64> = batch
                 .iter()
-                .flat_map(|b| b.images.chunks_exact(IMAGE_BYTES).flat_map(move |i| i[c * PLANE..(c + 1) * PLANE].to_vec()))
+                .flat_map(|b| {
+                    b.images
+                        .chunks_exact(IMAGE_BYTES)
+                        .flat_map(move |i| i[c * PLANE..(c + 1) * PLANE].to_vec())
+                })
                 .map(f64::from)
                 .collect();
             let mean = v.iter().sum::<f64>() / v.len() as f64;
             let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64;
-            assert!(mean.abs() < 1e-3 && (var - 1.0).abs() < 1e-3, "channel {c}: {mean} {var}");
+            assert!(
+                mean.abs() < 1e-3 && (var - 1.0).abs() < 1e-3,
+                "channel {c}: {mean} {var}"
+            );
         }
-        assert_eq!(Normalization::from_dataset(&Dataset::default()).std, [1.0; 3]);
+        assert_eq!(
+            Normalization::from_dataset(&Dataset::default()).std,
+            [1.0; 3]
+        );
     }
 
     #[test]
     fn test_batches_are_in_order_and_cover_the_set() {
         let d = data(23);
         let batches: Vec<Batch> = test_batches(&d, &identity(), 10).collect();
-        assert_eq!(batches.iter().map(|b| b.len).collect::<Vec<_>>(), vec![10, 10, 3]);
+        assert_eq!(
+            batches.iter().map(|b| b.len).collect::<Vec<_>>(),
+            vec![10, 10, 3]
+        );
         assert_eq!(test_batches(&d, &identity(), 10).len(), 3);
         assert!(batches[2].last_in_epoch && !batches[1].last_in_epoch);
         let order: Vec<usize> = batches.iter().flat_map(|b| ids(&d, b)).collect();
         assert_eq!(order, (0..23).collect::<Vec<_>>());
-        assert_eq!(batches[1].labels, d.labels[10..20].iter().map(|&l| u32::from(l)).collect::<Vec<_>>());
+        assert_eq!(
+            batches[1].labels,
+            d.labels[10..20]
+                .iter()
+                .map(|&l| u32::from(l))
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

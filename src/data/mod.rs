@@ -120,7 +120,9 @@ pub enum DataError {
         actual: String,
     },
     /// No cache directory could be determined for this user.
-    #[error("no cache directory for this user; pass --data PATH, set BATCHRAMP_DATA or BATCHRAMP_CACHE")]
+    #[error(
+        "no cache directory for this user; pass --data PATH, set BATCHRAMP_DATA or BATCHRAMP_CACHE"
+    )]
     NoCacheDir,
     /// A request the data layer cannot satisfy (e.g. too few records to write the batch files).
     #[error("{0}")]
@@ -338,7 +340,9 @@ mod tests {
     #[test]
     fn subset_takes_a_prefix_and_clamps() {
         let d = Dataset {
-            images: (0..3 * IMAGE_BYTES).map(|i| (i / IMAGE_BYTES) as u8).collect(),
+            images: (0..3 * IMAGE_BYTES)
+                .map(|i| (i / IMAGE_BYTES) as u8)
+                .collect(),
             labels: vec![4, 5, 6],
         };
         let s = d.subset(2);

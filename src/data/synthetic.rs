@@ -87,7 +87,8 @@ fn generate_split(seed: u64, split: u64, n: usize) -> Dataset {
 fn draw(out: &mut [u8], label: u8, rng: &mut ChaCha8Rng) {
     let k = usize::from(label);
     let hue = HUES[k / 2];
-    let bg: [f32; 3] = std::array::from_fn(|c| hue[c] + rng.gen_range(-COLOUR_JITTER..COLOUR_JITTER));
+    let bg: [f32; 3] =
+        std::array::from_fn(|c| hue[c] + rng.gen_range(-COLOUR_JITTER..COLOUR_JITTER));
     let angle = k as f32 * PI / 10.0;
     let (dir_x, dir_y) = (angle.cos(), angle.sin());
     let period = 4.0 + (k % 3) as f32 * 1.5;
@@ -160,8 +161,12 @@ pub fn write_archive(path: &Path, data: &Cifar) -> Result<(), DataError> {
         header.set_mode(0o644);
         header.set_mtime(0);
         header.set_cksum();
-        tar.append_data(&mut header, format!("{BATCHES_DIR}/{name}"), bytes.as_slice())
-            .map_err(io)?;
+        tar.append_data(
+            &mut header,
+            format!("{BATCHES_DIR}/{name}"),
+            bytes.as_slice(),
+        )
+        .map_err(io)?;
     }
     let mut out = tar.into_inner().map_err(io)?.finish().map_err(io)?;
     out.flush().map_err(io)?;
@@ -238,7 +243,13 @@ mod tests {
             seed: 1,
         });
         let feature = |img: &[u8]| -> [f32; 3] {
-            std::array::from_fn(|c| img[c * 1024..(c + 1) * 1024].iter().map(|&b| f32::from(b)).sum::<f32>() / 1024.0)
+            std::array::from_fn(|c| {
+                img[c * 1024..(c + 1) * 1024]
+                    .iter()
+                    .map(|&b| f32::from(b))
+                    .sum::<f32>()
+                    / 1024.0
+            })
         };
         let mut means = [[0f32; 3]; 10];
         for i in 0..data.train.len() {
@@ -251,11 +262,14 @@ mod tests {
             .filter(|&i| {
                 let f = feature(data.test.image(i));
                 let dist = |m: &[f32; 3]| (0..3).map(|c| (m[c] - f[c]).powi(2)).sum::<f32>();
-                let best = (0..10).min_by(|&a, &b| dist(&means[a]).total_cmp(&dist(&means[b]))).unwrap();
+                let best = (0..10)
+                    .min_by(|&a, &b| dist(&means[a]).total_cmp(&dist(&means[b])))
+                    .unwrap();
                 best == usize::from(data.test.labels[i])
             })
             .count();
         let acc = correct as f64 / data.test.len() as f64;
+        eprintln!("nearest-mean accuracy {acc}");
         assert!(acc > 0.2 && acc < 0.6, "nearest-mean accuracy {acc}");
     }
 
@@ -267,7 +281,10 @@ mod tests {
             seed: 0,
         });
         let tmp = tempfile::tempdir().unwrap();
-        assert!(matches!(write_binary_batches(tmp.path(), &tiny), Err(DataError::Invalid(_))));
+        assert!(matches!(
+            write_binary_batches(tmp.path(), &tiny),
+            Err(DataError::Invalid(_))
+        ));
         assert!(matches!(
             write_archive(&tmp.path().join("a.tar.gz"), &tiny),
             Err(DataError::Invalid(_))
@@ -281,7 +298,11 @@ mod tests {
             test: 3,
             seed: 0,
         });
-        let sizes: Vec<usize> = files(&data).iter().take(6).map(|(_, b)| b.len() / RECORD_BYTES).collect();
+        let sizes: Vec<usize> = files(&data)
+            .iter()
+            .take(6)
+            .map(|(_, b)| b.len() / RECORD_BYTES)
+            .collect();
         assert_eq!(sizes, vec![3, 3, 2, 2, 2, 3]);
     }
 }

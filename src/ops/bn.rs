@@ -28,7 +28,9 @@ impl Dims {
             if s.elem_count() != c || s.rank() != 1 {
                 return Err(OpError::shape(
                     "batch_norm",
-                    format!("parameter of shape {s:?} does not match the {c} channels of input {x:?}"),
+                    format!(
+                        "parameter of shape {s:?} does not match the {c} channels of input {x:?}"
+                    ),
                 ));
             }
         }
@@ -108,7 +110,12 @@ fn chunk_of(n: usize, chunks: &[(usize, usize)]) -> Vec<usize> {
 }
 
 /// y = x·a + b per (sample, channel) row, then ReLU if asked; `ab(s, ch)` gives (a, b).
-fn affine(x: &[f32], d: Dims, relu: bool, ab: impl Fn(usize, usize) -> (f32, f32) + Sync) -> Vec<f32> {
+fn affine(
+    x: &[f32],
+    d: Dims,
+    relu: bool,
+    ab: impl Fn(usize, usize) -> (f32, f32) + Sync,
+) -> Vec<f32> {
     let mut y = vec![0f32; x.len()];
     y.par_chunks_mut(d.c * d.p)
         .zip(x.par_chunks(d.c * d.p))
@@ -210,7 +217,12 @@ fn masked_row_sums(x: &[f32], g: &[f32], y: &[f32], mu: f32) -> (f32, f32) {
         }
     }
     let (mut sa, mut sb) = (a.iter().sum::<f32>(), b.iter().sum::<f32>());
-    for ((&xv, &gv), &yv) in xi.remainder().iter().zip(gi.remainder()).zip(yi.remainder()) {
+    for ((&xv, &gv), &yv) in xi
+        .remainder()
+        .iter()
+        .zip(gi.remainder())
+        .zip(yi.remainder())
+    {
         let ge = if yv > 0.0 { gv } else { 0.0 };
         sa += ge;
         sb += ge * (xv - mu);
@@ -398,8 +410,9 @@ impl CustomOp3 for BnEval {
                 cpu::with_f32("batch_norm_eval", res, |ys| {
                     let y = self.relu.then_some(ys);
                     let (sg, sgx) = grad_sums(xs, gs, y, d, &whole, &self.mean);
-                    let dgamma: Vec<f32> =
-                        (0..d.c).map(|ch| (sgx[ch] * self.invstd[ch] as f64) as f32).collect();
+                    let dgamma: Vec<f32> = (0..d.c)
+                        .map(|ch| (sgx[ch] * self.invstd[ch] as f64) as f32)
+                        .collect();
                     let dbeta: Vec<f32> = sg.iter().map(|&v| v as f32).collect();
                     let dx = x.track_op().then(|| {
                         input_grad(xs, gs, y, d, |_, ch| (gam[ch] * self.invstd[ch], 0.0, 0.0))

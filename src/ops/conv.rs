@@ -380,7 +380,19 @@ fn backward_group(
                     }
                 };
                 // SAFETY: `dw` is this group's own cout × K accumulator.
-                unsafe { cpu::sgemm(g.cout, kd, cols, dw.as_mut_ptr(), kd as isize, true, dym, colt, par) };
+                unsafe {
+                    cpu::sgemm(
+                        g.cout,
+                        kd,
+                        cols,
+                        dw.as_mut_ptr(),
+                        kd as isize,
+                        true,
+                        dym,
+                        colt,
+                        par,
+                    )
+                };
             }
             if need.dx {
                 // dcol (K × cols) = Wᵀ (K × cout) · dY (cout × cols)
@@ -399,11 +411,24 @@ fn backward_group(
                 } else {
                     // SAFETY: `dcol` is K × cols, owned by this call.
                     unsafe {
-                        cpu::sgemm(kd, cols, g.cout, dcol.as_mut_ptr(), cols as isize, false, wtm, dym, par)
+                        cpu::sgemm(
+                            kd,
+                            cols,
+                            g.cout,
+                            dcol.as_mut_ptr(),
+                            cols as isize,
+                            false,
+                            wtm,
+                            dym,
+                            par,
+                        )
                     };
                     // SAFETY: samples s0..s1 of `dx` belong to this thread's group alone.
                     let dxs = unsafe {
-                        std::slice::from_raw_parts_mut(dx.0.add(s0 * g.cin * hw), (s1 - s0) * g.cin * hw)
+                        std::slice::from_raw_parts_mut(
+                            dx.0.add(s0 * g.cin * hw),
+                            (s1 - s0) * g.cin * hw,
+                        )
                     };
                     col2im(g, dcol, &pl, dxs, s0);
                 }

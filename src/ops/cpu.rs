@@ -75,7 +75,10 @@ thread_local! {
 /// Lends `N` per-thread scratch buffers of the given lengths to `f`. Buffers are kept between
 /// calls so the big im2col panels are not re-faulted in on every op; their contents on entry are
 /// unspecified (stale data from an earlier call), so `f` must write before it reads.
-pub fn with_scratch<const N: usize, R>(lens: [usize; N], f: impl FnOnce([&mut [f32]; N]) -> R) -> R {
+pub fn with_scratch<const N: usize, R>(
+    lens: [usize; N],
+    f: impl FnOnce([&mut [f32]; N]) -> R,
+) -> R {
     let mut bufs: Vec<Vec<f32>> = SCRATCH.with(|s| {
         let mut pool = s.borrow_mut();
         (0..N).map(|_| pool.pop().unwrap_or_default()).collect()
@@ -141,25 +144,8 @@ pub unsafe fn sgemm(
         gemm::Parallelism::None
     };
     gemm::gemm(
-        m,
-        n,
-        k,
-        dst,
-        1,
-        dst_rs,
-        accumulate,
-        lhs.ptr,
-        lhs.cs,
-        lhs.rs,
-        rhs.ptr,
-        rhs.cs,
-        rhs.rs,
-        1.0,
-        1.0,
-        false,
-        false,
-        false,
-        par,
+        m, n, k, dst, 1, dst_rs, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs, rhs.rs, 1.0,
+        1.0, false, false, false, par,
     );
 }
 

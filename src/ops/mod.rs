@@ -61,7 +61,10 @@ impl Kernels {
         let d = bn::Dims::new(x.shape(), &[gamma.shape(), beta.shape()])?;
         let chunks = ghost_chunks(x.dim(0)?, ghost);
         let (mean, var) = cpu::with_f32("batch_norm_train", &x, |xs| bn::stats(xs, d, &chunks))?;
-        let invstd = var.iter().map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32).collect();
+        let invstd = var
+            .iter()
+            .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
+            .collect();
         let k = chunks.len();
         let c = mean.len() / k;
         let mean_t = cpu::tensor(mean.clone(), (k, c))?;
@@ -93,7 +96,10 @@ impl Kernels {
             return stock::batch_norm_eval(x, gamma, beta, mean, var, eps, relu);
         }
         let x = x.contiguous()?;
-        bn::Dims::new(x.shape(), &[gamma.shape(), beta.shape(), mean.shape(), var.shape()])?;
+        bn::Dims::new(
+            x.shape(),
+            &[gamma.shape(), beta.shape(), mean.shape(), var.shape()],
+        )?;
         let mean = mean.flatten_all()?.to_vec1::<f32>()?;
         let invstd = var
             .flatten_all()?
@@ -108,7 +114,8 @@ impl Kernels {
     /// Optional fusion: relu(a + b) for the residual join.
     pub fn add_relu(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         if self.fast(&[a, b]) && a.shape() == b.shape() {
-            a.contiguous()?.apply_op2(&b.contiguous()?, eltwise::AddRelu)
+            a.contiguous()?
+                .apply_op2(&b.contiguous()?, eltwise::AddRelu)
         } else {
             stock::add_relu(a, b)
         }
@@ -120,3 +127,6 @@ impl Kernels {
         *self == Kernels::Fast && ts.iter().all(|t| cpu::is_fast(t))
     }
 }
+
+#[cfg(test)]
+mod tests;

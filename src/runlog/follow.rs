@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
-use super::reader::{LineTally, LogContents};
+use super::reader::{lines, LineTally, LogContents};
 use super::{lock, EVENTS_FILE};
 use crate::events::{Event, Record};
 
@@ -174,6 +174,9 @@ impl Tail {
             }
             let mut grew = false;
             loop {
+                if self.stop.load(Ordering::Relaxed) {
+                    return End::Done;
+                }
                 match file.read(&mut chunk) {
                     Ok(0) => break,
                     Ok(n) => {
@@ -238,11 +241,9 @@ impl Tail {
 
     /// Parses and sends every complete line in `pending`, keeping a partial last line.
     fn take_lines(&mut self, pending: &mut Vec<u8>) -> Option<End> {
-        let Some(last_newline) = pending.iter().rposition(|&b| b == b'\n') else {
-            return None;
-        };
+        let last_newline = memchr::memrchr(b'\n', pending)?;
         let mut end = None;
-        for raw in pending[..=last_newline].split_inclusive(|&b| b == b'\n') {
+        for raw in lines(&pending[..=last_newline]) {
             if let Err(e) = self.tally.feed(raw, true, &mut self.scratch) {
                 end = Some(End::Notice(e.to_string()));
                 break;

@@ -8,7 +8,6 @@
 mod follow;
 mod lock;
 mod parse;
-pub use parse::kind_name;
 mod reader;
 pub mod sample;
 mod writer;
@@ -16,7 +15,8 @@ mod writer;
 use std::path::PathBuf;
 
 pub use follow::{follow, follow_with, FollowOptions, Follower};
-pub use reader::{read_log, resolve_log_path, BadLine, LogContents, MAX_BAD_LINES};
+pub use parse::kind_name;
+pub use reader::{probe_log, read_log, resolve_log_path, BadLine, LogContents, MAX_BAD_LINES};
 pub use writer::LogWriter;
 
 /// File name of the log inside a run directory.

@@ -10,12 +10,12 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{Read, Seek, SeekFrom};
 
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
-use super::parse::{parse_line, Parsed};
+use super::parse::{parse_line, parse_text, Parsed};
 use super::{RunLogError, EVENTS_FILE};
 use crate::events::{Event, Record, RunStarted, Summary, SCHEMA_VERSION};
 
@@ -116,6 +116,30 @@ pub fn resolve_log_path(path: &Path) -> Result<PathBuf, RunLogError> {
     }
 }
 
+/// Checks, without reading it all, that a path names a run log (which may still be empty,
+/// as when a run has just started): resolves it and looks at its first line.
+pub fn probe_log(path: &Path) -> Result<PathBuf, RunLogError> {
+    let path = resolve_log_path(path)?;
+    let mut file = File::open(&path).map_err(RunLogError::io("read", &path))?;
+    let mut head = Vec::with_capacity(64 * 1024);
+    file.by_ref()
+        .take(64 * 1024)
+        .read_to_end(&mut head)
+        .map_err(RunLogError::io("read", &path))?;
+    if head[..head.len().min(4096)].contains(&0) {
+        return Err(RunLogError::Binary { path });
+    }
+    if let Some(end) = memchr::memchr(b'\n', &head) {
+        if let Outcome::Bad { error, .. } = classify(&head[..end]) {
+            return Err(RunLogError::NotALog {
+                path,
+                detail: error,
+            });
+        }
+    }
+    Ok(path)
+}
+
 /// Reads a whole log from a run directory or an `events.jsonl` file.
 ///
 /// Parses in parallel: blocks of whole lines are cut from the stream and parsed on all cores,
@@ -123,32 +147,24 @@ pub fn resolve_log_path(path: &Path) -> Result<PathBuf, RunLogError> {
 /// the records plus a few blocks of raw bytes, never the whole text.
 pub fn read_log(path: &Path) -> Result<LogContents, RunLogError> {
     let path = resolve_log_path(path)?;
-    let file = File::open(&path).map_err(RunLogError::io("read", &path))?;
+    let mut file = File::open(&path).map_err(RunLogError::io("read", &path))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let start = reader.fill_buf().map_err(RunLogError::io("read", &path))?;
-    if start.is_empty() {
-        return Err(RunLogError::Empty { path });
-    }
-    if start[..start.len().min(4096)].contains(&0) {
-        return Err(RunLogError::Binary { path });
-    }
+    sniff(&mut file, &path)?;
     let mut out = LogContents {
         path,
         ..Default::default()
     };
-    // A step line is ~200 bytes; reserving avoids copying a large Vec<Record> while it grows.
-    out.records.reserve((size / 220) as usize);
     let mut tally = LineTally::default();
     let batch = rayon::current_num_threads().max(1) * 2;
-    let mut carry = Vec::new();
-    let mut at_end = false;
+    let (mut carry, mut consumed) = (Vec::new(), 0u64);
+    let (mut at_end, mut reserved) = (false, false);
     while !at_end {
         let mut blocks = Vec::with_capacity(batch);
         while blocks.len() < batch && !at_end {
             let (block, end) =
-                next_block(&mut reader, &mut carry).map_err(RunLogError::io("read", &out.path))?;
+                next_block(&mut file, &mut carry).map_err(RunLogError::io("read", &out.path))?;
             at_end = end;
+            consumed += block.len() as u64;
             if !block.is_empty() {
                 blocks.push(block);
             }
@@ -156,6 +172,14 @@ pub fn read_log(path: &Path) -> Result<LogContents, RunLogError> {
         let parsed: Vec<Block> = blocks.par_iter().map(|b| parse_block(b)).collect();
         for block in parsed {
             tally.merge(block, &mut out)?;
+        }
+        // Once the first blocks show what a line costs, reserve for the whole file: growing a
+        // Vec of a million records by doubling would copy it several times.
+        if !reserved && consumed > 0 && consumed < size {
+            reserved = true;
+            let expected = (out.records.len() as u64 * size / consumed) as usize;
+            out.records
+                .reserve(expected.saturating_sub(out.records.len()) + 1024);
         }
     }
     if out.records.is_empty() && out.unknown_kinds.is_empty() {
@@ -170,12 +194,35 @@ pub fn read_log(path: &Path) -> Result<LogContents, RunLogError> {
     Ok(out)
 }
 
+/// Refuses empty and binary files from their first bytes, then rewinds.
+fn sniff(file: &mut File, path: &Path) -> Result<(), RunLogError> {
+    let mut head = Vec::with_capacity(4096);
+    file.by_ref()
+        .take(4096)
+        .read_to_end(&mut head)
+        .map_err(RunLogError::io("read", path))?;
+    if head.is_empty() {
+        return Err(RunLogError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    if head.contains(&0) {
+        return Err(RunLogError::Binary {
+            path: path.to_path_buf(),
+        });
+    }
+    file.seek(SeekFrom::Start(0))
+        .map_err(RunLogError::io("read", path))?;
+    Ok(())
+}
+
 /// Bytes per block handed to one core.
 const BLOCK: usize = 4 << 20;
 
-/// Reads about [`BLOCK`] bytes ending at a newline; the part after it is kept in `carry` for
-/// the next block. Returns the block and whether the file is exhausted (the last block may
-/// then end without a newline: a torn last line).
+/// Reads about [`BLOCK`] bytes ending at a newline, straight from the file (a buffered reader
+/// would only add a copy); the part after that newline waits in `carry` for the next block.
+/// Returns the block and whether the file is exhausted (the last block may then end without a
+/// newline: a torn last line).
 fn next_block(reader: &mut impl Read, carry: &mut Vec<u8>) -> std::io::Result<(Vec<u8>, bool)> {
     let mut block = std::mem::take(carry);
     let target = block.len() + BLOCK;
@@ -190,7 +237,7 @@ fn next_block(reader: &mut impl Read, carry: &mut Vec<u8>) -> std::io::Result<(V
         }
     }
     if !eof {
-        match block.iter().rposition(|&b| b == b'\n') {
+        match memchr::memrchr(b'\n', &block) {
             Some(i) => carry.extend_from_slice(&block[i + 1..]),
             // A line longer than a block: keep reading into the same block.
             None => {
@@ -205,6 +252,9 @@ fn next_block(reader: &mut impl Read, carry: &mut Vec<u8>) -> std::io::Result<(V
 }
 
 /// One line's classification, made in parallel; policy is applied later in file order.
+// The record is the common case (a million times per log); boxing it would cost an
+// allocation per line.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// An empty or whitespace-only line.
@@ -223,7 +273,20 @@ pub(crate) fn classify(raw: &[u8]) -> Outcome {
     if line.is_empty() {
         return Outcome::Blank;
     }
-    match parse_line(line) {
+    outcome(parse_line(line), line)
+}
+
+/// [`classify`] for a line already known to be UTF-8.
+fn classify_text(raw: &str) -> Outcome {
+    let line = raw.trim_ascii();
+    if line.is_empty() {
+        return Outcome::Blank;
+    }
+    outcome(parse_text(line), line.as_bytes())
+}
+
+fn outcome(parsed: Parsed, line: &[u8]) -> Outcome {
+    match parsed {
         Parsed::Record(rec) => Outcome::Record(rec),
         Parsed::Unknown { v, kind } => Outcome::Unknown { v, kind },
         Parsed::Bad(error) => Outcome::Bad {
@@ -247,9 +310,18 @@ fn parse_block(bytes: &[u8]) -> Block {
         special: Vec::new(),
         lines: 0,
     };
-    for (i, raw) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+    // Validating the block once lets each line skip serde_json's per-string UTF-8 checks;
+    // cutting valid UTF-8 at a newline byte always leaves valid UTF-8.
+    let text = std::str::from_utf8(bytes).ok();
+    let mut start = 0;
+    for (i, raw) in lines(bytes).enumerate() {
         block.lines = i + 1;
-        match classify(raw) {
+        let outcome = match text {
+            Some(text) => classify_text(&text[start..start + raw.len()]),
+            None => classify(raw),
+        };
+        start += raw.len();
+        match outcome {
             Outcome::Record(rec) if rec.v <= SCHEMA_VERSION => block.records.push(rec),
             Outcome::Blank => {}
             other => {
@@ -261,6 +333,21 @@ fn parse_block(bytes: &[u8]) -> Block {
         }
     }
     block
+}
+
+/// Splits bytes into lines, each with its newline except perhaps the last (memchr: a plain
+/// byte loop costs a tenth of the load time).
+pub(crate) fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        Some(line)
+    })
 }
 
 /// Line bookkeeping and the reading policy, shared by the reader and the follower.

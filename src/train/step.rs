@@ -29,6 +29,8 @@ pub struct BatchGradient {
     pub count: usize,
     /// Micro-batch gradient norms, when asked for.
     pub norms: Option<GradNorms>,
+    /// |G|² of the accumulated gradient (non-finite when any gradient overflowed).
+    pub grad_sq: f64,
 }
 
 /// Splits `n` samples into consecutive micro-batches of at most `micro`.
@@ -109,8 +111,11 @@ pub fn batch_gradient(
                 .collect::<Result<Vec<_>>>()?,
         });
     }
+    let grads = acc.unwrap_or_default();
+    let grad_sq = squared_norm(&grads)?;
     Ok(BatchGradient {
-        grads: acc.unwrap_or_default(),
+        grad_sq,
+        grads,
         loss_sum,
         correct,
         count: n,
@@ -122,13 +127,19 @@ pub fn batch_gradient(
     })
 }
 
-/// Σ over tensors of the sum of squares, in f64.
+/// Σ over tensors of the sum of squares, with one device-to-host transfer.
 pub fn squared_norm(tensors: &[Tensor]) -> Result<f64> {
-    let mut total = 0.0;
-    for t in tensors {
-        total += t.sqr()?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+    if tensors.is_empty() {
+        return Ok(0.0);
     }
-    Ok(total)
+    let sums = tensors
+        .iter()
+        .map(|t| t.sqr()?.sum_all())
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::stack(&sums, 0)?
+        .to_dtype(DType::F64)?
+        .sum_all()?
+        .to_scalar::<f64>()
 }
 
 /// Mean loss and accuracy of `model` (inference mode) over prepared test batches.

@@ -251,6 +251,8 @@ impl Trainer {
                 let started = Instant::now();
                 let batch = self.loader.next_batch(stage.batch);
                 let measure = self.cfg.noise.enabled && self.progress.update % self.cfg.noise.every == 0;
+                // The forward pass moves batch-norm running statistics; keep the last good ones.
+                let saved_buffers = self.store.snapshot_buffers()?;
                 let g = batch_gradient(
                     &self.model,
                     &self.params,
@@ -261,7 +263,8 @@ impl Trainer {
                     measure,
                 )?;
                 let loss = g.loss_sum / g.count.max(1) as f64;
-                if !loss.is_finite() {
+                if !loss.is_finite() || !g.grad_sq.is_finite() {
+                    self.store.restore_buffers(&saved_buffers)?;
                     // Roll the sampler back so the batch is retried after a pause, and keep the
                     // weights of the last good update.
                     self.loader.seek(crate::data::loader::LoaderCursor {
@@ -372,8 +375,7 @@ impl Trainer {
     ) -> Result<(), TrainError> {
         match &g.norms {
             Some(n) if n.smalls >= 2 || g.count > n.b_small => {
-                let big_sq = squared_norm(&g.grads)?;
-                self.noise.observe(n.b_small as f64, n.small_sq, g.count as f64, big_sq);
+                self.noise.observe(n.b_small as f64, n.small_sq, g.count as f64, g.grad_sq);
                 self.prev_grads = None;
             }
             Some(n) => {
@@ -472,7 +474,7 @@ impl Trainer {
         loss: f64,
     ) -> Result<Option<Outcome>, TrainError> {
         let message = format!(
-            "non-finite loss ({loss}) at update {}: the update was not applied; lower optim.lr or check the data",
+            "non-finite loss or gradient (loss {loss}) at update {}: the update was not applied; lower optim.lr or check the data",
             self.progress.update + 1
         );
         sink.emit(Event::Warning(MessageEvent { message: message.clone() }));
@@ -560,5 +562,164 @@ impl Throughput {
             self.seconds -= s;
         }
         self.images as f64 / self.seconds.max(1e-9)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{synthetic, SyntheticSpec};
+    use crossbeam_channel::unbounded;
+
+    fn config() -> RunConfig {
+        RunConfig::from_toml_str(
+            "",
+            "test",
+            &[
+                "schedule.epochs=2".into(),
+                "schedule.milestones=[1]".into(),
+                "schedule.batch=32".into(),
+                "model.ghost_batch=32".into(),
+                "hardware.max_micro_batch=32".into(),
+                "data.eval_batch=64".into(),
+                "checkpoint.every_epochs=0".into(),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn trainer(dir: &std::path::Path) -> Trainer {
+        let data = synthetic::generate(&SyntheticSpec {
+            train: 256,
+            test: 64,
+            seed: 0,
+        });
+        Trainer::new(TrainSetup {
+            config: config(),
+            data,
+            data_label: "synthetic".into(),
+            device: Device::Cpu,
+            device_name: "cpu".into(),
+            run_dir: dir.to_path_buf(),
+            pause_on_non_finite: false,
+        })
+        .unwrap()
+    }
+
+    /// Runs to the end (or until `stop_at` updates were seen), returning every event.
+    fn run(t: &mut Trainer, stop_at: Option<u64>) -> (Outcome, Vec<Event>) {
+        let (log_tx, log_rx) = unbounded();
+        let (ctl_tx, ctl_rx) = unbounded();
+        let sink = EventSink::new(0.0, Some(log_tx), None);
+        let watcher = {
+            let log_rx = log_rx.clone();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                for rec in log_rx.iter() {
+                    if let (Some(n), Event::Step(s)) = (stop_at, &rec.event) {
+                        if s.update == n {
+                            let _ = ctl_tx.send(Control::Stop { checkpoint: true });
+                        }
+                    }
+                    seen.push(rec.event);
+                }
+                seen
+            })
+        };
+        let outcome = t.run(&sink, &ctl_rx).unwrap();
+        drop(sink);
+        (outcome, watcher.join().unwrap())
+    }
+
+    /// Step and epoch values (no times or throughput) after update `from`.
+    fn values_after(events: &[Event], from: u64) -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Step(s) if s.update > from => Some(format!(
+                    "s{} {} {:?} {:?} {}",
+                    s.update, s.epoch, s.loss, s.acc, s.batch
+                )),
+                Event::Epoch(e) if e.updates > from => Some(format!(
+                    "e{} {:?} {:?} {:?} {:?} {}",
+                    e.epoch, e.train_loss, e.train_acc, e.test_loss, e.test_acc, e.updates
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn resume_mid_epoch_and_at_stage_boundary_is_bit_exact() {
+        let full_dir = tempfile::tempdir().unwrap();
+        let (outcome, full) = run(&mut trainer(full_dir.path()), None);
+        assert!(matches!(outcome, Outcome::Finished(_)));
+        // 8 updates of 32 in epoch 0, then 2 of 160 (×5) in epoch 1.
+        assert_eq!(values_after(&full, 0).iter().filter(|v| v.starts_with('s')).count(), 10);
+
+        // Interrupted mid-epoch: stop requested after update 3.
+        let dir = tempfile::tempdir().unwrap();
+        let (outcome, first) = run(&mut trainer(dir.path()), Some(3));
+        let Outcome::Stopped(Some(path)) = outcome else {
+            panic!("expected a stop with checkpoint, got {outcome:?}")
+        };
+        let ck = checkpoint::load(&path).unwrap();
+        let at = ck.meta.progress.update;
+        assert!((3..8).contains(&at), "stopped mid-epoch, at update {at}");
+        assert_eq!(values_after(&first, 0)[..at as usize], values_after(&full, 0)[..at as usize]);
+        let mut resumed = trainer(dir.path());
+        resumed.restore(ck).unwrap();
+        let (outcome, rest) = run(&mut resumed, None);
+        assert!(matches!(outcome, Outcome::Finished(_)));
+        assert_eq!(values_after(&rest, at), values_after(&full, at));
+
+        // The stage-change checkpoint written at the end of epoch 0 of the full run.
+        let stage_ck = std::fs::read_dir(full_dir.path().join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("0001-000000008.safetensors"))
+            .expect("a checkpoint at the stage boundary");
+        let ck = checkpoint::load(&stage_ck).unwrap();
+        assert_eq!(ck.meta.reason, "stage");
+        let mut resumed = trainer(dir.path());
+        resumed.restore(ck).unwrap();
+        let (_, rest) = run(&mut resumed, None);
+        assert_eq!(values_after(&rest, 8), values_after(&full, 8));
+    }
+
+    #[test]
+    fn checkpoint_from_another_config_is_refused_with_the_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, _) = run(&mut trainer(dir.path()), Some(1));
+        let path = checkpoint::latest(dir.path()).unwrap();
+        let mut ck = checkpoint::load(&path).unwrap();
+        ck.meta.config.schedule.batch = 64;
+        let err = trainer(dir.path()).restore(ck).err().unwrap().to_string();
+        assert!(err.contains("schedule.batch"), "{err}");
+    }
+
+    #[test]
+    fn non_finite_loss_stops_with_last_good_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = trainer(dir.path());
+        // A huge learning rate makes the weights explode within a few updates.
+        t.optim.set_lr(1e30);
+        t.schedule = {
+            let mut cfg = config();
+            cfg.optim.lr = 1e30;
+            Schedule::new(&cfg, 256)
+        };
+        let (outcome, events) = run(&mut t, None);
+        let Outcome::Diverged(Some(path)) = outcome else {
+            panic!("expected divergence, got {outcome:?}")
+        };
+        assert!(events.iter().any(|e| matches!(e, Event::Failed(_))));
+        let ck = checkpoint::load(&path).unwrap();
+        assert_eq!(ck.meta.reason, "nan");
+        // The checkpointed weights are finite.
+        for (name, t) in &ck.tensors {
+            let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+            assert!(v.iter().all(|x| x.is_finite()), "{name} not finite");
+        }
     }
 }

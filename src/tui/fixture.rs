@@ -343,6 +343,7 @@ pub fn decay_lr_records() -> Vec<Record> {
                 update = (e.epoch as u64 + 1) * per_epoch;
                 e.updates = update;
                 e.test_acc -= 0.004;
+                e.train_loss *= 1.03;
             }
             Event::Finished(s) => {
                 s.name = "demo-decay-lr".into();

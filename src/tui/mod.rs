@@ -1,1 +1,120 @@
-//! TODO
+//! The terminal UI: curves, schedule, progress, resources and status of a run, live or from a
+//! log. Owns the terminal while it runs and always restores it; must never train, write run
+//! files, or print anything outside its own frames. It knows a run only through its events
+//! (`crate::events`) and talks back only through [`Control`] messages.
+//!
+//! Layout of this module, following the data flow:
+//! `state` (one run from its events) → `app` (view options, keys → effects, replay playback)
+//! → `ui` + `widgets` (drawing) → `runner` (the select loop) with `terminal` (raw mode guard);
+//! `history` keeps bounded curves, `theme`/`keys` load colours and bindings from `themes/*.toml`,
+//! `screenshot` renders frames to SVG, `fixture` is a synthetic run for tests and demos.
+
+pub mod app;
+pub mod fixture;
+pub mod format;
+pub mod history;
+pub mod keys;
+mod runner;
+pub mod screenshot;
+pub mod state;
+pub mod terminal;
+pub mod theme;
+pub mod ui;
+pub mod widgets;
+
+#[cfg(test)]
+mod snapshot_tests;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::events::{Control, Record};
+
+pub use screenshot::{render_compare_screenshot, render_screenshot, render_text, Shot};
+pub use theme::{ColorMode, Theme};
+
+/// Where the UI's events come from; the UI never knows more than this.
+pub enum Feed {
+    /// A live run: events from the trainer (bounded channel, may drop step events), control back to it.
+    ///
+    /// The UI leaves after a stop request once `events` disconnects, so the trainer should drop
+    /// its sender when it has sent its last event. `control` is sent to with a short timeout and
+    /// never blocks the UI; an unbounded channel is simplest.
+    Live {
+        /// Events from the trainer.
+        events: Receiver<Record>,
+        /// Commands to the trainer.
+        control: Sender<Control>,
+    },
+    /// Following a log written by another process: events as they are appended; `Err(String)` items are reader problems to show.
+    Follow {
+        /// Records, or one-line descriptions of problems reading the log.
+        events: Receiver<Result<Record, String>>,
+    },
+    /// Replaying a finished log at `speed` × real time (None = as fast as possible); the UI owns playback (pause with p, seek with Home/End).
+    Replay {
+        /// The whole log.
+        records: Vec<Record>,
+        /// Playback speed factor; `None` = as fast as possible.
+        speed: Option<f64>,
+    },
+    /// Several runs overlaid with a legend (name, records).
+    Compare {
+        /// Each run's name and records.
+        runs: Vec<(String, Vec<Record>)>,
+    },
+}
+
+/// How the UI looks.
+#[derive(Clone, Debug, Default)]
+pub struct UiOptions {
+    /// Theme name (`dark`, `light`, `mono`) or path of a theme TOML file; `None` = `dark`.
+    pub theme: Option<String>,
+    /// Title in the header (e.g. the run directory name).
+    pub title: String,
+}
+
+/// What the user ended with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UiExit {
+    /// Left without a checkpoint (q → y in a live run, q elsewhere, a second Ctrl-C).
+    Quit,
+    /// Asked the trainer to checkpoint and stop, and it did (q → c, Ctrl-C, a shutdown request).
+    QuitWithCheckpoint,
+    /// The feed had ended (run finished or failed, log closed, replay done) and the user closed the UI.
+    FeedEnded,
+}
+
+/// Errors of the terminal UI.
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    /// A theme could not be loaded; the message names the file or value and what to do.
+    #[error("theme: {0}")]
+    Theme(String),
+    /// Standard output is not a terminal.
+    #[error("stdout is not a terminal: run with --no-tui, or in a terminal")]
+    NotATerminal,
+    /// Reading from or writing to the terminal failed.
+    #[error("terminal: {0}")]
+    Terminal(#[source] std::io::Error),
+}
+
+/// Takes over the terminal (alternate screen, raw mode), always restores it (drop guard + panic hook), returns on quit.
+pub fn run(feed: Feed, opts: UiOptions) -> Result<UiExit, TuiError> {
+    run_with_shutdown(feed, opts, crossbeam_channel::never())
+}
+
+/// Like [`run`], plus a way for a signal handler to ask the UI to quit.
+///
+/// A message (or nothing: only `Ok(())` counts) on `shutdown` acts like Ctrl-C: in a live run the
+/// UI sends `Control::Stop { checkpoint: true }` and returns [`UiExit::QuitWithCheckpoint`] once the
+/// trainer's channel disconnects; in other feeds it returns at once. Dropping the sender does
+/// nothing. Typical use: `let (tx, rx) = crossbeam_channel::bounded(1);` with `tx.try_send(())`
+/// in the SIGTERM/SIGHUP handler thread.
+pub fn run_with_shutdown(feed: Feed, opts: UiOptions, shutdown: Receiver<()>) -> Result<UiExit, TuiError> {
+    runner::run_terminal(feed, opts, shutdown)
+}
+
+/// Load a theme by name (`dark`, `light`, `mono`) or TOML path; honours NO_COLOR; truecolor only when COLORTERM says so.
+pub fn load_theme(name: Option<&str>) -> Result<Theme, TuiError> {
+    theme::load_theme_with(name, ColorMode::from_env())
+}

@@ -230,7 +230,11 @@ impl RunState {
                 self.push_log(
                     t,
                     Level::Good,
-                    format!("finished: test acc {:.2}% after {} updates", s.final_test_acc * 100.0, s.updates),
+                    format!(
+                        "finished: test acc {:.2}% after {} updates",
+                        s.final_test_acc * 100.0,
+                        super::format::count(s.updates)
+                    ),
                 );
                 self.paused = None;
                 self.finished = Some(s.clone());
@@ -257,7 +261,9 @@ impl RunState {
             self.acc_ema.push(p(v));
         }
         self.ips.push(p(s.images_per_sec));
-        self.batch.push(p(s.batch as f64));
+        // The stage's B, not the step's: the last batch of an epoch is often smaller.
+        let nominal = self.stages.last().map_or(s.batch, |st| st.batch);
+        self.batch.push(p(nominal as f64));
         self.step = Some(s.clone());
     }
 

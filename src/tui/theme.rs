@@ -319,11 +319,13 @@ impl Theme {
         Style::new().fg(self.color(Role::Fg)).bg(self.color(Role::Bg))
     }
 
-    /// Background for `role` (highlights, stage segments), reverse video where colour is missing.
+    /// Background for `role` (highlights, stage segments); without a colour, the highlight
+    /// becomes reverse video and other backgrounds stay plain.
     pub fn bg(&self, role: Role) -> Style {
-        match self.color(role) {
-            Color::Reset => Style::new().add_modifier(Modifier::REVERSED),
-            c => Style::new().bg(c),
+        match (self.color(role), role) {
+            (Color::Reset, Role::Highlight) => Style::new().add_modifier(Modifier::REVERSED),
+            (Color::Reset, _) => Style::new(),
+            (c, _) => Style::new().bg(c),
         }
     }
 

@@ -81,7 +81,7 @@ fn compact_layout(app: &App, body: Rect, buf: &mut Buffer) {
     ratatui::widgets::Widget::render(block, sched, buf);
     let rows = run.stage_rows();
     super::widgets::put_line(buf, inner, 0, &schedule::timeline(t, run, &rows, inner.width));
-    super::widgets::put_line(buf, inner, 1, &schedule::now_line(app, run, &rows));
+    super::widgets::put_line(buf, inner, 1, &schedule::now_line(app, run, &rows, inner.width));
 
     let width = bottom.width.saturating_sub(2);
     let mut lines = panels::progress_lines(app, run, width, true);

@@ -81,7 +81,12 @@ impl Widget for CurveChart<'_> {
         } else {
             vec![(0, self.y.1), (rows - 1, self.y.0)]
         };
-        let y_labels: Vec<(u16, String)> = y_ticks.iter().map(|(r, v)| (*r, (self.y_fmt)(*v))).collect();
+        let has_points = self.curves.iter().any(|c| !c.points.is_empty());
+        let y_labels: Vec<(u16, String)> = if has_points {
+            y_ticks.iter().map(|(r, v)| (*r, (self.y_fmt)(*v))).collect()
+        } else {
+            Vec::new()
+        };
         let lw = y_labels.iter().map(|(_, s)| s.chars().count()).max().unwrap_or(0) as u16;
         let lw = lw.min(inner.width / 3);
         let plot = Rect {
@@ -108,10 +113,9 @@ impl Widget for CurveChart<'_> {
         }
         let base_y = inner.y + rows;
         buf[(inner.x + lw, base_y)].set_symbol(if t.ascii { "+" } else { "└" }).set_style(axis);
-        self.x_labels(plot, base_y, buf, label);
-
-        let has_points = self.curves.iter().any(|c| !c.points.is_empty());
-        if !has_points {
+        if has_points {
+            self.x_labels(plot, base_y, buf, label);
+        } else {
             let msg: String = self.empty.chars().take(plot.width as usize).collect();
             let x = plot.x + (plot.width - msg.chars().count() as u16) / 2;
             buf.set_string(x, plot.y + plot.height / 2, msg, t.fg(Role::Muted));
@@ -156,10 +160,14 @@ impl CurveChart<'_> {
             for r in 0..plot.height {
                 buf[(col, plot.y + r)].set_symbol(self.theme.sym.marker).set_style(style);
             }
+            // Label to the right of the line, or to its left near the right edge.
             let len = m.label.chars().count() as u16;
             if col + 1 + len <= plot.right() && col + 1 >= last_label_end {
                 buf.set_string(col + 1, plot.y, &m.label, style);
                 last_label_end = col + 2 + len;
+            } else if col >= plot.x + len && col - len > last_label_end {
+                buf.set_string(col - len, plot.y, &m.label, style);
+                last_label_end = col + 1;
             }
         }
     }
@@ -263,9 +271,9 @@ fn clip(a: (f64, f64), b: (f64, f64), xr: (f64, f64), yr: (f64, f64)) -> Option<
 }
 
 /// A legend entry for a panel title: a coloured sample and a name.
-pub fn legend<'a>(theme: &Theme, style: Style, name: &str) -> Vec<Span<'a>> {
-    let sample = if theme.ascii { "*" } else { "━" };
-    vec![Span::styled(sample.to_string(), style), Span::styled(format!(" {name} "), theme.fg(Role::Muted))]
+pub fn legend<'a>(theme: &Theme, style: Style, ascii: char, name: &str) -> Vec<Span<'a>> {
+    let sample = if theme.ascii { ascii.to_string() } else { "━".to_string() };
+    vec![Span::styled(sample, style), Span::styled(format!(" {name} "), theme.fg(Role::Muted))]
 }
 
 /// "Nice" y bounds around `[lo, hi]`: a little headroom, never an empty range.

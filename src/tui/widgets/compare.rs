@@ -94,17 +94,38 @@ pub fn acc_chart(app: &App, area: Rect, buf: &mut Buffer) {
     chart(app, area, buf, "Test accuracy per epoch", |e| e.test_acc, true);
 }
 
-/// One row per run: epochs, updates (vs the decay-LR baseline), accuracy, wall time, batch sizes.
+/// How a run's schedule changed: the batch sizes, the learning rates, or both.
+fn schedule_text(app: &App, r: &crate::tui::state::RunState) -> String {
+    let t = &app.theme;
+    let rows = r.stage_rows();
+    let bs: Vec<String> = rows.iter().map(|s| s.batch.to_string()).collect();
+    let lrs: Vec<String> = rows.iter().map(|s| format::lr(s.lr)).collect();
+    let varies = |v: &[String]| v.windows(2).any(|w| w[0] != w[1]);
+    let a = t.sym.arrow;
+    match (varies(&bs), varies(&lrs)) {
+        (true, false) | (false, false) => format!("B {}", bs.join(a)),
+        (false, true) => format!("B {} {} {}", bs.first().cloned().unwrap_or_default(), t.sym.lr, lrs.join(a)),
+        (true, true) => format!("B {} {} {}", bs.join(a), t.sym.lr, lrs.join(a)),
+    }
+}
+
+/// One row per run: epochs, updates (vs the decay-LR baseline), accuracy, wall time, schedule;
+/// the best-accuracy and time columns go first when the panel is narrow.
 pub fn table(app: &App, area: Rect, buf: &mut Buffer) {
     let t = &app.theme;
     let block = panel(t, vec![Span::styled("Runs", t.bold(Role::Title))]);
     let inner = block.inner(area);
     block.render(area, buf);
     let name_w = app.runs.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(4).clamp(4, 28);
-    let head = format!(
-        "  {:<name_w$}  {:>6}  {:>15}  {:>8}  {:>8}  {:>7}  {}",
-        "run", "epochs", "updates (base)", "test", "best", "time", "batch sizes"
-    );
+    let wide = usize::from(inner.width) >= name_w + 90;
+    let head = if wide {
+        format!(
+            "  {:<name_w$}  {:>6}  {:>15}  {:>8}  {:>8}  {:>7}  {}",
+            "run", "epochs", "updates (base)", "test", "best", "time", "schedule"
+        )
+    } else {
+        format!("  {:<name_w$}  {:>6}  {:>15}  {:>8}  {}", "run", "epochs", "updates (base)", "test", "schedule")
+    };
     put_line(buf, inner, 0, &Line::styled(head, t.fg(Role::Muted)));
     for (i, (name, r)) in app.runs.iter().enumerate() {
         let style = Style::new().fg(t.series(i)).add_modifier(Modifier::BOLD);
@@ -112,24 +133,30 @@ pub fn table(app: &App, area: Rect, buf: &mut Buffer) {
         let test = r.epochs.last().map_or("n/a".into(), |e| format::pct(e.test_acc));
         let best = r.best_test_acc().map_or("n/a".into(), |(a, _)| format::pct(a));
         let time = r.finished.as_ref().map_or(r.t, |s| s.wall);
-        let batches: Vec<String> = r.stage_rows().iter().map(|s| s.batch.to_string()).collect();
         let name: String = name.chars().take(name_w).collect();
-        let status = if r.failed.is_some() { " (failed)" } else if r.finished.is_none() { " (unfinished)" } else { "" };
+        let status = if r.failed.is_some() {
+            " (failed)"
+        } else if r.finished.is_none() {
+            " (unfinished)"
+        } else {
+            ""
+        };
+        let updates = format!("{} ({})", format::count(r.update()), format::si(base as f64));
+        let sched = schedule_text(app, r);
+        let rest = if wide {
+            format!(
+                "  {:>6}  {updates:>15}  {test:>8}  {best:>8}  {:>7}  {sched}{status}",
+                r.epochs.len(),
+                format::duration(time),
+            )
+        } else {
+            format!("  {:>6}  {updates:>15}  {test:>8}  {sched}{status}", r.epochs.len())
+        };
+        let mark = if t.ascii { ASCII_MARKS[i % ASCII_MARKS.len()].to_string() } else { "●".to_string() };
         let line = Line::from(vec![
-            Span::styled(if t.ascii { "* ".to_string() } else { "● ".to_string() }, style),
+            Span::styled(format!("{mark} "), style),
             Span::styled(format!("{name:<name_w$}"), t.bold(Role::Fg)),
-            Span::styled(
-                format!(
-                    "  {:>6}  {:>15}  {:>8}  {:>8}  {:>7}  {}{status}",
-                    r.epochs.len(),
-                    format!("{} ({})", format::count(r.update()), format::si(base as f64)),
-                    test,
-                    best,
-                    format::duration(time),
-                    batches.join(t.sym.arrow),
-                ),
-                t.fg(Role::Fg),
-            ),
+            Span::styled(rest, t.fg(Role::Fg)),
         ]);
         put_line(buf, inner, 1 + i as u16, &line);
     }

@@ -120,11 +120,11 @@ pub fn loss(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     if view.smooth {
         curves.push(series_curve(&run.loss, view, window, cols, t.fg(Role::LossRaw), '.', log));
         curves.push(series_curve(&run.loss_ema, view, window, cols, t.bold(Role::Loss), '*', log));
-        legend_spans.extend(legend(t, t.bold(Role::Loss), "train (EMA)"));
-        legend_spans.extend(legend(t, t.fg(Role::LossRaw), "raw"));
+        legend_spans.extend(legend(t, t.bold(Role::Loss), '*', "train (EMA)"));
+        legend_spans.extend(legend(t, t.fg(Role::LossRaw), '.', "raw"));
     } else {
         curves.push(series_curve(&run.loss, view, window, cols, t.fg(Role::Loss), '*', log));
-        legend_spans.extend(legend(t, t.fg(Role::Loss), "train"));
+        legend_spans.extend(legend(t, t.fg(Role::Loss), '*', "train"));
     }
     let test: Vec<(f64, f64)> = run
         .epochs
@@ -136,7 +136,7 @@ pub fn loss(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
         })
         .collect();
     if !test.is_empty() {
-        legend_spans.extend(legend(t, t.bold(Role::TestAcc), "test"));
+        legend_spans.extend(legend(t, t.bold(Role::TestAcc), 'o', "test"));
         curves.push(Curve {
             points: test,
             style: t.bold(Role::TestAcc),
@@ -226,9 +226,9 @@ pub fn accuracy(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     if let Some(e) = run.epochs.last() {
         head.insert(1, Span::styled(format!(" {}", format::pct(e.test_acc)), t.bold(Role::TestAcc)));
     }
-    head.extend(legend(t, t.bold(Role::TestAcc), "test"));
-    head.extend(legend(t, t.fg(Role::TrainAcc), "train"));
-    head.extend(legend(t, t.fg(Role::Faint), "batch"));
+    head.extend(legend(t, t.bold(Role::TestAcc), '*', "test"));
+    head.extend(legend(t, t.fg(Role::TrainAcc), '+', "train"));
+    head.extend(legend(t, t.fg(Role::Faint), '.', "batch"));
     head.extend(view_hint(view, t));
     let x_fmt = move |v: f64| x_label(view.x, v);
     let y_fmt = |v: f64| format!("{:.0}%", v * 100.0);
@@ -259,8 +259,8 @@ pub fn noise(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     let (y0, y1) = y_range(&curves, window).unwrap_or((1.0, 3.0));
     let y = pad_range(y0, y1);
     let mut head = title(t, "Batch vs noise scale", Vec::new());
-    head.extend(legend(t, t.bold(Role::Batch), "B"));
-    head.extend(legend(t, t.bold(Role::Noise), "B_simple (measured)"));
+    head.extend(legend(t, t.bold(Role::Batch), '=', "B"));
+    head.extend(legend(t, t.bold(Role::Noise), '*', "B_simple (measured)"));
     head.extend(view_hint(view, t));
     head.push(Span::styled(format!(" {} log", t.sym.sep), t.fg(Role::Muted)));
     let x_fmt = move |v: f64| x_label(view.x, v);

@@ -64,33 +64,30 @@ pub fn spread<'a>(left: Vec<Span<'a>>, right: Vec<Span<'a>>, width: u16) -> Line
     Line::from(spans)
 }
 
-/// The header: program, title, run, model, device; status on the right.
+/// The header: program, title, run, model, device; status on the right. Details that do not
+/// fit are left out, least useful first.
 pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
     let t = &app.theme;
     let muted = t.fg(Role::Muted);
-    let sep = Span::styled(format!(" {} ", t.sym.sep), muted);
-    let mut left = vec![
+    let left = vec![
         Span::styled(" batchramp ", t.bold(Role::Accent).add_modifier(Modifier::REVERSED)),
         Span::raw(" "),
         Span::styled(app.title.clone(), t.bold(Role::Fg)),
     ];
+    // (priority, text, style): lower priority numbers are kept longer.
+    let mut details: Vec<(u8, String, Style)> = Vec::new();
     let mut right = Vec::new();
     if app.source == Source::Compare {
-        left.push(sep);
-        left.push(Span::styled(format!("{} runs", app.runs.len()), muted));
+        details.push((0, format!("{} runs", app.runs.len()), muted));
     } else {
         let run = &app.run;
         if let Some(r) = &run.started {
             if r.name != app.title {
-                left.push(sep.clone());
-                left.push(Span::styled(r.name.clone(), t.fg(Role::Fg)));
+                details.push((0, r.name.clone(), t.fg(Role::Fg)));
             }
-            left.push(sep.clone());
-            left.push(Span::styled(format!("{} ({} params)", r.model, format::si(r.params as f64)), muted));
-            left.push(sep.clone());
-            left.push(Span::styled(r.device.clone(), muted));
-            left.push(sep.clone());
-            left.push(Span::styled(format!("data {}", r.data), muted));
+            details.push((1, format!("{} ({} params)", r.model, format::si(r.params as f64)), muted));
+            details.push((2, r.device.clone(), muted));
+            details.push((3, format!("data {}", r.data), muted));
         }
         if let Some(p) = &app.playback {
             let speed = p.speed.map_or("max".to_string(), |s| format!("{}{}", t.sym.times, format::si(s)));
@@ -104,9 +101,27 @@ pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
         let dot = if status == Status::WarmingUp { spinner(t, app.tick) } else { t.sym.dot };
         right.push(Span::styled(format!("{dot} {} ", status.label()), status_style(t, status)));
     }
-    Line::from(spread(left, right, area.width))
-        .style(t.base())
-        .render(area, buf);
+    let sep_w = t.sym.sep.chars().count() + 2;
+    let used: usize = left.iter().chain(right.iter()).map(Span::width).sum::<usize>() + 1;
+    let mut room = usize::from(area.width).saturating_sub(used);
+    let mut keep = vec![false; details.len()];
+    let mut order: Vec<usize> = (0..details.len()).collect();
+    order.sort_by_key(|&i| details[i].0);
+    for i in order {
+        let w = details[i].1.chars().count() + sep_w;
+        if w <= room {
+            keep[i] = true;
+            room -= w;
+        }
+    }
+    let mut spans = left;
+    for (i, (_, text, style)) in details.into_iter().enumerate() {
+        if keep[i] {
+            spans.push(Span::styled(format!(" {} ", t.sym.sep), muted));
+            spans.push(Span::styled(text, style));
+        }
+    }
+    spread(spans, right, area.width).style(t.base()).render(area, buf);
 }
 
 /// The footer: key hints for this source, or the latest message.

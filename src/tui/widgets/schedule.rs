@@ -30,6 +30,7 @@ pub fn timeline(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) ->
     let current = run.current_stage(rows);
     let pos = run.epoch_pos();
     let here = col(pos, total, width).min(width - 1);
+    let plain = theme.ascii || theme.color(Role::StageA) == ratatui::style::Color::Reset;
     let mut spans = Vec::new();
     for (i, r) in rows.iter().enumerate() {
         let a = col(r.start_epoch as f64, total, width);
@@ -46,7 +47,13 @@ pub fn timeline(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) ->
         .into_iter()
         .find(|l| l.chars().count() <= w)
         .unwrap_or_default();
-        let text: String = format!("{label:<w$}");
+        // Without background colours the segments need a visible boundary.
+        let text: String = if plain && w > 1 {
+            let inner = w - 1;
+            format!("{}{:<inner$}", if theme.ascii { "|" } else { "▏" }, label.trim_start())
+        } else {
+            format!("{label:<w$}")
+        };
         let mut style = if Some(i) == current {
             theme.bg(Role::Highlight).add_modifier(Modifier::BOLD).fg(theme.color(Role::Fg))
         } else if i % 2 == 0 {
@@ -64,7 +71,7 @@ pub fn timeline(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) ->
             let before: String = chars[..k].iter().collect();
             let after: String = chars[k + 1..].iter().collect();
             spans.push(Span::styled(before, style));
-            let mark = if theme.ascii { "|" } else { "┃" };
+            let mark = if theme.ascii { "#" } else { "┃" };
             spans.push(Span::styled(mark, style.fg(theme.color(Role::Accent)).add_modifier(Modifier::BOLD)));
             spans.push(Span::styled(after, style));
         } else {
@@ -99,41 +106,56 @@ pub fn ticks(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) -> Li
     Line::styled(text, theme.fg(Role::Muted))
 }
 
-/// The current stage in one line: B with the measured noise scale beside it, ε, m, g, and the next change.
-pub fn now_line(app: &App, run: &RunState, rows: &[StageRow]) -> Line<'static> {
+/// The current stage in one line: B with the measured noise scale beside it, ε, m, g, and the
+/// next change; a terser wording when `width` is too small for the full one.
+pub fn now_line(app: &App, run: &RunState, rows: &[StageRow], width: u16) -> Line<'static> {
+    let full = stage_spans(app, run, rows, false);
+    if full.iter().map(Span::width).sum::<usize>() <= usize::from(width) {
+        return Line::from(full);
+    }
+    Line::from(stage_spans(app, run, rows, true))
+}
+
+fn stage_spans(app: &App, run: &RunState, rows: &[StageRow], terse: bool) -> Vec<Span<'static>> {
     let t = &app.theme;
     let muted = t.fg(Role::Muted);
-    let mut spans = Vec::new();
+    let fg = t.fg(Role::Fg);
     let Some(ci) = run.current_stage(rows) else {
-        return Line::styled("waiting for the first stage", muted);
+        return vec![Span::styled("waiting for the first stage", muted)];
     };
     let r = &rows[ci];
-    spans.push(Span::styled(format!("stage {}/{} ", ci + 1, rows.len()), muted));
+    let sep = if terse { " ".to_string() } else { format!(" {} ", t.sym.sep) };
+    let mut spans = Vec::new();
+    if !terse {
+        spans.push(Span::styled(format!("stage {}/{} ", ci + 1, rows.len()), muted));
+    }
     spans.push(Span::styled("B ", muted));
-    spans.push(Span::styled(format::count(r.batch as u64), t.bold(Role::Batch)));
+    spans.push(Span::styled(r.batch.to_string(), t.bold(Role::Batch)));
     if let Some((micro, acc)) = r.execution.filter(|e| e.1 > 1) {
         spans.push(Span::styled(format!(" ({micro}{}{acc})", t.sym.times), muted));
     }
     if let Some(n) = &run.noise_last {
-        spans.push(Span::styled(format!(" {} B_simple {}", t.sym.sep, t.sym.approx), muted));
+        let label = if terse { format!(" B_simple{}", t.sym.approx) } else { format!("{sep}B_simple {} ", t.sym.approx) };
+        spans.push(Span::styled(label, muted));
         spans.push(Span::styled(format::si(n.b_simple), t.bold(Role::Noise)));
     }
-    spans.push(Span::styled(format!(" {} {} ", t.sym.sep, t.sym.lr), muted));
-    spans.push(Span::styled(format::lr(r.lr), t.fg(Role::Fg)));
-    spans.push(Span::styled(" m ", muted));
-    spans.push(Span::styled(format!("{}", r.momentum), t.fg(Role::Fg)));
-    spans.push(Span::styled(" g ", muted));
-    spans.push(Span::styled(format::si(r.noise_scale), t.fg(Role::Fg)));
-    spans.push(Span::styled(format!(" {} ", t.sym.sep), muted));
-    spans.extend(next_change(app, run, rows, ci));
-    Line::from(spans)
+    let pair = |k: &str, v: String, first: bool| {
+        let lead = if first { sep.clone() } else { " ".to_string() };
+        [Span::styled(format!("{lead}{k} "), muted), Span::styled(v, fg)]
+    };
+    spans.extend(pair(t.sym.lr, format::lr(r.lr), true));
+    spans.extend(pair("m", format!("{}", r.momentum), false));
+    spans.extend(pair("g", format::si(r.noise_scale), false));
+    spans.push(Span::styled(if terse { format!(" {} ", t.sym.sep) } else { sep.clone() }, muted));
+    spans.extend(next_change(app, run, rows, ci, terse));
+    spans
 }
 
-fn next_change(app: &App, run: &RunState, rows: &[StageRow], ci: usize) -> Vec<Span<'static>> {
+fn next_change(app: &App, run: &RunState, rows: &[StageRow], ci: usize, terse: bool) -> Vec<Span<'static>> {
     let t = &app.theme;
     let muted = t.fg(Role::Muted);
     if run.finished.is_some() {
-        return vec![Span::styled("schedule complete", t.fg(Role::Good))];
+        return vec![Span::styled(if terse { "done" } else { "schedule complete" }, t.fg(Role::Good))];
     }
     let Some(next) = rows.get(ci + 1) else {
         return vec![Span::styled("last stage", muted)];
@@ -141,18 +163,27 @@ fn next_change(app: &App, run: &RunState, rows: &[StageRow], ci: usize) -> Vec<S
     let cur = &rows[ci];
     let mut what = Vec::new();
     if next.batch != cur.batch {
-        what.push(format!("B {}{}{}", cur.batch, t.sym.arrow, next.batch));
+        what.push(if terse {
+            format!("B{}{}", t.sym.arrow, next.batch)
+        } else {
+            format!("B {}{}{}", cur.batch, t.sym.arrow, next.batch)
+        });
     }
     if next.lr != cur.lr {
-        what.push(format!("{} {}{}{}", t.sym.lr, format::lr(cur.lr), t.sym.arrow, format::lr(next.lr)));
+        what.push(if terse {
+            format!("{}{}{}", t.sym.lr, t.sym.arrow, format::lr(next.lr))
+        } else {
+            format!("{} {}{}{}", t.sym.lr, format::lr(cur.lr), t.sym.arrow, format::lr(next.lr))
+        });
     }
     if next.momentum != cur.momentum {
-        what.push(format!("m {}{}{}", cur.momentum, t.sym.arrow, next.momentum));
+        what.push(format!("m{}{}", t.sym.arrow, next.momentum));
     }
+    let at = if terse { format!(" @ep {}", next.start_epoch) } else { format!(" at epoch {}", next.start_epoch) };
     let mut v = vec![
         Span::styled("next ", muted),
         Span::styled(what.join(" "), t.bold(Role::Accent)),
-        Span::styled(format!(" at epoch {}", next.start_epoch), muted),
+        Span::styled(at, muted),
     ];
     if let Some(eta) = run.eta_to(next.start_epoch as f64) {
         v.push(Span::styled(format!(" in {}", format::duration(eta)), t.fg(Role::Fg)));
@@ -169,7 +200,7 @@ pub fn panel_full(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     let rows = run.stage_rows();
     put_line(buf, inner, 0, &timeline(t, run, &rows, inner.width));
     put_line(buf, inner, 1, &ticks(t, run, &rows, inner.width));
-    put_line(buf, inner, 2, &now_line(app, run, &rows));
+    put_line(buf, inner, 2, &now_line(app, run, &rows, inner.width));
     if inner.height > 4 {
         table(app, run, &rows, Rect { y: inner.y + 3, height: inner.height - 3, ..inner }, buf);
     }

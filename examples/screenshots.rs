@@ -1,0 +1,111 @@
+//! Builds `screenshots/*.svg` from the fixed synthetic run (or from a run log).
+//!
+//! ```text
+//! cargo run --example screenshots                      # synthetic run → screenshots/
+//! cargo run --example screenshots -- runs/X/events.jsonl [OUT_DIR]
+//! ```
+//! The pictures are deterministic: the same events always give the same files.
+
+use std::path::PathBuf;
+
+use batchramp::events::Record;
+use batchramp::tui::app::{LayoutChoice, Panel, ViewOptions};
+use batchramp::tui::fixture;
+use batchramp::tui::history::XAxis;
+use batchramp::tui::{render_compare_screenshot, render_screenshot, ColorMode, Shot, Theme};
+
+fn read_log(path: &str) -> Result<Vec<Record>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        // The header line of a run log is a record too (`run_started`); other header shapes are skipped.
+        .filter_map(|(i, l)| match serde_json::from_str::<Record>(l) {
+            Ok(r) => Some(Ok(r)),
+            Err(e) if i == 0 => {
+                eprintln!("{path}: skipping first line ({e})");
+                None
+            }
+            Err(e) => Some(Err(format!("{path} line {}: {e}", i + 1))),
+        })
+        .collect()
+}
+
+fn theme(name: &str) -> Theme {
+    Theme::builtin(name, ColorMode::TrueColor).expect("built-in themes always load")
+}
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (records, out) = match args.as_slice() {
+        [] => (fixture::demo_records(), PathBuf::from("screenshots")),
+        [log] => (read_log(log)?, PathBuf::from("screenshots")),
+        [log, out, ..] => (read_log(log)?, PathBuf::from(out)),
+    };
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let updates = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            batchramp::events::Event::Step(s) => Some(s.update),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let mid = fixture::cut_at_update(&records, updates * 2 / 5);
+    let dark = theme("dark");
+    let shots: Vec<(&str, Vec<Record>, u16, u16, Theme, Shot)> = vec![
+        ("full-running", mid.clone(), 160, 48, dark.clone(), Shot::default()),
+        ("full-finished", records.clone(), 160, 48, dark.clone(), Shot::default()),
+        (
+            "full-epochs-log",
+            records.clone(),
+            160,
+            48,
+            dark.clone(),
+            Shot {
+                view: ViewOptions { x: XAxis::Epochs, log_loss: true, ..ViewOptions::default() },
+                ..Shot::default()
+            },
+        ),
+        ("compact-running", mid.clone(), 80, 24, dark.clone(), Shot::default()),
+        (
+            "compact-noise",
+            records.clone(),
+            80,
+            24,
+            dark.clone(),
+            Shot { view: ViewOptions { panel: Panel::Noise, ..ViewOptions::default() }, ..Shot::default() },
+        ),
+        ("help", mid.clone(), 100, 30, dark.clone(), Shot { help: true, ..Shot::default() }),
+        ("quit", mid.clone(), 100, 30, dark.clone(), Shot { confirm_quit: true, ..Shot::default() }),
+        ("light", mid.clone(), 140, 40, theme("light"), Shot::default()),
+        (
+            "mono",
+            mid.clone(),
+            100,
+            30,
+            Theme::builtin("mono", ColorMode::Ansi16).expect("built-in"),
+            Shot { view: ViewOptions { layout: LayoutChoice::Full, ..ViewOptions::default() }, ..Shot::default() },
+        ),
+    ];
+    for (name, recs, w, h, theme, shot) in shots {
+        let path = out.join(format!("{name}.svg"));
+        std::fs::write(&path, render_screenshot(&recs, w, h, &theme, &shot))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("{}", path.display());
+    }
+    if args.is_empty() {
+        let runs = vec![
+            ("increase-batch".to_string(), fixture::demo_records()),
+            ("decay-lr".to_string(), fixture::decay_lr_records()),
+        ];
+        for (name, x) in [("compare-updates", XAxis::Updates), ("compare-epochs", XAxis::Epochs)] {
+            let shot = Shot { view: ViewOptions { x, ..ViewOptions::default() }, ..Shot::default() };
+            let path = out.join(format!("{name}.svg"));
+            std::fs::write(&path, render_compare_screenshot(runs.clone(), 160, 40, &dark, &shot))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            println!("{}", path.display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! `batchramp watch`: follows a live run's log (e.g. over SSH) in the UI or as plain lines,
+//! and says when the run finishes or its writer stops.
+//!
+//! Owns the exit code of a watch: 0 when the run finished, 1 when it failed or its writer
+//! stopped without finishing. It must never take the run's lock or write to its directory.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use crate::error::BadInput;
+use crate::events::Event;
+use crate::report::lines::LineFormatter;
+use crate::runlog;
+
+use super::replay::{quiet_on_broken_pipe, show};
+
+/// Arguments of `batchramp watch`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The run directory of a run in progress (runs/<date>-<name>).
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
+    /// Print plain lines as they arrive instead of the UI.
+    #[arg(long)]
+    pub no_tui: bool,
+    /// UI theme: dark, light, mono, or a theme file.
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
+}
+
+/// Runs `batchramp watch`; returns the exit code.
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    runlog::probe_log(&args.run_dir).map_err(|e| BadInput(e.to_string()))?;
+    let follower = runlog::follow(&args.run_dir);
+    if args.no_tui || !std::io::stdout().is_terminal() {
+        return print_lines(follower.receiver());
+    }
+    let title = format!(
+        "watch: {}",
+        args.run_dir.file_name().map_or_else(
+            || args.run_dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned()
+        )
+    );
+    let feed = crate::tui::Feed::Follow {
+        events: follower.receiver(),
+    };
+    show(feed, args.theme, title)?;
+    follower.stop();
+    Ok(0)
+}
+
+/// Prints lines until the follower ends; the exit code says how the run ended.
+fn print_lines(
+    events: crossbeam_channel::Receiver<Result<crate::events::Record, String>>,
+) -> anyhow::Result<i32> {
+    let mut formatter = LineFormatter::new();
+    let stdout = std::io::stdout();
+    let mut code = 1;
+    for item in events.iter() {
+        match item {
+            Ok(rec) => {
+                code = match rec.event {
+                    Event::Finished(_) => 0,
+                    _ => 1,
+                };
+                if let Some(line) = formatter.format(&rec) {
+                    let mut out = stdout.lock();
+                    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+                        return quiet_on_broken_pipe(e).map(|()| 0);
+                    }
+                }
+            }
+            Err(message) => eprintln!("{message}"),
+        }
+    }
+    Ok(code)
+}

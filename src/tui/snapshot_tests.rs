@@ -1,0 +1,202 @@
+//! Snapshot tests of whole frames from the fixed synthetic run, one file per state and size
+//! under `src/tui/snapshots/`, reviewed like screenshots. Text only; colours are checked by the
+//! few style assertions at the end.
+
+use ratatui::style::{Color, Modifier};
+
+use super::app::{App, LayoutChoice, Panel, Source, ViewOptions};
+use super::fixture;
+use super::history::XAxis;
+use super::screenshot::{render_buffer, render_text, Shot};
+use super::theme::{ColorMode, Role, Theme};
+use super::ui;
+use crate::events::Record;
+
+fn dark() -> Theme {
+    Theme::builtin("dark", ColorMode::TrueColor).unwrap()
+}
+
+fn states() -> Vec<(&'static str, Vec<Record>)> {
+    let all = fixture::demo_records();
+    vec![
+        ("warming_up", fixture::warming_up(&all)),
+        ("running", fixture::cut_at_update(&all, 1000)),
+        ("paused", fixture::paused_at(&all, 1000)),
+        ("stage_change", fixture::after_stage(&all, 1, 12)),
+        ("finished", all.clone()),
+        ("failed", fixture::failed_at(&all, 1400)),
+    ]
+}
+
+fn snap(name: &str, text: &str) {
+    insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+#[test]
+fn every_state_at_80x24_and_160x48() {
+    for (state, recs) in states() {
+        for (w, h) in [(80, 24), (160, 48)] {
+            let text = render_text(&recs, w, h, &dark(), &Shot::default());
+            assert_eq!(text.lines().count(), usize::from(h));
+            snap(&format!("{state}_{w}x{h}"), &text);
+        }
+    }
+}
+
+#[test]
+fn overlays_and_views() {
+    let all = fixture::demo_records();
+    let running = fixture::cut_at_update(&all, 1000);
+    let shot = |f: &dyn Fn(&mut Shot)| {
+        let mut s = Shot::default();
+        f(&mut s);
+        s
+    };
+    let cases: Vec<(&str, Vec<Record>, u16, u16, Theme, Shot)> = vec![
+        ("help_80x24", running.clone(), 80, 24, dark(), shot(&|s| s.help = true)),
+        ("confirm_quit_80x24", running.clone(), 80, 24, dark(), shot(&|s| s.confirm_quit = true)),
+        (
+            "accuracy_epochs_80x24",
+            all.clone(),
+            80,
+            24,
+            dark(),
+            shot(&|s| {
+                s.view.panel = Panel::Accuracy;
+                s.view.x = XAxis::Epochs;
+            }),
+        ),
+        ("noise_80x24", all.clone(), 80, 24, dark(), shot(&|s| s.view.panel = Panel::Noise)),
+        (
+            "log_raw_zoomed_160x48",
+            running.clone(),
+            160,
+            48,
+            dark(),
+            shot(&|s| {
+                s.view = ViewOptions {
+                    log_loss: true,
+                    smooth: false,
+                    zoom: 1,
+                    pan: Some(0.75),
+                    ..ViewOptions::default()
+                }
+            }),
+        ),
+        ("full_three_charts_220x50", all.clone(), 220, 50, dark(), Shot::default()),
+        (
+            "forced_compact_160x48",
+            running.clone(),
+            160,
+            48,
+            dark(),
+            shot(&|s| s.view.layout = LayoutChoice::Compact),
+        ),
+        (
+            "mono_ascii_80x24",
+            running.clone(),
+            80,
+            24,
+            Theme::builtin("mono", ColorMode::Ansi16).unwrap(),
+            Shot::default(),
+        ),
+        (
+            "no_color_80x24",
+            fixture::after_stage(&all, 2, 5),
+            80,
+            24,
+            Theme::builtin("dark", ColorMode::None).unwrap(),
+            Shot::default(),
+        ),
+        ("too_small_50x14", running.clone(), 50, 14, dark(), Shot::default()),
+    ];
+    for (name, recs, w, h, theme, shot) in cases {
+        let text = render_text(&recs, w, h, &theme, &shot);
+        if theme.ascii {
+            assert!(text.is_ascii(), "{name} is pure ASCII:\n{text}");
+        }
+        snap(name, &text);
+    }
+}
+
+#[test]
+fn compare_view() {
+    let runs = vec![
+        ("increase-batch".to_string(), fixture::demo_records()),
+        ("decay-lr".to_string(), fixture::decay_lr_records()),
+    ];
+    for (w, h, x) in [(80, 24, XAxis::Updates), (160, 40, XAxis::Epochs)] {
+        let mut app = App::compare("compare".into(), dark(), runs.clone());
+        app.view.x = x;
+        let text = ui::buffer_text(&render_buffer(&app, w, h));
+        snap(&format!("compare_{w}x{h}"), &text);
+    }
+}
+
+#[test]
+fn replay_header_shows_playback() {
+    let mut app = App::replay("replay".into(), dark(), fixture::demo_records(), Some(8.0));
+    app.advance(0.0);
+    app.advance(30.0);
+    app.on_action(super::keys::Action::Pause);
+    let text = ui::buffer_text(&render_buffer(&app, 80, 24));
+    let header = text.lines().next().unwrap();
+    assert!(header.contains("replay paused ×8"), "{header}");
+    assert_eq!(app.source, Source::Replay);
+}
+
+#[test]
+fn status_and_current_stage_are_coloured() {
+    let theme = dark();
+    let recs = fixture::after_stage(&fixture::demo_records(), 1, 12);
+    let mut app = App::new(Source::Live, "t".into(), theme.clone());
+    for r in &recs {
+        app.apply(r);
+    }
+    let buf = render_buffer(&app, 160, 48);
+    let text = ui::buffer_text(&buf);
+    // The status word in the header is drawn in the "good" colour.
+    let header = text.lines().next().unwrap();
+    let col = header.find("running").unwrap();
+    let x = header[..col].chars().count() as u16;
+    assert_eq!(buf[(x, 0)].fg, theme.color(Role::Good));
+    // The current stage's row in the stage table carries the highlight background.
+    let (row, line) = text.lines().enumerate().find(|(_, l)| l.contains("  5-9  ")).unwrap();
+    let x = line.find("5-9").unwrap() as u16;
+    assert_eq!(buf[(x, row as u16)].bg, theme.color(Role::Highlight));
+    assert!(buf[(x, row as u16)].modifier.contains(Modifier::BOLD));
+    assert_ne!(theme.color(Role::Highlight), Color::Reset);
+}
+
+#[test]
+fn a_million_updates_draw_as_fast_as_a_thousand() {
+    use crate::events::{Event, StepEvent};
+    let mut app = App::new(Source::Live, "big".into(), dark());
+    for r in fixture::warming_up(&fixture::demo_records()) {
+        app.apply(&r);
+    }
+    for u in 1..=1_000_000u64 {
+        app.apply(&Record::new(
+            u as f64 * 0.01,
+            Event::Step(StepEvent {
+                update: u,
+                epoch: (u / 391) as usize,
+                epoch_progress: (u % 391) as f64 / 391.0 + 1e-9,
+                loss: 2.0 / (1.0 + u as f64 * 1e-4),
+                acc: 0.5,
+                lr: 0.1,
+                batch: 128,
+                images_per_sec: 2000.0,
+            }),
+        ));
+    }
+    assert!(app.run.loss.stored() < 5000);
+    let start = std::time::Instant::now();
+    let buf = render_buffer(&app, 160, 48);
+    let took = start.elapsed();
+    assert!(ui::buffer_text(&buf).contains("Loss"));
+    // Generous bound for slow CI machines; a frame normally takes a few milliseconds.
+    assert!(took.as_millis() < 500, "frame took {took:?}");
+}

@@ -54,8 +54,22 @@ fn main() -> Result<(), String> {
     let mid = fixture::cut_at_update(&records, updates * 2 / 5);
     let dark = theme("dark");
     let shots: Vec<(&str, Vec<Record>, u16, u16, Theme, Shot)> = vec![
-        ("full-running", mid.clone(), 160, 48, dark.clone(), Shot::default()),
-        ("full-finished", records.clone(), 160, 48, dark.clone(), Shot::default()),
+        (
+            "full-running",
+            mid.clone(),
+            160,
+            48,
+            dark.clone(),
+            Shot::default(),
+        ),
+        (
+            "full-finished",
+            records.clone(),
+            160,
+            48,
+            dark.clone(),
+            Shot::default(),
+        ),
         (
             "full-epochs-log",
             records.clone(),
@@ -63,29 +77,79 @@ fn main() -> Result<(), String> {
             48,
             dark.clone(),
             Shot {
-                view: ViewOptions { x: XAxis::Epochs, log_loss: true, ..ViewOptions::default() },
+                view: ViewOptions {
+                    x: XAxis::Epochs,
+                    log_loss: true,
+                    ..ViewOptions::default()
+                },
                 ..Shot::default()
             },
         ),
-        ("compact-running", mid.clone(), 80, 24, dark.clone(), Shot::default()),
+        (
+            "compact-running",
+            mid.clone(),
+            80,
+            24,
+            dark.clone(),
+            Shot::default(),
+        ),
         (
             "compact-noise",
             records.clone(),
             80,
             24,
             dark.clone(),
-            Shot { view: ViewOptions { panel: Panel::Noise, ..ViewOptions::default() }, ..Shot::default() },
+            Shot {
+                view: ViewOptions {
+                    panel: Panel::Noise,
+                    ..ViewOptions::default()
+                },
+                ..Shot::default()
+            },
         ),
-        ("help", mid.clone(), 100, 30, dark.clone(), Shot { help: true, ..Shot::default() }),
-        ("quit", mid.clone(), 100, 30, dark.clone(), Shot { confirm_quit: true, ..Shot::default() }),
-        ("light", mid.clone(), 140, 40, theme("light"), Shot::default()),
+        (
+            "help",
+            mid.clone(),
+            100,
+            30,
+            dark.clone(),
+            Shot {
+                help: true,
+                ..Shot::default()
+            },
+        ),
+        (
+            "quit",
+            mid.clone(),
+            100,
+            30,
+            dark.clone(),
+            Shot {
+                confirm_quit: true,
+                ..Shot::default()
+            },
+        ),
+        (
+            "light",
+            mid.clone(),
+            140,
+            40,
+            theme("light"),
+            Shot::default(),
+        ),
         (
             "mono",
             mid.clone(),
             100,
             30,
             Theme::builtin("mono", ColorMode::Ansi16).expect("built-in"),
-            Shot { view: ViewOptions { layout: LayoutChoice::Full, ..ViewOptions::default() }, ..Shot::default() },
+            Shot {
+                view: ViewOptions {
+                    layout: LayoutChoice::Full,
+                    ..ViewOptions::default()
+                },
+                ..Shot::default()
+            },
         ),
     ];
     for (name, recs, w, h, theme, shot) in shots {
@@ -99,11 +163,23 @@ fn main() -> Result<(), String> {
             ("increase-batch".to_string(), fixture::demo_records()),
             ("decay-lr".to_string(), fixture::decay_lr_records()),
         ];
-        for (name, x) in [("compare-updates", XAxis::Updates), ("compare-epochs", XAxis::Epochs)] {
-            let shot = Shot { view: ViewOptions { x, ..ViewOptions::default() }, ..Shot::default() };
+        for (name, x) in [
+            ("compare-updates", XAxis::Updates),
+            ("compare-epochs", XAxis::Epochs),
+        ] {
+            let shot = Shot {
+                view: ViewOptions {
+                    x,
+                    ..ViewOptions::default()
+                },
+                ..Shot::default()
+            };
             let path = out.join(format!("{name}.svg"));
-            std::fs::write(&path, render_compare_screenshot(runs.clone(), 160, 40, &dark, &shot))
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            std::fs::write(
+                &path,
+                render_compare_screenshot(runs.clone(), 160, 40, &dark, &shot),
+            )
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             println!("{}", path.display());
         }
     }

@@ -55,7 +55,13 @@ fn fake_trainer(events: Sender<Record>, control: Receiver<Control>, speed: f64) 
 }
 
 /// Carries out one control; false when the trainer should stop.
-fn obey(c: Control, events: &Sender<Record>, control: &Receiver<Control>, t: f64, update: u64) -> bool {
+fn obey(
+    c: Control,
+    events: &Sender<Record>,
+    control: &Receiver<Control>,
+    t: f64,
+    update: u64,
+) -> bool {
     let checkpoint = |reason: &str| {
         Record::new(
             t,
@@ -70,7 +76,13 @@ fn obey(c: Control, events: &Sender<Record>, control: &Receiver<Control>, t: f64
     match c {
         Control::Pause => {
             std::thread::sleep(Duration::from_millis(300));
-            let _ = events.send(Record::new(t, Event::Paused(PauseEvent { update, reason: "key".into() })));
+            let _ = events.send(Record::new(
+                t,
+                Event::Paused(PauseEvent {
+                    update,
+                    reason: "key".into(),
+                }),
+            ));
             loop {
                 match control.recv() {
                     Ok(Control::Resume) => break,
@@ -87,7 +99,13 @@ fn obey(c: Control, events: &Sender<Record>, control: &Receiver<Control>, t: f64
                     Err(_) => return false,
                 }
             }
-            let _ = events.send(Record::new(t, Event::Resumed(PauseEvent { update, reason: "key".into() })));
+            let _ = events.send(Record::new(
+                t,
+                Event::Resumed(PauseEvent {
+                    update,
+                    reason: "key".into(),
+                }),
+            ));
             true
         }
         Control::Resume => true,
@@ -115,7 +133,10 @@ fn main() {
         title: format!("ui demo ({mode})"),
     };
     let feed = match mode {
-        "replay" => Feed::Replay { records: fixture::demo_records(), speed: Some(speed) },
+        "replay" => Feed::Replay {
+            records: fixture::demo_records(),
+            speed: Some(speed),
+        },
         "compare" => Feed::Compare {
             runs: vec![
                 ("increase-batch".into(), fixture::demo_records()),
@@ -127,7 +148,9 @@ fn main() {
             std::thread::spawn(move || {
                 for (i, r) in fixture::demo_records().into_iter().enumerate() {
                     if i == 500 {
-                        let _ = tx.send(Err("events.jsonl line 501: cut short (still being written?)".into()));
+                        let _ = tx.send(Err(
+                            "events.jsonl line 501: cut short (still being written?)".into(),
+                        ));
                     }
                     if i % 50 == 0 {
                         std::thread::sleep(Duration::from_millis(20));
@@ -143,7 +166,10 @@ fn main() {
             let (etx, erx) = bounded(1024);
             let (ctx, crx) = unbounded();
             std::thread::spawn(move || fake_trainer(etx, crx, speed));
-            Feed::Live { events: erx, control: ctx }
+            Feed::Live {
+                events: erx,
+                control: ctx,
+            }
         }
     };
     match tui::run(feed, opts) {

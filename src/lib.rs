@@ -3,7 +3,6 @@
 //! The folder tree follows the data flow: `data` → `train` (with `model`, `ops`, `optim`,
 //! `schedule`) → `events` → `runlog` and `tui`. `cli` holds one file per subcommand.
 
-#[cfg(any())] // lead: enabled once data/ and tui/ land
 pub mod cli;
 pub mod config;
 pub mod data;

@@ -483,3 +483,20 @@ fn follow_reports_bad_lines_and_keeps_going() {
     let got: Vec<Record> = items.into_iter().filter_map(Result::ok).collect();
     assert_eq!(got, records);
 }
+
+#[test]
+fn probe_accepts_a_just_started_log_and_refuses_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = LogWriter::create(dir.path()).unwrap();
+    // Empty but being written: fine to watch.
+    assert_eq!(
+        runlog::probe_log(dir.path()).unwrap(),
+        dir.path().join(EVENTS_FILE)
+    );
+    writer.close().unwrap();
+    fs::write(dir.path().join("a.csv"), "run,kind\nx,y\n").unwrap();
+    let err = runlog::probe_log(&dir.path().join("a.csv"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a batchramp run log"), "{err}");
+}

@@ -15,7 +15,7 @@ pub struct Args {
     /// The run directory (or its events.jsonl).
     #[arg(value_name = "RUN_DIR")]
     pub run: PathBuf,
-    /// Write TensorBoard event files under DIR/<run>/ (view with `tensorboard --logdir DIR`).
+    /// Write TensorBoard event files under DIR/RUN/ (view with `tensorboard --logdir DIR`).
     #[arg(long, value_name = "DIR", required_unless_present = "csv")]
     pub tensorboard: Option<PathBuf>,
     /// Write a tidy CSV (run,kind,epoch,update,t,metric,value) to FILE, or `-` for stdout.

@@ -2,7 +2,13 @@
 //! together. The binary edge: `anyhow` is used here and nowhere below.
 
 pub mod bench;
+pub mod compare;
+pub mod data;
+pub mod export;
+pub mod plot;
+pub mod replay;
 pub mod train;
+pub mod watch;
 
 use crate::error::{BadInput, Interrupted};
 

@@ -18,7 +18,7 @@ const DEFAULT_UI_SPEED: f64 = 60.0;
 /// Arguments of `batchramp replay`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A run directory (runs/<date>-<name>) or its events.jsonl.
+    /// A run directory (runs/DATE-NAME) or its events.jsonl.
     #[arg(value_name = "LOG_OR_RUN_DIR")]
     pub path: PathBuf,
     /// Playback speed: a factor of real time (e.g. 10) or `max`. Default: 60 in the UI,

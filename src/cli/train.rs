@@ -125,7 +125,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let (control_tx, control_rx) = unbounded::<Control>();
     let sink = EventSink::new(t0, Some(log.sender()), Some(ui_tx)).with_emitted(lines);
 
-    let signals = install_signal_handler(control_tx.clone(), log.sender())?;
+    let (shutdown_tx, shutdown_rx) = bounded::<()>(1);
+    let signals = install_signal_handler(control_tx.clone(), shutdown_tx)?;
 
     let (stop_sampler, sampler_stop_rx) = bounded::<()>(1);
     let sampler_sink = sink.clone();
@@ -156,7 +157,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             theme: args.theme.clone(),
             title: format!("batchramp train — {}", run_dir.display()),
         };
-        crate::tui::run(feed, opts).map(Some).map_err(anyhow::Error::from)
+        crate::tui::run_with_shutdown(feed, opts, shutdown_rx)
+            .map(Some)
+            .map_err(anyhow::Error::from)
     } else {
         print_plain(&ui_rx);
         Ok(None)
@@ -212,8 +215,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 /// Prints the plain per-epoch lines until the trainer finishes.
 fn print_plain(events: &Receiver<Record>) {
     let stdout = std::io::stdout();
+    let mut lines = crate::report::lines::LineFormatter::new();
     for rec in events.iter() {
-        if let Some(line) = crate::report::lines::format_record(&rec) {
+        if let Some(line) = lines.format(&rec) {
             let mut out = stdout.lock();
             let _ = writeln!(out, "{line}");
             let _ = out.flush();
@@ -279,11 +283,12 @@ fn cut_log(run_dir: &Path, lines: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGINT/SIGTERM/SIGHUP: the first asks the trainer to checkpoint and stop; a second SIGINT
-/// exits at once after flushing what the log writer has.
+/// SIGINT/SIGTERM/SIGHUP: the first asks the trainer to checkpoint and stop (and the UI, if up,
+/// to leave once it has); a second SIGINT exits at once after giving the log writer its flush.
+/// In the UI, Ctrl-C arrives as a key instead and the UI handles it the same way.
 fn install_signal_handler(
     control: Sender<Control>,
-    _log: Sender<Record>,
+    ui_shutdown: Sender<()>,
 ) -> anyhow::Result<signal_hook::iterator::Handle> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
@@ -297,12 +302,12 @@ fn install_signal_handler(
                 let code = 128 + sig;
                 if seen.fetch_add(1, Ordering::SeqCst) > 0 && sig == SIGINT {
                     // Second Ctrl-C: the writer flushes within a second; give it that long.
-                    crate::tui::restore_terminal();
                     std::thread::sleep(Duration::from_millis(1100));
                     std::process::exit(130);
                 }
                 SIGNAL_EXIT.store(code, Ordering::SeqCst);
                 let _ = control.send(Control::Stop { checkpoint: true });
+                let _ = ui_shutdown.try_send(());
             }
         })
         .context("starting the signal thread")?;

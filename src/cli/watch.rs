@@ -17,7 +17,7 @@ use super::replay::{quiet_on_broken_pipe, show};
 /// Arguments of `batchramp watch`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The run directory of a run in progress (runs/<date>-<name>).
+    /// The run directory of a run in progress (runs/DATE-NAME).
     #[arg(value_name = "RUN_DIR")]
     pub run_dir: PathBuf,
     /// Print plain lines as they arrive instead of the UI.

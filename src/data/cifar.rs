@@ -490,5 +490,18 @@ mod tests {
         assert_eq!(data.classes, CLASS_NAMES.map(String::from).to_vec());
         assert_eq!(data.train.class_counts(), [5_000; 10]);
         assert_eq!(data.test.class_counts(), [1_000; 10]);
+        // An archive of a known size must carry that archive's known SHA-256.
+        let file = Path::new(&path);
+        if let Some(k) = crate::data::fetch::KNOWN_ARCHIVES
+            .iter()
+            .find(|k| file.is_file() && std::fs::metadata(file).unwrap().len() == k.size)
+        {
+            assert_eq!(
+                crate::data::fetch::hash_file(file).unwrap().1,
+                k.sha256,
+                "{}",
+                k.name
+            );
+        }
     }
 }

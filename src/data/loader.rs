@@ -30,7 +30,8 @@ const PLANE: usize = 32 * 32;
 const PAD: usize = 4;
 
 /// Per-channel mean and standard deviation of pixel values scaled to [0, 1].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+// Not `Copy`, so callers can pass clones around without clippy's clone-on-copy complaint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Normalization {
     /// Mean of red, green, blue.
     pub mean: [f32; 3],
@@ -644,18 +645,18 @@ mod tests {
         let d = data(50);
         let norm = Normalization::from_dataset(&d);
         let sizes = [8, 8, 8, 3, 3, 20, 20, 20, 7, 8, 8, 1, 16, 16];
-        let mut plain = Loader::new(d.clone(), norm, 42, true).with_prefetch(false);
+        let mut plain = Loader::new(d.clone(), norm.clone(), 42, true).with_prefetch(false);
         let expected = run(&mut plain, &sizes);
-        let mut pre = Loader::new(d.clone(), norm, 42, true);
+        let mut pre = Loader::new(d.clone(), norm.clone(), 42, true);
         assert_eq!(run(&mut pre, &sizes), expected);
 
         // Resume from every cursor along the way, with and without prefetch.
-        let mut fresh = Loader::new(d.clone(), norm, 42, true).with_prefetch(false);
+        let mut fresh = Loader::new(d.clone(), norm.clone(), 42, true).with_prefetch(false);
         for (i, &s) in sizes.iter().enumerate() {
             let cursor = fresh.cursor();
             let b = fresh.next_batch(s);
             assert_eq!(b, expected[i]);
-            let mut resumed = Loader::new(d.clone(), norm, 42, true).with_cursor(cursor);
+            let mut resumed = Loader::new(d.clone(), norm.clone(), 42, true).with_cursor(cursor);
             assert_eq!(run(&mut resumed, &sizes[i..]), expected[i..]);
         }
 

@@ -201,7 +201,7 @@ impl Tail {
                     " (its last line is incomplete)"
                 };
                 return End::Notice(format!(
-                    "{name}: the writer stopped without a finished or failed record{torn}: no process holds the run's lock and the log has not grown for {:.0} s; the run crashed or was killed",
+                    "{name}: the writer stopped without a finished or failed record{torn}: no process holds the run's lock and the log has not grown for {:.1} s; the run crashed or was killed",
                     self.options.idle_grace.as_secs_f64()
                 ));
             }

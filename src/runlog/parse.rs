@@ -320,7 +320,7 @@ fn clean_error(e: &serde_json::Error) -> String {
 
 /// The `kind` tag an event is written with (e.g. `"noise_scale"`).
 ///
-/// Also keeps this file honest: a new `Event` variant must be added to [`KNOWN_KINDS`] and the
+/// Also keeps this file honest: a new `Event` variant must be added to `KNOWN_KINDS` and the
 /// fast path, or this match stops compiling.
 pub fn kind_name(event: &events::Event) -> &'static str {
     match event {

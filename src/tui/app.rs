@@ -332,6 +332,8 @@ impl App {
             Status::Stopping
         } else if self.feed_ended && matches!(self.source, Source::Live | Source::Follow) {
             Status::Ended
+        } else if self.pending.checkpointing {
+            Status::Checkpointing
         } else if r.paused.is_some() {
             if self.pending.resuming {
                 Status::Resuming
@@ -340,8 +342,6 @@ impl App {
             }
         } else if self.pending.pausing {
             Status::Pausing
-        } else if self.pending.checkpointing {
-            Status::Checkpointing
         } else if r.warming_up() {
             Status::WarmingUp
         } else {
@@ -464,7 +464,9 @@ impl App {
                 v.zoom = 0;
                 v.pan = None;
             }
-            Action::SeekStart | Action::SeekEnd | Action::Faster | Action::Slower => self.playback_action(action),
+            Action::SeekStart | Action::SeekEnd | Action::Faster | Action::Slower => {
+                self.playback_action(action)
+            }
         }
         Vec::new()
     }
@@ -609,7 +611,11 @@ mod tests {
     use ratatui::crossterm::event::KeyModifiers;
 
     fn live() -> App {
-        let mut app = App::new(Source::Live, "t".into(), Theme::builtin("dark", ColorMode::None).unwrap());
+        let mut app = App::new(
+            Source::Live,
+            "t".into(),
+            Theme::builtin("dark", ColorMode::None).unwrap(),
+        );
         for r in fixture::cut_at_update(&fixture::demo_records(), 50) {
             app.apply(&r);
         }
@@ -626,19 +632,38 @@ mod tests {
         assert_eq!(app.status(), Status::Running);
         assert_eq!(app.on_key(&key('p')), vec![Effect::Send(Control::Pause)]);
         assert_eq!(app.status(), Status::Pausing);
-        assert_eq!(app.on_key(&key('p')), vec![], "no second request while waiting");
-        app.apply(&Record::new(9.0, Event::Paused(PauseEvent { update: 50, reason: "key".into() })));
+        assert_eq!(
+            app.on_key(&key('p')),
+            vec![],
+            "no second request while waiting"
+        );
+        app.apply(&Record::new(
+            9.0,
+            Event::Paused(PauseEvent {
+                update: 50,
+                reason: "key".into(),
+            }),
+        ));
         assert_eq!(app.status(), Status::Paused);
         assert_eq!(app.on_key(&key('p')), vec![Effect::Send(Control::Resume)]);
         assert_eq!(app.status(), Status::Resuming);
-        app.apply(&Record::new(10.0, Event::Resumed(PauseEvent { update: 50, reason: "key".into() })));
+        app.apply(&Record::new(
+            10.0,
+            Event::Resumed(PauseEvent {
+                update: 50,
+                reason: "key".into(),
+            }),
+        ));
         assert_eq!(app.status(), Status::Running);
     }
 
     #[test]
     fn checkpoint_key_waits_for_the_path() {
         let mut app = live();
-        assert_eq!(app.on_key(&key('c')), vec![Effect::Send(Control::Checkpoint)]);
+        assert_eq!(
+            app.on_key(&key('c')),
+            vec![Effect::Send(Control::Checkpoint)]
+        );
         assert_eq!(app.status(), Status::Checkpointing);
         app.apply(&Record::new(
             9.0,
@@ -658,19 +683,31 @@ mod tests {
         let mut app = live();
         assert_eq!(app.on_key(&key('q')), vec![]);
         assert_eq!(app.overlay, Overlay::ConfirmQuit);
-        assert_eq!(app.on_key(&KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)), vec![]);
+        assert_eq!(
+            app.on_key(&KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
+            vec![]
+        );
         assert_eq!(app.overlay, Overlay::None);
         app.on_key(&key('q'));
-        assert_eq!(app.on_key(&key('c')), vec![Effect::Send(Control::Stop { checkpoint: true })]);
+        assert_eq!(
+            app.on_key(&key('c')),
+            vec![Effect::Send(Control::Stop { checkpoint: true })]
+        );
         assert_eq!(app.status(), Status::Stopping);
-        assert_eq!(app.feed_closed(), Some(Effect::Exit(UiExit::QuitWithCheckpoint)));
+        assert_eq!(
+            app.feed_closed(),
+            Some(Effect::Exit(UiExit::QuitWithCheckpoint))
+        );
     }
 
     #[test]
     fn quit_without_checkpoint() {
         let mut app = live();
         app.on_key(&key('q'));
-        assert_eq!(app.on_key(&key('y')), vec![Effect::Send(Control::Stop { checkpoint: false })]);
+        assert_eq!(
+            app.on_key(&key('y')),
+            vec![Effect::Send(Control::Stop { checkpoint: false })]
+        );
         assert_eq!(app.feed_closed(), Some(Effect::Exit(UiExit::Quit)));
     }
 
@@ -679,9 +716,15 @@ mod tests {
         let mut app = live();
         app.on_key(&key('?'));
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        assert_eq!(app.on_key(&ctrl_c), vec![Effect::Send(Control::Stop { checkpoint: true })]);
+        assert_eq!(
+            app.on_key(&ctrl_c),
+            vec![Effect::Send(Control::Stop { checkpoint: true })]
+        );
         assert_eq!(app.overlay, Overlay::None);
-        assert_eq!(app.on_key(&ctrl_c), vec![Effect::Exit(UiExit::QuitWithCheckpoint)]);
+        assert_eq!(
+            app.on_key(&ctrl_c),
+            vec![Effect::Exit(UiExit::QuitWithCheckpoint)]
+        );
     }
 
     #[test]
@@ -711,7 +754,10 @@ mod tests {
         app.on_key(&key('x'));
         app.on_key(&key('l'));
         app.on_key(&key('s'));
-        assert_eq!((app.view.x, app.view.log_loss, app.view.smooth), (XAxis::Epochs, true, false));
+        assert_eq!(
+            (app.view.x, app.view.log_loss, app.view.smooth),
+            (XAxis::Epochs, true, false)
+        );
         app.on_key(&key(']'));
         app.on_key(&key(']'));
         assert_eq!(app.view.window(0.0, 100.0), (75.0, 100.0));
@@ -722,7 +768,10 @@ mod tests {
         for _ in 0..20 {
             app.on_action(Action::PanRight);
         }
-        assert_eq!(app.view.pan, None, "panning back to the end follows new points again");
+        assert_eq!(
+            app.view.pan, None,
+            "panning back to the end follows new points again"
+        );
         app.on_action(Action::ZoomOut);
         app.on_action(Action::ZoomOut);
         app.on_action(Action::ZoomOut);

@@ -2,8 +2,8 @@
 //! and the demo. Owns nothing but made-up numbers; must never be used to report real results.
 
 use crate::events::{
-    CheckpointEvent, EpochEvent, Event, MessageEvent, NoiseScaleEvent, PauseEvent, Record, ResourcesEvent,
-    RunStarted, StageEvent, StagePlan, StageSummary, StepEvent, Summary,
+    CheckpointEvent, EpochEvent, Event, MessageEvent, NoiseScaleEvent, PauseEvent, Record,
+    ResourcesEvent, RunStarted, StageEvent, StagePlan, StageSummary, StepEvent, Summary,
 };
 
 const TRAIN: usize = 50_000;
@@ -133,7 +133,11 @@ pub fn demo_records() -> Vec<Record> {
             let per_epoch = updates_per_epoch(plan.batch);
             let (mut loss_sum, mut acc_sum) = (0.0, 0.0);
             for i in 0..per_epoch {
-                let batch = if i + 1 == per_epoch { TRAIN - plan.batch * (per_epoch - 1) } else { plan.batch };
+                let batch = if i + 1 == per_epoch {
+                    TRAIN - plan.batch * (per_epoch - 1)
+                } else {
+                    plan.batch
+                };
                 let ips = base_ips * (1.0 + 0.04 * rng.next());
                 t += batch as f64 / ips;
                 update += 1;
@@ -207,10 +211,17 @@ pub fn demo_records() -> Vec<Record> {
         out.push(Record::new(
             t + 0.3,
             Event::Checkpoint(CheckpointEvent {
-                path: format!("runs/demo/checkpoints/{}-{update}.safetensors", plan.end_epoch - 1),
+                path: format!(
+                    "runs/demo/checkpoints/{}-{update}.safetensors",
+                    plan.end_epoch - 1
+                ),
                 epoch: plan.end_epoch - 1,
                 update,
-                reason: if si + 1 == stages.len() { "final".into() } else { "stage".into() },
+                reason: if si + 1 == stages.len() {
+                    "final".into()
+                } else {
+                    "stage".into()
+                },
             }),
         ));
         t += 0.3;
@@ -220,7 +231,8 @@ pub fn demo_records() -> Vec<Record> {
             lr: plan.lr,
             epochs: plan.end_epoch - plan.start_epoch,
             updates: update - stage_u0,
-            images_per_sec: (plan.end_epoch - plan.start_epoch) as f64 * TRAIN as f64 / (t - stage_t0),
+            images_per_sec: (plan.end_epoch - plan.start_epoch) as f64 * TRAIN as f64
+                / (t - stage_t0),
         });
     }
     let last = last_epoch.unwrap_or(EpochEvent {
@@ -365,11 +377,19 @@ mod tests {
     fn fixture_is_deterministic_and_consistent() {
         let a = demo_records();
         assert_eq!(a, demo_records());
-        let Event::RunStarted(h) = &a[0].event else { panic!("header first") };
+        let Event::RunStarted(h) = &a[0].event else {
+            panic!("header first")
+        };
         assert_eq!((h.planned_updates, h.baseline_updates), (2319, 4692));
-        let steps = a.iter().filter(|r| matches!(r.event, Event::Step(_))).count();
+        let steps = a
+            .iter()
+            .filter(|r| matches!(r.event, Event::Step(_)))
+            .count();
         assert_eq!(steps, 2319);
-        assert!(a.windows(2).all(|w| w[0].t <= w[1].t), "times never go back");
+        assert!(
+            a.windows(2).all(|w| w[0].t <= w[1].t),
+            "times never go back"
+        );
         assert!(matches!(a.last().unwrap().event, Event::Finished(_)));
     }
 }

@@ -62,7 +62,11 @@ pub fn duration(secs: f64) -> String {
 
 /// Seconds since the start as a clock for log lines: `03:12`, `1:02:03`.
 pub fn clock(secs: f64) -> String {
-    let s = if secs.is_finite() && secs > 0.0 { secs as u64 } else { 0 };
+    let s = if secs.is_finite() && secs > 0.0 {
+        secs as u64
+    } else {
+        0
+    };
     if s >= 3600 {
         format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
     } else {

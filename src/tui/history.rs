@@ -174,7 +174,13 @@ impl Series {
         let merged: Vec<Bucket> = self
             .full
             .chunks(2)
-            .map(|c| if c.len() == 2 { Bucket::merge(c[0], c[1]) } else { c[0] })
+            .map(|c| {
+                if c.len() == 2 {
+                    Bucket::merge(c[0], c[1])
+                } else {
+                    c[0]
+                }
+            })
             .collect();
         self.full = merged;
         self.span *= 2;
@@ -202,7 +208,11 @@ impl Series {
 
     /// The first and the last coordinate on `axis`.
     pub fn x_extent(&self, axis: XAxis) -> Option<(f64, f64)> {
-        let first = self.full.first().map(|b| b.first).or(self.open.map(|b| b.first))?;
+        let first = self
+            .full
+            .first()
+            .map(|b| b.first)
+            .or(self.open.map(|b| b.first))?;
         Some((first.x(axis), self.last()?.x(axis)))
     }
 
@@ -220,7 +230,8 @@ impl Series {
     pub fn points_in(&self, axis: XAxis, x0: f64, x1: f64, columns: usize) -> Vec<(f64, f64)> {
         let mut pts: Vec<Point> = Vec::new();
         let recent_start = self.recent.front().map(|p| p.x(axis));
-        let use_recent = recent_start.is_some_and(|s| s <= x0) || self.len as usize <= self.recent.len();
+        let use_recent =
+            recent_start.is_some_and(|s| s <= x0) || self.len as usize <= self.recent.len();
         if use_recent {
             pts.extend(self.recent.iter().copied());
         } else {
@@ -406,7 +417,10 @@ mod tests {
         assert_eq!(e.get(), None);
         for _ in 0..5 {
             let v = e.push(2.5).unwrap();
-            assert!((v - 2.5).abs() < 1e-12, "constant input stays constant, got {v}");
+            assert!(
+                (v - 2.5).abs() < 1e-12,
+                "constant input stays constant, got {v}"
+            );
         }
     }
 

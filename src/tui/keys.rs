@@ -187,7 +187,10 @@ impl Key {
             "pageup" => KeyCode::PageUp,
             "pagedown" => KeyCode::PageDown,
             "backspace" => KeyCode::Backspace,
-            f if f.len() >= 2 && f.starts_with('f') && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) => {
+            f if f.len() >= 2
+                && f.starts_with('f')
+                && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) =>
+            {
                 KeyCode::F(f[1..].parse().unwrap_or(1))
             }
             _ => {
@@ -212,7 +215,9 @@ impl Key {
         let code = match e.code {
             // Some terminals report shift-tab as Tab with SHIFT.
             KeyCode::Tab if e.modifiers.contains(KeyModifiers::SHIFT) => KeyCode::BackTab,
-            KeyCode::Char(c) if mods.contains(KeyModifiers::CONTROL) => KeyCode::Char(c.to_ascii_lowercase()),
+            KeyCode::Char(c) if mods.contains(KeyModifiers::CONTROL) => {
+                KeyCode::Char(c.to_ascii_lowercase())
+            }
             c => c,
         };
         if code == KeyCode::BackTab {
@@ -271,7 +276,11 @@ impl Default for KeyMap {
         let bindings = Action::ALL
             .into_iter()
             .map(|a| {
-                let keys = a.defaults().iter().filter_map(|k| Key::parse(k).ok()).collect();
+                let keys = a
+                    .defaults()
+                    .iter()
+                    .filter_map(|k| Key::parse(k).ok())
+                    .collect();
                 (a, keys)
             })
             .collect();
@@ -299,7 +308,10 @@ impl KeyMap {
 
     /// The first key's label for `action`, for hints ("" when unbound).
     pub fn hint(&self, action: Action) -> String {
-        self.keys(action).first().map(Key::label).unwrap_or_default()
+        self.keys(action)
+            .first()
+            .map(Key::label)
+            .unwrap_or_default()
     }
 
     /// Replaces the keys of the actions named in a `[keys]` table (`action = ["k", ...]` or `action = "k"`).
@@ -313,16 +325,28 @@ impl KeyMap {
                 toml::Value::String(s) => vec![s.as_str()],
                 toml::Value::Array(items) => items
                     .iter()
-                    .map(|v| v.as_str().ok_or_else(|| format!("{name}: keys must be strings")))
+                    .map(|v| {
+                        v.as_str()
+                            .ok_or_else(|| format!("{name}: keys must be strings"))
+                    })
                     .collect::<Result<_, _>>()?,
-                _ => return Err(format!("{name}: give a key or a list of keys, e.g. [\"p\"]")),
+                _ => {
+                    return Err(format!(
+                        "{name}: give a key or a list of keys, e.g. [\"p\"]"
+                    ))
+                }
             };
             let keys = list
                 .into_iter()
                 .map(|k| Key::parse(k).map_err(|e| format!("{name}: {e}")))
                 .collect::<Result<Vec<_>, _>>()?;
-            if keys.iter().any(|k| k.code == KeyCode::Char('c') && k.mods == KeyModifiers::CONTROL) {
-                return Err(format!("{name}: ctrl-c is reserved for checkpoint-and-quit"));
+            if keys
+                .iter()
+                .any(|k| k.code == KeyCode::Char('c') && k.mods == KeyModifiers::CONTROL)
+            {
+                return Err(format!(
+                    "{name}: ctrl-c is reserved for checkpoint-and-quit"
+                ));
             }
             self.bindings.insert(action, keys);
         }
@@ -358,13 +382,33 @@ mod tests {
         for a in Action::ALL {
             assert!(!km.keys(a).is_empty(), "{a:?} has no key");
         }
-        km.clone().apply(&BTreeMap::new()).expect("defaults do not clash");
-        assert_eq!(km.action(&press(KeyCode::Char('p'), KeyModifiers::NONE)), Some(Action::Pause));
-        assert_eq!(km.action(&press(KeyCode::Char('?'), KeyModifiers::SHIFT)), Some(Action::Help));
-        assert_eq!(km.action(&press(KeyCode::Char('G'), KeyModifiers::SHIFT)), Some(Action::SeekEnd));
-        assert_eq!(km.action(&press(KeyCode::Tab, KeyModifiers::SHIFT)), Some(Action::Layout));
-        assert_eq!(km.action(&press(KeyCode::Char(']'), KeyModifiers::NONE)), Some(Action::ZoomIn));
-        assert_eq!(km.action(&press(KeyCode::Char('p'), KeyModifiers::CONTROL)), None);
+        km.clone()
+            .apply(&BTreeMap::new())
+            .expect("defaults do not clash");
+        assert_eq!(
+            km.action(&press(KeyCode::Char('p'), KeyModifiers::NONE)),
+            Some(Action::Pause)
+        );
+        assert_eq!(
+            km.action(&press(KeyCode::Char('?'), KeyModifiers::SHIFT)),
+            Some(Action::Help)
+        );
+        assert_eq!(
+            km.action(&press(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+            Some(Action::SeekEnd)
+        );
+        assert_eq!(
+            km.action(&press(KeyCode::Tab, KeyModifiers::SHIFT)),
+            Some(Action::Layout)
+        );
+        assert_eq!(
+            km.action(&press(KeyCode::Char(']'), KeyModifiers::NONE)),
+            Some(Action::ZoomIn)
+        );
+        assert_eq!(
+            km.action(&press(KeyCode::Char('p'), KeyModifiers::CONTROL)),
+            None
+        );
     }
 
     #[test]
@@ -373,17 +417,31 @@ mod tests {
         let mut e = press(KeyCode::Char('q'), KeyModifiers::NONE);
         e.kind = KeyEventKind::Release;
         assert_eq!(km.action(&e), None);
-        assert!(is_interrupt(&press(KeyCode::Char('c'), KeyModifiers::CONTROL)));
-        assert!(!is_interrupt(&press(KeyCode::Char('c'), KeyModifiers::NONE)));
+        assert!(is_interrupt(&press(
+            KeyCode::Char('c'),
+            KeyModifiers::CONTROL
+        )));
+        assert!(!is_interrupt(&press(
+            KeyCode::Char('c'),
+            KeyModifiers::NONE
+        )));
     }
 
     #[test]
     fn key_names_parse() {
-        assert_eq!(Key::parse("ctrl-l").unwrap(), Key { code: KeyCode::Char('l'), mods: KeyModifiers::CONTROL });
+        assert_eq!(
+            Key::parse("ctrl-l").unwrap(),
+            Key {
+                code: KeyCode::Char('l'),
+                mods: KeyModifiers::CONTROL
+            }
+        );
         assert_eq!(Key::parse("F5").unwrap().code, KeyCode::F(5));
         assert_eq!(Key::parse("-").unwrap().code, KeyCode::Char('-'));
         assert_eq!(Key::parse("space").unwrap().code, KeyCode::Char(' '));
-        assert!(Key::parse("hyper-x").unwrap_err().contains("unknown key 'hyper-x'"));
+        assert!(Key::parse("hyper-x")
+            .unwrap_err()
+            .contains("unknown key 'hyper-x'"));
         assert_eq!(Key::parse("ctrl-l").unwrap().label(), "ctrl-l");
     }
 
@@ -393,13 +451,22 @@ mod tests {
         let mut t = BTreeMap::new();
         t.insert("pause".to_string(), toml::Value::String("P".into()));
         km.apply(&t).unwrap();
-        assert_eq!(km.action(&press(KeyCode::Char('P'), KeyModifiers::SHIFT)), Some(Action::Pause));
-        assert_eq!(km.action(&press(KeyCode::Char('p'), KeyModifiers::NONE)), None);
+        assert_eq!(
+            km.action(&press(KeyCode::Char('P'), KeyModifiers::SHIFT)),
+            Some(Action::Pause)
+        );
+        assert_eq!(
+            km.action(&press(KeyCode::Char('p'), KeyModifiers::NONE)),
+            None
+        );
 
         let mut t = BTreeMap::new();
         t.insert("smooth".to_string(), toml::Value::Array(vec!["x".into()]));
         let e = km.clone().apply(&t).unwrap_err();
-        assert!(e.contains("'x'") && e.contains("x_axis") && e.contains("smooth"), "{e}");
+        assert!(
+            e.contains("'x'") && e.contains("x_axis") && e.contains("smooth"),
+            "{e}"
+        );
 
         let mut t = BTreeMap::new();
         t.insert("quit".to_string(), toml::Value::String("ctrl-c".into()));

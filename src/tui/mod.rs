@@ -110,7 +110,11 @@ pub fn run(feed: Feed, opts: UiOptions) -> Result<UiExit, TuiError> {
 /// trainer's channel disconnects; in other feeds it returns at once. Dropping the sender does
 /// nothing. Typical use: `let (tx, rx) = crossbeam_channel::bounded(1);` with `tx.try_send(())`
 /// in the SIGTERM/SIGHUP handler thread.
-pub fn run_with_shutdown(feed: Feed, opts: UiOptions, shutdown: Receiver<()>) -> Result<UiExit, TuiError> {
+pub fn run_with_shutdown(
+    feed: Feed,
+    opts: UiOptions,
+    shutdown: Receiver<()>,
+) -> Result<UiExit, TuiError> {
     runner::run_terminal(feed, opts, shutdown)
 }
 

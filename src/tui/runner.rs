@@ -118,14 +118,25 @@ pub(crate) fn prepare(feed: Feed, title: String, theme: super::Theme) -> (App, C
 }
 
 /// Runs the UI on the real terminal.
-pub(crate) fn run_terminal(feed: Feed, opts: UiOptions, shutdown: Receiver<()>) -> Result<UiExit, TuiError> {
+pub(crate) fn run_terminal(
+    feed: Feed,
+    opts: UiOptions,
+    shutdown: Receiver<()>,
+) -> Result<UiExit, TuiError> {
     let theme = super::load_theme(opts.theme.as_deref())?;
     let (mut app, channels) = prepare(feed, opts.title, theme);
     let guard = TerminalGuard::enter()?;
-    let mut terminal = Terminal::new(CrosstermBackend::new(stdout())).map_err(TuiError::Terminal)?;
+    let mut terminal =
+        Terminal::new(CrosstermBackend::new(stdout())).map_err(TuiError::Terminal)?;
     terminal.clear().map_err(TuiError::Terminal)?;
     let input = InputReader::spawn();
-    let result = event_loop(&mut terminal, &mut app, channels, input.rx.clone(), shutdown);
+    let result = event_loop(
+        &mut terminal,
+        &mut app,
+        channels,
+        input.rx.clone(),
+        shutdown,
+    );
     drop(input);
     drop(guard);
     result
@@ -152,7 +163,9 @@ pub(crate) fn event_loop<B: Backend>(
     app.advance(0.0);
     loop {
         if dirty && (draw_now || last_draw.is_none_or(|t| t.elapsed() >= FRAME)) {
-            terminal.draw(|f| ui::draw(f, app)).map_err(TuiError::Terminal)?;
+            terminal
+                .draw(|f| ui::draw(f, app))
+                .map_err(TuiError::Terminal)?;
             last_draw = Some(Instant::now());
             dirty = false;
             draw_now = false;
@@ -233,7 +246,9 @@ pub(crate) fn event_loop<B: Backend>(
                 }
                 Effect::Exit(x) => {
                     // Show the final state once before leaving (the caller may keep the screen).
-                    terminal.draw(|f| ui::draw(f, app)).map_err(TuiError::Terminal)?;
+                    terminal
+                        .draw(|f| ui::draw(f, app))
+                        .map_err(TuiError::Terminal)?;
                     return Ok(x);
                 }
             }
@@ -250,7 +265,10 @@ mod tests {
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     fn key(c: char) -> std::io::Result<TermEvent> {
-        Ok(TermEvent::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)))
+        Ok(TermEvent::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )))
     }
 
     /// A fake trainer: sends part of the fixture, then obeys controls until told to stop.
@@ -286,7 +304,14 @@ mod tests {
         let (ctx, crx) = crossbeam_channel::unbounded();
         let handle = trainer(etx, crx);
         let theme = Theme::builtin("dark", ColorMode::None).unwrap();
-        let (app, ch) = prepare(Feed::Live { events: erx, control: ctx }, "test".into(), theme);
+        let (app, ch) = prepare(
+            Feed::Live {
+                events: erx,
+                control: ctx,
+            },
+            "test".into(),
+            theme,
+        );
         (app, ch, handle)
     }
 
@@ -300,8 +325,15 @@ mod tests {
         let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
         let exit = event_loop(&mut term, &mut app, ch, irx, never()).unwrap();
         assert_eq!(exit, UiExit::QuitWithCheckpoint);
-        assert_eq!(handle.join().unwrap(), vec![Control::Pause, Control::Stop { checkpoint: true }]);
-        assert_eq!(app.run.checkpoint.as_ref().unwrap().path, "ck.safetensors", "final events shown");
+        assert_eq!(
+            handle.join().unwrap(),
+            vec![Control::Pause, Control::Stop { checkpoint: true }]
+        );
+        assert_eq!(
+            app.run.checkpoint.as_ref().unwrap().path,
+            "ck.safetensors",
+            "final events shown"
+        );
         let screen = ui::buffer_text(term.backend().buffer());
         assert!(screen.contains("ck.safetensors"), "{screen}");
     }
@@ -315,7 +347,10 @@ mod tests {
         let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
         let exit = event_loop(&mut term, &mut app, ch, irx, srx).unwrap();
         assert_eq!(exit, UiExit::QuitWithCheckpoint);
-        assert_eq!(handle.join().unwrap(), vec![Control::Stop { checkpoint: true }]);
+        assert_eq!(
+            handle.join().unwrap(),
+            vec![Control::Stop { checkpoint: true }]
+        );
     }
 
     #[test]
@@ -324,7 +359,8 @@ mod tests {
         for r in fixture::cut_at_update(&fixture::demo_records(), 30) {
             tx.send(Ok(r)).unwrap();
         }
-        tx.send(Err("events.jsonl line 40: not JSON, skipped".into())).unwrap();
+        tx.send(Err("events.jsonl line 40: not JSON, skipped".into()))
+            .unwrap();
         drop(tx);
         let theme = Theme::builtin("mono", ColorMode::None).unwrap();
         let (mut app, ch) = prepare(Feed::Follow { events: rx }, "watch".into(), theme);

@@ -58,12 +58,28 @@ pub fn render_buffer(app: &App, width: u16, height: u16) -> Buffer {
 }
 
 /// The UI of a run after `records`, as plain text (one line per row, trailing spaces trimmed).
-pub fn render_text(records: &[Record], width: u16, height: u16, theme: &Theme, shot: &Shot) -> String {
-    ui::buffer_text(&render_buffer(&live_app(records, theme, shot), width, height))
+pub fn render_text(
+    records: &[Record],
+    width: u16,
+    height: u16,
+    theme: &Theme,
+    shot: &Shot,
+) -> String {
+    ui::buffer_text(&render_buffer(
+        &live_app(records, theme, shot),
+        width,
+        height,
+    ))
 }
 
 /// The UI of a run after `records`, as an SVG picture of a terminal.
-pub fn render_screenshot(records: &[Record], width: u16, height: u16, theme: &Theme, shot: &Shot) -> String {
+pub fn render_screenshot(
+    records: &[Record],
+    width: u16,
+    height: u16,
+    theme: &Theme,
+    shot: &Shot,
+) -> String {
     let app = live_app(records, theme, shot);
     buffer_svg(&render_buffer(&app, width, height), theme)
 }
@@ -76,7 +92,11 @@ pub fn render_compare_screenshot(
     theme: &Theme,
     shot: &Shot,
 ) -> String {
-    let mut app = App::compare(shot.title.clone().unwrap_or_else(|| "compare".into()), theme.clone(), runs);
+    let mut app = App::compare(
+        shot.title.clone().unwrap_or_else(|| "compare".into()),
+        theme.clone(),
+        runs,
+    );
     app.view = shot.view;
     buffer_svg(&render_buffer(&app, width, height), theme)
 }
@@ -94,7 +114,10 @@ fn rgb_of(c: Color) -> Option<(u8, u8, u8)> {
         Color::Reset => None,
         Color::Rgb(r, g, b) => Some((r, g, b)),
         Color::Indexed(i) => Some(super::theme::xterm_rgb(i)),
-        named => ANSI16.iter().find(|(n, _)| *n == named).map(|(_, rgb)| *rgb),
+        named => ANSI16
+            .iter()
+            .find(|(n, _)| *n == named)
+            .map(|(_, rgb)| *rgb),
     }
 }
 
@@ -107,13 +130,24 @@ fn screen_colors(theme: &Theme) -> ((u8, u8, u8), (u8, u8, u8)) {
     let fg = rgb_of(theme.color(Role::Fg));
     let bg = rgb_of(theme.color(Role::Bg));
     let dark_text = fg.is_some_and(|c| luminance(c) < 128.0);
-    let default_bg = if dark_text { (0xfa, 0xfa, 0xf7) } else { (0x1b, 0x1d, 0x2b) };
-    let default_fg = if dark_text { (0x30, 0x30, 0x30) } else { (0xd8, 0xdc, 0xe8) };
+    let default_bg = if dark_text {
+        (0xfa, 0xfa, 0xf7)
+    } else {
+        (0x1b, 0x1d, 0x2b)
+    };
+    let default_fg = if dark_text {
+        (0x30, 0x30, 0x30)
+    } else {
+        (0xd8, 0xdc, 0xe8)
+    };
     (fg.unwrap_or(default_fg), bg.unwrap_or(default_bg))
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Converts a buffer to SVG: one rectangle per run of background colour, one text per run of style.
@@ -126,7 +160,11 @@ pub fn buffer_svg(buf: &Buffer, theme: &Theme) -> String {
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.1} {h:.1}">"#
     );
-    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="{}"/>"#, hex(dbg));
+    let _ = writeln!(
+        out,
+        r#"<rect width="100%" height="100%" fill="{}"/>"#,
+        hex(dbg)
+    );
     let _ = writeln!(
         out,
         r#"<g font-family="'DejaVu Sans Mono', 'Cascadia Mono', Menlo, Consolas, monospace" font-size="14" xml:space="preserve">"#
@@ -141,7 +179,11 @@ pub fn buffer_svg(buf: &Buffer, theme: &Theme) -> String {
                 if c.modifier.contains(Modifier::REVERSED) {
                     std::mem::swap(&mut fg, &mut bg);
                 }
-                let sym = if c.skip { String::new() } else { c.symbol().to_string() };
+                let sym = if c.skip {
+                    String::new()
+                } else {
+                    c.symbol().to_string()
+                };
                 (sym, fg, bg, c.modifier)
             })
             .collect();
@@ -224,7 +266,10 @@ mod tests {
             c => panic!("truecolor theme gives {c:?}"),
         };
         assert!(svg.contains(&accent), "accent colour used");
-        assert!(!svg.contains("<text x=\"0.0\" y=\"13.5\" fill=\"#000000\""), "no black-on-black");
+        assert!(
+            !svg.contains("<text x=\"0.0\" y=\"13.5\" fill=\"#000000\""),
+            "no black-on-black"
+        );
         // Well-formed enough: every opened text is closed, no raw '<' inside text.
         assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
     }

@@ -55,8 +55,22 @@ fn overlays_and_views() {
         s
     };
     let cases: Vec<(&str, Vec<Record>, u16, u16, Theme, Shot)> = vec![
-        ("help_80x24", running.clone(), 80, 24, dark(), shot(&|s| s.help = true)),
-        ("confirm_quit_80x24", running.clone(), 80, 24, dark(), shot(&|s| s.confirm_quit = true)),
+        (
+            "help_80x24",
+            running.clone(),
+            80,
+            24,
+            dark(),
+            shot(&|s| s.help = true),
+        ),
+        (
+            "confirm_quit_80x24",
+            running.clone(),
+            80,
+            24,
+            dark(),
+            shot(&|s| s.confirm_quit = true),
+        ),
         (
             "accuracy_epochs_80x24",
             all.clone(),
@@ -68,7 +82,14 @@ fn overlays_and_views() {
                 s.view.x = XAxis::Epochs;
             }),
         ),
-        ("noise_80x24", all.clone(), 80, 24, dark(), shot(&|s| s.view.panel = Panel::Noise)),
+        (
+            "noise_80x24",
+            all.clone(),
+            80,
+            24,
+            dark(),
+            shot(&|s| s.view.panel = Panel::Noise),
+        ),
         (
             "log_raw_zoomed_160x48",
             running.clone(),
@@ -85,7 +106,14 @@ fn overlays_and_views() {
                 }
             }),
         ),
-        ("full_three_charts_220x50", all.clone(), 220, 50, dark(), Shot::default()),
+        (
+            "full_three_charts_220x50",
+            all.clone(),
+            220,
+            50,
+            dark(),
+            Shot::default(),
+        ),
         (
             "forced_compact_160x48",
             running.clone(),
@@ -110,7 +138,14 @@ fn overlays_and_views() {
             Theme::builtin("dark", ColorMode::None).unwrap(),
             Shot::default(),
         ),
-        ("too_small_50x14", running.clone(), 50, 14, dark(), Shot::default()),
+        (
+            "too_small_50x14",
+            running.clone(),
+            50,
+            14,
+            dark(),
+            Shot::default(),
+        ),
     ];
     for (name, recs, w, h, theme, shot) in cases {
         let text = render_text(&recs, w, h, &theme, &shot);
@@ -163,7 +198,11 @@ fn status_and_current_stage_are_coloured() {
     let x = header[..col].chars().count() as u16;
     assert_eq!(buf[(x, 0)].fg, theme.color(Role::Good));
     // The current stage's row in the stage table carries the highlight background.
-    let (row, line) = text.lines().enumerate().find(|(_, l)| l.contains("  5-9  ")).unwrap();
+    let (row, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("  5-9  "))
+        .unwrap();
     let x = line.find("5-9").unwrap() as u16;
     assert_eq!(buf[(x, row as u16)].bg, theme.color(Role::Highlight));
     assert!(buf[(x, row as u16)].modifier.contains(Modifier::BOLD));

@@ -6,8 +6,8 @@
 use std::collections::VecDeque;
 
 use crate::events::{
-    CheckpointEvent, EpochEvent, Event, NoiseScaleEvent, PauseEvent, Record, ResourcesEvent, RunStarted,
-    StageEvent, StepEvent, Summary,
+    CheckpointEvent, EpochEvent, Event, NoiseScaleEvent, PauseEvent, Record, ResourcesEvent,
+    RunStarted, StageEvent, StepEvent, Summary,
 };
 
 use super::history::{Ema, Point, Series};
@@ -210,12 +210,24 @@ impl RunState {
                 self.noise_last = Some(n.clone());
             }
             Event::Checkpoint(c) => {
-                self.push_log(t, Level::Good, format!("checkpoint ({}) {}", c.reason, c.path));
+                self.push_log(
+                    t,
+                    Level::Good,
+                    format!("checkpoint ({}) {}", c.reason, c.path),
+                );
                 self.checkpoint = Some(c.clone());
             }
             Event::Paused(p) => {
-                let why = if p.reason.is_empty() { String::new() } else { format!(" ({})", p.reason) };
-                self.push_log(t, Level::Warn, format!("paused at update {}{why}", p.update));
+                let why = if p.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", p.reason)
+                };
+                self.push_log(
+                    t,
+                    Level::Warn,
+                    format!("paused at update {}{why}", p.update),
+                );
                 self.paused = Some(p.clone());
             }
             Event::Resumed(p) => {
@@ -372,7 +384,9 @@ impl RunState {
             let row = StageRow {
                 index: s.index,
                 start_epoch: s.epoch,
-                end_epoch: rows.get(s.index).map_or(s.epoch + 1, |r| r.end_epoch.max(s.epoch + 1)),
+                end_epoch: rows
+                    .get(s.index)
+                    .map_or(s.epoch + 1, |r| r.end_epoch.max(s.epoch + 1)),
                 batch: s.batch,
                 lr: s.lr,
                 momentum: s.momentum,
@@ -405,7 +419,8 @@ impl RunState {
             return rows.iter().position(|r| r.index == s.index);
         }
         let pos = self.epoch_pos();
-        rows.iter().position(|r| (r.start_epoch as f64) <= pos && pos < r.end_epoch as f64)
+        rows.iter()
+            .position(|r| (r.start_epoch as f64) <= pos && pos < r.end_epoch as f64)
     }
 
     /// Best test accuracy so far and its epoch.
@@ -438,16 +453,30 @@ mod tests {
         let mid = fixture::cut_at_update(&recs, 1000);
         let s = RunState::from_records(&mid);
         assert_eq!(s.update(), 1000);
-        assert!(s.epoch_pos() > 2.0 && s.epoch_pos() < 3.0, "{}", s.epoch_pos());
+        assert!(
+            s.epoch_pos() > 2.0 && s.epoch_pos() < 3.0,
+            "{}",
+            s.epoch_pos()
+        );
         let ips = s.images_per_sec().unwrap();
         let eta = s.eta().unwrap();
         let expect = (s.total_epochs() as f64 - s.epoch_pos()) * s.train_size() as f64 / ips;
         assert!((eta - expect).abs() < 1e-6);
         let base = s.baseline_updates_now().unwrap();
-        assert!(base > 1000.0 - 1.0, "before the first change the plan and the baseline agree: {base}");
+        assert!(
+            base > 1000.0 - 1.0,
+            "before the first change the plan and the baseline agree: {base}"
+        );
         let again = RunState::from_records(&mid);
-        assert_eq!((again.update(), again.epoch_pos(), again.t), (s.update(), s.epoch_pos(), s.t));
-        assert_eq!(again.loss_ema.last(), s.loss_ema.last(), "same events, same state");
+        assert_eq!(
+            (again.update(), again.epoch_pos(), again.t),
+            (s.update(), s.epoch_pos(), s.t)
+        );
+        assert_eq!(
+            again.loss_ema.last(),
+            s.loss_ema.last(),
+            "same events, same state"
+        );
     }
 
     #[test]
@@ -456,7 +485,10 @@ mod tests {
         let all = RunState::from_records(&recs);
         let rows = all.stage_rows();
         assert_eq!(rows.len(), 3);
-        assert_eq!(rows.iter().map(|r| r.batch).collect::<Vec<_>>(), vec![128, 640, 3200]);
+        assert_eq!(
+            rows.iter().map(|r| r.batch).collect::<Vec<_>>(),
+            vec![128, 640, 3200]
+        );
         assert!(rows.iter().all(|r| r.start_update.is_some()));
         assert_eq!(all.current_stage(&rows), Some(2));
         assert_eq!(all.stage_changes().len(), 2);
@@ -466,7 +498,10 @@ mod tests {
         let early = RunState::from_records(&fixture::cut_at_update(&recs, 10));
         let rows = early.stage_rows();
         assert_eq!(early.current_stage(&rows), Some(0));
-        assert_eq!(rows[1].start_update, None, "future stages come from the plan");
+        assert_eq!(
+            rows[1].start_update, None,
+            "future stages come from the plan"
+        );
     }
 
     #[test]
@@ -475,7 +510,9 @@ mod tests {
         for i in 0..500 {
             s.apply(&Record::new(
                 i as f64,
-                Event::Warning(crate::events::MessageEvent { message: format!("w{i}") }),
+                Event::Warning(crate::events::MessageEvent {
+                    message: format!("w{i}"),
+                }),
             ));
         }
         assert_eq!(s.log.len(), LOG_LINES);

@@ -303,7 +303,9 @@ impl Theme {
             return s;
         }
         match role {
-            Role::Faint | Role::LossRaw | Role::Border | Role::Muted => s.add_modifier(Modifier::DIM),
+            Role::Faint | Role::LossRaw | Role::Border | Role::Muted => {
+                s.add_modifier(Modifier::DIM)
+            }
             Role::Accent | Role::Title | Role::Bad | Role::Warn => s.add_modifier(Modifier::BOLD),
             _ => s,
         }
@@ -316,7 +318,9 @@ impl Theme {
 
     /// The style of the whole screen: normal text on the background.
     pub fn base(&self) -> Style {
-        Style::new().fg(self.color(Role::Fg)).bg(self.color(Role::Bg))
+        Style::new()
+            .fg(self.color(Role::Fg))
+            .bg(self.color(Role::Bg))
     }
 
     /// Background for `role` (highlights, stage segments); without a colour, the highlight
@@ -367,12 +371,14 @@ impl Theme {
     /// Builds a theme from TOML text; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str, mode: ColorMode) -> Result<Theme, TuiError> {
         let bad = |msg: String| TuiError::Theme(format!("{origin}: {msg}"));
-        let file: ThemeFile =
-            toml::from_str(text).map_err(|e| bad(e.message().to_string() + &at_line(text, e.span())))?;
+        let file: ThemeFile = toml::from_str(text)
+            .map_err(|e| bad(e.message().to_string() + &at_line(text, e.span())))?;
         let parent = match &file.extends {
             Some(base) => {
                 let (_, src) = BUILTIN.iter().find(|(n, _)| n == base).ok_or_else(|| {
-                    bad(format!("extends = \"{base}\" is not a built-in theme; use dark, light or mono"))
+                    bad(format!(
+                        "extends = \"{base}\" is not a built-in theme; use dark, light or mono"
+                    ))
                 })?;
                 Some(toml::from_str::<ThemeFile>(src).map_err(|e| bad(e.to_string()))?)
             }
@@ -388,13 +394,18 @@ impl Theme {
                         .ok_or_else(|| bad("colors.series must be a list of colours".into()))?;
                     series = items
                         .iter()
-                        .map(|v| parse_color_value(v).map_err(|m| bad(format!("colors.series: {m}"))))
+                        .map(|v| {
+                            parse_color_value(v).map_err(|m| bad(format!("colors.series: {m}")))
+                        })
                         .collect::<Result<_, _>>()?;
                     continue;
                 }
                 let role = Role::from_name(key).ok_or_else(|| {
                     let names: Vec<&str> = Role::ALL.iter().map(|r| r.name()).collect();
-                    bad(format!("unknown colour name '{key}'; known: {}, series", names.join(", ")))
+                    bad(format!(
+                        "unknown colour name '{key}'; known: {}, series",
+                        names.join(", ")
+                    ))
                 })?;
                 raw[role.index()] =
                     Some(parse_color_value(value).map_err(|m| bad(format!("colors.{key}: {m}")))?);
@@ -418,12 +429,22 @@ impl Theme {
         for f in parent.iter().chain(std::iter::once(&file)) {
             keys.apply(&f.keys).map_err(|m| bad(format!("keys: {m}")))?;
         }
-        let ascii = file.ascii.or(parent.as_ref().and_then(|p| p.ascii)).unwrap_or(false);
+        let ascii = file
+            .ascii
+            .or(parent.as_ref().and_then(|p| p.ascii))
+            .unwrap_or(false);
         Ok(Theme {
-            name: file.name.or(file.extends).unwrap_or_else(|| origin.to_string()),
+            name: file
+                .name
+                .or(file.extends)
+                .unwrap_or_else(|| origin.to_string()),
             ascii,
             mode,
-            sym: if ascii { Symbols::ascii() } else { Symbols::unicode() },
+            sym: if ascii {
+                Symbols::ascii()
+            } else {
+                Symbols::unicode()
+            },
             keys,
             palette,
             series: series.into_iter().map(|c| mode.convert(c)).collect(),
@@ -444,7 +465,8 @@ pub fn load_theme_with(name: Option<&str>, mode: ColorMode) -> Result<Theme, Tui
         return Theme::from_toml(src, n, mode);
     }
     let path = Path::new(name);
-    let looks_like_path = name.ends_with(".toml") || name.contains(std::path::MAIN_SEPARATOR) || path.exists();
+    let looks_like_path =
+        name.ends_with(".toml") || name.contains(std::path::MAIN_SEPARATOR) || path.exists();
     if !looks_like_path {
         return Err(TuiError::Theme(format!(
             "unknown theme '{name}': use dark, light, mono or the path of a .toml theme file"
@@ -457,7 +479,10 @@ pub fn load_theme_with(name: Option<&str>, mode: ColorMode) -> Result<Theme, Tui
 
 fn at_line(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     match span {
-        Some(r) => format!(" (line {})", text[..r.start.min(text.len())].lines().count().max(1)),
+        Some(r) => format!(
+            " (line {})",
+            text[..r.start.min(text.len())].lines().count().max(1)
+        ),
         None => String::new(),
     }
 }
@@ -466,7 +491,9 @@ fn parse_color_value(v: &toml::Value) -> Result<Color, String> {
     match v {
         toml::Value::String(s) => parse_color(s),
         toml::Value::Integer(i) if (0..=255).contains(i) => Ok(Color::Indexed(*i as u8)),
-        other => Err(format!("'{other}' is not a colour; use a name, \"#rrggbb\" or 0-255")),
+        other => Err(format!(
+            "'{other}' is not a colour; use a name, \"#rrggbb\" or 0-255"
+        )),
     }
 }
 
@@ -497,10 +524,15 @@ pub fn parse_color(s: &str) -> Result<Color, String> {
         return Ok(c);
     }
     if let Some(hex) = t.strip_prefix('#') {
-        let digits: Option<Vec<u8>> = hex.chars().map(|c| c.to_digit(16).map(|d| d as u8)).collect();
+        let digits: Option<Vec<u8>> = hex
+            .chars()
+            .map(|c| c.to_digit(16).map(|d| d as u8))
+            .collect();
         return match digits.as_deref() {
             Some([r, g, b]) => Ok(Color::Rgb(r * 17, g * 17, b * 17)),
-            Some([r1, r2, g1, g2, b1, b2]) => Ok(Color::Rgb(r1 * 16 + r2, g1 * 16 + g2, b1 * 16 + b2)),
+            Some([r1, r2, g1, g2, b1, b2]) => {
+                Ok(Color::Rgb(r1 * 16 + r2, g1 * 16 + g2, b1 * 16 + b2))
+            }
             _ => Err(format!("'{s}' is not a hex colour; use #rgb or #rrggbb")),
         };
     }
@@ -520,7 +552,11 @@ pub fn xterm_rgb(i: u8) -> (u8, u8, u8) {
         0..=15 => ANSI16[i as usize].1,
         16..=231 => {
             let i = i - 16;
-            (CUBE[(i / 36) as usize], CUBE[(i / 6 % 6) as usize], CUBE[(i % 6) as usize])
+            (
+                CUBE[(i / 36) as usize],
+                CUBE[(i / 6 % 6) as usize],
+                CUBE[(i % 6) as usize],
+            )
         }
         _ => {
             let v = 8 + (i - 232) * 10;
@@ -576,7 +612,12 @@ mod tests {
     #[test]
     fn builtin_themes_load_in_every_mode() {
         for (name, _) in BUILTIN {
-            for mode in [ColorMode::TrueColor, ColorMode::Ansi256, ColorMode::Ansi16, ColorMode::None] {
+            for mode in [
+                ColorMode::TrueColor,
+                ColorMode::Ansi256,
+                ColorMode::Ansi16,
+                ColorMode::None,
+            ] {
                 let t = load_theme_with(Some(name), mode).unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert_eq!(t.name, name);
                 for role in Role::ALL {
@@ -584,7 +625,10 @@ mod tests {
                     match mode {
                         ColorMode::None => assert_eq!(c, Color::Reset),
                         ColorMode::Ansi16 | ColorMode::Ansi256 => {
-                            assert!(!matches!(c, Color::Rgb(..)), "{name}/{role:?} is {c:?} in {mode:?}")
+                            assert!(
+                                !matches!(c, Color::Rgb(..)),
+                                "{name}/{role:?} is {c:?} in {mode:?}"
+                            )
                         }
                         ColorMode::TrueColor => {}
                     }
@@ -594,17 +638,36 @@ mod tests {
                 }
             }
         }
-        assert!(load_theme_with(Some("mono"), ColorMode::TrueColor).unwrap().ascii);
+        assert!(
+            load_theme_with(Some("mono"), ColorMode::TrueColor)
+                .unwrap()
+                .ascii
+        );
         assert!(!load_theme_with(None, ColorMode::TrueColor).unwrap().ascii);
     }
 
     #[test]
     fn detection_honours_no_color_and_colorterm() {
-        assert_eq!(ColorMode::detect(Some("1"), Some("truecolor"), Some("xterm-256color")), ColorMode::None);
-        assert_eq!(ColorMode::detect(Some(""), Some("truecolor"), None), ColorMode::TrueColor);
-        assert_eq!(ColorMode::detect(None, Some("24bit"), Some("xterm")), ColorMode::TrueColor);
-        assert_eq!(ColorMode::detect(None, None, Some("xterm-256color")), ColorMode::Ansi256);
-        assert_eq!(ColorMode::detect(None, None, Some("linux")), ColorMode::Ansi16);
+        assert_eq!(
+            ColorMode::detect(Some("1"), Some("truecolor"), Some("xterm-256color")),
+            ColorMode::None
+        );
+        assert_eq!(
+            ColorMode::detect(Some(""), Some("truecolor"), None),
+            ColorMode::TrueColor
+        );
+        assert_eq!(
+            ColorMode::detect(None, Some("24bit"), Some("xterm")),
+            ColorMode::TrueColor
+        );
+        assert_eq!(
+            ColorMode::detect(None, None, Some("xterm-256color")),
+            ColorMode::Ansi256
+        );
+        assert_eq!(
+            ColorMode::detect(None, None, Some("linux")),
+            ColorMode::Ansi16
+        );
         assert_eq!(ColorMode::detect(None, None, Some("dumb")), ColorMode::None);
     }
 
@@ -615,10 +678,21 @@ mod tests {
         assert_eq!(parse_color("Light Blue"), Ok(Color::LightBlue));
         assert_eq!(parse_color("208"), Ok(Color::Indexed(208)));
         assert!(parse_color("#12345").unwrap_err().contains("#rrggbb"));
-        assert!(parse_color("blurple").unwrap_err().contains("unknown colour 'blurple'"));
-        assert_eq!(ColorMode::Ansi256.convert(Color::Rgb(255, 0, 0)), Color::Indexed(196));
-        assert_eq!(ColorMode::Ansi256.convert(Color::Rgb(128, 128, 128)), Color::Indexed(244));
-        assert_eq!(ColorMode::Ansi16.convert(Color::Rgb(250, 10, 10)), Color::LightRed);
+        assert!(parse_color("blurple")
+            .unwrap_err()
+            .contains("unknown colour 'blurple'"));
+        assert_eq!(
+            ColorMode::Ansi256.convert(Color::Rgb(255, 0, 0)),
+            Color::Indexed(196)
+        );
+        assert_eq!(
+            ColorMode::Ansi256.convert(Color::Rgb(128, 128, 128)),
+            Color::Indexed(244)
+        );
+        assert_eq!(
+            ColorMode::Ansi16.convert(Color::Rgb(250, 10, 10)),
+            Color::LightRed
+        );
         assert_eq!(ColorMode::Ansi16.convert(Color::Indexed(21)), Color::Blue);
         assert_eq!(ColorMode::None.convert(Color::Green), Color::Reset);
     }
@@ -633,7 +707,11 @@ mod tests {
         .unwrap();
         assert_eq!(t.color(Role::Loss), Color::Rgb(1, 2, 3));
         assert_eq!(t.color(Role::LossRaw), Color::Red);
-        assert_eq!(t.color(Role::Good), Color::Reset, "unset base roles use the terminal's colour");
+        assert_eq!(
+            t.color(Role::Good),
+            Color::Reset,
+            "unset base roles use the terminal's colour"
+        );
     }
 
     #[test]
@@ -652,11 +730,21 @@ mod tests {
 
     #[test]
     fn bad_theme_files_give_one_clear_line() {
-        let err = |text: &str| Theme::from_toml(text, "bad.toml", ColorMode::TrueColor).unwrap_err().to_string();
+        let err = |text: &str| {
+            Theme::from_toml(text, "bad.toml", ColorMode::TrueColor)
+                .unwrap_err()
+                .to_string()
+        };
         let e = err("[colors]\nfg = \"#zzzzzz\"\n");
-        assert!(e.contains("bad.toml") && e.contains("colors.fg") && e.contains("#rrggbb"), "{e}");
+        assert!(
+            e.contains("bad.toml") && e.contains("colors.fg") && e.contains("#rrggbb"),
+            "{e}"
+        );
         let e = err("[colors]\nlos = \"red\"\n");
-        assert!(e.contains("unknown colour name 'los'") && e.contains("loss"), "{e}");
+        assert!(
+            e.contains("unknown colour name 'los'") && e.contains("loss"),
+            "{e}"
+        );
         let e = err("colours = 3\n");
         assert!(e.contains("bad.toml") && e.contains("colours"), "{e}");
         let e = err("[colors\nfg = 1");
@@ -670,14 +758,31 @@ mod tests {
 
     #[test]
     fn unknown_names_and_missing_files_are_reported() {
-        let e = load_theme_with(Some("neon"), ColorMode::Ansi256).unwrap_err().to_string();
-        assert!(e.contains("unknown theme 'neon'") && e.contains("dark, light, mono"), "{e}");
-        let e = load_theme_with(Some("/nonexistent/x.toml"), ColorMode::Ansi256).unwrap_err().to_string();
-        assert!(e.contains("cannot read theme file /nonexistent/x.toml"), "{e}");
+        let e = load_theme_with(Some("neon"), ColorMode::Ansi256)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown theme 'neon'") && e.contains("dark, light, mono"),
+            "{e}"
+        );
+        let e = load_theme_with(Some("/nonexistent/x.toml"), ColorMode::Ansi256)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot read theme file /nonexistent/x.toml"),
+            "{e}"
+        );
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.toml");
-        std::fs::write(&p, "name = \"mine\"\nascii = true\n[colors]\nfg = \"white\"\n").unwrap();
+        std::fs::write(
+            &p,
+            "name = \"mine\"\nascii = true\n[colors]\nfg = \"white\"\n",
+        )
+        .unwrap();
         let t = load_theme_with(p.to_str(), ColorMode::Ansi16).unwrap();
-        assert_eq!((t.name.as_str(), t.ascii, t.color(Role::Fg)), ("mine", true, Color::White));
+        assert_eq!(
+            (t.name.as_str(), t.ascii, t.color(Role::Fg)),
+            ("mine", true, Color::White)
+        );
     }
 }

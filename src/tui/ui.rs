@@ -31,8 +31,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
         popup::too_small(t, area, MIN_SIZE, buf);
     } else {
-        let [head, body, foot] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(1)]).areas(area);
+        let [head, body, foot] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(1),
+            Constraint::Length(1),
+        ])
+        .areas(area);
         panels::header(app, head, buf);
         panels::footer(app, foot, buf);
         let full = use_full(app, area);
@@ -72,16 +76,36 @@ fn chart(app: &App, panel: Panel, area: Rect, buf: &mut Buffer) {
 fn compact_layout(app: &App, body: Rect, buf: &mut Buffer) {
     let t = &app.theme;
     let run = &app.run;
-    let [top, sched, bottom] =
-        Layout::vertical([Constraint::Min(6), Constraint::Length(4), Constraint::Length(6)]).areas(body);
+    let [top, sched, bottom] = Layout::vertical([
+        Constraint::Min(6),
+        Constraint::Length(4),
+        Constraint::Length(6),
+    ])
+    .areas(body);
     chart(app, app.view.panel, top, buf);
 
-    let block = super::widgets::panel(t, vec![ratatui::text::Span::styled("Schedule", t.bold(super::theme::Role::Title))]);
+    let block = super::widgets::panel(
+        t,
+        vec![ratatui::text::Span::styled(
+            "Schedule",
+            t.bold(super::theme::Role::Title),
+        )],
+    );
     let inner = block.inner(sched);
     ratatui::widgets::Widget::render(block, sched, buf);
     let rows = run.stage_rows();
-    super::widgets::put_line(buf, inner, 0, &schedule::timeline(t, run, &rows, inner.width));
-    super::widgets::put_line(buf, inner, 1, &schedule::now_line(app, run, &rows, inner.width));
+    super::widgets::put_line(
+        buf,
+        inner,
+        0,
+        &schedule::timeline(t, run, &rows, inner.width),
+    );
+    super::widgets::put_line(
+        buf,
+        inner,
+        1,
+        &schedule::now_line(app, run, &rows, inner.width),
+    );
 
     let width = bottom.width.saturating_sub(2);
     let mut lines = panels::progress_lines(app, run, width, true);
@@ -109,7 +133,11 @@ fn full_layout(app: &App, body: Rect, buf: &mut Buffer) {
     } else {
         let [a, b] = Layout::horizontal([Constraint::Ratio(1, 2); 2]).areas(charts);
         chart(app, Panel::Loss, a, buf);
-        let second = if app.view.panel == Panel::Noise { Panel::Noise } else { Panel::Accuracy };
+        let second = if app.view.panel == Panel::Noise {
+            Panel::Noise
+        } else {
+            Panel::Accuracy
+        };
         chart(app, second, b, buf);
     }
     schedule::panel_full(app, run, sched, buf);
@@ -128,7 +156,8 @@ fn full_layout(app: &App, body: Rect, buf: &mut Buffer) {
 
 fn compare_layout(app: &App, body: Rect, buf: &mut Buffer, full: bool) {
     let table_h = (app.runs.len() as u16 + 3).min(body.height / 2);
-    let [charts, table] = Layout::vertical([Constraint::Min(6), Constraint::Length(table_h)]).areas(body);
+    let [charts, table] =
+        Layout::vertical([Constraint::Min(6), Constraint::Length(table_h)]).areas(body);
     if full {
         let [a, b] = Layout::horizontal([Constraint::Ratio(1, 2); 2]).areas(charts);
         compare::loss_chart(app, a, buf);

@@ -77,17 +77,28 @@ impl Widget for CurveChart<'_> {
         let label = t.fg(Role::Muted);
         let rows = inner.height - 1;
         let y_ticks: Vec<(u16, f64)> = if rows >= 5 {
-            vec![(0, self.y.1), (rows / 2, (self.y.0 + self.y.1) / 2.0), (rows - 1, self.y.0)]
+            vec![
+                (0, self.y.1),
+                (rows / 2, (self.y.0 + self.y.1) / 2.0),
+                (rows - 1, self.y.0),
+            ]
         } else {
             vec![(0, self.y.1), (rows - 1, self.y.0)]
         };
         let has_points = self.curves.iter().any(|c| !c.points.is_empty());
         let y_labels: Vec<(u16, String)> = if has_points {
-            y_ticks.iter().map(|(r, v)| (*r, (self.y_fmt)(*v))).collect()
+            y_ticks
+                .iter()
+                .map(|(r, v)| (*r, (self.y_fmt)(*v)))
+                .collect()
         } else {
             Vec::new()
         };
-        let lw = y_labels.iter().map(|(_, s)| s.chars().count()).max().unwrap_or(0) as u16;
+        let lw = y_labels
+            .iter()
+            .map(|(_, s)| s.chars().count())
+            .max()
+            .unwrap_or(0) as u16;
         let lw = lw.min(inner.width / 3);
         let plot = Rect {
             x: inner.x + lw + 1,
@@ -104,7 +115,9 @@ impl Widget for CurveChart<'_> {
                 (true, true) => "+",
                 (false, true) => "|",
             };
-            buf[(inner.x + lw, inner.y + r)].set_symbol(sym).set_style(axis);
+            buf[(inner.x + lw, inner.y + r)]
+                .set_symbol(sym)
+                .set_style(axis);
             if let Some((_, s)) = tick {
                 let s: String = s.chars().take(lw as usize).collect();
                 let pad = lw as usize - s.chars().count();
@@ -112,7 +125,9 @@ impl Widget for CurveChart<'_> {
             }
         }
         let base_y = inner.y + rows;
-        buf[(inner.x + lw, base_y)].set_symbol(if t.ascii { "+" } else { "└" }).set_style(axis);
+        buf[(inner.x + lw, base_y)]
+            .set_symbol(if t.ascii { "+" } else { "└" })
+            .set_style(axis);
         if has_points {
             self.x_labels(plot, base_y, buf, label);
         } else {
@@ -156,9 +171,13 @@ impl CurveChart<'_> {
         let style = self.theme.fg(Role::Marker);
         let mut last_label_end = 0u16;
         for m in &self.markers {
-            let Some(col) = self.col_of(plot, m.x) else { continue };
+            let Some(col) = self.col_of(plot, m.x) else {
+                continue;
+            };
             for r in 0..plot.height {
-                buf[(col, plot.y + r)].set_symbol(self.theme.sym.marker).set_style(style);
+                buf[(col, plot.y + r)]
+                    .set_symbol(self.theme.sym.marker)
+                    .set_style(style);
             }
             // Label to the right of the line, or to its left near the right edge.
             let len = m.label.chars().count() as u16;
@@ -230,7 +249,9 @@ impl CurveChart<'_> {
                 if cell.symbol() == " " {
                     continue;
                 }
-                let Some(curve) = self.curves.get(i as usize) else { continue };
+                let Some(curve) = self.curves.get(i as usize) else {
+                    continue;
+                };
                 let dst = &mut buf[(plot.x + x, plot.y + y)];
                 if self.theme.ascii {
                     dst.set_char(curve.ascii);
@@ -244,7 +265,12 @@ impl CurveChart<'_> {
 }
 
 /// Clips the segment a–b to the box (Liang–Barsky); the canvas drops segments that leave it.
-fn clip(a: (f64, f64), b: (f64, f64), xr: (f64, f64), yr: (f64, f64)) -> Option<(f64, f64, f64, f64)> {
+fn clip(
+    a: (f64, f64),
+    b: (f64, f64),
+    xr: (f64, f64),
+    yr: (f64, f64),
+) -> Option<(f64, f64, f64, f64)> {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let mut t0: f64 = 0.0;
     let mut t1: f64 = 1.0;
@@ -272,8 +298,15 @@ fn clip(a: (f64, f64), b: (f64, f64), xr: (f64, f64), yr: (f64, f64)) -> Option<
 
 /// A legend entry for a panel title: a coloured sample and a name.
 pub fn legend<'a>(theme: &Theme, style: Style, ascii: char, name: &str) -> Vec<Span<'a>> {
-    let sample = if theme.ascii { ascii.to_string() } else { "━".to_string() };
-    vec![Span::styled(sample, style), Span::styled(format!(" {name} "), theme.fg(Role::Muted))]
+    let sample = if theme.ascii {
+        ascii.to_string()
+    } else {
+        "━".to_string()
+    };
+    vec![
+        Span::styled(sample, style),
+        Span::styled(format!(" {name} "), theme.fg(Role::Muted)),
+    ]
 }
 
 /// "Nice" y bounds around `[lo, hi]`: a little headroom, never an empty range.
@@ -291,7 +324,10 @@ pub fn pad_range(lo: f64, hi: f64) -> (f64, f64) {
 
 /// A line of text spans, for titles.
 pub fn title<'a>(theme: &Theme, name: &str, extra: Vec<Span<'a>>) -> Vec<Span<'a>> {
-    let mut v = vec![Span::styled(name.to_string(), theme.bold(Role::Title)), Span::raw("  ")];
+    let mut v = vec![
+        Span::styled(name.to_string(), theme.bold(Role::Title)),
+        Span::raw("  "),
+    ];
     v.extend(extra);
     v
 }
@@ -300,7 +336,12 @@ pub fn title<'a>(theme: &Theme, name: &str, extra: Vec<Span<'a>>) -> Vec<Span<'a
 pub fn corner_hint(buf: &mut Buffer, area: Rect, text: &str, style: Style) {
     let len = text.chars().count() as u16;
     if area.width > len + 4 && area.height > 1 {
-        buf.set_line(area.right() - len - 2, area.bottom() - 1, &Line::styled(text.to_string(), style), len);
+        buf.set_line(
+            area.right() - len - 2,
+            area.bottom() - 1,
+            &Line::styled(text.to_string(), style),
+            len,
+        );
     }
 }
 
@@ -310,8 +351,14 @@ mod tests {
 
     #[test]
     fn clipping_keeps_the_inside_part() {
-        assert_eq!(clip((0.0, 0.0), (2.0, 2.0), (0.0, 1.0), (0.0, 1.0)), Some((0.0, 0.0, 1.0, 1.0)));
-        assert_eq!(clip((-1.0, 0.5), (0.5, 0.5), (0.0, 1.0), (0.0, 1.0)), Some((0.0, 0.5, 0.5, 0.5)));
+        assert_eq!(
+            clip((0.0, 0.0), (2.0, 2.0), (0.0, 1.0), (0.0, 1.0)),
+            Some((0.0, 0.0, 1.0, 1.0))
+        );
+        assert_eq!(
+            clip((-1.0, 0.5), (0.5, 0.5), (0.0, 1.0), (0.0, 1.0)),
+            Some((0.0, 0.5, 0.5, 0.5))
+        );
         assert_eq!(clip((0.0, 2.0), (1.0, 3.0), (0.0, 1.0), (0.0, 1.0)), None);
     }
 

@@ -19,7 +19,14 @@ use crate::tui::theme::Role;
 
 const ASCII_MARKS: [char; 6] = ['*', '+', 'o', 'x', '#', '@'];
 
-fn chart(app: &App, area: Rect, buf: &mut Buffer, name: &str, value: fn(&EpochEvent) -> f64, percent: bool) {
+fn chart(
+    app: &App,
+    area: Rect,
+    buf: &mut Buffer,
+    name: &str,
+    value: fn(&EpochEvent) -> f64,
+    percent: bool,
+) {
     let (t, view) = (&app.theme, &app.view);
     let hi = app
         .runs
@@ -29,7 +36,10 @@ fn chart(app: &App, area: Rect, buf: &mut Buffer, name: &str, value: fn(&EpochEv
     let window = view.window(0.0, hi);
     let log = !percent && view.log_loss;
     let mut curves = Vec::new();
-    let mut head = vec![Span::styled(name.to_string(), t.bold(Role::Title)), Span::raw("  ")];
+    let mut head = vec![
+        Span::styled(name.to_string(), t.bold(Role::Title)),
+        Span::raw("  "),
+    ];
     for (i, (run_name, r)) in app.runs.iter().enumerate() {
         let style = Style::new().fg(t.series(i)).add_modifier(Modifier::BOLD);
         let mut pts: Vec<(f64, f64)> = r
@@ -44,23 +54,53 @@ fn chart(app: &App, area: Rect, buf: &mut Buffer, name: &str, value: fn(&EpochEv
             }
         }
         let mark = ASCII_MARKS[i % ASCII_MARKS.len()];
-        curves.push(Curve { points: pts.clone(), style, draw: Draw::Line, ascii: mark });
-        curves.push(Curve { points: pts, style, draw: Draw::Dots, ascii: mark });
-        let sample = if t.ascii { mark.to_string() } else { "━".to_string() };
+        curves.push(Curve {
+            points: pts.clone(),
+            style,
+            draw: Draw::Line,
+            ascii: mark,
+        });
+        curves.push(Curve {
+            points: pts,
+            style,
+            draw: Draw::Dots,
+            ascii: mark,
+        });
+        let sample = if t.ascii {
+            mark.to_string()
+        } else {
+            "━".to_string()
+        };
         head.push(Span::styled(sample, style));
         head.push(Span::styled(format!(" {run_name}  "), t.fg(Role::Muted)));
     }
-    head.push(Span::styled(format!("x: {}", view.x.label()), t.fg(Role::Muted)));
+    head.push(Span::styled(
+        format!("x: {}", view.x.label()),
+        t.fg(Role::Muted),
+    ));
     if log {
-        head.push(Span::styled(format!(" {} log", t.sym.sep), t.fg(Role::Accent)));
+        head.push(Span::styled(
+            format!(" {} log", t.sym.sep),
+            t.fg(Role::Accent),
+        ));
     }
     let (lo, hi_y) = curves
         .iter()
         .flat_map(|c| c.points.iter())
         .filter(|p| p.0 >= window.0 && p.0 <= window.1)
-        .fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
-    let y = if lo <= hi_y { pad_range(lo, hi_y) } else { (0.0, 1.0) };
-    let y = if percent { (y.0.max(0.0), y.1.min(1.0).max(y.0.max(0.0) + 0.01)) } else { y };
+        .fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+            (lo.min(p.1), hi.max(p.1))
+        });
+    let y = if lo <= hi_y {
+        pad_range(lo, hi_y)
+    } else {
+        (0.0, 1.0)
+    };
+    let y = if percent {
+        (y.0.max(0.0), y.1.min(1.0).max(y.0.max(0.0) + 0.01))
+    } else {
+        y
+    };
     let x_fmt = move |v: f64| x_label(view.x, v);
     let y_fmt = move |v: f64| {
         if percent {
@@ -86,12 +126,26 @@ fn chart(app: &App, area: Rect, buf: &mut Buffer, name: &str, value: fn(&EpochEv
 
 /// Train loss per epoch of every run.
 pub fn loss_chart(app: &App, area: Rect, buf: &mut Buffer) {
-    chart(app, area, buf, "Train loss per epoch", |e| e.train_loss, false);
+    chart(
+        app,
+        area,
+        buf,
+        "Train loss per epoch",
+        |e| e.train_loss,
+        false,
+    );
 }
 
 /// Test accuracy per epoch of every run.
 pub fn acc_chart(app: &App, area: Rect, buf: &mut Buffer) {
-    chart(app, area, buf, "Test accuracy per epoch", |e| e.test_acc, true);
+    chart(
+        app,
+        area,
+        buf,
+        "Test accuracy per epoch",
+        |e| e.test_acc,
+        true,
+    );
 }
 
 /// How a run's schedule changed: the batch sizes, the learning rates, or both.
@@ -104,7 +158,12 @@ fn schedule_text(app: &App, r: &crate::tui::state::RunState) -> String {
     let a = t.sym.arrow;
     match (varies(&bs), varies(&lrs)) {
         (true, false) | (false, false) => format!("B {}", bs.join(a)),
-        (false, true) => format!("B {} {} {}", bs.first().cloned().unwrap_or_default(), t.sym.lr, lrs.join(a)),
+        (false, true) => format!(
+            "B {} {} {}",
+            bs.first().cloned().unwrap_or_default(),
+            t.sym.lr,
+            lrs.join(a)
+        ),
         (true, true) => format!("B {} {} {}", bs.join(a), t.sym.lr, lrs.join(a)),
     }
 }
@@ -116,7 +175,13 @@ pub fn table(app: &App, area: Rect, buf: &mut Buffer) {
     let block = panel(t, vec![Span::styled("Runs", t.bold(Role::Title))]);
     let inner = block.inner(area);
     block.render(area, buf);
-    let name_w = app.runs.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(4).clamp(4, 28);
+    let name_w = app
+        .runs
+        .iter()
+        .map(|(n, _)| n.chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 28);
     let wide = usize::from(inner.width) >= name_w + 90;
     let head = if wide {
         format!(
@@ -124,14 +189,22 @@ pub fn table(app: &App, area: Rect, buf: &mut Buffer) {
             "run", "epochs", "updates (base)", "test", "best", "time", "schedule"
         )
     } else {
-        format!("  {:<name_w$}  {:>6}  {:>15}  {:>8}  {}", "run", "epochs", "updates (base)", "test", "schedule")
+        format!(
+            "  {:<name_w$}  {:>6}  {:>15}  {:>8}  {}",
+            "run", "epochs", "updates (base)", "test", "schedule"
+        )
     };
     put_line(buf, inner, 0, &Line::styled(head, t.fg(Role::Muted)));
     for (i, (name, r)) in app.runs.iter().enumerate() {
         let style = Style::new().fg(t.series(i)).add_modifier(Modifier::BOLD);
         let base = r.started.as_ref().map_or(0, |s| s.baseline_updates);
-        let test = r.epochs.last().map_or("n/a".into(), |e| format::pct(e.test_acc));
-        let best = r.best_test_acc().map_or("n/a".into(), |(a, _)| format::pct(a));
+        let test = r
+            .epochs
+            .last()
+            .map_or("n/a".into(), |e| format::pct(e.test_acc));
+        let best = r
+            .best_test_acc()
+            .map_or("n/a".into(), |(a, _)| format::pct(a));
         let time = r.finished.as_ref().map_or(r.t, |s| s.wall);
         let name: String = name.chars().take(name_w).collect();
         let status = if r.failed.is_some() {
@@ -141,7 +214,11 @@ pub fn table(app: &App, area: Rect, buf: &mut Buffer) {
         } else {
             ""
         };
-        let updates = format!("{} ({})", format::count(r.update()), format::si(base as f64));
+        let updates = format!(
+            "{} ({})",
+            format::count(r.update()),
+            format::si(base as f64)
+        );
         let sched = schedule_text(app, r);
         let rest = if wide {
             format!(
@@ -150,9 +227,16 @@ pub fn table(app: &App, area: Rect, buf: &mut Buffer) {
                 format::duration(time),
             )
         } else {
-            format!("  {:>6}  {updates:>15}  {test:>8}  {sched}{status}", r.epochs.len())
+            format!(
+                "  {:>6}  {updates:>15}  {test:>8}  {sched}{status}",
+                r.epochs.len()
+            )
         };
-        let mark = if t.ascii { ASCII_MARKS[i % ASCII_MARKS.len()].to_string() } else { "●".to_string() };
+        let mark = if t.ascii {
+            ASCII_MARKS[i % ASCII_MARKS.len()].to_string()
+        } else {
+            "●".to_string()
+        };
         let line = Line::from(vec![
             Span::styled(format!("{mark} "), style),
             Span::styled(format!("{name:<name_w$}"), t.bold(Role::Fg)),

@@ -39,10 +39,13 @@ pub fn run_extent(run: &RunState, axis: XAxis) -> (f64, f64) {
     if let Some(e) = run.epochs.last() {
         hi = hi.max(epoch_x(axis, e.epoch, e.updates));
     }
-    (0.0, hi.max(match axis {
-        XAxis::Updates => 1.0,
-        XAxis::Epochs => 0.1,
-    }))
+    (
+        0.0,
+        hi.max(match axis {
+            XAxis::Updates => 1.0,
+            XAxis::Epochs => 0.1,
+        }),
+    )
 }
 
 /// Where the end of epoch `epoch` lies on `axis`.
@@ -67,7 +70,15 @@ pub fn stage_markers(run: &RunState, axis: XAxis) -> Vec<Marker> {
         .collect()
 }
 
-fn series_curve(s: &Series, view: &ViewOptions, window: (f64, f64), cols: usize, style: Style, ascii: char, log: bool) -> Curve {
+fn series_curve(
+    s: &Series,
+    view: &ViewOptions,
+    window: (f64, f64),
+    cols: usize,
+    style: Style,
+    ascii: char,
+    log: bool,
+) -> Curve {
     let mut points = s.points_in(view.x, window.0, window.1, cols);
     if log {
         for p in &mut points {
@@ -97,12 +108,23 @@ fn y_range(curves: &[Curve], window: (f64, f64)) -> Option<(f64, f64)> {
 }
 
 fn view_hint(view: &ViewOptions, theme: &Theme) -> Vec<Span<'static>> {
-    let mut v = vec![Span::styled(format!("x: {}", view.x.label()), theme.fg(Role::Muted))];
+    let mut v = vec![Span::styled(
+        format!("x: {}", view.x.label()),
+        theme.fg(Role::Muted),
+    )];
     if view.zoom > 0 || view.pan.is_some() {
-        let z = format!(" {} zoom {}{}", theme.sym.sep, theme.sym.times, 1u32 << view.zoom);
+        let z = format!(
+            " {} zoom {}{}",
+            theme.sym.sep,
+            theme.sym.times,
+            1u32 << view.zoom
+        );
         v.push(Span::styled(z, theme.fg(Role::Accent)));
         if view.pan.is_some() {
-            v.push(Span::styled(" (panned)".to_string(), theme.fg(Role::Accent)));
+            v.push(Span::styled(
+                " (panned)".to_string(),
+                theme.fg(Role::Accent),
+            ));
         }
     }
     v
@@ -118,12 +140,36 @@ pub fn loss(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     let mut curves = Vec::new();
     let mut legend_spans = Vec::new();
     if view.smooth {
-        curves.push(series_curve(&run.loss, view, window, cols, t.fg(Role::LossRaw), '.', log));
-        curves.push(series_curve(&run.loss_ema, view, window, cols, t.bold(Role::Loss), '*', log));
+        curves.push(series_curve(
+            &run.loss,
+            view,
+            window,
+            cols,
+            t.fg(Role::LossRaw),
+            '.',
+            log,
+        ));
+        curves.push(series_curve(
+            &run.loss_ema,
+            view,
+            window,
+            cols,
+            t.bold(Role::Loss),
+            '*',
+            log,
+        ));
         legend_spans.extend(legend(t, t.bold(Role::Loss), '*', "train (EMA)"));
         legend_spans.extend(legend(t, t.fg(Role::LossRaw), '.', "raw"));
     } else {
-        curves.push(series_curve(&run.loss, view, window, cols, t.fg(Role::Loss), '*', log));
+        curves.push(series_curve(
+            &run.loss,
+            view,
+            window,
+            cols,
+            t.fg(Role::Loss),
+            '*',
+            log,
+        ));
         legend_spans.extend(legend(t, t.fg(Role::Loss), '*', "train"));
     }
     let test: Vec<(f64, f64)> = run
@@ -131,7 +177,11 @@ pub fn loss(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
         .iter()
         .filter(|e| e.test_loss.is_finite())
         .map(|e| {
-            let y = if log { e.test_loss.max(1e-6).log10() } else { e.test_loss };
+            let y = if log {
+                e.test_loss.max(1e-6).log10()
+            } else {
+                e.test_loss
+            };
             (epoch_x(view.x, e.epoch, e.updates), y)
         })
         .collect();
@@ -149,7 +199,10 @@ pub fn loss(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     let mut extra = legend_spans;
     extra.extend(view_hint(view, t));
     if log {
-        extra.push(Span::styled(format!(" {} log", t.sym.sep), t.fg(Role::Accent)));
+        extra.push(Span::styled(
+            format!(" {} log", t.sym.sep),
+            t.fg(Role::Accent),
+        ));
     }
     let now = run.loss_ema.last().or(run.loss.last()).map(|p| p.y);
     let mut head = title(t, "Loss", Vec::new());
@@ -160,7 +213,11 @@ pub fn loss(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     let x_fmt = move |v: f64| x_label(view.x, v);
     let y_fmt = move |v: f64| {
         let v = if log { 10f64.powf(v) } else { v };
-        if v.abs() >= 10.0 { format!("{v:.1}") } else { format!("{v:.2}") }
+        if v.abs() >= 10.0 {
+            format!("{v:.1}")
+        } else {
+            format!("{v:.2}")
+        }
     };
     CurveChart {
         block: panel(t, head),
@@ -199,7 +256,15 @@ pub fn accuracy(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     };
     let test = per_epoch(&|e| e.test_acc);
     let train = per_epoch(&|e| e.train_acc);
-    let batch = series_curve(&run.acc_ema, view, window, cols, t.fg(Role::Faint), '.', false);
+    let batch = series_curve(
+        &run.acc_ema,
+        view,
+        window,
+        cols,
+        t.fg(Role::Faint),
+        '.',
+        false,
+    );
     let mut curves = vec![batch];
     curves.push(Curve {
         points: train,
@@ -224,7 +289,13 @@ pub fn accuracy(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     let y = (y0.max(0.0), y1.min(1.0).max(y0.max(0.0) + 0.01));
     let mut head = title(t, "Accuracy", Vec::new());
     if let Some(e) = run.epochs.last() {
-        head.insert(1, Span::styled(format!(" {}", format::pct(e.test_acc)), t.bold(Role::TestAcc)));
+        head.insert(
+            1,
+            Span::styled(
+                format!(" {}", format::pct(e.test_acc)),
+                t.bold(Role::TestAcc),
+            ),
+        );
     }
     head.extend(legend(t, t.bold(Role::TestAcc), '*', "test"));
     head.extend(legend(t, t.fg(Role::TrainAcc), '+', "train"));
@@ -253,8 +324,24 @@ pub fn noise(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     let window = view.window(extent.0, extent.1);
     let cols = usize::from(area.width) * 2;
     let curves = vec![
-        series_curve(&run.noise, view, window, cols, t.bold(Role::Noise), '*', true),
-        series_curve(&run.batch, view, window, cols, t.bold(Role::Batch), '=', true),
+        series_curve(
+            &run.noise,
+            view,
+            window,
+            cols,
+            t.bold(Role::Noise),
+            '*',
+            true,
+        ),
+        series_curve(
+            &run.batch,
+            view,
+            window,
+            cols,
+            t.bold(Role::Batch),
+            '=',
+            true,
+        ),
     ];
     let (y0, y1) = y_range(&curves, window).unwrap_or((1.0, 3.0));
     let y = pad_range(y0, y1);
@@ -262,7 +349,10 @@ pub fn noise(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     head.extend(legend(t, t.bold(Role::Batch), '=', "B"));
     head.extend(legend(t, t.bold(Role::Noise), '*', "B_simple (measured)"));
     head.extend(view_hint(view, t));
-    head.push(Span::styled(format!(" {} log", t.sym.sep), t.fg(Role::Muted)));
+    head.push(Span::styled(
+        format!(" {} log", t.sym.sep),
+        t.fg(Role::Muted),
+    ));
     let x_fmt = move |v: f64| x_label(view.x, v);
     let y_fmt = |v: f64| format::si(10f64.powf(v));
     let empty = if run.warming_up() {

@@ -34,11 +34,18 @@ pub fn panel<'a>(theme: &Theme, title: Vec<Span<'a>>) -> Block<'a> {
 
 /// A horizontal progress bar `width` cells wide.
 pub fn bar<'a>(theme: &Theme, frac: f64, width: usize, role: Role) -> Vec<Span<'a>> {
-    let frac = if frac.is_finite() { frac.clamp(0.0, 1.0) } else { 0.0 };
+    let frac = if frac.is_finite() {
+        frac.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let full = ((frac * width as f64).round() as usize).min(width);
     vec![
         Span::styled(theme.sym.bar_full.repeat(full), theme.fg(role)),
-        Span::styled(theme.sym.bar_empty.repeat(width - full), theme.fg(Role::Faint)),
+        Span::styled(
+            theme.sym.bar_empty.repeat(width - full),
+            theme.fg(Role::Faint),
+        ),
     ]
 }
 
@@ -51,7 +58,11 @@ pub fn sparkline(theme: &Theme, values: &[f64], width: usize) -> String {
         .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     vals.iter()
         .map(|v| {
-            let level = if hi > lo { ((v - lo) / (hi - lo) * 7.0).round() as usize } else { 3 };
+            let level = if hi > lo {
+                ((v - lo) / (hi - lo) * 7.0).round() as usize
+            } else {
+                3
+            };
             theme.sym.spark[level.min(7)]
         })
         .collect()
@@ -95,7 +106,9 @@ pub fn asciify(buf: &mut Buffer, area: Rect) {
                 '\u{2801}'..='\u{28ff}' | '•' | '●' | '◆' => '*',
                 '─' | '━' | '┄' | '╌' => '-',
                 '│' | '┃' | '┊' | '┆' => '|',
-                '┌' | '┐' | '└' | '┘' | '├' | '┤' | '┬' | '┴' | '┼' | '╭' | '╮' | '╰' | '╯' => '+',
+                '┌' | '┐' | '└' | '┘' | '├' | '┤' | '┬' | '┴' | '┼' | '╭' | '╮' | '╰' | '╯' => {
+                    '+'
+                }
                 '█' | '▉' | '▊' | '▋' | '▌' | '▇' | '▆' | '▅' => '#',
                 '▁' | '▂' | '▃' | '▄' | '▍' | '▎' | '▏' => '.',
                 '▲' => '^',

@@ -70,7 +70,10 @@ pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
     let t = &app.theme;
     let muted = t.fg(Role::Muted);
     let left = vec![
-        Span::styled(" batchramp ", t.bold(Role::Accent).add_modifier(Modifier::REVERSED)),
+        Span::styled(
+            " batchramp ",
+            t.bold(Role::Accent).add_modifier(Modifier::REVERSED),
+        ),
         Span::raw(" "),
         Span::styled(app.title.clone(), t.bold(Role::Fg)),
     ];
@@ -85,24 +88,45 @@ pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
             if r.name != app.title {
                 details.push((0, r.name.clone(), t.fg(Role::Fg)));
             }
-            details.push((1, format!("{} ({} params)", r.model, format::si(r.params as f64)), muted));
+            details.push((
+                1,
+                format!("{} ({} params)", r.model, format::si(r.params as f64)),
+                muted,
+            ));
             details.push((2, r.device.clone(), muted));
             details.push((3, format!("data {}", r.data), muted));
         }
         if let Some(p) = &app.playback {
-            let speed = p.speed.map_or("max".to_string(), |s| format!("{}{}", t.sym.times, format::si(s)));
+            let speed = p.speed.map_or("max".to_string(), |s| {
+                format!("{}{}", t.sym.times, format::si(s))
+            });
             let state = if p.paused { "replay paused" } else { "replay" };
-            right.push(Span::styled(format!("{state} {speed} {:.0}%  ", p.progress() * 100.0), t.fg(Role::Accent)));
+            right.push(Span::styled(
+                format!("{state} {speed} {:.0}%  ", p.progress() * 100.0),
+                t.fg(Role::Accent),
+            ));
         }
         if app.source == Source::Follow {
             right.push(Span::styled("following log  ", t.fg(Role::Accent)));
         }
         let status = app.status();
-        let dot = if status == Status::WarmingUp { spinner(t, app.tick) } else { t.sym.dot };
-        right.push(Span::styled(format!("{dot} {} ", status.label()), status_style(t, status)));
+        let dot = if status == Status::WarmingUp {
+            spinner(t, app.tick)
+        } else {
+            t.sym.dot
+        };
+        right.push(Span::styled(
+            format!("{dot} {} ", status.label()),
+            status_style(t, status),
+        ));
     }
     let sep_w = t.sym.sep.chars().count() + 2;
-    let used: usize = left.iter().chain(right.iter()).map(Span::width).sum::<usize>() + 1;
+    let used: usize = left
+        .iter()
+        .chain(right.iter())
+        .map(Span::width)
+        .sum::<usize>()
+        + 1;
     let mut room = usize::from(area.width).saturating_sub(used);
     let mut keep = vec![false; details.len()];
     let mut order: Vec<usize> = (0..details.len()).collect();
@@ -121,7 +145,9 @@ pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
             spans.push(Span::styled(text, style));
         }
     }
-    spread(spans, right, area.width).style(t.base()).render(area, buf);
+    spread(spans, right, area.width)
+        .style(t.base())
+        .render(area, buf);
 }
 
 /// The footer: key hints for this source, or the latest message.
@@ -151,7 +177,14 @@ pub fn footer(app: &App, area: Rect, buf: &mut Buffer) {
         _ => {}
     }
     hint(Action::Quit, "quit");
-    hint(Action::XAxis, if app.view.x == crate::tui::history::XAxis::Updates { "epochs" } else { "updates" });
+    hint(
+        Action::XAxis,
+        if app.view.x == crate::tui::history::XAxis::Updates {
+            "epochs"
+        } else {
+            "updates"
+        },
+    );
     hint(Action::LogScale, "log");
     hint(Action::Smooth, "smooth");
     hint(Action::NextPanel, "chart");
@@ -170,7 +203,11 @@ pub fn progress_lines(app: &App, run: &RunState, width: u16, compact: bool) -> V
     let frac = if total > 0 { pos / total as f64 } else { 0.0 };
     let mut lines = Vec::new();
 
-    let bar_w = if compact { 14 } else { usize::from(width).saturating_sub(30).clamp(8, 40) };
+    let bar_w = if compact {
+        14
+    } else {
+        usize::from(width).saturating_sub(30).clamp(8, 40)
+    };
     let mut l1 = vec![
         Span::styled("epoch ", muted),
         Span::styled(format!("{pos:.1}"), strong),
@@ -189,7 +226,10 @@ pub fn progress_lines(app: &App, run: &RunState, width: u16, compact: bool) -> V
         Span::styled(if compact { "  " } else { "" }, muted),
         Span::styled(ips.map_or("n/a".into(), format::si), strong),
         Span::styled(" img/s ", muted),
-        Span::styled(sparkline(t, &run.ips.tail(400), if compact { 8 } else { 16 }), t.fg(Role::Accent)),
+        Span::styled(
+            sparkline(t, &run.ips.tail(400), if compact { 8 } else { 16 }),
+            t.fg(Role::Accent),
+        ),
     ];
     if compact {
         l1.extend(upd);
@@ -215,7 +255,10 @@ pub fn progress_lines(app: &App, run: &RunState, width: u16, compact: bool) -> V
             time.push(Span::styled("elapsed ", muted));
             time.push(Span::styled(format::duration(run.t), strong));
             time.push(Span::styled("  ETA ", muted));
-            time.push(Span::styled(eta.map_or("n/a".into(), format::duration), strong));
+            time.push(Span::styled(
+                eta.map_or("n/a".into(), format::duration),
+                strong,
+            ));
         }
     }
     let saved = saved_spans(t, run, compact);
@@ -239,14 +282,26 @@ fn saved_spans(t: &Theme, run: &RunState, compact: bool) -> Vec<Span<'static>> {
     };
     let done = run.update() as f64;
     let saved = (base - done).max(0.0);
-    let pct = if base > 0.0 { saved / base * 100.0 } else { 0.0 };
-    let lead = if compact { "saved " } else { "saved vs decay-LR " };
+    let pct = if base > 0.0 {
+        saved / base * 100.0
+    } else {
+        0.0
+    };
+    let lead = if compact {
+        "saved "
+    } else {
+        "saved vs decay-LR "
+    };
     vec![
         Span::styled(lead, muted),
         Span::styled(format::count(saved.round() as u64), t.bold(Role::Good)),
         Span::styled(format!(" updates ({pct:.0}%)"), muted),
         Span::styled(
-            if compact { String::new() } else { format!(", it would be at {}", format::count(base.round() as u64)) },
+            if compact {
+                String::new()
+            } else {
+                format!(", it would be at {}", format::count(base.round() as u64))
+            },
             muted,
         ),
     ]
@@ -277,12 +332,18 @@ fn metric_spans(t: &Theme, run: &RunState) -> Vec<Span<'static>> {
     let mut v = Vec::new();
     if let Some(e) = run.epochs.last() {
         v.push(Span::styled(format!("epoch {}: loss ", e.epoch), muted));
-        v.push(Span::styled(format!("{:.3}", e.train_loss), t.fg(Role::Loss)));
+        v.push(Span::styled(
+            format!("{:.3}", e.train_loss),
+            t.fg(Role::Loss),
+        ));
         v.push(Span::styled(" test ", muted));
         v.push(Span::styled(format::pct(e.test_acc), t.bold(Role::TestAcc)));
     }
     if let Some((best, ep)) = run.best_test_acc() {
-        v.push(Span::styled(format!("  best {} (epoch {ep})", format::pct(best)), muted));
+        v.push(Span::styled(
+            format!("  best {} (epoch {ep})", format::pct(best)),
+            muted,
+        ));
     }
     if v.is_empty() {
         v.push(Span::styled("no epoch finished yet", muted));
@@ -305,13 +366,32 @@ pub fn resource_lines(app: &App, run: &RunState, width: u16, compact: bool) -> V
     let mut lines = Vec::new();
     if let (Some(used), Some(total)) = (r.device_used, r.device_total) {
         let mut l = vec![Span::styled("GPU mem ", muted)];
-        let frac = if total > 0 { used as f64 / total as f64 } else { 0.0 };
+        let frac = if total > 0 {
+            used as f64 / total as f64
+        } else {
+            0.0
+        };
         let role = if frac > 0.9 { Role::Warn } else { Role::Accent };
-        l.extend(bar(t, frac, if compact { 8 } else { usize::from(width).saturating_sub(32).clamp(6, 20) }, role));
-        l.push(Span::styled(format!(" {} / {}", format::bytes(used), format::bytes(total)), strong));
+        l.extend(bar(
+            t,
+            frac,
+            if compact {
+                8
+            } else {
+                usize::from(width).saturating_sub(32).clamp(6, 20)
+            },
+            role,
+        ));
+        l.push(Span::styled(
+            format!(" {} / {}", format::bytes(used), format::bytes(total)),
+            strong,
+        ));
         lines.push(l);
     } else if let Some(used) = r.device_used {
-        lines.push(vec![Span::styled("GPU mem ", muted), Span::styled(format::bytes(used), strong)]);
+        lines.push(vec![
+            Span::styled("GPU mem ", muted),
+            Span::styled(format::bytes(used), strong),
+        ]);
     }
     let mut gpu = Vec::new();
     if let Some(u) = r.gpu_util {
@@ -320,7 +400,10 @@ pub fn resource_lines(app: &App, run: &RunState, width: u16, compact: bool) -> V
     }
     if let Some(c) = r.gpu_temp {
         gpu.push(Span::styled(" temp ", muted));
-        gpu.push(Span::styled(format!("{c:.0}°C").replace('°', if t.ascii { "" } else { "°" }), strong));
+        gpu.push(Span::styled(
+            format!("{c:.0}°C").replace('°', if t.ascii { "" } else { "°" }),
+            strong,
+        ));
     }
     if let Some(w) = r.gpu_power {
         gpu.push(Span::styled(" power ", muted));
@@ -343,12 +426,18 @@ pub fn resource_lines(app: &App, run: &RunState, width: u16, compact: bool) -> V
         if !run.util_hist.is_empty() {
             let vals: Vec<f64> = run.util_hist.iter().copied().collect();
             cpu.push(Span::raw(" "));
-            cpu.push(Span::styled(sparkline(t, &vals, if compact { 8 } else { 16 }), t.fg(Role::Accent)));
+            cpu.push(Span::styled(
+                sparkline(t, &vals, if compact { 8 } else { 16 }),
+                t.fg(Role::Accent),
+            ));
         }
         lines.push(cpu);
     }
     if lines.is_empty() {
-        let why = r.note.clone().unwrap_or_else(|| "the trainer reported no figures".into());
+        let why = r
+            .note
+            .clone()
+            .unwrap_or_else(|| "the trainer reported no figures".into());
         return vec![Line::from(vec![
             Span::styled("resources ", muted),
             Span::styled("n/a", strong),
@@ -406,7 +495,14 @@ pub fn events(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     let t = &app.theme;
     let mut head = vec![Span::styled("Events", t.bold(Role::Title))];
     if run.warnings > 0 {
-        head.push(Span::styled(format!("  {} warning{}", run.warnings, if run.warnings == 1 { "" } else { "s" }), t.bold(Role::Warn)));
+        head.push(Span::styled(
+            format!(
+                "  {} warning{}",
+                run.warnings,
+                if run.warnings == 1 { "" } else { "s" }
+            ),
+            t.bold(Role::Warn),
+        ));
     }
     let block = panel(t, head);
     let inner = block.inner(area);
@@ -416,14 +512,25 @@ pub fn events(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     let ck = match &run.checkpoint {
         Some(c) => Line::from(vec![
             Span::styled("checkpoint ", t.fg(Role::Muted)),
-            Span::styled(ellipsize(t, &c.path, w.saturating_sub(11), true), t.fg(Role::Good)),
+            Span::styled(
+                ellipsize(t, &c.path, w.saturating_sub(11), true),
+                t.fg(Role::Good),
+            ),
         ]),
         None => Line::styled("checkpoint: none yet", t.fg(Role::Muted)),
     };
     put_line(buf, inner, row, &ck);
     row += 1;
     if let Some(msg) = &run.failed {
-        put_line(buf, inner, row, &Line::styled(ellipsize(t, &format!("failed: {msg}"), w, false), t.bold(Role::Bad)));
+        put_line(
+            buf,
+            inner,
+            row,
+            &Line::styled(
+                ellipsize(t, &format!("failed: {msg}"), w, false),
+                t.bold(Role::Bad),
+            ),
+        );
         row += 1;
     }
     let room = usize::from(inner.height.saturating_sub(row));
@@ -431,19 +538,36 @@ pub fn events(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     for l in run.log.iter().skip(skip) {
         let line = Line::from(vec![
             Span::styled(format!("{} ", format::clock(l.t)), t.fg(Role::Muted)),
-            Span::styled(ellipsize(t, &l.text, w.saturating_sub(6), false), level_style(t, l.level)),
+            Span::styled(
+                ellipsize(t, &l.text, w.saturating_sub(6), false),
+                level_style(t, l.level),
+            ),
         ]);
         put_line(buf, inner, row, &line);
         row += 1;
     }
     if run.log.is_empty() && run.failed.is_none() {
-        put_line(buf, inner, row, &Line::styled("nothing notable yet", t.fg(Role::Muted)));
+        put_line(
+            buf,
+            inner,
+            row,
+            &Line::styled("nothing notable yet", t.fg(Role::Muted)),
+        );
     }
 }
 
 /// A bordered panel with `lines`.
-pub fn lines_panel(theme: &Theme, title: &str, lines: &[Line<'static>], area: Rect, buf: &mut Buffer) {
-    let block = panel(theme, vec![Span::styled(title.to_string(), theme.bold(Role::Title))]);
+pub fn lines_panel(
+    theme: &Theme,
+    title: &str,
+    lines: &[Line<'static>],
+    area: Rect,
+    buf: &mut Buffer,
+) {
+    let block = panel(
+        theme,
+        vec![Span::styled(title.to_string(), theme.bold(Role::Title))],
+    );
     let inner = block.inner(area);
     block.render(area, buf);
     for (i, l) in lines.iter().enumerate() {

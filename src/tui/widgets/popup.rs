@@ -24,13 +24,20 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 fn actions_for(source: Source) -> Vec<Action> {
-    let replay_only = |a: &Action| matches!(a, Action::SeekStart | Action::SeekEnd | Action::Faster | Action::Slower);
+    let replay_only = |a: &Action| {
+        matches!(
+            a,
+            Action::SeekStart | Action::SeekEnd | Action::Faster | Action::Slower
+        )
+    };
     Action::ALL
         .into_iter()
         .filter(|a| match source {
             Source::Live => !replay_only(a),
             Source::Replay => *a != Action::Checkpoint,
-            Source::Follow | Source::Compare => !replay_only(a) && !matches!(a, Action::Pause | Action::Checkpoint),
+            Source::Follow | Source::Compare => {
+                !replay_only(a) && !matches!(a, Action::Pause | Action::Checkpoint)
+            }
         })
         .collect()
 }
@@ -57,12 +64,18 @@ pub fn help(app: &App, area: Rect, buf: &mut Buffer) {
     if app.source == Source::Live {
         lines.push(Line::from(vec![
             Span::styled(format!(" {:<key_w$}", "ctrl-c"), t.bold(Role::Accent)),
-            Span::styled("checkpoint and quit now (twice: quit at once)", t.fg(Role::Fg)),
+            Span::styled(
+                "checkpoint and quit now (twice: quit at once)",
+                t.fg(Role::Fg),
+            ),
         ]));
     }
     lines.push(Line::default());
     lines.push(Line::styled(
-        format!(" keys and colours: themes/*.toml ({} theme) {} any key closes", t.name, t.sym.sep),
+        format!(
+            " keys and colours: themes/*.toml ({} theme) {} any key closes",
+            t.name, t.sym.sep
+        ),
         t.fg(Role::Muted),
     ));
     let w = lines.iter().map(Line::width).max().unwrap_or(40) as u16 + 3;
@@ -91,7 +104,10 @@ pub fn confirm_quit(app: &App, area: Rect, buf: &mut Buffer) {
     ];
     if let Some(c) = &app.run.checkpoint {
         lines.push(Line::default());
-        lines.push(Line::styled(format!(" last checkpoint: update {}", c.update), t.fg(Role::Muted)));
+        lines.push(Line::styled(
+            format!(" last checkpoint: update {}", c.update),
+            t.fg(Role::Muted),
+        ));
     }
     let rect = centered(area, 50, lines.len() as u16 + 2);
     Clear.render(rect, buf);

@@ -18,12 +18,16 @@ fn col(epoch: f64, total: f64, width: u16) -> u16 {
     if total <= 0.0 {
         return 0;
     }
-    ((epoch / total) * f64::from(width)).round().clamp(0.0, f64::from(width)) as u16
+    ((epoch / total) * f64::from(width))
+        .round()
+        .clamp(0.0, f64::from(width)) as u16
 }
 
 /// The timeline bar: one segment per stage, labelled, the current one highlighted, `|` at the position.
 pub fn timeline(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) -> Line<'static> {
-    let total = run.total_epochs().max(rows.last().map_or(0, |r| r.end_epoch)) as f64;
+    let total = run
+        .total_epochs()
+        .max(rows.last().map_or(0, |r| r.end_epoch)) as f64;
     if rows.is_empty() || total <= 0.0 || width == 0 {
         return Line::styled("no schedule yet", theme.fg(Role::Muted));
     }
@@ -50,12 +54,19 @@ pub fn timeline(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) ->
         // Without background colours the segments need a visible boundary.
         let text: String = if plain && w > 1 {
             let inner = w - 1;
-            format!("{}{:<inner$}", if theme.ascii { "|" } else { "▏" }, label.trim_start())
+            format!(
+                "{}{:<inner$}",
+                if theme.ascii { "|" } else { "▏" },
+                label.trim_start()
+            )
         } else {
             format!("{label:<w$}")
         };
         let mut style = if Some(i) == current {
-            theme.bg(Role::Highlight).add_modifier(Modifier::BOLD).fg(theme.color(Role::Fg))
+            theme
+                .bg(Role::Highlight)
+                .add_modifier(Modifier::BOLD)
+                .fg(theme.color(Role::Fg))
         } else if i % 2 == 0 {
             theme.bg(Role::StageA).fg(theme.color(Role::Fg))
         } else {
@@ -72,7 +83,12 @@ pub fn timeline(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) ->
             let after: String = chars[k + 1..].iter().collect();
             spans.push(Span::styled(before, style));
             let mark = if theme.ascii { "#" } else { "┃" };
-            spans.push(Span::styled(mark, style.fg(theme.color(Role::Accent)).add_modifier(Modifier::BOLD)));
+            spans.push(Span::styled(
+                mark,
+                style
+                    .fg(theme.color(Role::Accent))
+                    .add_modifier(Modifier::BOLD),
+            ));
             spans.push(Span::styled(after, style));
         } else {
             spans.push(Span::styled(text, style));
@@ -83,13 +99,22 @@ pub fn timeline(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) ->
 
 /// Epoch ticks under the timeline: 0, each stage start, the end.
 pub fn ticks(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) -> Line<'static> {
-    let total = run.total_epochs().max(rows.last().map_or(0, |r| r.end_epoch));
+    let total = run
+        .total_epochs()
+        .max(rows.last().map_or(0, |r| r.end_epoch));
     let mut line = vec![' '; usize::from(width)];
     let mut put = |epoch: usize, right_align: bool| {
         let s = epoch.to_string();
         let c = usize::from(col(epoch as f64, total as f64, width));
-        let start = if right_align { c.saturating_sub(s.len()) } else { c.min(line.len().saturating_sub(s.len())) };
-        if line[start.saturating_sub(1)..(start + s.len() + 1).min(line.len())].iter().all(|ch| *ch == ' ') {
+        let start = if right_align {
+            c.saturating_sub(s.len())
+        } else {
+            c.min(line.len().saturating_sub(s.len()))
+        };
+        if line[start.saturating_sub(1)..(start + s.len() + 1).min(line.len())]
+            .iter()
+            .all(|ch| *ch == ' ')
+        {
             for (k, ch) in s.chars().enumerate() {
                 if let Some(slot) = line.get_mut(start + k) {
                     *slot = ch;
@@ -124,38 +149,71 @@ fn stage_spans(app: &App, run: &RunState, rows: &[StageRow], terse: bool) -> Vec
         return vec![Span::styled("waiting for the first stage", muted)];
     };
     let r = &rows[ci];
-    let sep = if terse { " ".to_string() } else { format!(" {} ", t.sym.sep) };
+    let sep = if terse {
+        " ".to_string()
+    } else {
+        format!(" {} ", t.sym.sep)
+    };
     let mut spans = Vec::new();
     if !terse {
-        spans.push(Span::styled(format!("stage {}/{} ", ci + 1, rows.len()), muted));
+        spans.push(Span::styled(
+            format!("stage {}/{} ", ci + 1, rows.len()),
+            muted,
+        ));
     }
     spans.push(Span::styled("B ", muted));
     spans.push(Span::styled(r.batch.to_string(), t.bold(Role::Batch)));
     if let Some((micro, acc)) = r.execution.filter(|e| e.1 > 1) {
-        spans.push(Span::styled(format!(" ({micro}{}{acc})", t.sym.times), muted));
+        spans.push(Span::styled(
+            format!(" ({micro}{}{acc})", t.sym.times),
+            muted,
+        ));
     }
     if let Some(n) = &run.noise_last {
-        let label = if terse { format!(" B_simple{}", t.sym.approx) } else { format!("{sep}B_simple {} ", t.sym.approx) };
+        let label = if terse {
+            format!(" B_simple{}", t.sym.approx)
+        } else {
+            format!("{sep}B_simple {} ", t.sym.approx)
+        };
         spans.push(Span::styled(label, muted));
         spans.push(Span::styled(format::si(n.b_simple), t.bold(Role::Noise)));
     }
     let pair = |k: &str, v: String, first: bool| {
         let lead = if first { sep.clone() } else { " ".to_string() };
-        [Span::styled(format!("{lead}{k} "), muted), Span::styled(v, fg)]
+        [
+            Span::styled(format!("{lead}{k} "), muted),
+            Span::styled(v, fg),
+        ]
     };
     spans.extend(pair(t.sym.lr, format::lr(r.lr), true));
     spans.extend(pair("m", format!("{}", r.momentum), false));
     spans.extend(pair("g", format::si(r.noise_scale), false));
-    spans.push(Span::styled(if terse { format!(" {} ", t.sym.sep) } else { sep.clone() }, muted));
+    spans.push(Span::styled(
+        if terse {
+            format!(" {} ", t.sym.sep)
+        } else {
+            sep.clone()
+        },
+        muted,
+    ));
     spans.extend(next_change(app, run, rows, ci, terse));
     spans
 }
 
-fn next_change(app: &App, run: &RunState, rows: &[StageRow], ci: usize, terse: bool) -> Vec<Span<'static>> {
+fn next_change(
+    app: &App,
+    run: &RunState,
+    rows: &[StageRow],
+    ci: usize,
+    terse: bool,
+) -> Vec<Span<'static>> {
     let t = &app.theme;
     let muted = t.fg(Role::Muted);
     if run.finished.is_some() {
-        return vec![Span::styled(if terse { "done" } else { "schedule complete" }, t.fg(Role::Good))];
+        return vec![Span::styled(
+            if terse { "done" } else { "schedule complete" },
+            t.fg(Role::Good),
+        )];
     }
     let Some(next) = rows.get(ci + 1) else {
         return vec![Span::styled("last stage", muted)];
@@ -173,20 +231,33 @@ fn next_change(app: &App, run: &RunState, rows: &[StageRow], ci: usize, terse: b
         what.push(if terse {
             format!("{}{}{}", t.sym.lr, t.sym.arrow, format::lr(next.lr))
         } else {
-            format!("{} {}{}{}", t.sym.lr, format::lr(cur.lr), t.sym.arrow, format::lr(next.lr))
+            format!(
+                "{} {}{}{}",
+                t.sym.lr,
+                format::lr(cur.lr),
+                t.sym.arrow,
+                format::lr(next.lr)
+            )
         });
     }
     if next.momentum != cur.momentum {
         what.push(format!("m{}{}", t.sym.arrow, next.momentum));
     }
-    let at = if terse { format!(" @ep {}", next.start_epoch) } else { format!(" at epoch {}", next.start_epoch) };
+    let at = if terse {
+        format!(" @ep {}", next.start_epoch)
+    } else {
+        format!(" at epoch {}", next.start_epoch)
+    };
     let mut v = vec![
         Span::styled("next ", muted),
         Span::styled(what.join(" "), t.bold(Role::Accent)),
         Span::styled(at, muted),
     ];
     if let Some(eta) = run.eta_to(next.start_epoch as f64) {
-        v.push(Span::styled(format!(" in {}", format::duration(eta)), t.fg(Role::Fg)));
+        v.push(Span::styled(
+            format!(" in {}", format::duration(eta)),
+            t.fg(Role::Fg),
+        ));
     }
     v
 }
@@ -202,7 +273,17 @@ pub fn panel_full(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     put_line(buf, inner, 1, &ticks(t, run, &rows, inner.width));
     put_line(buf, inner, 2, &now_line(app, run, &rows, inner.width));
     if inner.height > 4 {
-        table(app, run, &rows, Rect { y: inner.y + 3, height: inner.height - 3, ..inner }, buf);
+        table(
+            app,
+            run,
+            &rows,
+            Rect {
+                y: inner.y + 3,
+                height: inner.height - 3,
+                ..inner
+            },
+            buf,
+        );
     }
 }
 
@@ -244,16 +325,27 @@ fn table(app: &App, run: &RunState, rows: &[StageRow], area: Rect, buf: &mut Buf
             format::lr(r.lr),
             r.momentum,
             format::si(r.noise_scale),
-            format!("{}/{}", done.map_or("-".into(), format::count), format::count(plan)),
+            format!(
+                "{}/{}",
+                done.map_or("-".into(), format::count),
+                format::count(plan)
+            ),
         );
         let style = if Some(i) == current {
-            t.bg(Role::Highlight).fg(t.color(Role::Fg)).add_modifier(Modifier::BOLD)
+            t.bg(Role::Highlight)
+                .fg(t.color(Role::Fg))
+                .add_modifier(Modifier::BOLD)
         } else if current.is_some_and(|c| i < c) {
             t.fg(Role::Muted)
         } else {
             t.fg(Role::Fg)
         };
         let width = usize::from(area.width);
-        put_line(buf, area, 1 + k as u16, &Line::styled(format!("{text:<width$}"), style));
+        put_line(
+            buf,
+            area,
+            1 + k as u16,
+            &Line::styled(format!("{text:<width$}"), style),
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Kernel benchmarks: each layer op, forward + backward, fast CPU kernels against stock candle, on
 //! the shapes the CIFAR ResNets use. Prints one line per case with both times and the speed-up.
 //!
-//! Run: `cargo bench --bench kernels [-- FILTER...] [--batch N]... [--budget SECONDS]`
+//! Run: `cargo bench --bench kernels [-- FILTER...] [--batch N]... [--budget SECONDS] [--fast-only]`
 //! (FILTER picks cases whose name contains it). Timings are medians over repeated runs after a
 //! warm-up; on a shared machine run it twice and trust the lower, steadier figures.
 
@@ -124,11 +124,13 @@ fn main() {
     let mut filters = Vec::new();
     let mut batches = Vec::new();
     let mut budget = Duration::from_millis(600);
+    let mut fast_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--bench" => {}
-            "--batch" => batches.extend(args.next().and_then(|v| v.parse().ok())),
+            "--fast-only" => fast_only = true,
+            "--batch" => batches.extend(args.next().and_then(|v| v.parse::<usize>().ok())),
             "--budget" => {
                 if let Some(s) = args.next().and_then(|v| v.parse::<f64>().ok()) {
                     budget = Duration::from_secs_f64(s);
@@ -154,7 +156,11 @@ fn main() {
             continue;
         }
         let fast = time(&|| (case.run)(Kernels::Fast), budget).as_secs_f64();
-        let stock = time(&|| (case.run)(Kernels::Candle), budget).as_secs_f64();
+        let stock = if fast_only {
+            f64::NAN
+        } else {
+            time(&|| (case.run)(Kernels::Candle), budget).as_secs_f64()
+        };
         sum_fast += fast;
         sum_stock += stock;
         let gf = if case.flops > 0.0 {

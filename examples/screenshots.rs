@@ -31,6 +31,9 @@ fn read_log(path: &str) -> Result<Vec<Record>, String> {
         .collect()
 }
 
+/// Name, events, width, height, theme, view changes.
+type Case = (&'static str, Vec<Record>, u16, u16, Theme, Shot);
+
 fn theme(name: &str) -> Theme {
     Theme::builtin(name, ColorMode::TrueColor).expect("built-in themes always load")
 }
@@ -53,7 +56,7 @@ fn main() -> Result<(), String> {
         .unwrap_or(0);
     let mid = fixture::cut_at_update(&records, updates * 2 / 5);
     let dark = theme("dark");
-    let shots: Vec<(&str, Vec<Record>, u16, u16, Theme, Shot)> = vec![
+    let shots: Vec<Case> = vec![
         (
             "full-running",
             mid.clone(),

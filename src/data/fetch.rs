@@ -274,7 +274,17 @@ fn download(url: &str, out: &mut Partial, progress: bool) -> Result<(u64, String
         .build();
     let response = agent.get(url).call().map_err(|e| match e {
         ureq::Error::Status(code, r) => fail(format!("HTTP {code} {}", r.status_text())),
-        ureq::Error::Transport(t) => fail(t.to_string()),
+        // Transport's own Display repeats the URL, which the message already names.
+        ureq::Error::Transport(t) => {
+            let mut msg = t.kind().to_string();
+            if let Some(m) = t.message() {
+                msg.push_str(&format!(": {m}"));
+            }
+            if let Some(source) = std::error::Error::source(&t) {
+                msg.push_str(&format!(": {source}"));
+            }
+            fail(msg)
+        }
     })?;
     let expected: Option<u64> = response
         .header("Content-Length")
@@ -498,6 +508,51 @@ mod tests {
         );
         let k = judge("x", tmp.path(), 1, KNOWN_ARCHIVES[0].sha256).unwrap();
         assert_eq!(k, Trust::Known(KNOWN_ARCHIVES[0]));
+    }
+
+    /// Serves `body` once over plain HTTP on loopback, announcing `length` bytes (or a 404).
+    fn serve_once(body: Vec<u8>, length: usize, status: &'static str) -> String {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            let mut stream = stream;
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        });
+        format!("http://{addr}/{ARCHIVE_NAME}")
+    }
+
+    #[test]
+    fn download_over_loopback_http_is_checked_like_a_copy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bytes = std::fs::read(archive(tmp.path())).unwrap();
+        let to = tmp.path().join("cache");
+
+        let url = serve_once(bytes.clone(), bytes.len(), "200 OK");
+        let got = fetch_archive(Some(&to), Some(&url), false).unwrap();
+        assert_eq!(got.trust, Trust::Structure { train: 20, test: 5 });
+        assert_eq!(std::fs::read(&got.path).unwrap(), bytes);
+
+        // The connection closes before the announced length: an error, and the old copy stays.
+        let url = serve_once(bytes[..1000].to_vec(), bytes.len(), "200 OK");
+        let err = fetch_archive(Some(&to), Some(&url), false).unwrap_err();
+        assert!(matches!(err, DataError::Download { .. }), "{err}");
+        assert_eq!(std::fs::read(to.join(ARCHIVE_NAME)).unwrap(), bytes);
+        assert!(leftovers(&to).is_empty());
+
+        let url = serve_once(Vec::new(), 0, "404 Not Found");
+        let err = fetch_archive(Some(&to), Some(&url), false).unwrap_err();
+        assert!(err.to_string().contains("HTTP 404"), "{err}");
     }
 
     #[test]

@@ -184,19 +184,31 @@ pub fn write_tensorboard(
 
 /// This machine's name for the event file name (as TensorFlow does), `localhost` if unknown.
 fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name: String = String::from_utf8_lossy(&buf[..len])
+    let name: String = raw_host_name()
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
         .collect();
-    if ok && !name.is_empty() {
-        name
-    } else {
+    if name.is_empty() {
         "localhost".into()
+    } else {
+        name
     }
+}
+
+#[cfg(unix)]
+fn raw_host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return String::new();
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..len]).into_owned()
+}
+
+#[cfg(not(unix))]
+fn raw_host_name() -> String {
+    std::env::var("COMPUTERNAME").unwrap_or_default()
 }
 
 /// CRC-32C of `data`, masked as TFRecord does (so a CRC of data holding CRCs stays robust).

@@ -100,6 +100,8 @@ pub struct Trainer {
     prev_grads: Option<Vec<Tensor>>,
     resumed_from: Option<String>,
     last_checkpoint: Option<PathBuf>,
+    /// Fault injection for tests: micro-batches above this size fail as out of memory.
+    fault_oom_above: Option<usize>,
 }
 
 impl Trainer {
@@ -142,6 +144,9 @@ impl Trainer {
             prev_grads: None,
             resumed_from: None,
             last_checkpoint: None,
+            fault_oom_above: std::env::var("BATCHRAMP_FAULT_OOM_ABOVE")
+                .ok()
+                .and_then(|v| v.parse().ok()),
             cfg,
         })
     }
@@ -253,15 +258,7 @@ impl Trainer {
                 let measure = self.cfg.noise.enabled && self.progress.update % self.cfg.noise.every == 0;
                 // The forward pass moves batch-norm running statistics; keep the last good ones.
                 let saved_buffers = self.store.snapshot_buffers()?;
-                let g = batch_gradient(
-                    &self.model,
-                    &self.params,
-                    &batch.images,
-                    &batch.labels,
-                    self.micro,
-                    &self.device,
-                    measure,
-                )?;
+                let g = self.gradient_within_memory(sink, &batch, measure, &saved_buffers)?;
                 let loss = g.loss_sum / g.count.max(1) as f64;
                 if !loss.is_finite() || !g.grad_sq.is_finite() {
                     self.store.restore_buffers(&saved_buffers)?;
@@ -306,6 +303,56 @@ impl Trainer {
         }
         sink.emit(Event::Finished(summary.clone()));
         Ok(Outcome::Finished(summary))
+    }
+
+    /// The batch's gradient; on out-of-memory the micro-batch is halved (accumulation raised)
+    /// and the same update retried, with a warning, until it fits or a micro-batch is one image.
+    fn gradient_within_memory(
+        &mut self,
+        sink: &EventSink,
+        batch: &crate::data::Batch,
+        measure: bool,
+        saved_buffers: &[Tensor],
+    ) -> Result<crate::train::step::BatchGradient, TrainError> {
+        loop {
+            let result = if self.fault_oom_above.is_some_and(|limit| self.micro.min(batch.len) > limit) {
+                Err(candle_core::Error::Msg("out of memory (injected by BATCHRAMP_FAULT_OOM_ABOVE)".into()))
+            } else {
+                batch_gradient(
+                    &self.model,
+                    &self.params,
+                    &batch.images,
+                    &batch.labels,
+                    self.micro,
+                    &self.device,
+                    measure,
+                )
+            };
+            match result {
+                Ok(g) => return Ok(g),
+                Err(e) if is_out_of_memory(&e) && self.micro > 1 => {
+                    // The failed pass may have moved running statistics: undo before retrying.
+                    self.store.restore_buffers(saved_buffers)?;
+                    let old = self.micro.min(batch.len);
+                    self.micro = shrink_micro(old, self.cfg.model.ghost_batch);
+                    let ghost = self.cfg.model.ghost_batch;
+                    let note = if ghost > 0 && self.micro < ghost {
+                        format!("; below the ghost batch {ghost}, batch-norm statistics now use {} samples", self.micro)
+                    } else {
+                        String::new()
+                    };
+                    sink.emit(Event::Warning(MessageEvent {
+                        message: format!(
+                            "out of memory with micro-batches of {old}: retrying update {} with micro-batches of {} ({} per update){note}",
+                            self.progress.update + 1,
+                            self.micro,
+                            batch.len.div_ceil(self.micro)
+                        ),
+                    }));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     fn announce_stage(&mut self, sink: &EventSink) {
@@ -543,6 +590,23 @@ impl Trainer {
     }
 }
 
+/// Whether a tensor error is an allocation failure (CUDA reports it by name; candle passes it on).
+fn is_out_of_memory(e: &candle_core::Error) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    text.contains("out of memory") || text.contains("out_of_memory") || text.contains("alloc")
+}
+
+/// Half the micro-batch, kept a multiple of the ghost batch while it can be, so ghost chunks
+/// still line up and the update is unchanged.
+fn shrink_micro(micro: usize, ghost: usize) -> usize {
+    let half = (micro / 2).max(1);
+    if ghost > 0 && half >= ghost {
+        half / ghost * ghost
+    } else {
+        half
+    }
+}
+
 /// Images per second over a sliding window of recent updates.
 #[derive(Default)]
 struct Throughput {
@@ -685,6 +749,43 @@ mod tests {
         resumed.restore(ck).unwrap();
         let (_, rest) = run(&mut resumed, None);
         assert_eq!(values_after(&rest, 8), values_after(&full, 8));
+    }
+
+    #[test]
+    fn out_of_memory_halves_the_micro_batch_and_keeps_the_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reference = trainer(dir.path());
+        let (_, expected) = run(&mut reference, None);
+        let mut t = trainer(dir.path());
+        // Micro-batches of 64 "run out of memory" when stage 2 (B = 160) needs them; halving
+        // gives 32, the ghost batch, so the update must stay the same.
+        t.micro = 64;
+        t.fault_oom_above = Some(32);
+        let (outcome, events) = run(&mut t, None);
+        assert!(matches!(outcome, Outcome::Finished(_)));
+        let warnings: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Warning(w) => Some(w.message.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("micro-batches of 32"), "{warnings:?}");
+        // Same updates; the losses agree up to summation order.
+        let losses = |ev: &[Event]| -> Vec<f64> {
+            ev.iter()
+                .filter_map(|e| match e {
+                    Event::Step(s) => Some(s.loss),
+                    _ => None,
+                })
+                .collect()
+        };
+        let (a, b) = (losses(&expected), losses(&events));
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-5 * x.abs().max(1.0), "{a:?} vs {b:?}");
+        }
     }
 
     #[test]

@@ -161,7 +161,7 @@ pub fn demo_records() -> Vec<Record> {
                         images_per_sec: ips,
                     }),
                 ));
-                if update % 40 == 0 {
+                if update.is_multiple_of(40) {
                     let b_simple = 180.0 * (1.0 + 2.2 * e) * (1.0 + 0.1 * rng.next());
                     out.push(Record::new(
                         t,

@@ -9,6 +9,8 @@
 //! `history` keeps bounded curves, `theme`/`keys` load colours and bindings from `themes/*.toml`,
 //! `screenshot` renders frames to SVG, `fixture` is a synthetic run for tests and demos.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod fixture;
 pub mod format;

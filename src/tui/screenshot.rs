@@ -101,6 +101,10 @@ pub fn render_compare_screenshot(
     buffer_svg(&render_buffer(&app, width, height), theme)
 }
 
+type Rgb = (u8, u8, u8);
+/// A cell as painted: symbol, text colour, background, modifiers.
+type CellPaint = (String, Rgb, Rgb, Modifier);
+
 /// Cell size in pixels: a 14 px monospace font.
 const CW: f64 = 8.4;
 const CH: f64 = 18.0;
@@ -171,7 +175,7 @@ pub fn buffer_svg(buf: &Buffer, theme: &Theme) -> String {
     );
     for y in 0..area.height {
         // Resolve each cell's final colours once.
-        let cells: Vec<(String, (u8, u8, u8), (u8, u8, u8), Modifier)> = (0..area.width)
+        let cells: Vec<CellPaint> = (0..area.width)
             .map(|x| {
                 let c = &buf[(area.x + x, area.y + y)];
                 let mut fg = rgb_of(c.fg).unwrap_or(dfg);

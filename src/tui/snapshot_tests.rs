@@ -12,6 +12,9 @@ use super::theme::{ColorMode, Role, Theme};
 use super::ui;
 use crate::events::Record;
 
+/// Name, events, width, height, theme, view changes.
+type Case = (&'static str, Vec<Record>, u16, u16, Theme, Shot);
+
 fn dark() -> Theme {
     Theme::builtin("dark", ColorMode::TrueColor).unwrap()
 }
@@ -54,7 +57,7 @@ fn overlays_and_views() {
         f(&mut s);
         s
     };
-    let cases: Vec<(&str, Vec<Record>, u16, u16, Theme, Shot)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "help_80x24",
             running.clone(),

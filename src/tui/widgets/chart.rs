@@ -161,7 +161,7 @@ impl CurveChart<'_> {
 
     fn col_of(&self, plot: Rect, x: f64) -> Option<u16> {
         let span = self.x.1 - self.x.0;
-        if !(span > 0.0) || x < self.x.0 || x > self.x.1 {
+        if span.is_nan() || span <= 0.0 || x < self.x.0 || x > self.x.1 {
             return None;
         }
         Some(plot.x + (((x - self.x.0) / span) * f64::from(plot.width - 1)).round() as u16)
@@ -293,7 +293,7 @@ fn clip(
             }
         }
     }
-    (t0 <= t1).then(|| (a.0 + t0 * dx, a.1 + t0 * dy, a.0 + t1 * dx, a.1 + t1 * dy))
+    (t0 <= t1).then_some((a.0 + t0 * dx, a.1 + t0 * dy, a.0 + t1 * dx, a.1 + t1 * dy))
 }
 
 /// A legend entry for a panel title: a coloured sample and a name.

@@ -154,3 +154,90 @@ fn bad_config_is_one_line_and_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("nowhere"));
 }
+
+/// Waits until the run under `out` has logged a step, up to a minute.
+fn wait_for_step(out: &Path) -> PathBuf {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if let Ok(mut entries) = std::fs::read_dir(out) {
+            if let Some(Ok(e)) = entries.next() {
+                let log = e.path().join("events.jsonl");
+                if std::fs::read_to_string(&log).is_ok_and(|t| t.contains("\"kind\":\"step\"")) {
+                    return e.path();
+                }
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no step logged in time");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sigterm_checkpoints_flushes_and_exits_143_then_resume_finishes() {
+    let out = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args(["train", "--data", "synthetic", "--no-tui", "--out"])
+        .arg(out.path())
+        .args(QUICK)
+        .args(["--set", "schedule.epochs=6", "--set", "schedule.milestones=[2,4]"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dir = wait_for_step(out.path());
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    let recs = events(&dir);
+    let last = &recs.last().unwrap().event;
+    let Event::Checkpoint(ck) = last else {
+        panic!("last event should be the interrupt checkpoint, got {last:?}")
+    };
+    assert_eq!(ck.reason, "interrupt");
+    assert!(Path::new(&ck.path).exists());
+
+    // No --data: the checkpoint remembers the run's data source.
+    let o = bin()
+        .args(["train", "--no-tui", "--resume"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let recs = events(&dir);
+    assert!(matches!(recs.last().unwrap().event, Event::Finished(_)));
+    // Every update appears exactly once in the continued log.
+    let updates: Vec<u64> = recs
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Step(s) => Some(s.update),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<u64> = (1..=updates.len() as u64).collect();
+    assert_eq!(updates, expected);
+}
+
+#[test]
+fn resume_refuses_a_corrupt_checkpoint_without_touching_the_run() {
+    let out = tempfile::tempdir().unwrap();
+    assert!(train(out.path(), &[]).status.success());
+    let dir = run_dir(out.path());
+    let before = std::fs::read(dir.join("events.jsonl")).unwrap();
+    let ck = std::fs::read_dir(dir.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .unwrap();
+    let bytes = std::fs::read(&ck).unwrap();
+    std::fs::write(&ck, &bytes[..bytes.len() / 3]).unwrap();
+    let o = bin()
+        .args(["train", "--no-tui", "--data", "synthetic", "--resume"])
+        .arg(&ck)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("corrupt or truncated"), "{err}");
+    assert_eq!(std::fs::read(dir.join("events.jsonl")).unwrap(), before);
+}

@@ -66,7 +66,14 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     };
     crate::device::set_cpu_threads(cfg.hardware.threads);
 
-    let source = data::resolve_source(args.data.as_deref())?;
+    // A resumed run reads the data it was started on unless told otherwise.
+    let data_arg = args.data.clone().or_else(|| {
+        resume
+            .as_ref()
+            .map(|ck| ck.meta.data.clone())
+            .filter(|d| !d.is_empty())
+    });
+    let source = data::resolve_source(data_arg.as_deref())?;
     let synth = SyntheticSpec {
         train: cfg.data.synthetic_train,
         test: cfg.data.synthetic_test,
@@ -105,7 +112,14 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let mut trainer = Trainer::new(TrainSetup {
         config: cfg.clone(),
         data: cifar,
-        data_label: source.to_string(),
+        data_label: match &source {
+            // Absolute, so a resume from another directory finds the same files.
+            data::DataSource::Dir(p) | data::DataSource::Archive(p) => std::fs::canonicalize(p)
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string(),
+            data::DataSource::Synthetic => "synthetic".into(),
+        },
         device: device.clone(),
         device_name,
         run_dir: run_dir.clone(),

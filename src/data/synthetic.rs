@@ -6,8 +6,8 @@
 //! seed → same bytes on every machine) and must never read or download anything.
 //!
 //! Each class is a colour/pattern template: classes come in pairs sharing a background hue
-//! (so colour alone gives at most five-way information), and each class has its own stripe
-//! orientation and period. Every image jitters the colour, places the striped patch at a random
+//! (so colour alone gives at most five-way information), and the two classes of a pair have
+//! orthogonal stripes (each pair its own angle and period). Every image jitters the colour, places the striped patch at a random
 //! position and size, draws the stripe contrast at random (some images are nearly blank and so
 //! genuinely ambiguous) and adds pixel noise. A small ResNet gets well above chance within a
 //! couple of epochs, but not 100%.
@@ -89,9 +89,10 @@ fn draw(out: &mut [u8], label: u8, rng: &mut ChaCha8Rng) {
     let hue = HUES[k / 2];
     let bg: [f32; 3] =
         std::array::from_fn(|c| hue[c] + rng.gen_range(-COLOUR_JITTER..COLOUR_JITTER));
-    let angle = k as f32 * PI / 10.0;
+    // The two classes of a hue have orthogonal stripes; hues differ in angle and period too.
+    let angle = (k % 2) as f32 * PI / 2.0 + (k / 2) as f32 * PI / 5.0;
     let (dir_x, dir_y) = (angle.cos(), angle.sin());
-    let period = 4.0 + (k % 3) as f32 * 1.5;
+    let period = 4.0 + ((k / 2) % 3) as f32 * 1.5;
     let phase = rng.gen_range(0.0..2.0 * PI);
     let contrast = STRIPE_AMPLITUDE * rng.gen_range(0.1f32..1.0);
     let size = rng.gen_range(14..=26usize);

@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu::{self, Mat, OpError, SendPtr};
+use super::cpu::{self, Mat, MatMut, OpError, SendPtr};
 
 /// Output pixels (GEMM columns) per panel: big enough for an efficient GEMM, small enough that
 /// the K × cols im2col panel of a wide layer stays near the L2 cache.
@@ -234,11 +234,7 @@ fn col2im(g: &Geom, col: &[f32], pl: &Panel, dx: &mut [f32], base: usize) {
 /// Forward pass over samples `s0..s1` into `y` (the whole output, NCHW).
 fn forward_group(g: &Geom, x: &[f32], wt: &[f32], y: SendPtr, s0: usize, s1: usize, par: bool) {
     let (p, kd) = (g.p(), g.kdim());
-    let wmat = Mat {
-        ptr: wt.as_ptr(),
-        rs: kd as isize,
-        cs: 1,
-    };
+    let wmat = Mat::rows(wt.as_ptr(), kd);
     for pl in panels(g, s0, s1) {
         let cols = pl.cols(g);
         let col_len = if g.is_pointwise() && pl.ns == 1 {
@@ -250,40 +246,32 @@ fn forward_group(g: &Geom, x: &[f32], wt: &[f32], y: SendPtr, s0: usize, s1: usi
         cpu::with_scratch([col_len, tmp_len], |[col, tmp]| {
             let rhs = if col_len == 0 {
                 let base = &x[pl.s0 * g.cin * p + pl.oy0 * g.wo..];
-                Mat {
-                    ptr: base.as_ptr(),
-                    rs: p as isize,
-                    cs: 1,
-                }
+                Mat::rows(base.as_ptr(), p)
             } else {
                 im2col(g, x, &pl, col);
-                Mat {
-                    ptr: col.as_ptr(),
-                    rs: cols as isize,
-                    cs: 1,
-                }
+                Mat::rows(col.as_ptr(), cols)
             };
             if pl.ns == 1 {
                 // SAFETY: this panel's output rows belong to this thread alone; extents are
                 // cout rows of `cols` values at row stride p inside `y`.
                 unsafe {
                     let dst = y.0.add(pl.s0 * g.cout * p + pl.oy0 * g.wo);
-                    cpu::sgemm(g.cout, cols, kd, dst, p as isize, false, wmat, rhs, par);
-                }
-            } else {
-                // SAFETY: `tmp` is cout × cols, owned by this call.
-                unsafe {
                     cpu::sgemm(
                         g.cout,
                         cols,
                         kd,
-                        tmp.as_mut_ptr(),
-                        cols as isize,
+                        MatMut::rows(dst, p),
                         false,
                         wmat,
                         rhs,
                         par,
                     );
+                }
+            } else {
+                // SAFETY: `tmp` is cout × cols, owned by this call.
+                unsafe {
+                    let dst = MatMut::rows(tmp.as_mut_ptr(), cols);
+                    cpu::sgemm(g.cout, cols, kd, dst, false, wmat, rhs, par);
                 }
                 for j in 0..pl.ns {
                     for co in 0..g.cout {
@@ -321,8 +309,9 @@ struct Need {
     dw: bool,
 }
 
-/// Backward over samples `s0..s1`: accumulates into `dw` (Cout × K, this group's own) and writes
-/// this group's samples of `dx` (zero-initialised, whole input shape).
+/// Backward over samples `s0..s1`: accumulates into `dwt` (this group's own K × Cout
+/// accumulator, i.e. dW transposed: the orientation the GEMM runs fastest in) and writes this
+/// group's samples of `dx` (zero-initialised, whole input shape).
 #[allow(clippy::too_many_arguments)]
 fn backward_group(
     g: &Geom,
@@ -331,7 +320,7 @@ fn backward_group(
     dy: &[f32],
     need: Need,
     dx: SendPtr,
-    dw: &mut [f32],
+    dwt: &mut [f32],
     (s0, s1): (usize, usize),
     par: bool,
 ) {
@@ -345,11 +334,7 @@ fn backward_group(
         cpu::with_scratch([col_len, dcol_len, dyt_len], |[col, dcol, dyt]| {
             // The output gradient of this panel as a cout × cols matrix.
             let dym = if pl.ns == 1 {
-                Mat {
-                    ptr: dy[pl.s0 * g.cout * p + pl.oy0 * g.wo..].as_ptr(),
-                    rs: p as isize,
-                    cs: 1,
-                }
+                Mat::rows(dy[pl.s0 * g.cout * p + pl.oy0 * g.wo..].as_ptr(), p)
             } else {
                 for j in 0..pl.ns {
                     for co in 0..g.cout {
@@ -357,72 +342,38 @@ fn backward_group(
                             .copy_from_slice(&dy[((pl.s0 + j) * g.cout + co) * p..][..p]);
                     }
                 }
-                Mat {
-                    ptr: dyt.as_ptr(),
-                    rs: cols as isize,
-                    cs: 1,
-                }
+                Mat::rows(dyt.as_ptr(), cols)
             };
             if need.dw {
-                // dW (cout × K) += dY (cout × cols) · colᵀ (cols × K)
+                // dW (cout × K) += dY (cout × cols) · colᵀ (cols × K), stored transposed.
                 let colt = if direct {
-                    Mat {
-                        ptr: x[pl.s0 * g.cin * hw + pl.oy0 * g.wo..].as_ptr(),
-                        rs: 1,
-                        cs: hw as isize,
-                    }
+                    Mat::cols(x[pl.s0 * g.cin * hw + pl.oy0 * g.wo..].as_ptr(), hw)
                 } else {
                     im2col(g, x, &pl, col);
-                    Mat {
-                        ptr: col.as_ptr(),
-                        rs: 1,
-                        cs: cols as isize,
-                    }
+                    Mat::cols(col.as_ptr(), cols)
                 };
-                // SAFETY: `dw` is this group's own cout × K accumulator.
-                unsafe {
-                    cpu::sgemm(
-                        g.cout,
-                        kd,
-                        cols,
-                        dw.as_mut_ptr(),
-                        kd as isize,
-                        true,
-                        dym,
-                        colt,
-                        par,
-                    )
+                let dst = MatMut {
+                    ptr: dwt.as_mut_ptr(),
+                    rs: 1,
+                    cs: g.cout as isize,
                 };
+                // SAFETY: `dwt` is this group's own K × cout accumulator.
+                unsafe { cpu::sgemm(g.cout, kd, cols, dst, true, dym, colt, par) };
             }
             if need.dx {
                 // dcol (K × cols) = Wᵀ (K × cout) · dY (cout × cols)
-                let wtm = Mat {
-                    ptr: wt.as_ptr(),
-                    rs: 1,
-                    cs: kd as isize,
-                };
+                let wtm = Mat::cols(wt.as_ptr(), kd);
                 if direct {
                     // SAFETY: rows oy0..oy1 of sample s0 belong to this thread; a pointwise conv's
                     // panel maps one-to-one onto those input pixels.
                     unsafe {
-                        let dst = dx.0.add(pl.s0 * g.cin * hw + pl.oy0 * g.wo);
-                        cpu::sgemm(kd, cols, g.cout, dst, hw as isize, false, wtm, dym, par);
+                        let dst = MatMut::rows(dx.0.add(pl.s0 * g.cin * hw + pl.oy0 * g.wo), hw);
+                        cpu::sgemm(kd, cols, g.cout, dst, false, wtm, dym, par);
                     }
                 } else {
+                    let dst = MatMut::rows(dcol.as_mut_ptr(), cols);
                     // SAFETY: `dcol` is K × cols, owned by this call.
-                    unsafe {
-                        cpu::sgemm(
-                            kd,
-                            cols,
-                            g.cout,
-                            dcol.as_mut_ptr(),
-                            cols as isize,
-                            false,
-                            wtm,
-                            dym,
-                            par,
-                        )
-                    };
+                    unsafe { cpu::sgemm(kd, cols, g.cout, dst, false, wtm, dym, par) };
                     // SAFETY: samples s0..s1 of `dx` belong to this thread's group alone.
                     let dxs = unsafe {
                         std::slice::from_raw_parts_mut(
@@ -445,34 +396,35 @@ fn backward(
     dy: &[f32],
     need: Need,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-    let hw = g.h * g.w;
-    let wlen = g.cout * g.kdim();
+    let (hw, kd) = (g.h * g.w, g.kdim());
+    let wlen = if need.dw { g.cout * kd } else { 0 };
     let mut dx = need.dx.then(|| vec![0f32; g.n * g.cin * hw]);
     let dxp = SendPtr(dx.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
     let gs = groups(g.n);
-    let dw = if gs.len() == 1 {
-        let mut dw = vec![0f32; if need.dw { wlen } else { 0 }];
-        backward_group(g, x, wt, dy, need, dxp, &mut dw, (0, g.n), true);
-        dw
+    let parts: Vec<Vec<f32>> = if gs.len() == 1 {
+        let mut dwt = vec![0f32; wlen];
+        backward_group(g, x, wt, dy, need, dxp, &mut dwt, (0, g.n), true);
+        vec![dwt]
     } else {
-        let parts: Vec<Vec<f32>> = gs
-            .par_iter()
+        gs.par_iter()
             .map(|&range| {
-                let mut dw = vec![0f32; if need.dw { wlen } else { 0 }];
-                backward_group(g, x, wt, dy, need, dxp, &mut dw, range, false);
-                dw
+                let mut dwt = vec![0f32; wlen];
+                backward_group(g, x, wt, dy, need, dxp, &mut dwt, range, false);
+                dwt
             })
-            .collect();
-        let mut it = parts.into_iter();
-        let mut acc = it.next().unwrap_or_default();
-        for part in it {
-            for (a, b) in acc.iter_mut().zip(&part) {
-                *a += b;
+            .collect()
+    };
+    let dw = need.dw.then(|| {
+        // Sum the per-thread K × cout partials while transposing to (cout, K).
+        let mut dw = vec![0f32; wlen];
+        for (co, row) in dw.chunks_exact_mut(kd).enumerate() {
+            for (kk, d) in row.iter_mut().enumerate() {
+                *d = parts.iter().map(|part| part[kk * g.cout + co]).sum();
             }
         }
-        acc
-    };
-    (dx, need.dw.then_some(dw))
+        dw
+    });
+    (dx, dw)
 }
 
 /// The convolution as a candle custom op (`x`, `weight`) → `y`.

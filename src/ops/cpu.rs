@@ -110,6 +110,48 @@ pub struct Mat {
     pub cs: isize,
 }
 
+/// A strided mutable matrix: element (i, j) lives at `ptr + i*rs + j*cs`.
+#[derive(Clone, Copy)]
+pub struct MatMut {
+    /// Address of element (0, 0).
+    pub ptr: *mut f32,
+    /// Row stride in elements.
+    pub rs: isize,
+    /// Column stride in elements.
+    pub cs: isize,
+}
+
+impl MatMut {
+    /// A row-major matrix with row stride `rs`.
+    pub fn rows(ptr: *mut f32, rs: usize) -> Self {
+        Self {
+            ptr,
+            rs: rs as isize,
+            cs: 1,
+        }
+    }
+}
+
+impl Mat {
+    /// A row-major matrix with row stride `rs`.
+    pub fn rows(ptr: *const f32, rs: usize) -> Self {
+        Self {
+            ptr,
+            rs: rs as isize,
+            cs: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix with row stride `rs` (a column-major view).
+    pub fn cols(ptr: *const f32, rs: usize) -> Self {
+        Self {
+            ptr,
+            rs: 1,
+            cs: rs as isize,
+        }
+    }
+}
+
 /// `dst (m×n) = [dst +] lhs (m×k) · rhs (k×n)` through the `gemm` crate.
 ///
 /// # Safety
@@ -120,8 +162,7 @@ pub unsafe fn sgemm(
     m: usize,
     n: usize,
     k: usize,
-    dst: *mut f32,
-    dst_rs: isize,
+    dst: MatMut,
     accumulate: bool,
     lhs: Mat,
     rhs: Mat,
@@ -132,8 +173,10 @@ pub unsafe fn sgemm(
     }
     if k == 0 {
         if !accumulate {
-            for i in 0..m {
-                std::ptr::write_bytes(dst.offset(i as isize * dst_rs), 0, n);
+            for i in 0..m as isize {
+                for j in 0..n as isize {
+                    *dst.ptr.offset(i * dst.rs + j * dst.cs) = 0.0;
+                }
             }
         }
         return;
@@ -144,8 +187,8 @@ pub unsafe fn sgemm(
         gemm::Parallelism::None
     };
     gemm::gemm(
-        m, n, k, dst, 1, dst_rs, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs, rhs.rs, 1.0,
-        1.0, false, false, false, par,
+        m, n, k, dst.ptr, dst.cs, dst.rs, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs,
+        rhs.rs, 1.0, 1.0, false, false, false, par,
     );
 }
 

@@ -64,6 +64,9 @@ pub struct CheckpointMeta {
     pub t: f64,
     /// Why it was written.
     pub reason: String,
+    /// The data source of the run (`--data` value as resolved), so a resume needs no `--data`.
+    #[serde(default)]
+    pub data: String,
 }
 
 /// A checkpoint read back: metadata plus tensors by name (`model.*`, `optim.*`, `noise.*`).
@@ -294,6 +297,7 @@ mod tests {
             log_lines: 3,
             t: 1.0,
             reason: "test".into(),
+            data: "synthetic".into(),
         }
     }
 

@@ -565,6 +565,7 @@ impl Trainer {
             log_lines: sink.emitted() + 1,
             t: sink.elapsed(),
             reason: reason.to_string(),
+            data: self.data_label.clone(),
         };
         let dir = self.run_dir.join("checkpoints");
         match checkpoint::save(&dir, &meta, &tensors, self.cfg.checkpoint.keep_last) {

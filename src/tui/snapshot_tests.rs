@@ -242,3 +242,40 @@ fn a_million_updates_draw_as_fast_as_a_thousand() {
     // Generous bound for slow CI machines; a frame normally takes a few milliseconds.
     assert!(took.as_millis() < 500, "frame took {took:?}");
 }
+
+#[test]
+fn resources_show_gpu_figures_or_say_why_not() {
+    use crate::events::{Event, ResourcesEvent};
+    let all = fixture::demo_records();
+    let mut recs = fixture::cut_at_update(&all, 500);
+    let t = recs.last().unwrap().t;
+    recs.push(Record::new(
+        t,
+        Event::Resources(ResourcesEvent {
+            device_used: Some(30 * (1 << 30)),
+            device_total: Some(80 * (1 << 30)),
+            gpu_util: Some(97.0),
+            gpu_temp: Some(64.0),
+            gpu_power: Some(412.0),
+            rss: Some(3 << 30),
+            cpu_percent: Some(101.0),
+            note: None,
+        }),
+    ));
+    let full = render_text(&recs, 160, 48, &dark(), &Shot::default());
+    for needle in ["GPU mem", "30.0 GiB / 80.0 GiB", "util 97%", "temp 64°C", "power 412 W", "CPU 101%"] {
+        assert!(full.contains(needle), "{needle} missing:\n{full}");
+    }
+    let compact = render_text(&recs, 80, 24, &dark(), &Shot::default());
+    assert!(compact.contains("GPU mem"), "{compact}");
+
+    recs.push(Record::new(
+        t,
+        Event::Resources(ResourcesEvent {
+            note: Some("NVML not found: install the NVIDIA driver".into()),
+            ..Default::default()
+        }),
+    ));
+    let text = render_text(&recs, 80, 24, &dark(), &Shot::default());
+    assert!(text.contains("resources n/a · NVML not found"), "{text}");
+}

@@ -133,10 +133,12 @@ pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
     order.sort_by_key(|&i| details[i].0);
     for i in order {
         let w = details[i].1.chars().count() + sep_w;
-        if w <= room {
-            keep[i] = true;
-            room -= w;
+        // Strict priority: a detail never shows when a more useful one did not fit.
+        if w > room {
+            break;
         }
+        keep[i] = true;
+        room -= w;
     }
     let mut spans = left;
     for (i, (_, text, style)) in details.into_iter().enumerate() {
@@ -265,6 +267,13 @@ pub fn progress_lines(app: &App, run: &RunState, width: u16, compact: bool) -> V
     if compact {
         time.push(Span::styled(format!("  {}  ", t.sym.sep), muted));
         time.extend(saved);
+        // The loss trend, when there is room left on the line.
+        let used: usize = time.iter().map(Span::width).sum();
+        let spark_w = usize::from(width).saturating_sub(used + 14).min(16);
+        if spark_w >= 6 && !run.loss_ema.is_empty() {
+            time.push(Span::styled(format!("  {}  loss ", t.sym.sep), muted));
+            time.push(Span::styled(sparkline(t, &run.loss_ema.tail(400), spark_w), t.fg(Role::Loss)));
+        }
         lines.push(Line::from(time));
     } else {
         lines.push(Line::from(time));

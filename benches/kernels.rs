@@ -106,18 +106,34 @@ fn cases(batches: &[usize]) -> Vec<Case> {
     out
 }
 
-/// Median wall time of `f` over repeats filling about `budget` (at least 3 runs, 1 warm-up).
-fn time(f: &dyn Fn(), budget: Duration) -> Duration {
+/// CPU time of this process (all threads), seconds: unlike wall time it does not count the
+/// moments another program holds the core, so it is the steadier figure on a shared machine.
+fn cpu_time() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Median (wall, cpu) seconds of `f` over repeats filling about `budget` (≥ 3 runs, 1 warm-up).
+fn time(f: &dyn Fn(), budget: Duration) -> (f64, f64) {
     f();
-    let mut times = Vec::new();
+    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
     let start = Instant::now();
-    while times.len() < 3 || (start.elapsed() < budget && times.len() < 200) {
-        let t = Instant::now();
+    while wall.len() < 3 || (start.elapsed() < budget && wall.len() < 200) {
+        let (t, c) = (Instant::now(), cpu_time());
         f();
-        times.push(t.elapsed());
+        wall.push(t.elapsed().as_secs_f64());
+        cpu.push(cpu_time() - c);
     }
-    times.sort();
-    times[times.len() / 2]
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (median(&mut wall), median(&mut cpu))
 }
 
 fn main() {
@@ -143,47 +159,53 @@ fn main() {
         batches = vec![32, 128];
     }
     println!(
-        "threads: {} (rayon); fwd+bwd medians; GFLOP/s counts conv MACs x2 per GEMM pass",
+        "threads: {} (rayon); fwd+bwd medians; speedup = candle/fast wall time, cpu-time = the \
+         same on process CPU time; GFLOP/s = conv FLOPs (2 per MAC, per GEMM pass) / fast wall",
         rayon::current_num_threads()
     );
     println!(
-        "{:<42} {:>10} {:>10} {:>8} {:>9}",
-        "case", "fast ms", "candle ms", "speedup", "fast GF/s"
+        "{:<42} {:>9} {:>10} {:>8} {:>9} {:>9}",
+        "case", "fast ms", "candle ms", "speedup", "cpu-time", "fast GF/s"
     );
     let (mut sum_fast, mut sum_stock) = (0.0, 0.0);
+    let (mut cpu_fast, mut cpu_stock) = (0.0, 0.0);
     for case in cases(&batches) {
         if !filters.is_empty() && !filters.iter().any(|f| case.name.contains(f.as_str())) {
             continue;
         }
-        let fast = time(&|| (case.run)(Kernels::Fast), budget).as_secs_f64();
-        let stock = if fast_only {
-            f64::NAN
+        let (fast, fast_cpu) = time(&|| (case.run)(Kernels::Fast), budget);
+        let (stock, stock_cpu) = if fast_only {
+            (f64::NAN, f64::NAN)
         } else {
-            time(&|| (case.run)(Kernels::Candle), budget).as_secs_f64()
+            time(&|| (case.run)(Kernels::Candle), budget)
         };
         sum_fast += fast;
         sum_stock += stock;
+        cpu_fast += fast_cpu;
+        cpu_stock += stock_cpu;
         let gf = if case.flops > 0.0 {
             format!("{:.1}", case.flops / fast / 1e9)
         } else {
             "-".into()
         };
         println!(
-            "{:<42} {:>10.3} {:>10.3} {:>7.1}x {:>9}",
+            "{:<42} {:>9.3} {:>10.3} {:>7.1}x {:>8.1}x {:>9}",
             case.name,
             fast * 1e3,
             stock * 1e3,
             stock / fast,
+            stock_cpu / fast_cpu,
             gf
         );
     }
     if sum_fast > 0.0 {
         println!(
-            "{:<42} {:>10.3} {:>10.3} {:>7.1}x",
+            "{:<42} {:>9.3} {:>10.3} {:>7.1}x {:>8.1}x",
             "total",
             sum_fast * 1e3,
             sum_stock * 1e3,
-            sum_stock / sum_fast
+            sum_stock / sum_fast,
+            cpu_stock / cpu_fast
         );
     }
 }

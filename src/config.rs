@@ -369,9 +369,9 @@ impl RunConfig {
         origin: &str,
         overrides: &[String],
     ) -> Result<RunConfig, ConfigError> {
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            parse_error(origin, text, e.span(), e.message())
-        })?;
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| parse_error(origin, text, e.span(), e.message()))?;
         for item in overrides {
             apply_override(&mut table, item)?;
         }
@@ -545,12 +545,13 @@ fn parse_error(
 
 /// Finds the line where `key = ...` is set in the user's TOML text (best effort, for messages).
 fn find_key_line(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|l| {
-        let t = l.trim_start();
-        t.strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let t = l.trim_start();
+            t.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
 }
 
 /// Applies `a.b.c=value`; the value is parsed as TOML (number, bool, array, quoted string),
@@ -643,8 +644,8 @@ mod tests {
         assert!(e.to_string().contains("optim.lr"), "{e}");
         let e = RunConfig::from_toml_str("", "x", &["schedule.bogus=1".into()]).unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
-        let e = RunConfig::from_toml_str("", "x", &["schedule.milestones=[30]".into()])
-            .unwrap_err();
+        let e =
+            RunConfig::from_toml_str("", "x", &["schedule.milestones=[30]".into()]).unwrap_err();
         assert!(e.to_string().contains("schedule.milestones"), "{e}");
     }
 

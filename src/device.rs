@@ -36,9 +36,7 @@ pub fn select(spec: &str, threads: usize) -> Result<(Device, String), DeviceErro
         "auto" => Ok(cuda(0).unwrap_or_else(|_| cpu())),
         "cuda" => cuda(0).map_err(|e| DeviceError::Unavailable(spec.into(), e)),
         s if s.starts_with("cuda:") => {
-            let n: usize = s[5..]
-                .parse()
-                .map_err(|_| DeviceError::Unknown(s.into()))?;
+            let n: usize = s[5..].parse().map_err(|_| DeviceError::Unknown(s.into()))?;
             cuda(n).map_err(|e| DeviceError::Unavailable(spec.into(), e))
         }
         other => Err(DeviceError::Unknown(other.into())),
@@ -134,7 +132,9 @@ impl Sampler {
         self.system.refresh_processes_specifics(
             sysinfo::ProcessesToUpdate::Some(&pids),
             true,
-            sysinfo::ProcessRefreshKind::nothing().with_memory().with_cpu(),
+            sysinfo::ProcessRefreshKind::nothing()
+                .with_memory()
+                .with_cpu(),
         );
         if let Some(p) = self.system.process(self.pid) {
             ev.rss = Some(p.memory());
@@ -154,7 +154,9 @@ impl Sampler {
                     Ok(d) => {
                         ev.gpu_util = d.utilization_rates().ok().map(|u| u.gpu as f64);
                         ev.gpu_temp = d
-                            .temperature(nvml_wrapper::enum_wrappers::device::TemperatureSensor::Gpu)
+                            .temperature(
+                                nvml_wrapper::enum_wrappers::device::TemperatureSensor::Gpu,
+                            )
                             .ok()
                             .map(|t| t as f64);
                         ev.gpu_power = d.power_usage().ok().map(|mw| mw as f64 / 1000.0);

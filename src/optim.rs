@@ -82,11 +82,17 @@ impl Optimizer {
 
     /// Applies one update from `grads` (same order and shapes as the parameters).
     pub fn step(&mut self, grads: &[Tensor]) -> Result<()> {
-        assert_eq!(grads.len(), self.params.len(), "one gradient per parameter");
+        if grads.len() != self.params.len() {
+            return Err(candle_core::Error::Msg(format!(
+                "{} gradients for {} parameters",
+                grads.len(),
+                self.params.len()
+            )));
+        }
         self.step += 1;
-        for i in 0..self.params.len() {
+        for (i, grad) in grads.iter().enumerate() {
             let w = self.params[i].as_tensor();
-            let mut g = grads[i].clone();
+            let mut g = grad.clone();
             if self.weight_decay != 0.0 {
                 g = (g + (w * self.weight_decay)?)?;
             }
@@ -158,7 +164,9 @@ impl Optimizer {
                 .split_once('.')
                 .and_then(|(s, i)| Some((s, i.parse::<usize>().ok()?)))
                 .filter(|(_, i)| *i < self.params.len())
-                .ok_or_else(|| candle_core::Error::Msg(format!("unknown optimizer state {name}")))?;
+                .ok_or_else(|| {
+                    candle_core::Error::Msg(format!("unknown optimizer state {name}"))
+                })?;
             if t.dims() != self.params[idx].dims() {
                 return Err(candle_core::Error::Msg(format!(
                     "optimizer state {name} has shape {:?}, parameter has {:?}",
@@ -251,11 +259,11 @@ mod tests {
         let w = Var::from_slice(&[1.0f32, 2.0], 2, &Device::Cpu).unwrap();
         let mut a = Optimizer::new(&cfg, vec![w.clone()]);
         let g = Tensor::from_slice(&[0.3f32, -0.1], 2, &Device::Cpu).unwrap();
-        a.step(&[g.clone()]).unwrap();
+        a.step(std::slice::from_ref(&g)).unwrap();
         let w2 = Var::from_tensor(w.as_tensor()).unwrap();
         let mut b = Optimizer::new(&cfg, vec![w2.clone()]);
         b.load_state(a.state()).unwrap();
-        a.step(&[g.clone()]).unwrap();
+        a.step(std::slice::from_ref(&g)).unwrap();
         b.step(&[g]).unwrap();
         assert_eq!(
             w.as_tensor().to_vec1::<f32>().unwrap(),

@@ -70,7 +70,10 @@ fn values(records: &[Record]) -> Vec<String> {
                 "epoch {} {:.9} {:.9} {:.9} {:.9} {}",
                 e.epoch, e.train_loss, e.train_acc, e.test_loss, e.test_acc, e.updates
             )),
-            Event::Stage(s) => Some(format!("stage {} {} {} {}", s.index, s.epoch, s.batch, s.lr)),
+            Event::Stage(s) => Some(format!(
+                "stage {} {} {} {}",
+                s.index, s.epoch, s.batch, s.lr
+            )),
             _ => None,
         })
         .collect()
@@ -81,13 +84,20 @@ fn headless_run_learns_and_writes_the_run_directory() {
     let out = tempfile::tempdir().unwrap();
     let o = train(out.path(), &[]);
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let dir = run_dir(out.path());
     for f in ["config.toml", "events.jsonl", "summary.json"] {
         assert!(dir.join(f).exists(), "{f} missing");
     }
     // One plain line per epoch at least.
-    assert!(stdout.lines().filter(|l| l.contains("epoch")).count() >= 3, "{stdout}");
+    assert!(
+        stdout.lines().filter(|l| l.contains("epoch")).count() >= 3,
+        "{stdout}"
+    );
     let recs = events(&dir);
     assert!(matches!(recs[0].event, Event::RunStarted(_)));
     let stages: Vec<usize> = recs
@@ -112,7 +122,11 @@ fn headless_run_learns_and_writes_the_run_directory() {
         "loss must fall: {:?}",
         epochs.iter().map(|e| e.train_loss).collect::<Vec<_>>()
     );
-    assert!(epochs[2].test_acc > 0.2, "above chance: {}", epochs[2].test_acc);
+    assert!(
+        epochs[2].test_acc > 0.2,
+        "above chance: {}",
+        epochs[2].test_acc
+    );
     assert!(matches!(recs.last().unwrap().event, Event::Finished(_)));
     // Updates: ⌈512/32⌉ + ⌈512/160⌉ + ⌈512/160⌉ = 16 + 4 + 4.
     assert_eq!(epochs[2].updates, 24);
@@ -167,7 +181,10 @@ fn wait_for_step(out: &Path) -> PathBuf {
                 }
             }
         }
-        assert!(std::time::Instant::now() < deadline, "no step logged in time");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no step logged in time"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
@@ -179,7 +196,12 @@ fn sigterm_checkpoints_flushes_and_exits_143_then_resume_finishes() {
         .args(["train", "--data", "synthetic", "--no-tui", "--out"])
         .arg(out.path())
         .args(QUICK)
-        .args(["--set", "schedule.epochs=6", "--set", "schedule.milestones=[2,4]"])
+        .args([
+            "--set",
+            "schedule.epochs=6",
+            "--set",
+            "schedule.milestones=[2,4]",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

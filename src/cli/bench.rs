@@ -136,7 +136,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             if row.len() == 2 && !args.json {
                 println!(
                     "{:<9} {:>6} {:>7} speed-up ×{:.2}",
-                    "", "", "",
+                    "",
+                    "",
+                    "",
                     row[0].images_per_sec / row[1].images_per_sec
                 );
             }
@@ -175,7 +177,10 @@ fn time_step(
         .map(|i| ((i.wrapping_mul(2654435761) >> 7) % 1000) as f32 / 500.0 - 1.0)
         .collect();
     let labels: Vec<u32> = (0..batch).map(|i| (i % 10) as u32).collect();
-    let micro = micro_size(cfg.hardware.max_micro_batch.max(batch), model_cfg.ghost_batch);
+    let micro = micro_size(
+        cfg.hardware.max_micro_batch.max(batch),
+        model_cfg.ghost_batch,
+    );
     let mut times = Vec::with_capacity(args.steps);
     for i in 0..args.warmup + args.steps {
         let t = Instant::now();

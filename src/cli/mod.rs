@@ -21,7 +21,11 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
         }
         if cause.is::<BadInput>()
             || cause.is::<crate::config::ConfigError>()
-            || cause.is::<crate::data::DataError>()
+            || matches!(
+                cause.downcast_ref::<crate::data::DataError>(),
+                // A failed download is the network's fault, not the user's input.
+                Some(e) if !matches!(e, crate::data::DataError::Download { .. })
+            )
             || cause.is::<crate::device::DeviceError>()
             || matches!(
                 cause.downcast_ref::<crate::train::checkpoint::CheckpointError>(),

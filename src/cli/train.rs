@@ -59,7 +59,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let cfg = match (&resume, &args.config) {
         // A resumed run keeps its own config; --set may still change free keys (hardware.*).
         (Some(ck), None) => {
-            let text = toml::to_string(&ck.meta.config).context("serialising the checkpoint's config")?;
+            let text =
+                toml::to_string(&ck.meta.config).context("serialising the checkpoint's config")?;
             RunConfig::from_toml_str(&text, &ck.path.display().to_string(), &args.set)?
         }
         _ => RunConfig::load(args.config.as_deref(), &args.set)?,
@@ -95,9 +96,17 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 .parent()
                 .and_then(Path::parent)
                 .map(Path::to_path_buf)
-                .ok_or_else(|| BadInput(format!("{}: not inside a run directory's checkpoints/", ck.path.display())))?;
+                .ok_or_else(|| {
+                    BadInput(format!(
+                        "{}: not inside a run directory's checkpoints/",
+                        ck.path.display()
+                    ))
+                })?;
             cut_log(&run_dir, ck.meta.log_lines)?;
-            (run_dir.clone(), LogWriter::append(&run_dir).map_err(|e| BadInput(e.to_string()))?)
+            (
+                run_dir.clone(),
+                LogWriter::append(&run_dir).map_err(|e| BadInput(e.to_string()))?,
+            )
         }
         None => {
             let run_dir = new_run_dir(&args.out, &cfg.name)?;
@@ -108,7 +117,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
     };
 
-    let interactive = !args.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let interactive =
+        !args.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     let mut trainer = Trainer::new(TrainSetup {
         config: cfg.clone(),
         data: cifar,
@@ -144,16 +154,19 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 
     let (stop_sampler, sampler_stop_rx) = bounded::<()>(1);
     let sampler_sink = sink.clone();
-    let sampler = crate::device::spawn_sampler(device, Duration::from_secs(1), sampler_stop_rx, move |r| {
-        sampler_sink.emit(Event::Resources(r))
-    });
+    let sampler =
+        crate::device::spawn_sampler(device, Duration::from_secs(1), sampler_stop_rx, move |r| {
+            sampler_sink.emit(Event::Resources(r))
+        });
 
     let trainer_thread = std::thread::Builder::new()
         .name("trainer".into())
         .spawn(move || {
             let result = trainer.run(&sink, &control_rx);
             if let Err(e) = &result {
-                sink.emit(Event::Failed(crate::events::MessageEvent { message: e.to_string() }));
+                sink.emit(Event::Failed(crate::events::MessageEvent {
+                    message: e.to_string(),
+                }));
             }
             // Dropping the sink (and stopping the sampler) ends the UI's feed.
             drop(sink);
@@ -211,7 +224,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         Outcome::Stopped(path) => {
             if let Some(p) = &path {
-                eprintln!("stopped; checkpoint {} (resume with --resume {})", p.display(), run_dir.display());
+                eprintln!(
+                    "stopped; checkpoint {} (resume with --resume {})",
+                    p.display(),
+                    run_dir.display()
+                );
             }
             if signal != 0 {
                 return Err(Interrupted(signal).into());
@@ -244,7 +261,13 @@ fn new_run_dir(out: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for i in 0..100 {
@@ -259,15 +282,22 @@ fn new_run_dir(out: &Path, name: &str) -> anyhow::Result<PathBuf> {
             Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
         }
     }
-    anyhow::bail!("could not create a fresh run directory under {}", out.display())
+    anyhow::bail!(
+        "could not create a fresh run directory under {}",
+        out.display()
+    )
 }
 
 /// Keeps the first `lines` lines of the run's log: events after a checkpoint describe work the
 /// resumed run will redo.
 fn cut_log(run_dir: &Path, lines: u64) -> anyhow::Result<()> {
     let path = run_dir.join(crate::runlog::EVENTS_FILE);
-    let bytes = std::fs::read(&path)
-        .map_err(|e| BadInput(format!("{}: cannot read the run's log ({e}); is this the run the checkpoint came from?", path.display())))?;
+    let bytes = std::fs::read(&path).map_err(|e| {
+        BadInput(format!(
+            "{}: cannot read the run's log ({e}); is this the run the checkpoint came from?",
+            path.display()
+        ))
+    })?;
     let mut seen = 0u64;
     let mut cut = None;
     for (i, b) in bytes.iter().enumerate() {

@@ -87,7 +87,11 @@ impl GhostBatchNorm {
             .zip(means.iter().zip(&vars))
         {
             let count = (len * h * w) as f64;
-            let unbias = if count > 1.0 { count / (count - 1.0) } else { 1.0 };
+            let unbias = if count > 1.0 {
+                count / (count - 1.0)
+            } else {
+                1.0
+            };
             for c in 0..rm.len() {
                 rm[c] = (1.0 - m) * rm[c] + m * cm[c];
                 rv[c] = (1.0 - m) * rv[c] + m * cv[c] * unbias;

@@ -98,7 +98,10 @@ impl ParamStore {
 
     /// Deep copies of the buffers, taken before an update that might have to be undone.
     pub fn snapshot_buffers(&self) -> Result<Vec<Tensor>> {
-        self.buffers.iter().map(|(_, v)| v.as_tensor().copy()).collect()
+        self.buffers
+            .iter()
+            .map(|(_, v)| v.as_tensor().copy())
+            .collect()
     }
 
     /// Puts back buffers saved by [`Self::snapshot_buffers`].
@@ -116,7 +119,10 @@ impl ParamStore {
 
     /// Overwrites every tensor from `tensors` (name → tensor); missing, extra or mis-shaped
     /// entries are reported all at once so the user sees what differs.
-    pub fn load(&self, tensors: &std::collections::HashMap<String, Tensor>) -> std::result::Result<(), String> {
+    pub fn load(
+        &self,
+        tensors: &std::collections::HashMap<String, Tensor>,
+    ) -> std::result::Result<(), String> {
         let mut problems = Vec::new();
         for (name, var) in self.trainable.iter().chain(&self.buffers) {
             match tensors.get(name) {
@@ -144,16 +150,19 @@ impl ParamStore {
         if !problems.is_empty() {
             let n = problems.len();
             problems.truncate(4);
-            let more = if n > 4 { format!(" (and {} more)", n - 4) } else { String::new() };
+            let more = if n > 4 {
+                format!(" (and {} more)", n - 4)
+            } else {
+                String::new()
+            };
             return Err(format!("{}{more}", problems.join("; ")));
         }
         for (name, var) in self.trainable.iter().chain(&self.buffers) {
-            let t = tensors[name]
+            tensors[name]
                 .to_dtype(DType::F32)
                 .and_then(|t| t.to_device(&self.device))
                 .and_then(|t| var.set(&t))
                 .map_err(|e| format!("{name}: {e}"))?;
-            let _: () = t;
         }
         Ok(())
     }

@@ -77,7 +77,12 @@ pub struct ResNet {
 
 impl ResNet {
     /// Builds `cfg.arch` with `classes` outputs, creating its parameters in `store`.
-    pub fn new(store: &mut ParamStore, cfg: &ModelConfig, kernels: Kernels, classes: usize) -> Result<Self> {
+    pub fn new(
+        store: &mut ParamStore,
+        cfg: &ModelConfig,
+        kernels: Kernels,
+        classes: usize,
+    ) -> Result<Self> {
         let (stem_width, widths, depth): (usize, &[usize], usize) = match cfg.arch {
             Arch::Resnet8 => (16, &[16, 32, 64], 1),
             Arch::Resnet20 => (16, &[16, 32, 64], 3),
@@ -93,7 +98,12 @@ impl ResNet {
                 let a = ConvBn::new(store, &format!("{name}.a"), cfg, (cin, width, 3, stride))?;
                 let b = ConvBn::new(store, &format!("{name}.b"), cfg, (width, width, 3, 1))?;
                 let shortcut = if stride != 1 || cin != width {
-                    Some(ConvBn::new(store, &format!("{name}.shortcut"), cfg, (cin, width, 1, stride))?)
+                    Some(ConvBn::new(
+                        store,
+                        &format!("{name}.shortcut"),
+                        cfg,
+                        (cin, width, 1, stride),
+                    )?)
                 } else {
                     None
                 };
@@ -105,7 +115,14 @@ impl ResNet {
         let bound = 1.0 / (cin as f64).sqrt();
         let fc_weight = store.uniform("fc.weight", &[classes, cin], bound)?;
         let fc_bias = store.uniform("fc.bias", &[classes], bound)?;
-        Ok(ResNet { arch: cfg.arch, kernels, stem, blocks, fc_weight, fc_bias })
+        Ok(ResNet {
+            arch: cfg.arch,
+            kernels,
+            stem,
+            blocks,
+            fc_weight,
+            fc_bias,
+        })
     }
 
     /// The architecture.
@@ -156,7 +173,10 @@ mod tests {
     use candle_core::Device;
 
     fn build(arch: Arch) -> (ParamStore, ResNet) {
-        let cfg = ModelConfig { arch, ..ModelConfig::default() };
+        let cfg = ModelConfig {
+            arch,
+            ..ModelConfig::default()
+        };
         let mut store = ParamStore::new(&Device::Cpu, 1);
         let net = ResNet::new(&mut store, &cfg, Kernels::Candle, 10).unwrap();
         (store, net)
@@ -193,7 +213,10 @@ mod tests {
         let (a, _) = build(Arch::Resnet8);
         let (b, _) = build(Arch::Resnet8);
         for ((_, x), (_, y)) in a.named_tensors().iter().zip(b.named_tensors().iter()) {
-            assert_eq!(x.flatten_all().unwrap().to_vec1::<f32>().unwrap(), y.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+            assert_eq!(
+                x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                y.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+            );
         }
     }
 }

@@ -8,9 +8,8 @@
 //! the model does that from the returned (mean, var).
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 
-use super::cpu::{self, OpError};
+use super::cpu::{self, OpError, SendPtr};
 
 /// NCHW extents of a batch-norm input: samples, channels, pixels per channel.
 #[derive(Clone, Copy, Debug)]
@@ -66,28 +65,25 @@ fn shifted_sums(v: &[f32], shift: f32) -> (f64, f64) {
 
 /// Biased per-chunk statistics: (mean, var), each chunk-major `chunks × C`.
 pub fn stats(x: &[f32], d: Dims, chunks: &[(usize, usize)]) -> (Vec<f32>, Vec<f32>) {
-    let per_channel: Vec<Vec<(f32, f32)>> = (0..d.c)
-        .into_par_iter()
-        .map(|ch| {
-            chunks
-                .iter()
-                .map(|&(start, len)| {
-                    // Shifting by a sample value keeps E[x²] − E[x]² from cancelling badly.
-                    let shift = x[(start * d.c + ch) * d.p];
-                    let (mut s1, mut s2) = (0f64, 0f64);
-                    for s in start..start + len {
-                        let (a, b) = shifted_sums(&x[(s * d.c + ch) * d.p..][..d.p], shift);
-                        s1 += a;
-                        s2 += b;
-                    }
-                    let m = (len * d.p) as f64;
-                    let mean = s1 / m;
-                    let var = (s2 / m - mean * mean).max(0.0);
-                    ((shift as f64 + mean) as f32, var as f32)
-                })
-                .collect()
-        })
-        .collect();
+    let per_channel: Vec<Vec<(f32, f32)>> = cpu::par_map(d.c, |ch| {
+        chunks
+            .iter()
+            .map(|&(start, len)| {
+                // Shifting by a sample value keeps E[x²] − E[x]² from cancelling badly.
+                let shift = x[(start * d.c + ch) * d.p];
+                let (mut s1, mut s2) = (0f64, 0f64);
+                for s in start..start + len {
+                    let (a, b) = shifted_sums(&x[(s * d.c + ch) * d.p..][..d.p], shift);
+                    s1 += a;
+                    s2 += b;
+                }
+                let m = (len * d.p) as f64;
+                let mean = s1 / m;
+                let var = (s2 / m - mean * mean).max(0.0);
+                ((shift as f64 + mean) as f32, var as f32)
+            })
+            .collect()
+    });
     let k = chunks.len();
     let mut mean = vec![0f32; k * d.c];
     let mut var = vec![0f32; k * d.c];
@@ -117,10 +113,13 @@ fn affine(
     ab: impl Fn(usize, usize) -> (f32, f32) + Sync,
 ) -> Vec<f32> {
     let mut y = vec![0f32; x.len()];
-    y.par_chunks_mut(d.c * d.p)
-        .zip(x.par_chunks(d.c * d.p))
-        .enumerate()
-        .for_each(|(s, (ys, xs))| {
+    let yp = SendPtr(y.as_mut_ptr());
+    let row = d.c * d.p;
+    cpu::for_ranges(d.n, |_, r| {
+        for s in r {
+            // SAFETY: sample rows are disjoint across tasks and inside `y`.
+            let ys = unsafe { yp.slice(s * row..(s + 1) * row) };
+            let xs = &x[s * row..(s + 1) * row];
             for ch in 0..d.c {
                 let (a, b) = ab(s, ch);
                 let yr = &mut ys[ch * d.p..][..d.p];
@@ -135,7 +134,8 @@ fn affine(
                     }
                 }
             }
-        });
+        }
+    });
     y
 }
 
@@ -148,30 +148,27 @@ fn grad_sums(
     chunks: &[(usize, usize)],
     mean: &[f32],
 ) -> (Vec<f64>, Vec<f64>) {
-    let per_channel: Vec<Vec<(f64, f64)>> = (0..d.c)
-        .into_par_iter()
-        .map(|ch| {
-            chunks
-                .iter()
-                .enumerate()
-                .map(|(j, &(start, len))| {
-                    let mu = mean[j * d.c + ch];
-                    let (mut sg, mut sgx) = (0f64, 0f64);
-                    for s in start..start + len {
-                        let o = (s * d.c + ch) * d.p;
-                        let (xr, gr) = (&x[o..][..d.p], &g[o..][..d.p]);
-                        let (a, b) = match y {
-                            Some(y) => masked_row_sums(xr, gr, &y[o..][..d.p], mu),
-                            None => row_sums(xr, gr, mu),
-                        };
-                        sg += a as f64;
-                        sgx += b as f64;
-                    }
-                    (sg, sgx)
-                })
-                .collect()
-        })
-        .collect();
+    let per_channel: Vec<Vec<(f64, f64)>> = cpu::par_map(d.c, |ch| {
+        chunks
+            .iter()
+            .enumerate()
+            .map(|(j, &(start, len))| {
+                let mu = mean[j * d.c + ch];
+                let (mut sg, mut sgx) = (0f64, 0f64);
+                for s in start..start + len {
+                    let o = (s * d.c + ch) * d.p;
+                    let (xr, gr) = (&x[o..][..d.p], &g[o..][..d.p]);
+                    let (a, b) = match y {
+                        Some(y) => masked_row_sums(xr, gr, &y[o..][..d.p], mu),
+                        None => row_sums(xr, gr, mu),
+                    };
+                    sg += a as f64;
+                    sgx += b as f64;
+                }
+                (sg, sgx)
+            })
+            .collect()
+    });
     let k = chunks.len();
     let mut sg = vec![0f64; k * d.c];
     let mut sgx = vec![0f64; k * d.c];
@@ -240,23 +237,28 @@ fn input_grad(
 ) -> Vec<f32> {
     let mut dx = vec![0f32; x.len()];
     let row = d.c * d.p;
-    dx.par_chunks_mut(row).enumerate().for_each(|(s, out)| {
-        for ch in 0..d.c {
-            let (a, b, c) = abc(s, ch);
-            let o = s * row + ch * d.p;
-            let (xr, gr) = (&x[o..][..d.p], &g[o..][..d.p]);
-            let dr = &mut out[ch * d.p..][..d.p];
-            match y {
-                Some(y) => {
-                    let yr = &y[o..][..d.p];
-                    for (((dv, &xv), &gv), &yv) in dr.iter_mut().zip(xr).zip(gr).zip(yr) {
-                        let ge = if yv > 0.0 { gv } else { 0.0 };
-                        *dv = a * ge - b * xv + c;
+    let dp = SendPtr(dx.as_mut_ptr());
+    cpu::for_ranges(d.n, |_, r| {
+        for s in r {
+            // SAFETY: sample rows are disjoint across tasks and inside `dx`.
+            let out = unsafe { dp.slice(s * row..(s + 1) * row) };
+            for ch in 0..d.c {
+                let (a, b, c) = abc(s, ch);
+                let o = s * row + ch * d.p;
+                let (xr, gr) = (&x[o..][..d.p], &g[o..][..d.p]);
+                let dr = &mut out[ch * d.p..][..d.p];
+                match y {
+                    Some(y) => {
+                        let yr = &y[o..][..d.p];
+                        for (((dv, &xv), &gv), &yv) in dr.iter_mut().zip(xr).zip(gr).zip(yr) {
+                            let ge = if yv > 0.0 { gv } else { 0.0 };
+                            *dv = a * ge - b * xv + c;
+                        }
                     }
-                }
-                None => {
-                    for ((dv, &xv), &gv) in dr.iter_mut().zip(xr).zip(gr) {
-                        *dv = a * gv - b * xv + c;
+                    None => {
+                        for ((dv, &xv), &gv) in dr.iter_mut().zip(xr).zip(gr) {
+                            *dv = a * gv - b * xv + c;
+                        }
                     }
                 }
             }

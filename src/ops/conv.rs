@@ -7,7 +7,6 @@
 //! compute the input gradient when the input does not track gradients (the image at the stem).
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 
 use super::cpu::{self, Mat, MatMut, OpError, SendPtr};
 
@@ -147,12 +146,6 @@ fn panels(g: &Geom, s0: usize, s1: usize) -> Vec<Panel> {
     out
 }
 
-/// Splits the batch into one contiguous sample range per worker thread.
-fn groups(n: usize) -> Vec<(usize, usize)> {
-    let t = cpu::threads().min(n).max(1);
-    (0..t).map(|i| (i * n / t, (i + 1) * n / t)).collect()
-}
-
 /// Writes the K × cols im2col panel of `x` for `pl` into `col` (row r = (ci, ky, kx)).
 fn im2col(g: &Geom, x: &[f32], pl: &Panel, col: &mut [f32]) {
     let cols = pl.cols(g);
@@ -232,7 +225,7 @@ fn col2im(g: &Geom, col: &[f32], pl: &Panel, dx: &mut [f32], base: usize) {
 }
 
 /// Forward pass over samples `s0..s1` into `y` (the whole output, NCHW).
-fn forward_group(g: &Geom, x: &[f32], wt: &[f32], y: SendPtr, s0: usize, s1: usize, par: bool) {
+fn forward_group(g: &Geom, x: &[f32], wt: &[f32], y: SendPtr, s0: usize, s1: usize) {
     let (p, kd) = (g.p(), g.kdim());
     let wmat = Mat::rows(wt.as_ptr(), kd);
     for pl in panels(g, s0, s1) {
@@ -256,22 +249,13 @@ fn forward_group(g: &Geom, x: &[f32], wt: &[f32], y: SendPtr, s0: usize, s1: usi
                 // cout rows of `cols` values at row stride p inside `y`.
                 unsafe {
                     let dst = y.0.add(pl.s0 * g.cout * p + pl.oy0 * g.wo);
-                    cpu::sgemm(
-                        g.cout,
-                        cols,
-                        kd,
-                        MatMut::rows(dst, p),
-                        false,
-                        wmat,
-                        rhs,
-                        par,
-                    );
+                    cpu::sgemm(g.cout, cols, kd, MatMut::rows(dst, p), false, wmat, rhs);
                 }
             } else {
                 // SAFETY: `tmp` is cout × cols, owned by this call.
                 unsafe {
                     let dst = MatMut::rows(tmp.as_mut_ptr(), cols);
-                    cpu::sgemm(g.cout, cols, kd, dst, false, wmat, rhs, par);
+                    cpu::sgemm(g.cout, cols, kd, dst, false, wmat, rhs);
                 }
                 for j in 0..pl.ns {
                     for co in 0..g.cout {
@@ -290,15 +274,14 @@ fn forward_group(g: &Geom, x: &[f32], wt: &[f32], y: SendPtr, s0: usize, s1: usi
 
 /// Forward convolution of NCHW `x` with `wt`, returning the NCHW output buffer.
 fn forward(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
-    let mut y = vec![0f32; g.n * g.cout * g.p()];
+    let len = g.n * g.cout * g.p();
+    let mut y: Vec<f32> = Vec::with_capacity(len);
     let yp = SendPtr(y.as_mut_ptr());
-    let gs = groups(g.n);
-    if gs.len() == 1 {
-        forward_group(g, x, wt, yp, 0, g.n, true);
-    } else {
-        gs.par_iter()
-            .for_each(|&(a, b)| forward_group(g, x, wt, yp, a, b, false));
-    }
+    // One contiguous range of samples per thread; each writes only its samples' outputs.
+    cpu::for_ranges(g.n, |_, r| forward_group(g, x, wt, yp, r.start, r.end));
+    // SAFETY: the GEMMs above wrote every output element (read_dst = false never reads them),
+    // covering all samples, channels and pixels; f32 has no invalid bit patterns.
+    unsafe { y.set_len(len) };
     y
 }
 
@@ -322,7 +305,6 @@ fn backward_group(
     dx: SendPtr,
     dwt: &mut [f32],
     (s0, s1): (usize, usize),
-    par: bool,
 ) {
     let (p, kd, hw) = (g.p(), g.kdim(), g.h * g.w);
     for pl in panels(g, s0, s1) {
@@ -358,7 +340,7 @@ fn backward_group(
                     cs: g.cout as isize,
                 };
                 // SAFETY: `dwt` is this group's own K × cout accumulator.
-                unsafe { cpu::sgemm(g.cout, kd, cols, dst, true, dym, colt, par) };
+                unsafe { cpu::sgemm(g.cout, kd, cols, dst, true, dym, colt) };
             }
             if need.dx {
                 // dcol (K × cols) = Wᵀ (K × cout) · dY (cout × cols)
@@ -368,12 +350,12 @@ fn backward_group(
                     // panel maps one-to-one onto those input pixels.
                     unsafe {
                         let dst = MatMut::rows(dx.0.add(pl.s0 * g.cin * hw + pl.oy0 * g.wo), hw);
-                        cpu::sgemm(kd, cols, g.cout, dst, false, wtm, dym, par);
+                        cpu::sgemm(kd, cols, g.cout, dst, false, wtm, dym);
                     }
                 } else {
                     let dst = MatMut::rows(dcol.as_mut_ptr(), cols);
                     // SAFETY: `dcol` is K × cols, owned by this call.
-                    unsafe { cpu::sgemm(kd, cols, g.cout, dst, false, wtm, dym, par) };
+                    unsafe { cpu::sgemm(kd, cols, g.cout, dst, false, wtm, dym) };
                     // SAFETY: samples s0..s1 of `dx` belong to this thread's group alone.
                     let dxs = unsafe {
                         std::slice::from_raw_parts_mut(
@@ -400,26 +382,27 @@ fn backward(
     let wlen = if need.dw { g.cout * kd } else { 0 };
     let mut dx = need.dx.then(|| vec![0f32; g.n * g.cin * hw]);
     let dxp = SendPtr(dx.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
-    let gs = groups(g.n);
-    let parts: Vec<Vec<f32>> = if gs.len() == 1 {
-        let mut dwt = vec![0f32; wlen];
-        backward_group(g, x, wt, dy, need, dxp, &mut dwt, (0, g.n), true);
-        vec![dwt]
-    } else {
-        gs.par_iter()
-            .map(|&range| {
-                let mut dwt = vec![0f32; wlen];
-                backward_group(g, x, wt, dy, need, dxp, &mut dwt, range, false);
-                dwt
-            })
-            .collect()
-    };
+    // One contiguous range of samples per thread, each with its own K × cout accumulator.
+    let t = cpu::threads().min(g.n).max(1);
+    let mut parts = vec![0f32; t * wlen];
+    let pp = SendPtr(parts.as_mut_ptr());
+    cpu::for_ranges(g.n, |tid, r| {
+        // SAFETY: accumulator `tid` is used by this task alone.
+        let dwt = unsafe { pp.slice(tid * wlen..(tid + 1) * wlen) };
+        backward_group(g, x, wt, dy, need, dxp, dwt, (r.start, r.end));
+    });
     let dw = need.dw.then(|| {
-        // Sum the per-thread K × cout partials while transposing to (cout, K).
+        let (acc, rest) = parts.split_at_mut(wlen);
+        for part in rest.chunks_exact(wlen) {
+            for (a, b) in acc.iter_mut().zip(part) {
+                *a += b;
+            }
+        }
+        // K × cout → (cout, K)
         let mut dw = vec![0f32; wlen];
-        for (co, row) in dw.chunks_exact_mut(kd).enumerate() {
-            for (kk, d) in row.iter_mut().enumerate() {
-                *d = parts.iter().map(|part| part[kk * g.cout + co]).sum();
+        for (kk, row) in acc.chunks_exact(g.cout).enumerate() {
+            for (co, &v) in row.iter().enumerate() {
+                dw[co * kd + kk] = v;
             }
         }
         dw

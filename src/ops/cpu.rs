@@ -63,9 +63,60 @@ pub fn is_fast(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == candle_core::DType::F32
 }
 
-/// Worker threads the kernels split work across (rayon's global pool, sized to the machine).
+/// Worker threads the kernels split work across: candle's own CPU pool plus the calling thread.
+///
+/// Sharing candle's pool (instead of a second rayon pool) keeps the thread count at the core
+/// count, so the two pools never fight over the cores or spin while the other works.
 pub fn threads() -> usize {
-    rayon::current_num_threads().max(1)
+    candle_core::utils::barrier_pool().n_workers() + 1
+}
+
+/// Splits `0..n` into at most [`threads`] contiguous near-equal ranges and runs
+/// `f(index, range)` on each in parallel (the caller's thread takes one); returns when all are
+/// done. Must not be called from inside `f` (candle's pool does not nest).
+pub fn for_ranges(n: usize, f: impl Fn(usize, std::ops::Range<usize>) + Sync) {
+    let t = threads().min(n);
+    if t <= 1 {
+        if n > 0 {
+            f(0, 0..n);
+        }
+        return;
+    }
+    candle_core::utils::barrier_pool().execute(|tid| {
+        if tid < t {
+            f(tid, tid * n / t..(tid + 1) * n / t);
+        }
+    });
+}
+
+/// `(0..n).map(f)` computed in parallel contiguous ranges, results in order.
+pub fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let parts: Vec<std::sync::Mutex<Vec<T>>> = (0..threads())
+        .map(|_| std::sync::Mutex::new(Vec::new()))
+        .collect();
+    for_ranges(n, |tid, r| {
+        let out: Vec<T> = r.map(&f).collect();
+        *parts[tid].lock().unwrap_or_else(|e| e.into_inner()) = out;
+    });
+    parts
+        .into_iter()
+        .flat_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
+}
+
+/// Like [`for_ranges`] over `0..n` with `grain` items per range at least, so that small
+/// element-wise jobs stay on one thread.
+pub fn for_ranges_grain(n: usize, grain: usize, f: impl Fn(usize, std::ops::Range<usize>) + Sync) {
+    if n <= grain.max(1) {
+        if n > 0 {
+            f(0, 0..n);
+        }
+        return;
+    }
+    let chunks = n.div_ceil(grain.max(1)).min(threads());
+    for_ranges(chunks, |tid, r| {
+        f(tid, r.start * n / chunks..r.end * n / chunks)
+    });
 }
 
 thread_local! {
@@ -166,7 +217,6 @@ pub unsafe fn sgemm(
     accumulate: bool,
     lhs: Mat,
     rhs: Mat,
-    parallel: bool,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -181,20 +231,45 @@ pub unsafe fn sgemm(
         }
         return;
     }
-    let par = if parallel && threads() > 1 {
-        gemm::Parallelism::Rayon(threads())
-    } else {
-        gemm::Parallelism::None
-    };
     gemm::gemm(
-        m, n, k, dst.ptr, dst.cs, dst.rs, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs,
-        rhs.rs, 1.0, 1.0, false, false, false, par,
+        m,
+        n,
+        k,
+        dst.ptr,
+        dst.cs,
+        dst.rs,
+        accumulate,
+        lhs.ptr,
+        lhs.cs,
+        lhs.rs,
+        rhs.ptr,
+        rhs.cs,
+        rhs.rs,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        // Parallelism is ours (one panel group per thread); gemm's rayon split would add a
+        // second pool competing for the same cores.
+        gemm::Parallelism::None,
     );
 }
 
-/// A raw pointer that may cross into rayon tasks; each task writes a disjoint region.
+/// A raw pointer that may cross into parallel tasks; each task writes a disjoint region.
 #[derive(Clone, Copy)]
 pub struct SendPtr(pub *mut f32);
+
+impl SendPtr {
+    /// The mutable slice `range` of the buffer this points into.
+    ///
+    /// # Safety
+    /// `range` must lie inside the buffer, and no other live slice may overlap it.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn slice(&self, range: std::ops::Range<usize>) -> &mut [f32] {
+        std::slice::from_raw_parts_mut(self.0.add(range.start), range.len())
+    }
+}
 // SAFETY: only used to hand disjoint output regions to parallel tasks; see each use.
 unsafe impl Send for SendPtr {}
 // SAFETY: as above.

@@ -5,9 +5,8 @@
 //! here (the dispatcher sends such calls to the stock path).
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 
-use super::cpu::{self, OpError};
+use super::cpu::{self, OpError, SendPtr};
 
 /// Elements per parallel task: below this, splitting costs more than it saves.
 const GRAIN: usize = 1 << 14;
@@ -36,13 +35,14 @@ impl CustomOp2 for AddRelu {
         let a = cpu::slice("add_relu", s1, l1)?;
         let b = cpu::slice("add_relu", s2, l2)?;
         let mut y = vec![0f32; a.len()];
-        y.par_chunks_mut(GRAIN)
-            .zip(a.par_chunks(GRAIN).zip(b.par_chunks(GRAIN)))
-            .for_each(|(y, (a, b))| {
-                for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
-                    *o = (u + v).max(0.0);
-                }
-            });
+        let yp = SendPtr(y.as_mut_ptr());
+        cpu::for_ranges_grain(a.len(), GRAIN, |_, r| {
+            // SAFETY: ranges are disjoint and inside `y`.
+            let y = unsafe { yp.slice(r.clone()) };
+            for ((o, &u), &v) in y.iter_mut().zip(&a[r.clone()]).zip(&b[r]) {
+                *o = (u + v).max(0.0);
+            }
+        });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -59,13 +59,14 @@ impl CustomOp2 for AddRelu {
         let ge = cpu::with_f32("add_relu", grad, |g| {
             cpu::with_f32("add_relu", res, |y| {
                 let mut out = vec![0f32; g.len()];
-                out.par_chunks_mut(GRAIN)
-                    .zip(g.par_chunks(GRAIN).zip(y.par_chunks(GRAIN)))
-                    .for_each(|(o, (g, y))| {
-                        for ((o, &g), &y) in o.iter_mut().zip(g).zip(y) {
-                            *o = if y > 0.0 { g } else { 0.0 };
-                        }
-                    });
+                let op = SendPtr(out.as_mut_ptr());
+                cpu::for_ranges_grain(g.len(), GRAIN, |_, r| {
+                    // SAFETY: ranges are disjoint and inside `out`.
+                    let o = unsafe { op.slice(r.clone()) };
+                    for ((o, &g), &y) in o.iter_mut().zip(&g[r.clone()]).zip(&y[r]) {
+                        *o = if y > 0.0 { g } else { 0.0 };
+                    }
+                });
                 out
             })
         })??;

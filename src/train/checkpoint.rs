@@ -99,7 +99,10 @@ fn invalid(path: &Path, message: impl Into<String>) -> CheckpointError {
 }
 
 /// Writes `bytes` to `path` through a temp file in the same directory: write, fsync, rename.
-fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<(), CheckpointError> {
+fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<(), CheckpointError> {
     let tmp = path.with_extension(format!(
         "{}.tmp",
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
@@ -143,7 +146,11 @@ pub fn save(
     // Move tensors to the CPU first so a GPU run's checkpoint loads anywhere.
     let mut cpu = HashMap::with_capacity(tensors.len());
     for (k, t) in tensors {
-        cpu.insert(k.clone(), t.to_device(&Device::Cpu).map_err(|e| write_err(&weights, e))?);
+        cpu.insert(
+            k.clone(),
+            t.to_device(&Device::Cpu)
+                .map_err(|e| write_err(&weights, e))?,
+        );
     }
     if let Err(e) = write_atomic(&weights, |p| {
         candle_core::safetensors::save(&cpu, p).map_err(|e| std::io::Error::other(e.to_string()))
@@ -227,12 +234,8 @@ pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
             ),
         ));
     }
-    let tensors = candle_core::safetensors::load(&weights, &Device::Cpu).map_err(|e| {
-        invalid(
-            &weights,
-            format!("corrupt or truncated weights file ({e})"),
-        )
-    })?;
+    let tensors = candle_core::safetensors::load(&weights, &Device::Cpu)
+        .map_err(|e| invalid(&weights, format!("corrupt or truncated weights file ({e})")))?;
     Ok(Checkpoint {
         path: weights,
         meta,
@@ -273,7 +276,12 @@ pub fn config_differences(a: &RunConfig, b: &RunConfig) -> Vec<String> {
     pa.into_iter()
         .filter(|(k, _)| !FREE_KEYS.iter().any(|f| k.starts_with(f)))
         .filter(|(k, v)| mb.get(k) != Some(v))
-        .map(|(k, v)| format!("{k} ({v} vs {})", mb.get(&k).cloned().unwrap_or_else(|| "unset".into())))
+        .map(|(k, v)| {
+            format!(
+                "{k} ({v} vs {})",
+                mb.get(&k).cloned().unwrap_or_else(|| "unset".into())
+            )
+        })
         .collect()
 }
 
@@ -343,7 +351,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let good = save(dir.path(), &meta(0, 1), &tensors(), 0).unwrap();
         // A crash mid-write leaves only temp files behind.
-        fs::write(dir.path().join("0000-000000002.safetensors.tmp"), b"partial").unwrap();
+        fs::write(
+            dir.path().join("0000-000000002.safetensors.tmp"),
+            b"partial",
+        )
+        .unwrap();
         fs::write(dir.path().join("0000-000000002.json"), b"{").unwrap();
         let ck = load(&good).unwrap();
         assert_eq!(ck.meta.progress.update, 1);
@@ -358,7 +370,10 @@ mod tests {
         let bytes = fs::read(&p).unwrap();
         fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
         let e = load(&p).err().unwrap().to_string();
-        assert!(e.contains("corrupt or truncated") && e.contains("0001-000000005"), "{e}");
+        assert!(
+            e.contains("corrupt or truncated") && e.contains("0001-000000005"),
+            "{e}"
+        );
 
         let foreign = dir.path().join("x.safetensors");
         fs::write(&foreign, b"hello").unwrap();
@@ -366,7 +381,10 @@ mod tests {
         let e = load(&foreign).err().unwrap().to_string();
         assert!(e.contains("not a batchramp checkpoint"), "{e}");
 
-        let e = load(&dir.path().join("missing.safetensors")).err().unwrap().to_string();
+        let e = load(&dir.path().join("missing.safetensors"))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("no such file"), "{e}");
     }
 
@@ -376,7 +394,9 @@ mod tests {
         let good = save(dir.path(), &meta(0, 1), &tensors(), 1).unwrap();
         // Block the temp file's name with a directory: the write fails even for root.
         fs::create_dir(dir.path().join("0000-000000002.safetensors.tmp")).unwrap();
-        let e = save(dir.path(), &meta(0, 2), &tensors(), 1).unwrap_err().to_string();
+        let e = save(dir.path(), &meta(0, 2), &tensors(), 1)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("previous checkpoint is intact"), "{e}");
         assert_eq!(list(dir.path()), vec![good.clone()]);
         assert_eq!(load(&good).unwrap().meta.progress.update, 1);

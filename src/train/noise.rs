@@ -70,7 +70,9 @@ mod tests {
     fn recovers_known_noise_scale_on_synthetic_gradients() {
         let d = 50;
         let sigma = 2.0f64;
-        let g: Vec<f64> = (0..d).map(|i| if i % 2 == 0 { 0.3 } else { -0.2 }).collect();
+        let g: Vec<f64> = (0..d)
+            .map(|i| if i % 2 == 0 { 0.3 } else { -0.2 })
+            .collect();
         let g_sq: f64 = g.iter().map(|x| x * x).sum();
         let expected = d as f64 * sigma * sigma / g_sq;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);

@@ -51,7 +51,8 @@ impl Progress {
             self.stages[i].updates += 1;
             self.stage_images[i] += count as u64;
             self.stage_seconds[i] += seconds;
-            self.stages[i].images_per_sec = self.stage_images[i] as f64 / self.stage_seconds[i].max(1e-9);
+            self.stages[i].images_per_sec =
+                self.stage_images[i] as f64 / self.stage_seconds[i].max(1e-9);
         }
     }
 

@@ -210,19 +210,30 @@ mod tests {
         for micro in [128, 32] {
             let (store, net) = setup(32);
             let ps = params(&store);
-            let g = batch_gradient(&net, &ps, &images, &labels, micro, &Device::Cpu, false).unwrap();
+            let g =
+                batch_gradient(&net, &ps, &images, &labels, micro, &Device::Cpu, false).unwrap();
             let mut opt = Optimizer::new(&OptimConfig::default(), ps.clone());
             opt.step(&g.grads).unwrap();
             let flat: Vec<f32> = ps
                 .iter()
-                .flat_map(|p| p.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
+                .flat_map(|p| {
+                    p.as_tensor()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1::<f32>()
+                        .unwrap()
+                })
                 .collect();
             results.push((flat, g.loss_sum, g.correct));
         }
         let (a, b) = (&results[0], &results[1]);
         assert!((a.1 - b.1).abs() < 1e-3, "loss sums {} vs {}", a.1, b.1);
         assert_eq!(a.2, b.2);
-        let max_diff = a.0.iter().zip(&b.0).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        let max_diff =
+            a.0.iter()
+                .zip(&b.0)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
         assert!(max_diff < 1e-5, "max parameter difference {max_diff}");
     }
 

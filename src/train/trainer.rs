@@ -161,7 +161,10 @@ impl Trainer {
         };
         let diffs = checkpoint::config_differences(&ck.meta.config, &self.cfg);
         if !diffs.is_empty() {
-            return Err(mismatch(format!("config keys differ: {}", diffs.join(", "))));
+            return Err(mismatch(format!(
+                "config keys differ: {}",
+                diffs.join(", ")
+            )));
         }
         let mut model_tensors = HashMap::new();
         let mut optim_tensors = Vec::new();
@@ -172,7 +175,9 @@ impl Trainer {
             } else if let Some(n) = name.strip_prefix("optim.") {
                 optim_tensors.push((n.to_string(), t));
             } else if let Some(i) = name.strip_prefix("noise.prev.") {
-                let i: usize = i.parse().map_err(|_| mismatch(format!("unexpected tensor {name}")))?;
+                let i: usize = i
+                    .parse()
+                    .map_err(|_| mismatch(format!("unexpected tensor {name}")))?;
                 prev.push((i, t));
             } else {
                 return Err(mismatch(format!("unexpected tensor {name}")));
@@ -235,13 +240,20 @@ impl Trainer {
 
     /// Trains until the last epoch, a stop request, or a non-finite loss. Emits the header
     /// first unless the run was resumed (its log already has one).
-    pub fn run(&mut self, sink: &EventSink, control: &Receiver<Control>) -> Result<Outcome, TrainError> {
+    pub fn run(
+        &mut self,
+        sink: &EventSink,
+        control: &Receiver<Control>,
+    ) -> Result<Outcome, TrainError> {
         if self.resumed_from.is_none() {
             sink.emit(Event::RunStarted(self.header()));
         } else {
             sink.emit(Event::Resumed(PauseEvent {
                 update: self.progress.update,
-                reason: format!("resumed from {}", self.resumed_from.clone().unwrap_or_default()),
+                reason: format!(
+                    "resumed from {}",
+                    self.resumed_from.clone().unwrap_or_default()
+                ),
             }));
         }
         let mut ips = Throughput::default();
@@ -255,7 +267,8 @@ impl Trainer {
                 }
                 let started = Instant::now();
                 let batch = self.loader.next_batch(stage.batch);
-                let measure = self.cfg.noise.enabled && self.progress.update % self.cfg.noise.every == 0;
+                let measure = self.cfg.noise.enabled
+                    && self.progress.update.is_multiple_of(self.cfg.noise.every);
                 // The forward pass moves batch-norm running statistics; keep the last good ones.
                 let saved_buffers = self.store.snapshot_buffers()?;
                 let g = self.gradient_within_memory(sink, &batch, measure, &saved_buffers)?;
@@ -278,11 +291,13 @@ impl Trainer {
                 }
                 self.optim.step(&g.grads)?;
                 let seconds = started.elapsed().as_secs_f64();
-                self.progress.record_step(g.loss_sum, g.correct, g.count, seconds);
+                self.progress
+                    .record_step(g.loss_sum, g.correct, g.count, seconds);
                 sink.emit(Event::Step(StepEvent {
                     update: self.progress.update,
                     epoch,
-                    epoch_progress: (batch.first_position + batch.len) as f64 / self.train_size as f64,
+                    epoch_progress: (batch.first_position + batch.len) as f64
+                        / self.train_size as f64,
                     loss,
                     acc: g.correct as f64 / g.count.max(1) as f64,
                     lr: stage.lr,
@@ -315,8 +330,13 @@ impl Trainer {
         saved_buffers: &[Tensor],
     ) -> Result<crate::train::step::BatchGradient, TrainError> {
         loop {
-            let result = if self.fault_oom_above.is_some_and(|limit| self.micro.min(batch.len) > limit) {
-                Err(candle_core::Error::Msg("out of memory (injected by BATCHRAMP_FAULT_OOM_ABOVE)".into()))
+            let result = if self
+                .fault_oom_above
+                .is_some_and(|limit| self.micro.min(batch.len) > limit)
+            {
+                Err(candle_core::Error::Msg(
+                    "out of memory (injected by BATCHRAMP_FAULT_OOM_ABOVE)".into(),
+                ))
             } else {
                 batch_gradient(
                     &self.model,
@@ -392,9 +412,9 @@ impl Trainer {
             self.test.iter().map(|(i, l)| (i.as_slice(), l.as_slice())),
             &self.device,
         )?;
-        let ev: EpochEvent = self
-            .progress
-            .end_epoch(test_loss, test_acc, self.progress.train_seconds);
+        let ev: EpochEvent =
+            self.progress
+                .end_epoch(test_loss, test_acc, self.progress.train_seconds);
         let finished_epoch = ev.epoch;
         sink.emit(Event::Epoch(ev));
         if let Some(b) = self.noise.b_simple() {
@@ -404,11 +424,12 @@ impl Trainer {
         if next >= self.schedule.epochs() {
             return Ok(());
         }
-        let stage_change = self.schedule.stage_index(next) != self.schedule.stage_index(finished_epoch);
+        let stage_change =
+            self.schedule.stage_index(next) != self.schedule.stage_index(finished_epoch);
         let every = self.cfg.checkpoint.every_epochs;
         if stage_change && self.cfg.checkpoint.at_stage_change {
             self.checkpoint(sink, "stage")?;
-        } else if every > 0 && next % every == 0 {
+        } else if every > 0 && next.is_multiple_of(every) {
             self.checkpoint(sink, "epoch")?;
         }
         Ok(())
@@ -422,7 +443,8 @@ impl Trainer {
     ) -> Result<(), TrainError> {
         match &g.norms {
             Some(n) if n.smalls >= 2 || g.count > n.b_small => {
-                self.noise.observe(n.b_small as f64, n.small_sq, g.count as f64, g.grad_sq);
+                self.noise
+                    .observe(n.b_small as f64, n.small_sq, g.count as f64, g.grad_sq);
                 self.prev_grads = None;
             }
             Some(n) => {
@@ -449,7 +471,11 @@ impl Trainer {
             }
             None => return Ok(()),
         }
-        if let (Some(b), Some(gs), Some(tr)) = (self.noise.b_simple(), self.noise.grad_sq(), self.noise.trace()) {
+        if let (Some(b), Some(gs), Some(tr)) = (
+            self.noise.b_simple(),
+            self.noise.grad_sq(),
+            self.noise.trace(),
+        ) {
             sink.emit(Event::NoiseScale(NoiseScaleEvent {
                 update: self.progress.update + 1,
                 b_simple: b,
@@ -524,7 +550,9 @@ impl Trainer {
             "non-finite loss or gradient (loss {loss}) at update {}: the update was not applied; lower optim.lr or check the data",
             self.progress.update + 1
         );
-        sink.emit(Event::Warning(MessageEvent { message: message.clone() }));
+        sink.emit(Event::Warning(MessageEvent {
+            message: message.clone(),
+        }));
         let path = self.checkpoint(sink, "nan")?;
         if self.pause_on_non_finite {
             sink.emit(Event::Paused(PauseEvent {
@@ -581,7 +609,9 @@ impl Trainer {
             }
             Err(e) => {
                 // A failed write is reported and training goes on; the previous file is intact.
-                sink.emit(Event::Warning(MessageEvent { message: e.to_string() }));
+                sink.emit(Event::Warning(MessageEvent {
+                    message: e.to_string(),
+                }));
                 match &self.last_checkpoint {
                     Some(p) if reason != "interrupt" && reason != "nan" => Ok(p.clone()),
                     _ => Err(e.into()),
@@ -720,7 +750,13 @@ mod tests {
         let (outcome, full) = run(&mut trainer(full_dir.path()), None);
         assert!(matches!(outcome, Outcome::Finished(_)));
         // 8 updates of 32 in epoch 0, then 2 of 160 (×5) in epoch 1.
-        assert_eq!(values_after(&full, 0).iter().filter(|v| v.starts_with('s')).count(), 10);
+        assert_eq!(
+            values_after(&full, 0)
+                .iter()
+                .filter(|v| v.starts_with('s'))
+                .count(),
+            10
+        );
 
         // Interrupted mid-epoch: stop requested after update 3.
         let dir = tempfile::tempdir().unwrap();
@@ -731,7 +767,10 @@ mod tests {
         let ck = checkpoint::load(&path).unwrap();
         let at = ck.meta.progress.update;
         assert!((3..8).contains(&at), "stopped mid-epoch, at update {at}");
-        assert_eq!(values_after(&first, 0)[..at as usize], values_after(&full, 0)[..at as usize]);
+        assert_eq!(
+            values_after(&first, 0)[..at as usize],
+            values_after(&full, 0)[..at as usize]
+        );
         let mut resumed = trainer(dir.path());
         resumed.restore(ck).unwrap();
         let (outcome, rest) = run(&mut resumed, None);
@@ -742,7 +781,13 @@ mod tests {
         let stage_ck = std::fs::read_dir(full_dir.path().join("checkpoints"))
             .unwrap()
             .map(|e| e.unwrap().path())
-            .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("0001-000000008.safetensors"))
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with("0001-000000008.safetensors")
+            })
             .expect("a checkpoint at the stage boundary");
         let ck = checkpoint::load(&stage_ck).unwrap();
         assert_eq!(ck.meta.reason, "stage");

@@ -263,7 +263,14 @@ fn resources_show_gpu_figures_or_say_why_not() {
         }),
     ));
     let full = render_text(&recs, 160, 48, &dark(), &Shot::default());
-    for needle in ["GPU mem", "30.0 GiB / 80.0 GiB", "util 97%", "temp 64°C", "power 412 W", "CPU 101%"] {
+    for needle in [
+        "GPU mem",
+        "30.0 GiB / 80.0 GiB",
+        "util 97%",
+        "temp 64°C",
+        "power 412 W",
+        "CPU 101%",
+    ] {
         assert!(full.contains(needle), "{needle} missing:\n{full}");
     }
     let compact = render_text(&recs, 80, 24, &dark(), &Shot::default());

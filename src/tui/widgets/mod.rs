@@ -49,10 +49,24 @@ pub fn bar<'a>(theme: &Theme, frac: f64, width: usize, role: Role) -> Vec<Span<'
     ]
 }
 
-/// The last `width` values as a one-line sparkline scaled to their own range.
+/// `values` as a one-line sparkline `width` cells wide at most, scaled to their own range;
+/// longer inputs are averaged in equal buckets so the line shows the trend, not the last few.
 pub fn sparkline(theme: &Theme, values: &[f64], width: usize) -> String {
-    let vals: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    let vals = &vals[vals.len().saturating_sub(width)..];
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if width == 0 || finite.is_empty() {
+        return String::new();
+    }
+    let vals: Vec<f64> = if finite.len() > width {
+        (0..width)
+            .map(|i| {
+                let a = i * finite.len() / width;
+                let b = ((i + 1) * finite.len() / width).max(a + 1);
+                finite[a..b].iter().sum::<f64>() / (b - a) as f64
+            })
+            .collect()
+    } else {
+        finite
+    };
     let (lo, hi) = vals
         .iter()
         .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
@@ -137,5 +151,35 @@ pub fn fill(buf: &mut Buffer, area: Rect, style: Style) {
             buf[(x, y)].reset();
             buf[(x, y)].set_style(style);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::theme::ColorMode;
+
+    #[test]
+    fn sparkline_averages_long_inputs_into_the_width() {
+        let t = Theme::builtin("mono", ColorMode::None).unwrap();
+        let rising: Vec<f64> = (0..1000).map(f64::from).collect();
+        let s = sparkline(&t, &rising, 8);
+        assert_eq!(s, "_.-~=+*#");
+        assert_eq!(
+            sparkline(&t, &[1.0, f64::NAN, 1.0], 8),
+            "~~",
+            "flat input sits mid-height"
+        );
+        assert_eq!(sparkline(&t, &[], 8), "");
+    }
+
+    #[test]
+    fn asciify_leaves_only_ascii() {
+        let mut buf = Buffer::empty(Rect::new(0, 0, 6, 1));
+        buf.set_string(0, 0, "╭ε⣿·█▁", Style::new());
+        let area = buf.area;
+        asciify(&mut buf, area);
+        let line: String = (0..6).map(|x| buf[(x, 0)].symbol().to_string()).collect();
+        assert_eq!(line, "+e*.#.");
     }
 }

@@ -272,7 +272,10 @@ pub fn progress_lines(app: &App, run: &RunState, width: u16, compact: bool) -> V
         let spark_w = usize::from(width).saturating_sub(used + 14).min(16);
         if spark_w >= 6 && !run.loss_ema.is_empty() {
             time.push(Span::styled(format!("  {}  loss ", t.sym.sep), muted));
-            time.push(Span::styled(sparkline(t, &run.loss_ema.tail(400), spark_w), t.fg(Role::Loss)));
+            time.push(Span::styled(
+                sparkline(t, &run.loss_ema.tail(400), spark_w),
+                t.fg(Role::Loss),
+            ));
         }
         lines.push(Line::from(time));
     } else {

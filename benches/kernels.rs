@@ -159,9 +159,9 @@ fn main() {
         batches = vec![32, 128];
     }
     println!(
-        "threads: {} (rayon); fwd+bwd medians; speedup = candle/fast wall time, cpu-time = the \
+        "threads: {} (candle pool); fwd+bwd medians; speedup = candle/fast wall time, cpu-time = the \
          same on process CPU time; GFLOP/s = conv FLOPs (2 per MAC, per GEMM pass) / fast wall",
-        rayon::current_num_threads()
+        candle_core::utils::barrier_pool().n_workers() + 1
     );
     println!(
         "{:<42} {:>9} {:>10} {:>8} {:>9} {:>9}",

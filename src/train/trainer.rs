@@ -835,6 +835,48 @@ mod tests {
     }
 
     #[test]
+    fn pause_and_checkpoint_requests_do_not_change_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, expected) = run(&mut trainer(dir.path()), None);
+        let mut t = trainer(dir.path());
+        let (log_tx, log_rx) = unbounded();
+        let (ctl_tx, ctl_rx) = unbounded();
+        let sink = EventSink::new(0.0, Some(log_tx), None);
+        let watcher = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for rec in log_rx.iter() {
+                match &rec.event {
+                    Event::Step(s) if s.update == 3 => {
+                        ctl_tx.send(Control::Pause).unwrap();
+                    }
+                    Event::Paused(_) => {
+                        ctl_tx.send(Control::Checkpoint).unwrap();
+                        ctl_tx.send(Control::Resume).unwrap();
+                    }
+                    _ => {}
+                }
+                seen.push(rec.event);
+            }
+            seen
+        });
+        let outcome = t.run(&sink, &ctl_rx).unwrap();
+        drop(sink);
+        let events = watcher.join().unwrap();
+        assert!(matches!(outcome, Outcome::Finished(_)));
+        let kinds: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Paused(_) => Some("paused"),
+                Event::Resumed(_) => Some("resumed"),
+                Event::Checkpoint(c) if c.reason == "key" => Some("checkpoint"),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds, vec!["paused", "checkpoint", "resumed"]);
+        assert_eq!(values_after(&events, 0), values_after(&expected, 0));
+    }
+
+    #[test]
     fn checkpoint_from_another_config_is_refused_with_the_keys() {
         let dir = tempfile::tempdir().unwrap();
         let (_, _) = run(&mut trainer(dir.path()), Some(1));

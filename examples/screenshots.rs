@@ -15,20 +15,9 @@ use batchramp::tui::history::XAxis;
 use batchramp::tui::{render_compare_screenshot, render_screenshot, ColorMode, Shot, Theme};
 
 fn read_log(path: &str) -> Result<Vec<Record>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        // The header line of a run log is a record too (`run_started`); other header shapes are skipped.
-        .filter_map(|(i, l)| match serde_json::from_str::<Record>(l) {
-            Ok(r) => Some(Ok(r)),
-            Err(e) if i == 0 => {
-                eprintln!("{path}: skipping first line ({e})");
-                None
-            }
-            Err(e) => Some(Err(format!("{path} line {}: {e}", i + 1))),
-        })
-        .collect()
+    batchramp::runlog::read_log(path.as_ref())
+        .map(|log| log.records)
+        .map_err(|e| e.to_string())
 }
 
 /// Name, events, width, height, theme, view changes.

@@ -299,6 +299,28 @@ mod tests {
     }
 
     #[test]
+    fn seed_presets_update_counts() {
+        let load = |name: &str| {
+            let path = format!("{}/configs/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+            Schedule::new(&RunConfig::load(Some(path.as_ref()), &[]).unwrap(), 50_000)
+        };
+        let inc = load("seed-resnet18-increase-batch");
+        let dec = load("seed-resnet18-decay-lr");
+        // 20·⌈50000/128⌉ + 10·⌈50000/640⌉ + 10·⌈50000/3200⌉ = 7,820 + 790 + 160.
+        assert_eq!(inc.updates(), 8_770);
+        assert_eq!(dec.updates(), 15_640);
+        assert_eq!(
+            inc.stages().iter().map(|s| s.batch).collect::<Vec<_>>(),
+            vec![128, 640, 3200]
+        );
+        let default = load("default");
+        assert_eq!(
+            default.stages().iter().map(|s| (s.batch, s.lr)).collect::<Vec<_>>(),
+            vec![(128, 0.1), (640, 0.1), (3200, 0.1), (3200, 0.1 / 5.0)]
+        );
+    }
+
+    #[test]
     fn updates_before_counts_whole_epochs() {
         let s = Schedule::new(&paper_config(ScheduleKind::IncreaseBatch), 50_000);
         assert_eq!(s.updates_before(0), 0);

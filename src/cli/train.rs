@@ -182,7 +182,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         };
         let opts = crate::tui::UiOptions {
             theme: args.theme.clone(),
-            title: format!("batchramp train — {}", run_dir.display()),
+            title: run_dir.display().to_string(),
         };
         crate::tui::run_with_shutdown(feed, opts, shutdown_rx)
             .map(Some)

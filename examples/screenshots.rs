@@ -55,6 +55,25 @@ fn main() -> Result<(), String> {
             Shot::default(),
         ),
         (
+            "full-paused",
+            fixture::paused_at(&records, updates * 2 / 5),
+            160,
+            48,
+            dark.clone(),
+            Shot::default(),
+        ),
+        (
+            "replay",
+            records.clone(),
+            160,
+            48,
+            dark.clone(),
+            Shot {
+                replay: true,
+                ..Shot::default()
+            },
+        ),
+        (
             "full-finished",
             records.clone(),
             160,

@@ -9,6 +9,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use super::cpu::{self, Mat, MatMut, OpError, SendPtr};
+use super::direct::{self, Plane};
 
 /// Output pixels (GEMM columns) per panel: big enough for an efficient GEMM, small enough that
 /// the K × cols im2col panel of a wide layer stays near the L2 cache.
@@ -77,6 +78,22 @@ impl Geom {
     /// A 1×1 stride-1 unpadded conv reads its input as the GEMM operand directly.
     fn is_pointwise(&self) -> bool {
         self.k == 1 && self.stride == 1 && self.pad == 0
+    }
+
+    /// Whether the direct 3×3 kernels take this conv's forward pass (and weight gradient).
+    fn direct_forward(&self) -> bool {
+        self.k == 3
+            && self.stride == 1
+            && self.pad == 1
+            && self.h * self.w >= direct::MIN_PIXELS
+            && self.cout % direct::CB == 0
+            && direct::available()
+    }
+
+    /// Whether the direct kernels take the whole backward pass (`need_dx`: input gradient too,
+    /// which needs the input channels in whole register tiles).
+    fn direct_backward(&self, need_dx: bool) -> bool {
+        self.direct_forward() && (!need_dx || self.cin % direct::CB == 0)
     }
 
     /// Range of output columns `ox` whose input column `ox*stride + kx - pad` lies inside the image.
@@ -272,8 +289,111 @@ fn forward_group(g: &Geom, x: &[f32], wt: &[f32], y: SendPtr, s0: usize, s1: usi
     }
 }
 
+/// Forward pass through the direct 3×3 kernels, one contiguous range of samples per thread.
+fn forward_direct(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
+    let pl = Plane::new(g.h, g.w);
+    let wk = direct::pack_forward(wt, g.cout, g.cin);
+    let (hw, p) = (g.h * g.w, g.p());
+    let mut y = vec![0f32; g.n * g.cout * p];
+    let yp = SendPtr(y.as_mut_ptr());
+    cpu::for_ranges(g.n, |_, r| {
+        cpu::with_scratch(
+            [g.cin * pl.stride(), g.cout * pl.result_len()],
+            |[xt, yq]| {
+                for s in r {
+                    direct::pad_planes(&x[s * g.cin * hw..(s + 1) * g.cin * hw], g.cin, &pl, xt);
+                    // SAFETY: `available()` was checked by `direct_forward`; buffers are sized
+                    // for the plane geometry and channel counts passed.
+                    unsafe { direct::conv_planes(xt, g.cin, &wk, g.cout, &pl, yq) };
+                    // SAFETY: sample `s` belongs to this thread's range alone.
+                    let ys = unsafe { yp.slice(s * g.cout * p..(s + 1) * g.cout * p) };
+                    direct::compact(yq, g.cout, &pl, ys);
+                }
+            },
+        )
+    });
+    y
+}
+
+/// Backward pass through the direct 3×3 kernels: (dx if needed, dw if needed).
+fn backward_direct(
+    g: &Geom,
+    x: &[f32],
+    wt: &[f32],
+    dy: &[f32],
+    need: Need,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let pl = Plane::new(g.h, g.w);
+    let (hw, p) = (g.h * g.w, g.p());
+    let wkx = need.dx.then(|| direct::pack_input_grad(wt, g.cout, g.cin));
+    let mut dx = need.dx.then(|| vec![0f32; g.n * g.cin * hw]);
+    let dxp = SendPtr(dx.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
+    let wlen = if need.dw { g.cout * g.cin * 9 } else { 0 };
+    let t = cpu::threads().min(g.n).max(1);
+    let mut parts = vec![0f32; t * wlen];
+    let pp = SendPtr(parts.as_mut_ptr());
+    let block = if need.dw { pl.samples_per_block() } else { 1 };
+    cpu::for_ranges(g.n, |tid, r| {
+        // SAFETY: accumulator `tid` is used by this task alone.
+        let dw = unsafe { pp.slice(tid * wlen..(tid + 1) * wlen) };
+        let xt_len = if need.dw {
+            block * g.cin * pl.stride()
+        } else {
+            0
+        };
+        let dxq_len = if need.dx { g.cin * pl.result_len() } else { 0 };
+        cpu::with_scratch(
+            [xt_len, block * g.cout * pl.stride(), dxq_len],
+            |[xt, dyp, dxq]| {
+                let mut s0 = r.start;
+                while s0 < r.end {
+                    let nb = block.min(r.end - s0);
+                    for j in 0..nb {
+                        let s = s0 + j;
+                        let dys = &dy[s * g.cout * p..(s + 1) * g.cout * p];
+                        let dyj = &mut dyp[j * g.cout * pl.stride()..][..g.cout * pl.stride()];
+                        direct::pad_planes(dys, g.cout, &pl, dyj);
+                        if need.dw {
+                            let xs = &x[s * g.cin * hw..(s + 1) * g.cin * hw];
+                            let xj = &mut xt[j * g.cin * pl.stride()..][..g.cin * pl.stride()];
+                            direct::pad_planes(xs, g.cin, &pl, xj);
+                        }
+                        if let Some(wk) = &wkx {
+                            // SAFETY: `available()` was checked by `direct_backward`, which also
+                            // requires cin to fill whole tiles; buffers fit the geometry.
+                            unsafe { direct::conv_planes(dyj, g.cout, wk, g.cin, &pl, dxq) };
+                            // SAFETY: sample `s` belongs to this thread's range alone.
+                            let dxs = unsafe { dxp.slice(s * g.cin * hw..(s + 1) * g.cin * hw) };
+                            direct::compact(dxq, g.cin, &pl, dxs);
+                        }
+                    }
+                    if need.dw {
+                        // SAFETY: as above; `xt`/`dyp` hold the `nb` samples just padded.
+                        unsafe { direct::weight_grad(xt, dyp, nb, g.cin, g.cout, &pl, dw) };
+                    }
+                    s0 += nb;
+                }
+            },
+        )
+    });
+    let dw = need.dw.then(|| {
+        let (acc, rest) = parts.split_at_mut(wlen);
+        for part in rest.chunks_exact(wlen) {
+            for (a, b) in acc.iter_mut().zip(part) {
+                *a += b;
+            }
+        }
+        parts.truncate(wlen);
+        parts
+    });
+    (dx, dw)
+}
+
 /// Forward convolution of NCHW `x` with `wt`, returning the NCHW output buffer.
 fn forward(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
+    if g.direct_forward() {
+        return forward_direct(g, x, wt);
+    }
     let len = g.n * g.cout * g.p();
     let mut y: Vec<f32> = Vec::with_capacity(len);
     let yp = SendPtr(y.as_mut_ptr());
@@ -378,6 +498,9 @@ fn backward(
     dy: &[f32],
     need: Need,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    if g.direct_backward(need.dx) {
+        return backward_direct(g, x, wt, dy, need);
+    }
     let (hw, kd) = (g.h * g.w, g.kdim());
     let wlen = if need.dw { g.cout * kd } else { 0 };
     let mut dx = need.dx.then(|| vec![0f32; g.n * g.cin * hw]);

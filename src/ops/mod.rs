@@ -7,6 +7,7 @@
 mod bn;
 mod conv;
 mod cpu;
+mod direct;
 mod eltwise;
 mod stock;
 

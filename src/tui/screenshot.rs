@@ -25,6 +25,8 @@ pub struct Shot {
     pub confirm_quit: bool,
     /// Header title (defaults to the run name).
     pub title: Option<String>,
+    /// Draw as `batchramp replay` shows a log, instead of a live run.
+    pub replay: bool,
 }
 
 fn live_app(records: &[Record], theme: &Theme, shot: &Shot) -> App {
@@ -34,7 +36,12 @@ fn live_app(records: &[Record], theme: &Theme, shot: &Shot) -> App {
         .clone()
         .or_else(|| run.started.as_ref().map(|r| r.name.clone()))
         .unwrap_or_else(|| "run".into());
-    let mut app = App::new(Source::Live, title, theme.clone());
+    let source = if shot.replay {
+        Source::Replay
+    } else {
+        Source::Live
+    };
+    let mut app = App::new(source, title, theme.clone());
     for r in records {
         app.apply(r);
     }

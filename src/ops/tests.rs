@@ -105,6 +105,12 @@ fn conv_matches_stock() {
     conv_case(8, (2, 4, 32, 32), 8, 3, 1, 1, true);
     conv_case(9, (3, 3, 48, 48), 4, 3, 2, 1, true);
     conv_case(10, (2, 8, 33, 31), 4, 1, 1, 0, true);
+    // the direct 3×3 kernels (stride 1, ≥ 256 pixels, channels in whole tiles): forward only,
+    // full backward, odd sizes, and enough samples to chain several per weight-gradient block
+    conv_case(14, (3, 8, 16, 16), 16, 3, 1, 1, true);
+    conv_case(15, (2, 16, 17, 19), 8, 3, 1, 1, true);
+    conv_case(16, (20, 8, 16, 16), 8, 3, 1, 1, true);
+    conv_case(17, (2, 5, 32, 32), 16, 3, 1, 1, true);
 }
 
 /// Stock candle's conv backward mis-sizes the input gradient when H and W differ in parity under
@@ -139,6 +145,8 @@ fn conv_gradient_is_the_adjoint_for_mixed_parity_stride_2() {
 fn conv_skips_gradient_of_untracked_input() {
     conv_case(11, (3, 3, 10, 10), 4, 3, 1, 1, false);
     conv_case(12, (1, 3, 32, 32), 4, 3, 1, 1, false);
+    // the stem through the direct kernels
+    conv_case(18, (3, 3, 32, 32), 16, 3, 1, 1, false);
 }
 
 fn bn_train_case(seed: u64, (n, c, h, w): (usize, usize, usize, usize), ghost: usize, relu: bool) {

@@ -5,7 +5,8 @@
 # plus a generated link-time stub for libcuda.so. The default (CPU) build needs none of this.
 #
 # Usage (from anywhere):
-#   scripts/build-cuda.sh            # full build -> $WORK/dist/batchramp-cuda (~11 min, ~680 MB download)
+#   scripts/build-cuda.sh            # full build -> $WORK/dist/batchramp-cuda{,.gz} (~680 MB download;
+#                                    #   ~27 CPU-minutes; 35 min wall on 2 cores shared with other builds)
 #   scripts/build-cuda.sh --check    # type-check `--features cuda` only: no download, no nvcc (a few min)
 #
 # Environment:
@@ -15,8 +16,10 @@
 #                         below would otherwise make cargo rebuild candle there on every switch)
 #   CUDA_COMPUTE_CAP=NN   default 90 (sm_90a: H100/H200 only)
 #   BUNDLE=1              also copy the CUDA run-time libraries to $WORK/dist/cuda-lib (~730 MB)
-#   COPY_TO=PATH          also copy the binary there (e.g. ./batchramp-cuda for scripts/gpu-check.sh)
+#   COPY_TO=PATH          also copy the binary there (e.g. ./batchramp-cuda for scripts/gpu-check.sh;
+#                         a name ending in .gz gets the gzipped copy, ~16 MB instead of ~60 MB)
 #   CARGO_LOCKED=0        build without --locked (default uses Cargo.lock as it is)
+#   STRIP=0               keep debug line tables in the copied binary (~150 MB instead of ~60 MB)
 #
 # Why each step is there: docs/cuda.md.
 set -euo pipefail
@@ -36,7 +39,7 @@ MODE=build
 case "${1:-}" in
   "") ;;
   --check) MODE=check ;;
-  -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | grep '^#'; exit 0 ;;
   *) echo "build-cuda.sh: unknown argument '$1' (expected --check or nothing)" >&2; exit 2 ;;
 esac
 
@@ -172,8 +175,12 @@ echo "build-cuda.sh: cargo build --release --features cuda took $(( $(date +%s) 
 #    libcuda.so.1 (driver), libcudart.so.13, libcublas.so.13 (+ libcublasLt.so.13), libcurand.so.10.
 # ---------------------------------------------------------------------------------------------
 BIN=$CARGO_TARGET_DIR/release/batchramp
-cp "$BIN" "$DIST/batchramp-cuda"
-ls -l "$DIST/batchramp-cuda"
+# Debug line tables make it ~150 MB; without them ~60 MB, and ~16 MB gzipped (the PTX is text).
+# scripts/gpu-check.sh unpacks batchramp-cuda.gz itself, so the .gz is enough to carry over.
+if [[ ${STRIP:-1} == 1 ]]; then strip --strip-debug -o "$DIST/batchramp-cuda" "$BIN"
+else cp "$BIN" "$DIST/batchramp-cuda"; fi
+gzip -c "$DIST/batchramp-cuda" > "$DIST/batchramp-cuda.gz"
+ls -l "$DIST/batchramp-cuda" "$DIST/batchramp-cuda.gz"
 sha256sum "$DIST/batchramp-cuda"
 readelf -d "$BIN" | grep -E 'NEEDED|RUNPATH|RPATH' || true
 echo "embedded PTX versions (must be <= 9.0 for driver 580):"
@@ -186,7 +193,8 @@ export LD_LIBRARY_PATH=$CUDA_TOP/lib:$WORK/runstub${LD_LIBRARY_PATH:+:$LD_LIBRAR
 if ldd "$BIN" | grep 'not found'; then echo "build-cuda.sh: unresolved libraries (above)" >&2; exit 1; fi
 "$BIN" --version
 set +e
-"$BIN" bench --device cuda --net resnet8 --batch 2 --steps 1 --warmup 0
+# RUST_BACKTRACE would make candle append a backtrace to the error; users normally have it unset.
+env -u RUST_BACKTRACE "$BIN" bench --device cuda --net resnet8 --batch 2 --steps 1 --warmup 0
 rc=$?
 set -e
 echo "load test: 'bench --device cuda' without a GPU exited $rc (expected 1 or 2 with a one-line error above)"
@@ -197,5 +205,8 @@ if [[ $BUNDLE == 1 ]]; then
   cp -L "$CUDA_TOP"/lib/{libcudart.so.13,libcublas.so.13,libcublasLt.so.13,libcurand.so.10} "$DIST/cuda-lib/"
   du -sh "$DIST/cuda-lib"
 fi
-if [[ -n ${COPY_TO:-} ]]; then cp "$DIST/batchramp-cuda" "$COPY_TO" && echo "copied to $COPY_TO"; fi
+if [[ -n ${COPY_TO:-} ]]; then
+  case "$COPY_TO" in *.gz) cp "$DIST/batchramp-cuda.gz" "$COPY_TO" ;; *) cp "$DIST/batchramp-cuda" "$COPY_TO" ;; esac
+  echo "copied to $COPY_TO"
+fi
 echo "build-cuda.sh: done: $DIST/batchramp-cuda"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command GPU check for batchramp on an NVIDIA H100/H200 machine that has the driver, CUDA 13
 # and PyTorch but no Rust and no network. Build the binary elsewhere with scripts/build-cuda.sh
-# and copy it here (default ./batchramp-cuda in the repository root). Run from anywhere:
+# and copy it here (default ./batchramp-cuda, or ./batchramp-cuda.gz, in the repository root).
+# Run from anywhere:
 #
 #   scripts/gpu-check.sh
 #
@@ -15,7 +16,8 @@
 # or time-out in one stage is reported and the rest still run. Total time is capped (TOTAL_S).
 #
 # Environment (all optional):
-#   BATCHRAMP_BIN=PATH    the CUDA build (default <repo>/batchramp-cuda)
+#   BATCHRAMP_BIN=PATH    the CUDA build (default <repo>/batchramp-cuda; PATH.gz is unpacked if
+#                         PATH is missing)
 #   BATCHRAMP_CUDA_LIB=D  folder with libcudart.so.13/libcublas.so.13/libcurand.so.10 (default: found)
 #   PYTHON=python3        the Python that has PyTorch
 #   BATCHES="128 640 3200"  STEPS=5  WARMUP=2   timed and untimed steps per stage
@@ -108,6 +110,10 @@ if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
   log "WARNING: $PYTHON cannot import torch; the PyTorch column will be empty (set PYTHON=...)"
 fi
 HAVE_BIN=1
+if [[ ! -e $BIN && -f $BIN.gz ]]; then   # build-cuda.sh's gzipped copy (~16 MB instead of ~60 MB)
+  gunzip -c "$BIN.gz" > "$RESULTS/batchramp-cuda" && chmod +x "$RESULTS/batchramp-cuda" \
+    && log "unpacked $BIN.gz" && BIN=$RESULTS/batchramp-cuda
+fi
 if [[ ! -x $BIN ]]; then
   log "ERROR: no executable at BATCHRAMP_BIN=$BIN (build it with scripts/build-cuda.sh and copy it here)"
   HAVE_BIN=0
@@ -223,7 +229,7 @@ fi
 # --- Summary ------------------------------------------------------------------------------------
 log "summary"
 "$PYTHON" "$REPO/scripts/gpu_summary.py" "$RESULTS" | tee "$RESULTS/summary.txt"
-tar -C "$(dirname "$RESULTS")" -czf "$RESULTS.tar.gz" --exclude='*.safetensors' "$(basename "$RESULTS")" 2>/dev/null
+tar -C "$(dirname "$RESULTS")" -czf "$RESULTS.tar.gz" --exclude='*.safetensors' --exclude=batchramp-cuda "$(basename "$RESULTS")" 2>/dev/null
 if [[ -n ${GPU_CHECK_OUT:-} ]]; then
   mkdir -p "$GPU_CHECK_OUT" && cp "$RESULTS/summary.txt" "$GPU_CHECK_OUT/" \
     && cp "$RESULTS.tar.gz" "$GPU_CHECK_OUT/results.tar.gz"

@@ -137,8 +137,9 @@ def main():
             "torch_images_per_sec": ti,
             "torch_step_ms": t["step_ms"] if t else None,
             "ours_over_torch": ratio,
-            "ours_peak_mib": peak(res, f"ours_{b}", idle),
-            "torch_peak_mib": peak(res, f"torch_{b}", idle),
+            # A process that failed early says nothing about its memory.
+            "ours_peak_mib": peak(res, f"ours_{b}", idle) if o else None,
+            "torch_peak_mib": peak(res, f"torch_{b}", idle) if t else None,
             "torch_max_allocated_mib": t.get("max_allocated_mib") if t else None,
             "torch_max_reserved_mib": t.get("max_reserved_mib") if t else None,
             "notes": notes,

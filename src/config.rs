@@ -7,6 +7,10 @@ use std::path::Path;
 
 use crate::ops::Kernels;
 
+/// The preset used when no `--config` is given: `configs/default.toml`, built into the binary so
+/// `batchramp train` behaves the same from any directory.
+pub const DEFAULT_PRESET: &str = include_str!("../configs/default.toml");
+
 /// Errors in a config file or override; always name the key, and the file and line when known.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -348,7 +352,8 @@ impl Default for NoiseConfig {
 }
 
 impl RunConfig {
-    /// Reads a TOML file, applies `--set` overrides in order, and validates the result.
+    /// Reads a TOML file (the built-in default preset when `None`), applies `--set` overrides in
+    /// order, and validates the result.
     pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<RunConfig, ConfigError> {
         let (origin, text) = match path {
             Some(p) => (
@@ -358,7 +363,10 @@ impl RunConfig {
                     source,
                 })?,
             ),
-            None => ("<defaults>".to_string(), String::new()),
+            None => (
+                "configs/default.toml (built in)".to_string(),
+                DEFAULT_PRESET.to_string(),
+            ),
         };
         Self::from_toml_str(&text, &origin, overrides)
     }

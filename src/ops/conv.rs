@@ -86,14 +86,14 @@ impl Geom {
             && self.stride == 1
             && self.pad == 1
             && self.h * self.w >= direct::MIN_PIXELS
-            && self.cout % direct::CB == 0
+            && direct::channels_ok(self.cout)
             && direct::available()
     }
 
     /// Whether the direct kernels take the whole backward pass (`need_dx`: input gradient too,
     /// which needs the input channels in whole register tiles).
     fn direct_backward(&self, need_dx: bool) -> bool {
-        self.direct_forward() && (!need_dx || self.cin % direct::CB == 0)
+        self.direct_forward() && (!need_dx || direct::channels_ok(self.cin))
     }
 
     /// Range of output columns `ox` whose input column `ox*stride + kx - pad` lies inside the image.
@@ -296,21 +296,21 @@ fn forward_direct(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
     let (hw, p) = (g.h * g.w, g.p());
     let mut y = vec![0f32; g.n * g.cout * p];
     let yp = SendPtr(y.as_mut_ptr());
+    let res_len = g.cout * pl.positions();
     cpu::for_ranges(g.n, |_, r| {
-        cpu::with_scratch(
-            [g.cin * pl.stride(), g.cout * pl.result_len()],
-            |[xt, yq]| {
-                for s in r {
-                    direct::pad_planes(&x[s * g.cin * hw..(s + 1) * g.cin * hw], g.cin, &pl, xt);
-                    // SAFETY: `available()` was checked by `direct_forward`; buffers are sized
-                    // for the plane geometry and channel counts passed.
-                    unsafe { direct::conv_planes(xt, g.cin, &wk, g.cout, &pl, yq) };
-                    // SAFETY: sample `s` belongs to this thread's range alone.
-                    let ys = unsafe { yp.slice(s * g.cout * p..(s + 1) * g.cout * p) };
-                    direct::compact(yq, g.cout, &pl, ys);
+        cpu::with_scratch([g.cin * pl.stride(), res_len, res_len], |[xt, yq, tmp]| {
+            for s in r {
+                direct::pad_planes(&x[s * g.cin * hw..(s + 1) * g.cin * hw], g.cin, &pl, xt);
+                // SAFETY: sample `s` belongs to this thread's range alone.
+                let ys = unsafe { yp.slice(s * g.cout * p..(s + 1) * g.cout * p) };
+                // SAFETY: `direct_forward` checked `available()` and the channel count;
+                // the buffers are sized for this plane geometry.
+                unsafe {
+                    direct::conv_positions(xt, g.cin, &wk, g.cout, &pl, yq);
+                    direct::unpack_positions(yq, g.cout, &pl, tmp, ys);
                 }
-            },
-        )
+            }
+        })
     });
     y
 }
@@ -324,7 +324,7 @@ fn backward_direct(
     need: Need,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let pl = Plane::new(g.h, g.w);
-    let (hw, p) = (g.h * g.w, g.p());
+    let (hw, p, q) = (g.h * g.w, g.p(), pl.positions());
     let wkx = need.dx.then(|| direct::pack_input_grad(wt, g.cout, g.cin));
     let mut dx = need.dx.then(|| vec![0f32; g.n * g.cin * hw]);
     let dxp = SendPtr(dx.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
@@ -332,49 +332,58 @@ fn backward_direct(
     let t = cpu::threads().min(g.n).max(1);
     let mut parts = vec![0f32; t * wlen];
     let pp = SendPtr(parts.as_mut_ptr());
-    let block = if need.dw { pl.samples_per_block() } else { 1 };
-    cpu::for_ranges(g.n, |tid, r| {
-        // SAFETY: accumulator `tid` is used by this task alone.
-        let dw = unsafe { pp.slice(tid * wlen..(tid + 1) * wlen) };
-        let xt_len = if need.dw {
+    let block = if need.dw {
+        direct::weight_grad_block()
+    } else {
+        1
+    };
+    let lens = [
+        if need.dw {
             block * g.cin * pl.stride()
         } else {
             0
-        };
-        let dxq_len = if need.dx { g.cin * pl.result_len() } else { 0 };
-        cpu::with_scratch(
-            [xt_len, block * g.cout * pl.stride(), dxq_len],
-            |[xt, dyp, dxq]| {
-                let mut s0 = r.start;
-                while s0 < r.end {
-                    let nb = block.min(r.end - s0);
-                    for j in 0..nb {
-                        let s = s0 + j;
-                        let dys = &dy[s * g.cout * p..(s + 1) * g.cout * p];
-                        let dyj = &mut dyp[j * g.cout * pl.stride()..][..g.cout * pl.stride()];
-                        direct::pad_planes(dys, g.cout, &pl, dyj);
-                        if need.dw {
-                            let xs = &x[s * g.cin * hw..(s + 1) * g.cin * hw];
-                            let xj = &mut xt[j * g.cin * pl.stride()..][..g.cin * pl.stride()];
-                            direct::pad_planes(xs, g.cin, &pl, xj);
-                        }
-                        if let Some(wk) = &wkx {
-                            // SAFETY: `available()` was checked by `direct_backward`, which also
-                            // requires cin to fill whole tiles; buffers fit the geometry.
-                            unsafe { direct::conv_planes(dyj, g.cout, wk, g.cin, &pl, dxq) };
-                            // SAFETY: sample `s` belongs to this thread's range alone.
-                            let dxs = unsafe { dxp.slice(s * g.cin * hw..(s + 1) * g.cin * hw) };
-                            direct::compact(dxq, g.cin, &pl, dxs);
+        },
+        g.cout * pl.stride(),
+        if need.dw { block * q * g.cout } else { 0 },
+        if need.dx { q * g.cin } else { 0 },
+        if need.dx { q * g.cin } else { 0 },
+    ];
+    cpu::for_ranges(g.n, |tid, r| {
+        // SAFETY: accumulator `tid` ([Cin][9][Cout]) is used by this task alone.
+        let dwt = unsafe { pp.slice(tid * wlen..(tid + 1) * wlen) };
+        cpu::with_scratch(lens, |[xt, dyp, dyq, dxq, tmp]| {
+            let mut s0 = r.start;
+            while s0 < r.end {
+                let nb = block.min(r.end - s0);
+                for j in 0..nb {
+                    let s = s0 + j;
+                    direct::pad_planes(&dy[s * g.cout * p..(s + 1) * g.cout * p], g.cout, &pl, dyp);
+                    if let Some(wk) = &wkx {
+                        // SAFETY: sample `s` belongs to this thread's range alone.
+                        let dxs = unsafe { dxp.slice(s * g.cin * hw..(s + 1) * g.cin * hw) };
+                        // SAFETY: `direct_backward` checked `available()` and that cin fills
+                        // whole tiles; buffers are sized for this geometry.
+                        unsafe {
+                            direct::conv_positions(dyp, g.cout, wk, g.cin, &pl, dxq);
+                            direct::unpack_positions(dxq, g.cin, &pl, tmp, dxs);
                         }
                     }
                     if need.dw {
-                        // SAFETY: as above; `xt`/`dyp` hold the `nb` samples just padded.
-                        unsafe { direct::weight_grad(xt, dyp, nb, g.cin, g.cout, &pl, dw) };
+                        let xs = &x[s * g.cin * hw..(s + 1) * g.cin * hw];
+                        let xj = &mut xt[j * g.cin * pl.stride()..][..g.cin * pl.stride()];
+                        direct::pad_planes(xs, g.cin, &pl, xj);
+                        let dyj = &mut dyq[j * q * g.cout..][..q * g.cout];
+                        // SAFETY: as above.
+                        unsafe { direct::positions_from_padded(dyp, g.cout, &pl, dyj) };
                     }
-                    s0 += nb;
                 }
-            },
-        )
+                if need.dw {
+                    // SAFETY: as above; `xt`/`dyq` hold the `nb` samples just prepared.
+                    unsafe { direct::weight_grad(xt, dyq, nb, g.cin, g.cout, &pl, dwt) };
+                }
+                s0 += nb;
+            }
+        })
     });
     let dw = need.dw.then(|| {
         let (acc, rest) = parts.split_at_mut(wlen);
@@ -383,8 +392,14 @@ fn backward_direct(
                 *a += b;
             }
         }
-        parts.truncate(wlen);
-        parts
+        // [Cin][9][Cout] → (Cout, Cin, 3, 3)
+        let mut dw = vec![0f32; wlen];
+        for (i, row) in acc.chunks_exact(g.cout).enumerate() {
+            for (co, &v) in row.iter().enumerate() {
+                dw[co * g.cin * 9 + i] = v;
+            }
+        }
+        dw
     });
     (dx, dw)
 }
@@ -584,5 +599,47 @@ impl CustomOp2 for Conv2d {
         let dx = dx.map(|v| cpu::tensor(v, x.shape())).transpose()?;
         let dw = dw.map(|v| cpu::tensor(v, wt.shape())).transpose()?;
         Ok((dx, dw))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geom(x: (usize, usize, usize, usize), cout: usize, k: usize, stride: usize) -> Geom {
+        let xs = Shape::from(x);
+        let ws = Shape::from((cout, x.1, k, k));
+        Geom::new(&xs, &ws, stride, k / 2).unwrap()
+    }
+
+    /// The shapes the gradient checks use for the direct kernels really take them here.
+    #[test]
+    fn direct_path_is_chosen_where_expected() {
+        let on = direct::available();
+        assert_eq!(geom((3, 16, 16, 16), 16, 3, 1).direct_backward(true), on);
+        assert_eq!(geom((2, 32, 17, 19), 32, 3, 1).direct_backward(true), on);
+        assert_eq!(geom((9, 16, 16, 16), 64, 3, 1).direct_backward(true), on);
+        assert_eq!(geom((2, 5, 32, 32), 16, 3, 1).direct_forward(), on);
+        assert!(!geom((2, 5, 32, 32), 16, 3, 1).direct_backward(true));
+        assert_eq!(geom((2, 5, 32, 32), 16, 3, 1).direct_backward(false), on);
+        assert_eq!(geom((5, 64, 8, 8), 64, 3, 1).direct_backward(true), on);
+        assert_eq!(geom((3, 32, 8, 9), 32, 3, 1).direct_backward(true), on);
+        // 4×4 maps, stride 2 and pointwise convs stay on the GEMM path
+        assert!(!geom((3, 32, 4, 4), 32, 3, 1).direct_forward());
+        assert!(!geom((2, 16, 32, 32), 32, 3, 2).direct_forward());
+        assert!(!geom((2, 16, 32, 32), 32, 1, 1).direct_forward());
+    }
+
+    #[test]
+    fn panels_cover_every_output_column_once() {
+        for (x, cout, k, s) in [
+            ((5, 8, 7, 7), 6, 3, 1),
+            ((2, 4, 32, 32), 8, 3, 1),
+            ((3, 3, 48, 48), 4, 3, 2),
+        ] {
+            let g = geom(x, cout, k, s);
+            let total: usize = panels(&g, 0, g.n).iter().map(|pl| pl.cols(&g)).sum();
+            assert_eq!(total, g.n * g.p());
+        }
     }
 }

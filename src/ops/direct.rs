@@ -1,27 +1,26 @@
-//! Direct AVX-512 kernels for 3×3, stride-1, pad-1 convolutions on NCHW planes of at least
-//! [`MIN_PIXELS`] pixels: forward, input gradient (the forward kernel on the padded output
+//! Direct AVX-512 kernels for 3×3, stride-1, pad-1 convolutions on NCHW maps of at least
+//! [`MIN_PIXELS`] pixels: forward, input gradient (the forward kernel run on the padded output
 //! gradient with flipped, transposed weights) and weight gradient.
 //!
 //! Hand-written for speed: for the narrow layers of CIFAR ResNets (16–128 channels on 32×32 and
-//! 16×16 maps) an im2col panel costs as much as the GEMM on it. Here every plane is copied once
-//! into a zero-bordered "padded-width" plane whose row stride is W+2, so each of the nine taps is
-//! one constant offset and a 16-lane load reads 16 consecutive output positions; the two border
-//! columns per row produce garbage lanes that are dropped when the result is compacted.
-//! It must never be entered without the `avx512f` check in [`available`]; the caller falls back
-//! to the im2col GEMM path otherwise.
+//! 16×16 maps) an im2col panel costs as much as the GEMM on it, and the GEMM shapes are skinny.
+//! Each input plane is copied once into a zero-bordered "padded-width" plane with row stride
+//! W+2, so every tap is one constant offset from an output position q = y·(W+2) + x. A register
+//! tile holds a few positions × 16–64 output channels: per (input channel, tap) it loads the
+//! weight vectors once and broadcasts one input value per position (≈85–90% of the FMA peak
+//! measured on this machine). Results come out position-major and are transposed back to NCHW
+//! with 16×16 in-register transposes, dropping the two garbage columns per row.
+//! It must never be entered without the check in [`available`]; callers fall back to the im2col
+//! GEMM path otherwise.
 
-/// Output channels per register tile (and the divisor the channel counts must respect).
-pub const CB: usize = 8;
-/// 16-lane vectors of output positions per register tile.
-const QV: usize = 3;
-/// Output positions per register tile.
-const QT: usize = QV * 16;
-/// Smallest plane (H·W) the direct path takes; below it the border waste and short rows favour
-/// the GEMM path.
-pub const MIN_PIXELS: usize = 256;
-/// Output-position vectors summed in registers before a horizontal reduction in the weight
-/// gradient (several small samples are chained to reach it).
-const DW_VECTORS: usize = 256;
+/// Smallest map (H·W) the direct path takes; below it (4×4) the two border columns per row
+/// waste as much as the GEMM path loses.
+pub const MIN_PIXELS: usize = 64;
+/// Output positions are computed in whole multiples of this (a multiple of every tile width and
+/// of the 16×16 transpose).
+const QALIGN: usize = 48;
+/// Samples whose weight-gradient sums share one pass over the accumulators.
+const DW_SAMPLES: usize = 4;
 
 /// Whether this CPU runs the direct kernels.
 pub fn available() -> bool {
@@ -35,6 +34,11 @@ pub fn available() -> bool {
     }
 }
 
+/// Whether `c` output channels fill whole register tiles.
+pub fn channels_ok(c: usize) -> bool {
+    c > 0 && c % 16 == 0
+}
+
 /// Padded-width geometry of one H×W plane.
 #[derive(Clone, Copy, Debug)]
 pub struct Plane {
@@ -42,9 +46,10 @@ pub struct Plane {
     w: usize,
     /// Row stride of the padded plane: W + 2.
     wp: usize,
-    /// Output positions computed: H·(W+2) rounded up to a whole tile.
+    /// Rows of a position-major buffer: H·(W+2) rounded up to [`QALIGN`] (tiles stop at the
+    /// first multiple of their width past H·(W+2); rows after that are never read as results).
     qr: usize,
-    /// Elements per padded plane: covers every tap read of every tile.
+    /// Elements per padded plane: covers every tap read of every position.
     stride: usize,
 }
 
@@ -52,7 +57,7 @@ impl Plane {
     /// Geometry for an H×W map.
     pub fn new(h: usize, w: usize) -> Self {
         let wp = w + 2;
-        let qr = (h * wp).div_ceil(QT) * QT;
+        let qr = (h * wp).div_ceil(QALIGN) * QALIGN;
         let stride = (qr + 2 * wp + 2).div_ceil(16) * 16;
         Self {
             h,
@@ -68,14 +73,19 @@ impl Plane {
         self.stride
     }
 
-    /// Elements per padded-width result plane.
-    pub fn result_len(&self) -> usize {
+    /// Output positions per plane (rows of a position-major result).
+    pub fn positions(&self) -> usize {
         self.qr
     }
 
-    /// Samples whose weight-gradient sums share one horizontal reduction.
-    pub fn samples_per_block(&self) -> usize {
-        (DW_VECTORS * 16 / self.qr).max(1)
+    /// Positions that map to the image (including the garbage columns): H·(W+2).
+    fn used(&self) -> usize {
+        self.h * self.wp
+    }
+
+    /// Position-major rows that the transposes read: [`Plane::used`] rounded up to 16.
+    fn used16(&self) -> usize {
+        self.used().div_ceil(16) * 16
     }
 
     /// Offsets of the nine taps (ky, kx) relative to an output position.
@@ -91,63 +101,51 @@ pub fn pad_planes(src: &[f32], c: usize, pl: &Plane, dst: &mut [f32]) {
     for ch in 0..c {
         let d = &mut dst[ch * pl.stride..(ch + 1) * pl.stride];
         let s = &src[ch * h * w..(ch + 1) * h * w];
-        d[..wp].fill(0.0);
+        d[..wp + 1].fill(0.0);
         for y in 0..h {
-            let row = &mut d[(y + 1) * wp..(y + 2) * wp];
-            row[0] = 0.0;
-            row[1..=w].copy_from_slice(&s[y * w..(y + 1) * w]);
-            row[w + 1] = 0.0;
+            // Row y+1 holds [0, x0..x(w-1), 0]; the trailing zero and the next row's leading
+            // zero are adjacent, written together.
+            let o = (y + 1) * wp + 1;
+            d[o..o + w].copy_from_slice(&s[y * w..(y + 1) * w]);
+            d[o + w..o + w + 2].fill(0.0);
         }
-        d[(h + 1) * wp..].fill(0.0);
+        d[(h + 1) * wp + 1..].fill(0.0);
     }
 }
 
-/// Copies the valid positions of `c` padded-width result planes (stride `qr`) into H×W planes.
-pub fn compact(src: &[f32], c: usize, pl: &Plane, dst: &mut [f32]) {
-    let (h, w, wp) = (pl.h, pl.w, pl.wp);
-    for ch in 0..c {
-        for y in 0..h {
-            dst[(ch * h + y) * w..][..w].copy_from_slice(&src[ch * pl.qr + y * wp..][..w]);
-        }
-    }
-}
-
-/// Packs weights (Cout, Cin, 3, 3) for the forward kernel: `[Cout/CB][Cin][9][CB]`.
+/// Packs weights (Cout, Cin, 3, 3) for the forward kernel: `[Cout/16][Cin][9][16]`, so any
+/// tile width of 16·k channels reads consecutive blocks.
 pub fn pack_forward(wt: &[f32], cout: usize, cin: usize) -> Vec<f32> {
-    let mut out = vec![0f32; cout * cin * 9];
-    for co in 0..cout {
-        let (cb, c) = (co / CB, co % CB);
-        for ci in 0..cin {
-            for t in 0..9 {
-                out[((cb * cin + ci) * 9 + t) * CB + c] = wt[(co * cin + ci) * 9 + t];
-            }
-        }
-    }
-    out
+    pack(cout, cin, |o, i, t| wt[(o * cin + i) * 9 + t])
 }
 
 /// Packs weights (Cout, Cin, 3, 3) for the input gradient: the forward layout of the conv whose
-/// outputs are the Cin input channels, with each kernel flipped: `[Cin/CB][Cout][9][CB]`.
+/// outputs are the Cin input channels, with each kernel flipped: `[Cin/16][Cout][9][16]`.
 pub fn pack_input_grad(wt: &[f32], cout: usize, cin: usize) -> Vec<f32> {
-    let mut out = vec![0f32; cout * cin * 9];
-    for ci in 0..cin {
-        let (cb, c) = (ci / CB, ci % CB);
-        for co in 0..cout {
+    pack(cin, cout, |o, i, t| wt[(i * cin + o) * 9 + (8 - t)])
+}
+
+/// Packs `get(out, in, tap)` as `[out/16][in][9][16]`.
+fn pack(outs: usize, ins: usize, get: impl Fn(usize, usize, usize) -> f32) -> Vec<f32> {
+    let mut v = vec![0f32; outs * ins * 9];
+    for o in 0..outs {
+        for i in 0..ins {
             for t in 0..9 {
-                out[((cb * cout + co) * 9 + t) * CB + c] = wt[(co * cin + ci) * 9 + (8 - t)];
+                v[(((o / 16) * ins + i) * 9 + t) * 16 + o % 16] = get(o, i, t);
             }
         }
     }
-    out
+    v
 }
 
-/// Convolves `cin` padded planes `xt` with packed weights into `cout` padded-width result planes
-/// `out` (stride `pl.qr`). `cout` must be a multiple of [`CB`].
+/// Convolves `cin` padded planes `xt` with weights packed for (`cout`, `cin`) into `out`,
+/// position-major: `out[q * cout + co]` for q < [`Plane::positions`]. `cout` must satisfy
+/// [`channels_ok`].
 ///
 /// # Safety
-/// The CPU must support AVX-512F ([`available`]); `xt` holds `cin` planes of `pl.stride`, `wk`
-/// is packed for (`cout`, `cin`), `out` holds `cout * pl.qr` elements.
-pub unsafe fn conv_planes(
+/// The CPU must pass [`available`]; `xt` holds `cin` planes of `pl.stride()` elements, `wk` was
+/// packed for (`cout`, `cin`), and `out` holds `positions × cout` elements.
+pub unsafe fn conv_positions(
     xt: &[f32],
     cin: usize,
     wk: &[f32],
@@ -155,16 +153,17 @@ pub unsafe fn conv_planes(
     pl: &Plane,
     out: &mut [f32],
 ) {
-    debug_assert!(cout % CB == 0 && xt.len() >= cin * pl.stride && out.len() >= cout * pl.qr);
+    assert!(channels_ok(cout) && xt.len() >= cin * pl.stride && out.len() >= pl.qr * cout);
+    assert!(wk.len() >= cout * cin * 9);
     #[cfg(target_arch = "x86_64")]
     {
         let taps = pl.taps();
-        for cb in 0..cout / CB {
-            let w = wk.as_ptr().add(cb * cin * 9 * CB);
-            for t in 0..pl.qr / QT {
-                let o = out.as_mut_ptr().add(cb * CB * pl.qr + t * QT);
-                avx512::conv_tile(xt.as_ptr().add(t * QT), pl.stride, cin, w, &taps, o, pl.qr);
-            }
+        if cout % 64 == 0 {
+            avx512::conv::<6, 4>(xt, pl.stride, cin, wk, cout, &taps, pl.used(), out);
+        } else if cout % 32 == 0 {
+            avx512::conv::<12, 2>(xt, pl.stride, cin, wk, cout, &taps, pl.used(), out);
+        } else {
+            avx512::conv::<24, 1>(xt, pl.stride, cin, wk, cout, &taps, pl.used(), out);
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -174,57 +173,126 @@ pub unsafe fn conv_planes(
     }
 }
 
-/// Adds the weight gradient of `ns` samples into `dw` (Cout, Cin, 3, 3); the sums of all `ns`
-/// samples share one horizontal reduction, so pass about [`Plane::samples_per_block`] at a time.
-///
-/// `xt`: the samples' padded input planes (`ns × cin` planes); `dyp`: their padded output-gradient
-/// planes (`ns × cout` planes, same geometry). `cout` must be even.
+/// Transposes a position-major result (`positions × c`) into `c` NCHW planes of H×W, dropping the
+/// garbage columns. `scratch` holds `c × positions` elements.
 ///
 /// # Safety
-/// The CPU must support AVX-512F; buffers must hold the planes described.
+/// The CPU must pass [`available`]; `c` must satisfy [`channels_ok`].
+pub unsafe fn unpack_positions(
+    src: &[f32],
+    c: usize,
+    pl: &Plane,
+    scratch: &mut [f32],
+    dst: &mut [f32],
+) {
+    assert!(channels_ok(c) && src.len() >= pl.qr * c && scratch.len() >= c * pl.qr);
+    assert!(dst.len() >= c * pl.h * pl.w);
+    transpose(src, pl.used16(), c, c, scratch, pl.qr);
+    let (h, w, wp) = (pl.h, pl.w, pl.wp);
+    for ch in 0..c {
+        for y in 0..h {
+            dst[(ch * h + y) * w..][..w].copy_from_slice(&scratch[ch * pl.qr + y * wp..][..w]);
+        }
+    }
+}
+
+/// The output gradient position-major for the weight gradient: `dst[q * c + co]` = dY at output
+/// position q, zero at garbage positions. `padded` holds the `c` padded planes of dY (from
+/// [`pad_planes`]), in which output position q sits at q + W + 3.
+///
+/// # Safety
+/// The CPU must pass [`available`]; `c` must satisfy [`channels_ok`]; `dst` holds
+/// `positions × c` elements.
+pub unsafe fn positions_from_padded(padded: &[f32], c: usize, pl: &Plane, dst: &mut [f32]) {
+    assert!(channels_ok(c) && padded.len() >= c * pl.stride && dst.len() >= pl.qr * c);
+    let shift = pl.wp + 1;
+    transpose(&padded[shift..], c, pl.used16(), pl.stride, dst, c);
+}
+
+/// `dst[j * dst_ld + i] = src[i * src_ld + j]` for i < rows, j < cols (both multiples of 16).
+///
+/// # Safety
+/// The CPU must pass [`available`]; the extents must fit the slices.
+unsafe fn transpose(
+    src: &[f32],
+    rows: usize,
+    cols: usize,
+    src_ld: usize,
+    dst: &mut [f32],
+    dst_ld: usize,
+) {
+    assert!(rows % 16 == 0 && cols % 16 == 0);
+    assert!(src.len() >= (rows - 1) * src_ld + cols && dst.len() >= (cols - 1) * dst_ld + rows);
+    #[cfg(target_arch = "x86_64")]
+    for i in (0..rows).step_by(16) {
+        for j in (0..cols).step_by(16) {
+            avx512::transpose16(
+                src.as_ptr().add(i * src_ld + j),
+                src_ld,
+                dst.as_mut_ptr().add(j * dst_ld + i),
+                dst_ld,
+            );
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (src, rows, cols, src_ld, dst, dst_ld);
+        unreachable!("direct kernels are x86_64-only; callers check `available`");
+    }
+}
+
+/// Samples to pass to one [`weight_grad`] call.
+pub fn weight_grad_block() -> usize {
+    DW_SAMPLES
+}
+
+/// Adds the weight gradient of `ns` samples into `dwt`, laid out `[Cin][9][Cout]`.
+///
+/// `xt`: the samples' padded input planes (`ns × cin` planes of `pl.stride()`); `dyq`: their
+/// position-major output gradients (`ns × positions × cout`, from [`positions_from_padded`]).
+///
+/// # Safety
+/// The CPU must pass [`available`]; `cout` must satisfy [`channels_ok`]; buffers must hold the
+/// data described.
 pub unsafe fn weight_grad(
     xt: &[f32],
-    dyp: &[f32],
+    dyq: &[f32],
     ns: usize,
     cin: usize,
     cout: usize,
     pl: &Plane,
-    dw: &mut [f32],
+    dwt: &mut [f32],
 ) {
-    debug_assert!(cout % 2 == 0 && xt.len() >= ns * cin * pl.stride);
-    debug_assert!(dyp.len() >= ns * cout * pl.stride && dw.len() >= cout * cin * 9);
+    assert!(channels_ok(cout) && xt.len() >= ns * cin * pl.stride);
+    assert!(dyq.len() >= ns * pl.qr * cout && dwt.len() >= cin * 9 * cout);
     #[cfg(target_arch = "x86_64")]
     {
         let taps = pl.taps();
-        // dY at output position q sits at q + wp + 1 of its padded plane; the border columns
-        // and the rows past the image are zero there, so garbage positions contribute nothing.
-        let shift = pl.wp + 1;
+        let q_used = pl.used();
+        let shapes = avx512::DwShape {
+            ns,
+            x_sample: cin * pl.stride,
+            dy_sample: pl.qr * cout,
+            ld: cout,
+            positions: q_used,
+        };
         for ci in 0..cin {
-            for co in (0..cout).step_by(2) {
-                let mut sums = [[0f32; 9]; 2];
-                avx512::weight_grad_pair(
-                    xt.as_ptr().add(ci * pl.stride),
-                    cin * pl.stride,
-                    dyp.as_ptr().add(co * pl.stride + shift),
-                    cout * pl.stride,
-                    pl.stride,
-                    ns,
-                    pl.qr,
-                    &taps,
-                    &mut sums,
-                );
-                for (c, row) in sums.iter().enumerate() {
-                    let d = &mut dw[((co + c) * cin + ci) * 9..][..9];
-                    for (a, b) in d.iter_mut().zip(row) {
-                        *a += b;
-                    }
+            let x = xt.as_ptr().add(ci * pl.stride);
+            let acc = dwt.as_mut_ptr().add(ci * 9 * cout);
+            if cout % 32 == 0 {
+                for cb in (0..cout).step_by(32) {
+                    avx512::weight_grad::<2>(x, dyq.as_ptr().add(cb), &shapes, &taps, acc.add(cb));
+                }
+            } else {
+                for cb in (0..cout).step_by(16) {
+                    avx512::weight_grad::<1>(x, dyq.as_ptr().add(cb), &shapes, &taps, acc.add(cb));
                 }
             }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (xt, dyp, ns, cin, cout, pl, dw);
+        let _ = (xt, dyq, ns, cin, cout, pl, dwt);
         unreachable!("direct kernels are x86_64-only; callers check `available`");
     }
 }
@@ -233,83 +301,172 @@ pub unsafe fn weight_grad(
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{CB, QV};
-
-    /// One register tile: CB output channels × QT positions, summed over all input channels and
-    /// taps, stored to `out` (rows `out_stride` apart).
+    /// All positions of one plane for every block of `COV·16` output channels: tiles of `PX`
+    /// positions, each summed over all input channels and taps in registers.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn conv_tile(
-        x: *const f32,
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn conv<const PX: usize, const COV: usize>(
+        xt: &[f32],
         plane: usize,
         cin: usize,
-        w: *const f32,
+        wk: &[f32],
+        cout: usize,
         taps: &[usize; 9],
-        out: *mut f32,
-        out_stride: usize,
+        used: usize,
+        out: &mut [f32],
     ) {
-        let mut acc = [[_mm512_setzero_ps(); CB]; QV];
-        for ci in 0..cin {
-            let xb = x.add(ci * plane);
-            let wb = w.add(ci * 9 * CB);
-            for (t, &off) in taps.iter().enumerate() {
-                let p = xb.add(off);
-                let v = [
-                    _mm512_loadu_ps(p),
-                    _mm512_loadu_ps(p.add(16)),
-                    _mm512_loadu_ps(p.add(32)),
-                ];
-                let wt = wb.add(t * CB);
-                for c in 0..CB {
-                    let wc = _mm512_set1_ps(*wt.add(c));
-                    for j in 0..QV {
-                        acc[j][c] = _mm512_fmadd_ps(v[j], wc, acc[j][c]);
-                    }
-                }
-            }
-        }
-        for c in 0..CB {
-            for (j, row) in acc.iter().enumerate() {
-                _mm512_storeu_ps(out.add(c * out_stride + j * 16), row[c]);
+        // The last tile may run past `used` (up to PX − 1 positions, within the buffer rows and
+        // the plane slack); those rows are never read as results.
+        let cw = COV * 16;
+        for cb in 0..cout / cw {
+            // Blocks of 16 channels are packed `[block][cin][9][16]`; a tile of COV blocks reads
+            // COV consecutive blocks at stride cin·9·16.
+            let w = wk.as_ptr().add(cb * COV * cin * 9 * 16);
+            for q0 in (0..used).step_by(PX) {
+                tile::<PX, COV>(
+                    xt.as_ptr().add(q0),
+                    plane,
+                    cin,
+                    w,
+                    cin * 9 * 16,
+                    taps,
+                    out.as_mut_ptr().add(q0 * cout + cb * cw),
+                    cout,
+                );
             }
         }
     }
 
-    /// Σ over `ns` samples and `qr` positions of dY[co+c][q] · X[q + tap] for c ∈ {0, 1} and the
-    /// nine taps, reduced to scalars in `sums`.
+    /// One register tile: PX positions × COV·16 channels.
     #[target_feature(enable = "avx512f")]
+    #[inline]
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn weight_grad_pair(
+    unsafe fn tile<const PX: usize, const COV: usize>(
         x: *const f32,
-        x_sample: usize,
-        dy: *const f32,
-        dy_sample: usize,
         plane: usize,
-        ns: usize,
-        qr: usize,
+        cin: usize,
+        w: *const f32,
+        w_block: usize,
         taps: &[usize; 9],
-        sums: &mut [[f32; 9]; 2],
+        out: *mut f32,
+        ld: usize,
     ) {
-        let mut acc = [[_mm512_setzero_ps(); 9]; 2];
-        for s in 0..ns {
-            let xb = x.add(s * x_sample);
-            let d0 = dy.add(s * dy_sample);
-            let d1 = d0.add(plane);
-            let mut q = 0;
-            while q < qr {
-                let a = _mm512_loadu_ps(d0.add(q));
-                let b = _mm512_loadu_ps(d1.add(q));
-                for (t, &off) in taps.iter().enumerate() {
-                    let xv = _mm512_loadu_ps(xb.add(q + off));
-                    acc[0][t] = _mm512_fmadd_ps(a, xv, acc[0][t]);
-                    acc[1][t] = _mm512_fmadd_ps(b, xv, acc[1][t]);
+        let mut acc = [[_mm512_setzero_ps(); COV]; PX];
+        for ci in 0..cin {
+            let xc = x.add(ci * plane);
+            for (t, &off) in taps.iter().enumerate() {
+                let wp = w.add((ci * 9 + t) * 16);
+                let mut wv = [_mm512_setzero_ps(); COV];
+                for (j, v) in wv.iter_mut().enumerate() {
+                    *v = _mm512_loadu_ps(wp.add(j * w_block));
                 }
-                q += 16;
+                let xp = xc.add(off);
+                for (p, row) in acc.iter_mut().enumerate() {
+                    let xb = _mm512_set1_ps(*xp.add(p));
+                    for (a, &v) in row.iter_mut().zip(wv.iter()) {
+                        *a = _mm512_fmadd_ps(xb, v, *a);
+                    }
+                }
             }
         }
-        for c in 0..2 {
-            for t in 0..9 {
-                sums[c][t] = _mm512_reduce_add_ps(acc[c][t]);
+        for (p, row) in acc.iter().enumerate() {
+            for (j, &a) in row.iter().enumerate() {
+                _mm512_storeu_ps(out.add(p * ld + j * 16), a);
             }
+        }
+    }
+
+    /// Extents of a weight-gradient pass.
+    pub struct DwShape {
+        /// Samples.
+        pub ns: usize,
+        /// Elements between one sample's input planes and the next's.
+        pub x_sample: usize,
+        /// Elements between one sample's position-major gradient and the next's.
+        pub dy_sample: usize,
+        /// Row stride (channels) of the position-major gradient.
+        pub ld: usize,
+        /// Positions to sum over.
+        pub positions: usize,
+    }
+
+    /// acc[tap][co] += Σ_s Σ_q x[s][q + tap] · dy[s][q][co] for COV·16 channels; `acc` is
+    /// `[9][ld]` at the channel block.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn weight_grad<const COV: usize>(
+        x: *const f32,
+        dy: *const f32,
+        sh: &DwShape,
+        taps: &[usize; 9],
+        acc_out: *mut f32,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); COV]; 9];
+        for (t, row) in acc.iter_mut().enumerate() {
+            for (j, a) in row.iter_mut().enumerate() {
+                *a = _mm512_loadu_ps(acc_out.add(t * sh.ld + j * 16));
+            }
+        }
+        for s in 0..sh.ns {
+            let xs = x.add(s * sh.x_sample);
+            let ds = dy.add(s * sh.dy_sample);
+            for q in 0..sh.positions {
+                let mut dv = [_mm512_setzero_ps(); COV];
+                for (j, v) in dv.iter_mut().enumerate() {
+                    *v = _mm512_loadu_ps(ds.add(q * sh.ld + j * 16));
+                }
+                let xq = xs.add(q);
+                for (row, &off) in acc.iter_mut().zip(taps.iter()) {
+                    let xb = _mm512_set1_ps(*xq.add(off));
+                    for (a, &v) in row.iter_mut().zip(dv.iter()) {
+                        *a = _mm512_fmadd_ps(xb, v, *a);
+                    }
+                }
+            }
+        }
+        for (t, row) in acc.iter().enumerate() {
+            for (j, &a) in row.iter().enumerate() {
+                _mm512_storeu_ps(acc_out.add(t * sh.ld + j * 16), a);
+            }
+        }
+    }
+
+    /// 16×16 transpose: `dst[j][i] = src[i][j]`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn transpose16(src: *const f32, src_ld: usize, dst: *mut f32, dst_ld: usize) {
+        let r: [__m512; 16] = std::array::from_fn(|i| _mm512_loadu_ps(src.add(i * src_ld)));
+        // Interleave row pairs, then 2×2 blocks within 128-bit lanes: u[4i+k] lane L holds rows
+        // 4i..4i+3 at column 4L+k.
+        let mut t = [_mm512_setzero_ps(); 16];
+        for i in 0..8 {
+            t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        let mut u = [_mm512_setzero_ps(); 16];
+        for i in 0..4 {
+            u[4 * i] = _mm512_shuffle_ps::<0x44>(t[4 * i], t[4 * i + 2]);
+            u[4 * i + 1] = _mm512_shuffle_ps::<0xEE>(t[4 * i], t[4 * i + 2]);
+            u[4 * i + 2] = _mm512_shuffle_ps::<0x44>(t[4 * i + 1], t[4 * i + 3]);
+            u[4 * i + 3] = _mm512_shuffle_ps::<0xEE>(t[4 * i + 1], t[4 * i + 3]);
+        }
+        // Gather lane L of u[k], u[4+k], u[8+k], u[12+k] into output row 4L+k.
+        for k in 0..4 {
+            let s0 = _mm512_shuffle_f32x4::<0x88>(u[k], u[4 + k]);
+            let s1 = _mm512_shuffle_f32x4::<0xDD>(u[k], u[4 + k]);
+            let s2 = _mm512_shuffle_f32x4::<0x88>(u[8 + k], u[12 + k]);
+            let s3 = _mm512_shuffle_f32x4::<0xDD>(u[8 + k], u[12 + k]);
+            _mm512_storeu_ps(dst.add(k * dst_ld), _mm512_shuffle_f32x4::<0x88>(s0, s2));
+            _mm512_storeu_ps(
+                dst.add((4 + k) * dst_ld),
+                _mm512_shuffle_f32x4::<0x88>(s1, s3),
+            );
+            _mm512_storeu_ps(
+                dst.add((8 + k) * dst_ld),
+                _mm512_shuffle_f32x4::<0xDD>(s0, s2),
+            );
+            _mm512_storeu_ps(
+                dst.add((12 + k) * dst_ld),
+                _mm512_shuffle_f32x4::<0xDD>(s1, s3),
+            );
         }
     }
 }

@@ -105,12 +105,18 @@ fn conv_matches_stock() {
     conv_case(8, (2, 4, 32, 32), 8, 3, 1, 1, true);
     conv_case(9, (3, 3, 48, 48), 4, 3, 2, 1, true);
     conv_case(10, (2, 8, 33, 31), 4, 1, 1, 0, true);
-    // the direct 3×3 kernels (stride 1, ≥ 256 pixels, channels in whole tiles): forward only,
-    // full backward, odd sizes, and enough samples to chain several per weight-gradient block
-    conv_case(14, (3, 8, 16, 16), 16, 3, 1, 1, true);
-    conv_case(15, (2, 16, 17, 19), 8, 3, 1, 1, true);
-    conv_case(16, (20, 8, 16, 16), 8, 3, 1, 1, true);
-    conv_case(17, (2, 5, 32, 32), 16, 3, 1, 1, true);
+    // the direct 3×3 kernels (stride 1, ≥ 256 pixels, channels in multiples of 16): every tile
+    // width (16, 32, 64 outputs), odd sizes, a batch that spans several weight-gradient blocks,
+    // and input channels that force the GEMM path for the input gradient only
+    conv_case(14, (3, 16, 16, 16), 16, 3, 1, 1, true);
+    conv_case(15, (2, 32, 17, 19), 32, 3, 1, 1, true);
+    conv_case(16, (9, 16, 16, 16), 64, 3, 1, 1, true);
+    conv_case(17, (2, 64, 16, 20), 16, 3, 1, 1, true);
+    conv_case(19, (2, 5, 32, 32), 16, 3, 1, 1, true);
+    conv_case(20, (5, 64, 8, 8), 64, 3, 1, 1, true);
+    conv_case(21, (3, 32, 8, 9), 32, 3, 1, 1, true);
+    // 4×4 maps stay on the GEMM path
+    conv_case(22, (3, 32, 4, 4), 32, 3, 1, 1, true);
 }
 
 /// Stock candle's conv backward mis-sizes the input gradient when H and W differ in parity under

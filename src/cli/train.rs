@@ -191,10 +191,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         print_plain(&ui_rx);
         Ok(None)
     };
-    if ui_result.is_err() || matches!(ui_result, Ok(Some(crate::tui::UiExit::Quit))) {
-        // The UI is gone: stop the trainer cleanly, keeping a checkpoint.
-        let _ = control_tx.send(Control::Stop { checkpoint: true });
-    } else if matches!(ui_result, Ok(Some(crate::tui::UiExit::QuitWithCheckpoint))) {
+    if ui_result.is_err() {
+        // The UI failed (it restored the terminal): stop the trainer cleanly, keeping a checkpoint.
+        // On a normal quit the UI has already told the trainer how to stop.
         let _ = control_tx.send(Control::Stop { checkpoint: true });
     }
     drop(control_tx);

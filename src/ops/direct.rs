@@ -22,11 +22,16 @@ const QALIGN: usize = 48;
 /// Samples whose weight-gradient sums share one pass over the accumulators.
 const DW_SAMPLES: usize = 4;
 
-/// Whether this CPU runs the direct kernels.
+/// Whether this CPU runs the direct kernels (and `BATCHRAMP_NO_DIRECT` is unset: a switch for
+/// A/B timing against the GEMM path).
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx512f")
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *ON.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx512f")
+                && std::env::var_os("BATCHRAMP_NO_DIRECT").is_none()
+        })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -155,7 +155,7 @@ impl SampleRun {
         let pos = step.epoch as f64 + step.epoch_progress;
         let n = noise(self.seed, update);
         out.push(Record::new(t, Event::Step(step)));
-        if update % 100 == 0 {
+        if update.is_multiple_of(100) {
             out.push(Record::new(
                 t,
                 Event::Resources(ResourcesEvent {
@@ -166,7 +166,7 @@ impl SampleRun {
                 }),
             ));
         }
-        if self.noise_every > 0 && update % self.noise_every == 0 {
+        if self.noise_every > 0 && update.is_multiple_of(self.noise_every) {
             // B_simple grows as training goes on, which is what makes larger batches pay later.
             let b_simple = 180.0 * (1.0 + 2.2 * pos) * (1.0 + 0.1 * noise(self.seed ^ 0x5, update));
             let grad_sq = 1.0 / (1.0 + pos);

@@ -7,7 +7,7 @@
 //! `state` (one run from its events) → `app` (view options, keys → effects, replay playback)
 //! → `ui` + `widgets` (drawing) → `runner` (the select loop) with `terminal` (raw mode guard);
 //! `history` keeps bounded curves, `theme`/`keys` load colours and bindings from `themes/*.toml`,
-//! `screenshot` renders frames to SVG, `fixture` is a synthetic run for tests and demos.
+//! `screenshot` renders frames to SVG, `fixture` turns `runlog::sample` runs into UI states for tests and demos.
 
 #![warn(missing_docs)]
 

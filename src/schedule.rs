@@ -315,7 +315,11 @@ mod tests {
         );
         let default = load("default");
         assert_eq!(
-            default.stages().iter().map(|s| (s.batch, s.lr)).collect::<Vec<_>>(),
+            default
+                .stages()
+                .iter()
+                .map(|s| (s.batch, s.lr))
+                .collect::<Vec<_>>(),
             vec![(128, 0.1), (640, 0.1), (3200, 0.1), (3200, 0.1 / 5.0)]
         );
     }

@@ -134,7 +134,10 @@ fn time(f: &dyn Fn(), budget: Duration) -> (f64, f64) {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    (median(&mut wall), cpu.iter().copied().fold(f64::INFINITY, f64::min))
+    (
+        median(&mut wall),
+        cpu.iter().copied().fold(f64::INFINITY, f64::min),
+    )
 }
 
 fn main() {

@@ -133,7 +133,11 @@ except Exception:
 EOF
 )
 CANDIDATES+=(/usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-13.0/lib64)
+# Last, where driver containers mount libcuda.so.1 when the loader's cache does not list it.
 BASE_LD=${LD_LIBRARY_PATH:-}
+for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do
+  [[ -d $d && ":$BASE_LD:" != *":$d:"* ]] && BASE_LD=${BASE_LD:+$BASE_LD:}$d
+done
 LIBDIR=""
 if (( HAVE_BIN )); then
   for d in "${CANDIDATES[@]}"; do

@@ -15,6 +15,7 @@ otherwise. Reports the median step time, images/s and the caching allocator's pe
 Usage: python3 scripts/gpu_peer.py --device cuda --batch 128 640 3200 --steps 5 --json
 """
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -190,9 +191,12 @@ def main():
             r = bench(a.net, b, a.steps, a.warmup, device, a.channels_last)
         except Exception as e:  # noqa: BLE001 - report and go on
             failed += 1
-            r = {"net": a.net, "batch": b, "error": f"{type(e).__name__}: {str(e).splitlines()[0]}"}
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+            first = (str(e).splitlines() or [""])[0]
+            r = {"net": a.net, "batch": b, "error": f"{type(e).__name__}: {first}"}
+        if "error" in r and device.type == "cuda":
+            # Outside the except block, so the traceback's frames (and their tensors) are gone.
+            gc.collect()
+            torch.cuda.empty_cache()
         if a.json:
             print(json.dumps(r), flush=True)
         elif "error" in r:

@@ -64,6 +64,8 @@ fn nvml_name(ordinal: usize) -> Option<String> {
 /// Sizes the CPU thread pool used by the kernels (0 = all cores). Only the first call takes
 /// effect: rayon's global pool cannot be resized once built.
 pub fn set_cpu_threads(threads: usize) {
+    // candle's own pool (which our kernels share) and rayon's, for the data loader and gemm.
+    crate::ops::set_cpu_threads(threads);
     if threads > 0 {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

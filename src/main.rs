@@ -38,6 +38,7 @@ enum Command {
 }
 
 fn main() {
+    batchramp::ops::tune_cpu_allocator();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

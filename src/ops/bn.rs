@@ -39,28 +39,136 @@ impl Dims {
 
 /// Sum and sum of squares of `v - shift`, in f32 lanes per row and f64 across rows.
 fn shifted_sums(v: &[f32], shift: f32) -> (f64, f64) {
-    const L: usize = 16;
-    let mut s = [0f32; L];
-    let mut q = [0f32; L];
-    let mut it = v.chunks_exact(L);
-    for ch in &mut it {
-        for i in 0..L {
-            let d = ch[i] - shift;
-            s[i] += d;
-            q[i] += d * d;
-        }
+    #[cfg(target_arch = "x86_64")]
+    if cpu::has_avx512() {
+        // SAFETY: the CPU has AVX-512F.
+        let (a, b) = unsafe { avx512::shifted_sums(v, shift) };
+        return (a as f64, b as f64);
     }
     let (mut s1, mut s2) = (0f64, 0f64);
-    for &x in it.remainder() {
+    for &x in v {
         let d = (x - shift) as f64;
         s1 += d;
         s2 += d * d;
     }
-    for i in 0..L {
-        s1 += s[i] as f64;
-        s2 += q[i] as f64;
-    }
     (s1, s2)
+}
+
+cpu::multiversion! {
+    /// y = x·a + b over one row, then ReLU if asked.
+    fn affine_row(x: &[f32], y: &mut [f32], a: f32, b: f32, relu: bool) -> () {
+        if relu {
+            for (o, &v) in y.iter_mut().zip(x) {
+                *o = (v * a + b).max(0.0);
+            }
+        } else {
+            for (o, &v) in y.iter_mut().zip(x) {
+                *o = v * a + b;
+            }
+        }
+    }
+}
+
+/// Σge and Σge·(x − mu) over one row, ge = g masked to where the fused ReLU output y > 0.
+fn grad_row_sums(x: &[f32], g: &[f32], y: Option<&[f32]>, mu: f32) -> (f32, f32) {
+    #[cfg(target_arch = "x86_64")]
+    if cpu::has_avx512() {
+        // SAFETY: the CPU has AVX-512F; the rows have equal lengths.
+        return unsafe { avx512::grad_row_sums(x, g, y, mu) };
+    }
+    let (mut sa, mut sb) = (0f32, 0f32);
+    for i in 0..x.len() {
+        let ge = match y {
+            Some(y) if y[i] <= 0.0 => 0.0,
+            _ => g[i],
+        };
+        sa += ge;
+        sb += ge * (x[i] - mu);
+    }
+    (sa, sb)
+}
+
+cpu::multiversion! {
+    /// dx = A·ge − B·x + C over one row, ge = g masked by the fused ReLU output when given.
+    fn input_grad_row(
+        x: &[f32],
+        g: &[f32],
+        y: Option<&[f32]>,
+        abc: (f32, f32, f32),
+        dx: &mut [f32],
+    ) -> () {
+        let (a, b, c) = abc;
+        match y {
+            Some(y) => {
+                for (((dv, &xv), &gv), &yv) in dx.iter_mut().zip(x).zip(g).zip(y) {
+                    let ge = if yv > 0.0 { gv } else { 0.0 };
+                    *dv = a * ge - b * xv + c;
+                }
+            }
+            None => {
+                for ((dv, &xv), &gv) in dx.iter_mut().zip(x).zip(g) {
+                    *dv = a * gv - b * xv + c;
+                }
+            }
+        }
+    }
+}
+
+/// Hand-written AVX-512 row reductions: LLVM keeps masked float reductions scalar.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// Mask of the first `n` (< 16) lanes.
+    fn tail(n: usize) -> __mmask16 {
+        ((1u32 << n) - 1) as __mmask16
+    }
+
+    /// Σ(v − shift) and Σ(v − shift)².
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn shifted_sums(v: &[f32], shift: f32) -> (f32, f32) {
+        let sh = _mm512_set1_ps(shift);
+        let (mut s, mut q) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        let n = v.len() / 16 * 16;
+        let p = v.as_ptr();
+        let mut i = 0;
+        while i < n {
+            let d = _mm512_sub_ps(_mm512_loadu_ps(p.add(i)), sh);
+            s = _mm512_add_ps(s, d);
+            q = _mm512_fmadd_ps(d, d, q);
+            i += 16;
+        }
+        if n < v.len() {
+            let m = tail(v.len() - n);
+            let d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, p.add(n)), sh);
+            s = _mm512_add_ps(s, d);
+            q = _mm512_fmadd_ps(d, d, q);
+        }
+        (_mm512_reduce_add_ps(s), _mm512_reduce_add_ps(q))
+    }
+
+    /// Σge and Σge·(x − mu), ge = g where y > 0 (or everywhere without y).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn grad_row_sums(x: &[f32], g: &[f32], y: Option<&[f32]>, mu: f32) -> (f32, f32) {
+        let len = x.len().min(g.len());
+        let m0 = _mm512_set1_ps(mu);
+        let zero = _mm512_setzero_ps();
+        let (mut a, mut b) = (zero, zero);
+        let mut i = 0;
+        while i < len {
+            let m = if len - i >= 16 { 0xffff } else { tail(len - i) };
+            let mut ge = _mm512_maskz_loadu_ps(m, g.as_ptr().add(i));
+            if let Some(y) = y {
+                let yv = _mm512_maskz_loadu_ps(m, y.as_ptr().add(i));
+                ge = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(yv, zero), ge);
+            }
+            let xc = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x.as_ptr().add(i)), m0);
+            a = _mm512_add_ps(a, ge);
+            b = _mm512_fmadd_ps(ge, xc, b);
+            i += 16;
+        }
+        (_mm512_reduce_add_ps(a), _mm512_reduce_add_ps(b))
+    }
 }
 
 /// Biased per-chunk statistics: (mean, var), each chunk-major `chunks × C`.
@@ -122,17 +230,13 @@ fn affine(
             let xs = &x[s * row..(s + 1) * row];
             for ch in 0..d.c {
                 let (a, b) = ab(s, ch);
-                let yr = &mut ys[ch * d.p..][..d.p];
-                let xr = &xs[ch * d.p..][..d.p];
-                if relu {
-                    for (o, &v) in yr.iter_mut().zip(xr) {
-                        *o = (v * a + b).max(0.0);
-                    }
-                } else {
-                    for (o, &v) in yr.iter_mut().zip(xr) {
-                        *o = v * a + b;
-                    }
-                }
+                affine_row(
+                    &xs[ch * d.p..][..d.p],
+                    &mut ys[ch * d.p..][..d.p],
+                    a,
+                    b,
+                    relu,
+                );
             }
         }
     });
@@ -158,10 +262,7 @@ fn grad_sums(
                 for s in start..start + len {
                     let o = (s * d.c + ch) * d.p;
                     let (xr, gr) = (&x[o..][..d.p], &g[o..][..d.p]);
-                    let (a, b) = match y {
-                        Some(y) => masked_row_sums(xr, gr, &y[o..][..d.p], mu),
-                        None => row_sums(xr, gr, mu),
-                    };
+                    let (a, b) = grad_row_sums(xr, gr, y.map(|y| &y[o..][..d.p]), mu);
                     sg += a as f64;
                     sgx += b as f64;
                 }
@@ -181,52 +282,6 @@ fn grad_sums(
     (sg, sgx)
 }
 
-/// Σg and Σg·(x − mu) over one row.
-fn row_sums(x: &[f32], g: &[f32], mu: f32) -> (f32, f32) {
-    let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
-    let mut xi = x.chunks_exact(8);
-    let mut gi = g.chunks_exact(8);
-    for (xc, gc) in (&mut xi).zip(&mut gi) {
-        for i in 0..8 {
-            a[i] += gc[i];
-            b[i] += gc[i] * (xc[i] - mu);
-        }
-    }
-    let (mut sa, mut sb) = (a.iter().sum::<f32>(), b.iter().sum::<f32>());
-    for (&xv, &gv) in xi.remainder().iter().zip(gi.remainder()) {
-        sa += gv;
-        sb += gv * (xv - mu);
-    }
-    (sa, sb)
-}
-
-/// [`row_sums`] with the gradient masked to where the fused ReLU output `y` is positive.
-fn masked_row_sums(x: &[f32], g: &[f32], y: &[f32], mu: f32) -> (f32, f32) {
-    let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
-    let mut xi = x.chunks_exact(8);
-    let mut gi = g.chunks_exact(8);
-    let mut yi = y.chunks_exact(8);
-    for ((xc, gc), yc) in (&mut xi).zip(&mut gi).zip(&mut yi) {
-        for i in 0..8 {
-            let ge = if yc[i] > 0.0 { gc[i] } else { 0.0 };
-            a[i] += ge;
-            b[i] += ge * (xc[i] - mu);
-        }
-    }
-    let (mut sa, mut sb) = (a.iter().sum::<f32>(), b.iter().sum::<f32>());
-    for ((&xv, &gv), &yv) in xi
-        .remainder()
-        .iter()
-        .zip(gi.remainder())
-        .zip(yi.remainder())
-    {
-        let ge = if yv > 0.0 { gv } else { 0.0 };
-        sa += ge;
-        sb += ge * (xv - mu);
-    }
-    (sa, sb)
-}
-
 /// dx = A·ge − B·x + C per (sample, channel) row; `abc(s, ch)` gives (A, B, C).
 fn input_grad(
     x: &[f32],
@@ -243,24 +298,10 @@ fn input_grad(
             // SAFETY: sample rows are disjoint across tasks and inside `dx`.
             let out = unsafe { dp.slice(s * row..(s + 1) * row) };
             for ch in 0..d.c {
-                let (a, b, c) = abc(s, ch);
                 let o = s * row + ch * d.p;
                 let (xr, gr) = (&x[o..][..d.p], &g[o..][..d.p]);
-                let dr = &mut out[ch * d.p..][..d.p];
-                match y {
-                    Some(y) => {
-                        let yr = &y[o..][..d.p];
-                        for (((dv, &xv), &gv), &yv) in dr.iter_mut().zip(xr).zip(gr).zip(yr) {
-                            let ge = if yv > 0.0 { gv } else { 0.0 };
-                            *dv = a * ge - b * xv + c;
-                        }
-                    }
-                    None => {
-                        for ((dv, &xv), &gv) in dr.iter_mut().zip(xr).zip(gr) {
-                            *dv = a * gv - b * xv + c;
-                        }
-                    }
-                }
+                let yr = y.map(|y| &y[o..][..d.p]);
+                input_grad_row(xr, gr, yr, abc(s, ch), &mut out[ch * d.p..][..d.p]);
             }
         }
     });

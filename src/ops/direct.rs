@@ -41,7 +41,7 @@ pub fn available() -> bool {
 
 /// Whether `c` output channels fill whole register tiles.
 pub fn channels_ok(c: usize) -> bool {
-    c > 0 && c % 16 == 0
+    c > 0 && c.is_multiple_of(16)
 }
 
 /// Padded-width geometry of one H×W plane.
@@ -163,9 +163,9 @@ pub unsafe fn conv_positions(
     #[cfg(target_arch = "x86_64")]
     {
         let taps = pl.taps();
-        if cout % 64 == 0 {
+        if cout.is_multiple_of(64) {
             avx512::conv::<6, 4>(xt, pl.stride, cin, wk, cout, &taps, pl.used(), out);
-        } else if cout % 32 == 0 {
+        } else if cout.is_multiple_of(32) {
             avx512::conv::<12, 2>(xt, pl.stride, cin, wk, cout, &taps, pl.used(), out);
         } else {
             avx512::conv::<24, 1>(xt, pl.stride, cin, wk, cout, &taps, pl.used(), out);
@@ -226,7 +226,7 @@ unsafe fn transpose(
     dst: &mut [f32],
     dst_ld: usize,
 ) {
-    assert!(rows % 16 == 0 && cols % 16 == 0);
+    assert!(rows.is_multiple_of(16) && cols.is_multiple_of(16));
     assert!(src.len() >= (rows - 1) * src_ld + cols && dst.len() >= (cols - 1) * dst_ld + rows);
     #[cfg(target_arch = "x86_64")]
     for i in (0..rows).step_by(16) {
@@ -284,7 +284,7 @@ pub unsafe fn weight_grad(
         for ci in 0..cin {
             let x = xt.as_ptr().add(ci * pl.stride);
             let acc = dwt.as_mut_ptr().add(ci * 9 * cout);
-            if cout % 32 == 0 {
+            if cout.is_multiple_of(32) {
                 for cb in (0..cout).step_by(32) {
                     avx512::weight_grad::<2>(x, dyq.as_ptr().add(cb), &shapes, &taps, acc.add(cb));
                 }

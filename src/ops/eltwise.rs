@@ -11,6 +11,24 @@ use super::cpu::{self, OpError, SendPtr};
 /// Elements per parallel task: below this, splitting costs more than it saves.
 const GRAIN: usize = 1 << 14;
 
+cpu::multiversion! {
+    /// out = max(a + b, 0)
+    fn add_relu_row(a: &[f32], b: &[f32], out: &mut [f32]) -> () {
+        for ((o, &u), &v) in out.iter_mut().zip(a).zip(b) {
+            *o = (u + v).max(0.0);
+        }
+    }
+}
+
+cpu::multiversion! {
+    /// out = g where y > 0, else 0
+    fn relu_grad_row(g: &[f32], y: &[f32], out: &mut [f32]) -> () {
+        for ((o, &g), &y) in out.iter_mut().zip(g).zip(y) {
+            *o = if y > 0.0 { g } else { 0.0 };
+        }
+    }
+}
+
 /// `relu(a + b)` on two tensors of the same shape.
 pub struct AddRelu;
 
@@ -39,9 +57,7 @@ impl CustomOp2 for AddRelu {
         cpu::for_ranges_grain(a.len(), GRAIN, |_, r| {
             // SAFETY: ranges are disjoint and inside `y`.
             let y = unsafe { yp.slice(r.clone()) };
-            for ((o, &u), &v) in y.iter_mut().zip(&a[r.clone()]).zip(&b[r]) {
-                *o = (u + v).max(0.0);
-            }
+            add_relu_row(&a[r.clone()], &b[r], y);
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -63,9 +79,7 @@ impl CustomOp2 for AddRelu {
                 cpu::for_ranges_grain(g.len(), GRAIN, |_, r| {
                     // SAFETY: ranges are disjoint and inside `out`.
                     let o = unsafe { op.slice(r.clone()) };
-                    for ((o, &g), &y) in o.iter_mut().zip(&g[r.clone()]).zip(&y[r]) {
-                        *o = if y > 0.0 { g } else { 0.0 };
-                    }
+                    relu_grad_row(&g[r.clone()], &y[r], o);
                 });
                 out
             })

@@ -16,6 +16,28 @@ use candle_core::{Result, Tensor};
 pub use cpu::OpError;
 pub use stock::ghost_chunks;
 
+/// Sizes the CPU worker pool the fast kernels share with candle's own element-wise ops
+/// (`threads` = 0 keeps candle's default, one per physical core). Call once at start-up, before
+/// any tensor op: candle reads `CANDLE_NUM_THREADS` when its pool is first used.
+pub fn set_cpu_threads(threads: usize) {
+    if threads > 0 {
+        std::env::set_var("CANDLE_NUM_THREADS", threads.to_string());
+    }
+}
+
+/// Keeps freed activation buffers in the process instead of returning them to the kernel after
+/// every op (glibc only; a no-op elsewhere): raises the mmap threshold to its 32 MiB maximum and
+/// stops heap trimming. Measured on ResNet-20 b128: page faults 383k → 87k, ~6% faster steps.
+/// Call once at start-up.
+pub fn tune_cpu_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts glibc malloc parameters; called before heavy allocation.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
 /// Which implementation the layers use: our fast CPU ops, or stock candle ops (also the path on CUDA).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

@@ -442,11 +442,13 @@ impl RunConfig {
                 "must be strictly increasing",
             ));
         }
-        if let Some(&m) = s.milestones.iter().find(|&&m| m == 0 || m >= s.epochs) {
+        // Milestones at or past the last epoch are allowed (a shortened run of a preset simply
+        // never reaches them); epoch 0 is not a milestone.
+        if s.milestones.contains(&0) {
             return Err(bad(
                 "schedule.milestones",
-                m,
-                "each milestone must lie between 1 and epochs − 1",
+                0,
+                "milestones are the epochs where a new stage starts, so they start at 1",
             ));
         }
         if !(s.lr_scale.is_finite() && s.lr_scale > 0.0) {
@@ -653,8 +655,10 @@ mod tests {
         let e = RunConfig::from_toml_str("", "x", &["schedule.bogus=1".into()]).unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
         let e =
-            RunConfig::from_toml_str("", "x", &["schedule.milestones=[30]".into()]).unwrap_err();
+            RunConfig::from_toml_str("", "x", &["schedule.milestones=[0,3]".into()]).unwrap_err();
         assert!(e.to_string().contains("schedule.milestones"), "{e}");
+        // A preset cut short keeps its later milestones; they are simply not reached.
+        RunConfig::from_toml_str("", "x", &["schedule.epochs=2".into()]).unwrap();
     }
 
     #[test]

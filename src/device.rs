@@ -50,13 +50,26 @@ fn cuda(ordinal: usize) -> Result<(Device, String), String> {
                 .into(),
         );
     }
-    let dev = Device::new_cuda(ordinal).map_err(|e| format!("no usable GPU: {e}"))?;
+    let dev = Device::new_cuda(ordinal).map_err(|e| {
+        // candle may append a backtrace; the user needs the first line only.
+        let text = e.to_string();
+        format!("no usable GPU: {}", text.lines().next().unwrap_or_default())
+    })?;
     let name = nvml_name(ordinal).unwrap_or_else(|| "GPU".into());
     Ok((dev, format!("cuda:{ordinal} {name}")))
 }
 
+/// Loads NVML at run time. Recent drivers ship only `libnvidia-ml.so.1`, which nvml-wrapper's
+/// default name (`libnvidia-ml.so`) misses, so that name is tried first.
+fn init_nvml() -> Result<nvml_wrapper::Nvml, nvml_wrapper::error::NvmlError> {
+    nvml_wrapper::Nvml::builder()
+        .lib_path(std::ffi::OsStr::new("libnvidia-ml.so.1"))
+        .init()
+        .or_else(|_| nvml_wrapper::Nvml::init())
+}
+
 fn nvml_name(ordinal: usize) -> Option<String> {
-    let nvml = nvml_wrapper::Nvml::init().ok()?;
+    let nvml = init_nvml().ok()?;
     let dev = nvml.device_by_index(ordinal as u32).ok()?;
     dev.name().ok()
 }
@@ -114,7 +127,7 @@ impl Sampler {
             _ => None,
         };
         let nvml = if ordinal.is_some() {
-            nvml_wrapper::Nvml::init().map_err(|e| format!("NVML unavailable: {e}"))
+            init_nvml().map_err(|e| format!("NVML unavailable: {e}"))
         } else {
             Err("CPU run: no GPU figures".into())
         };

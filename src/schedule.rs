@@ -65,6 +65,9 @@ impl Schedule {
             _ => s.milestones.clone(),
         };
         for (i, &m) in milestones.iter().enumerate() {
+            if m >= s.epochs {
+                break;
+            }
             sched.push(start, m, batch, lr, momentum);
             start = m;
             let grow = match s.kind {
@@ -322,6 +325,19 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![(128, 0.1), (640, 0.1), (3200, 0.1), (3200, 0.1 / 5.0)]
         );
+    }
+
+    #[test]
+    fn milestones_past_the_run_are_not_reached() {
+        let mut cfg = paper_config(ScheduleKind::IncreaseBatch);
+        cfg.schedule.epochs = 70;
+        let s = Schedule::new(&cfg, 50_000);
+        let plan: Vec<(usize, usize, usize)> = s
+            .stages()
+            .iter()
+            .map(|s| (s.start_epoch, s.end_epoch, s.batch))
+            .collect();
+        assert_eq!(plan, vec![(0, 60, 128), (60, 70, 640)]);
     }
 
     #[test]

@@ -152,6 +152,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let (shutdown_tx, shutdown_rx) = bounded::<()>(1);
     let signals = install_signal_handler(control_tx.clone(), shutdown_tx)?;
 
+    // The header must be the log's first line, before the sampler's first sample.
+    trainer.announce(&sink);
     let (stop_sampler, sampler_stop_rx) = bounded::<()>(1);
     let sampler_sink = sink.clone();
     let sampler =

@@ -102,6 +102,8 @@ pub struct Trainer {
     last_checkpoint: Option<PathBuf>,
     /// Fault injection for tests: micro-batches above this size fail as out of memory.
     fault_oom_above: Option<usize>,
+    /// Whether the first event has been emitted.
+    announced: bool,
 }
 
 impl Trainer {
@@ -144,6 +146,7 @@ impl Trainer {
             prev_grads: None,
             resumed_from: None,
             last_checkpoint: None,
+            announced: false,
             fault_oom_above: std::env::var("BATCHRAMP_FAULT_OOM_ABOVE")
                 .ok()
                 .and_then(|v| v.parse().ok()),
@@ -238,13 +241,14 @@ impl Trainer {
         }
     }
 
-    /// Trains until the last epoch, a stop request, or a non-finite loss. Emits the header
-    /// first unless the run was resumed (its log already has one).
-    pub fn run(
-        &mut self,
-        sink: &EventSink,
-        control: &Receiver<Control>,
-    ) -> Result<Outcome, TrainError> {
+    /// Emits the run's first event (the header, or `resumed` for a resumed run) once. Callers
+    /// that start other event sources (the resource sampler) call it first, so the header is
+    /// always the log's first line; [`Self::run`] calls it otherwise.
+    pub fn announce(&mut self, sink: &EventSink) {
+        if self.announced {
+            return;
+        }
+        self.announced = true;
         if self.resumed_from.is_none() {
             sink.emit(Event::RunStarted(self.header()));
         } else {
@@ -256,6 +260,16 @@ impl Trainer {
                 ),
             }));
         }
+    }
+
+    /// Trains until the last epoch, a stop request, or a non-finite loss. Emits the header
+    /// first unless the run was resumed (its log already has one).
+    pub fn run(
+        &mut self,
+        sink: &EventSink,
+        control: &Receiver<Control>,
+    ) -> Result<Outcome, TrainError> {
+        self.announce(sink);
         let mut ips = Throughput::default();
         while self.progress.epoch < self.schedule.epochs() {
             let epoch = self.progress.epoch;

@@ -65,6 +65,26 @@ fn checkpoints(out: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Each named thread of process `pid` with its nice value (the 19th field of its `stat`).
+#[cfg(target_os = "linux")]
+fn thread_nice(pid: u32) -> std::collections::BTreeMap<String, i64> {
+    let mut out = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("stat")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        // The command name may hold spaces; fields after its closing parenthesis start at 3.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice = after.split(' ').nth(19 - 3).unwrap().parse().unwrap();
+        out.insert(comm.trim().to_string(), nice);
+    }
+    out
+}
+
 #[test]
 fn pause_checkpoint_and_quit_keys_work_and_the_terminal_is_restored() {
     let out = tempfile::tempdir().unwrap();
@@ -99,6 +119,22 @@ fn pause_checkpoint_and_quit_keys_work_and_the_terminal_is_restored() {
         raw: Vec::new(),
     };
     screen.wait_for("running", 120);
+    #[cfg(target_os = "linux")]
+    {
+        let pid = screen.session.get_process().pid().as_raw() as u32;
+        let nice = thread_nice(pid);
+        assert_eq!(nice.get("tui"), Some(&19), "UI thread yields: {nice:?}");
+        assert_eq!(
+            nice.get("tui-input"),
+            Some(&19),
+            "input thread yields: {nice:?}"
+        );
+        assert_eq!(
+            nice.get("trainer"),
+            nice.get("batchramp"),
+            "training keeps the process's priority: {nice:?}"
+        );
+    }
 
     screen.key("p");
     screen.wait_for("paused", 60);

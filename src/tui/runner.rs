@@ -129,17 +129,44 @@ pub(crate) fn run_terminal(
     let mut terminal =
         Terminal::new(CrosstermBackend::new(stdout())).map_err(TuiError::Terminal)?;
     terminal.clear().map_err(TuiError::Terminal)?;
-    let input = InputReader::spawn();
-    let result = event_loop(
-        &mut terminal,
-        &mut app,
-        channels,
-        input.rx.clone(),
-        shutdown,
-    );
-    drop(input);
+    // The loop runs on a thread of its own at the lowest priority, so that drawing never takes a
+    // core from training (a thread's nice value cannot be raised back without privileges, hence a
+    // thread rather than lowering the caller). Its input reader inherits the priority.
+    let result = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("tui".into())
+            .spawn_scoped(scope, || {
+                yield_cpu_to_training();
+                let input = InputReader::spawn();
+                event_loop(
+                    &mut terminal,
+                    &mut app,
+                    channels,
+                    input.rx.clone(),
+                    shutdown,
+                )
+            })
+            .map_err(TuiError::Terminal)?
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    });
     drop(guard);
     result
+}
+
+/// Gives the calling thread the lowest scheduling priority (nice 19), where the OS allows it.
+///
+/// On Linux a nice value applies to one thread. The UI needs about 1% of one core (see
+/// `cargo bench --bench tui`), which it still gets under full load; what changes is that the
+/// scheduler no longer lets a waking UI thread preempt a training thread, which on a machine
+/// whose every core trains would stall all of them at the next synchronisation point.
+fn yield_cpu_to_training() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on this thread's own id; failure only leaves the priority as it was.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+    }
 }
 
 /// The loop itself, over any backend and input source (tests drive it with a `TestBackend`).

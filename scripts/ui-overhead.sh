@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# What the live UI adds to training time: the same run headless (--no-tui) and in the UI,
+# alternating which goes first, compared on the training seconds of each run's summary.json.
+#
+#   scripts/ui-overhead.sh                 # UI in a bare pseudo-terminal, as over SSH (the
+#                                          # terminal emulator runs on the user's machine)
+#   MODE=tmux scripts/ui-overhead.sh       # UI inside tmux on this machine (tmux's own
+#                                          # rendering then competes with training too)
+#
+# Environment: PAIRS (default 6), SIZE (default 160x48), BIN (default target/release/batchramp),
+# OUT (default a temporary directory). Extra arguments go to every `train`.
+# Run it on an otherwise idle machine: the figure is a difference of a few percent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PAIRS=${PAIRS:-6}
+SIZE=${SIZE:-160x48}
+MODE=${MODE:-pty}
+BIN=$(realpath "${BIN:-target/release/batchramp}")
+OUT=${OUT:-$(mktemp -d)}
+[[ -x $BIN ]] || cargo build --release
+cols=${SIZE%x*}
+rows=${SIZE#*x}
+# ResNet-8 on 8,000 synthetic images, 5 epochs with one batch increase: about a minute on 2 cores.
+args=(train --data synthetic --set data.synthetic_train=8000 --set data.synthetic_test=1000
+  --set schedule.epochs=5 --set schedule.batch=64 --set model.ghost_batch=64
+  --set 'schedule.milestones=[3]' --set checkpoint.every_epochs=0 --set checkpoint.at_stage_change=false "$@")
+
+wall() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["wall"])' "$1"/*/summary.json; }
+
+# Sends `q` once the run in $1 has written its summary, so the finished UI closes.
+quit_when_done() {
+  until compgen -G "$1/*/summary.json" >/dev/null; do sleep 0.5; done
+  sleep 1
+  printf q
+}
+
+headless() { "$BIN" "${args[@]}" --out "$1" --no-tui >/dev/null; }
+
+with_ui() {
+  local dir=$1 cmd
+  cmd="stty rows $rows cols $cols; TERM=xterm-256color exec $(printf '%q ' "$BIN" "${args[@]}" --out "$dir")"
+  case $MODE in
+    pty) quit_when_done "$dir" | script -qefc "$cmd" /dev/null >/dev/null ;;
+    tmux)
+      local session=batchramp-overhead-$$
+      tmux new-session -d -s "$session" -x "$cols" -y "$rows" "$cmd"
+      until compgen -G "$dir/*/summary.json" >/dev/null; do sleep 0.5; done
+      sleep 1
+      tmux send-keys -t "$session" q
+      while tmux has-session -t "$session" 2>/dev/null; do sleep 0.2; done
+      ;;
+    *) echo "MODE must be pty or tmux, not $MODE" >&2; exit 2 ;;
+  esac
+}
+
+echo "UI overhead, $MODE at ${cols}x${rows}, $PAIRS pairs, runs in $OUT"
+overheads=()
+for i in $(seq 1 "$PAIRS"); do
+  h="$OUT/headless-$i" u="$OUT/ui-$i"
+  mkdir -p "$h" "$u"
+  if (( i % 2 )); then headless "$h"; with_ui "$u"; else with_ui "$u"; headless "$h"; fi
+  th=$(wall "$h") tu=$(wall "$u")
+  o=$(python3 -c "print(f'{(float($tu) / float($th) - 1) * 100:+.2f}')")
+  overheads+=("$o")
+  printf 'pair %d: headless %.2f s, UI %.2f s, overhead %s%%\n' "$i" "$th" "$tu" "$o"
+done
+python3 - "${overheads[@]}" <<'PY'
+import statistics, sys
+v = [float(x) for x in sys.argv[1:]]
+print(f"median overhead {statistics.median(v):+.2f}% (mean {statistics.mean(v):+.2f}%, range {min(v):+.2f}..{max(v):+.2f}%)")
+PY

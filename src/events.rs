@@ -171,6 +171,9 @@ pub struct EpochEvent {
     pub wall: f64,
     /// Mean training throughput of the epoch, images per second.
     pub images_per_sec: f64,
+    /// Seconds the evaluation after this epoch took (not part of `wall`); 0 in older logs.
+    #[serde(default)]
+    pub eval_seconds: f64,
 }
 
 /// A resource sample. Every field is optional: `None` means "not known here", and `note` says why.

@@ -203,6 +203,7 @@ mod tests {
                 updates: 1234,
                 wall: 192.0,
                 images_per_sec: 2345.4,
+                eval_seconds: 4.0,
             }),
         )
     }

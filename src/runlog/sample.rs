@@ -268,6 +268,8 @@ impl SampleRun {
                     updates: update,
                     wall,
                     images_per_sec: ips,
+                    // Evaluation runs forward only, about three times the training rate.
+                    eval_seconds: (self.train_size / 5) as f64 / (3.0 * ips),
                 };
                 if ev.test_acc > best.0 {
                     best = (ev.test_acc, epoch);
@@ -306,6 +308,7 @@ impl SampleRun {
                 updates: 0,
                 wall: 0.0,
                 images_per_sec: 0.0,
+                eval_seconds: 0.0,
             });
             out.push(Record::new(
                 t,

@@ -70,7 +70,13 @@ impl Progress {
     }
 
     /// Closes the epoch with its evaluation; resets the epoch totals.
-    pub fn end_epoch(&mut self, test_loss: f64, test_acc: f64, wall: f64) -> EpochEvent {
+    pub fn end_epoch(
+        &mut self,
+        test_loss: f64,
+        test_acc: f64,
+        wall: f64,
+        eval_seconds: f64,
+    ) -> EpochEvent {
         let n = self.epoch_count.max(1) as f64;
         let ev = EpochEvent {
             epoch: self.epoch,
@@ -81,6 +87,7 @@ impl Progress {
             updates: self.update,
             wall,
             images_per_sec: self.epoch_count as f64 / self.epoch_seconds.max(1e-9),
+            eval_seconds,
         };
         if self.last_epoch.is_none() || test_acc > self.best_test_acc {
             self.best_test_acc = test_acc;

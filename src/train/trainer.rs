@@ -421,14 +421,18 @@ impl Trainer {
     }
 
     fn finish_epoch(&mut self, sink: &EventSink) -> Result<(), TrainError> {
+        let eval_started = std::time::Instant::now();
         let (test_loss, test_acc) = evaluate(
             &self.model,
             self.test.iter().map(|(i, l)| (i.as_slice(), l.as_slice())),
             &self.device,
         )?;
-        let ev: EpochEvent =
-            self.progress
-                .end_epoch(test_loss, test_acc, self.progress.train_seconds);
+        let ev: EpochEvent = self.progress.end_epoch(
+            test_loss,
+            test_acc,
+            self.progress.train_seconds,
+            eval_started.elapsed().as_secs_f64(),
+        );
         let finished_epoch = ev.epoch;
         sink.emit(Event::Epoch(ev));
         if let Some(b) = self.noise.b_simple() {

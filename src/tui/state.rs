@@ -340,11 +340,22 @@ impl RunState {
         (v.is_finite() && v > 0.0).then_some(v)
     }
 
-    /// Seconds of training left to reach epoch position `target`, at the current throughput.
+    /// Seconds left to reach epoch position `target`: training at the current throughput plus
+    /// the evaluations at the ends of the epochs in between, each as long as the mean one so far.
     pub fn eta_to(&self, target: f64) -> Option<f64> {
         let ips = self.images_per_sec()?;
         let left = (target - self.epoch_pos()).max(0.0) * self.train_size() as f64;
-        (self.train_size() > 0).then(|| left / ips)
+        let evals_left = (target.ceil() as usize).saturating_sub(self.epochs.len());
+        (self.train_size() > 0).then(|| left / ips + evals_left as f64 * self.mean_eval_seconds())
+    }
+
+    /// Mean seconds of the evaluations logged so far (0 before the first, or for older logs).
+    pub fn mean_eval_seconds(&self) -> f64 {
+        let n = self.epochs.len();
+        if n == 0 {
+            return 0.0;
+        }
+        self.epochs.iter().map(|e| e.eval_seconds).sum::<f64>() / n as f64
     }
 
     /// Seconds of training left for the whole run (None once it ended).
@@ -460,7 +471,10 @@ mod tests {
         );
         let ips = s.images_per_sec().unwrap();
         let eta = s.eta().unwrap();
-        let expect = (s.total_epochs() as f64 - s.epoch_pos()) * s.train_size() as f64 / ips;
+        let evals_left = s.total_epochs() - s.epochs.len();
+        assert!(s.mean_eval_seconds() > 0.0, "evaluations take time");
+        let expect = (s.total_epochs() as f64 - s.epoch_pos()) * s.train_size() as f64 / ips
+            + evals_left as f64 * s.mean_eval_seconds();
         assert!((eta - expect).abs() < 1e-6);
         let base = s.baseline_updates_now().unwrap();
         assert!(

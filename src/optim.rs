@@ -91,8 +91,11 @@ impl Optimizer {
         }
         self.step += 1;
         for (i, grad) in grads.iter().enumerate() {
-            let w = self.params[i].as_tensor();
-            let mut g = grad.clone();
+            // Detached: arithmetic on a variable is recorded for backprop, and the moment buffers
+            // would then hold the whole chain of earlier buffers and gradients alive (a leak of
+            // about a parameter set per update).
+            let w = &self.params[i].as_tensor().detach();
+            let mut g = grad.detach();
             if self.weight_decay != 0.0 {
                 g = (g + (w * self.weight_decay)?)?;
             }
@@ -209,6 +212,29 @@ mod tests {
             opt.step(&[g]).unwrap();
         }
         w.as_tensor().to_vec1().unwrap()
+    }
+
+    #[test]
+    fn state_does_not_keep_a_computation_graph() {
+        for kind in [OptimKind::Momentum, OptimKind::Nesterov, OptimKind::Adam] {
+            let cfg = OptimConfig {
+                kind,
+                weight_decay: 5e-4,
+                ..OptimConfig::default()
+            };
+            let w = Var::from_slice(&[1.0f32, -2.0], 2, &Device::Cpu).unwrap();
+            let mut opt = Optimizer::new(&cfg, vec![w.clone()]);
+            // A gradient that is itself recorded, as backprop's outputs can be.
+            let g = (w.as_tensor() * 2.0).unwrap();
+            assert!(g.track_op());
+            for _ in 0..3 {
+                opt.step(std::slice::from_ref(&g)).unwrap();
+            }
+            for (name, t) in opt.state().tensors {
+                assert!(!t.track_op(), "{kind:?} {name} records its history");
+            }
+            assert!(!w.as_tensor().detach().track_op());
+        }
     }
 
     fn close(a: &[f32], b: &[f64]) {

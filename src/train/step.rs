@@ -91,7 +91,9 @@ pub fn batch_gradient(
         let mut grads = Vec::with_capacity(params.len());
         for p in params {
             let g = match store.get(p.as_tensor()) {
-                Some(g) => g.clone(),
+                // Detached, so that keeping a gradient (accumulation, optimizer state) never
+                // keeps the graph that produced it.
+                Some(g) => g.detach(),
                 None => p.as_tensor().zeros_like()?,
             };
             grads.push(g);
@@ -257,5 +259,29 @@ mod tests {
         assert_eq!((n.b_small, n.smalls), (32, 2));
         let big = squared_norm(&g.grads).unwrap();
         assert!(n.small_sq > big, "small-batch gradients are noisier");
+    }
+
+    /// Stock candle's gradients are recorded ops whose history holds the activations; a gradient
+    /// kept past its update (accumulation, momentum) must not keep them alive.
+    #[test]
+    fn gradients_carry_no_graph() {
+        let (images, labels) = data(64);
+        for kernels in [Kernels::Candle, Kernels::Fast] {
+            let cfg = ModelConfig {
+                arch: Arch::Resnet8,
+                ghost_batch: 32,
+                ..ModelConfig::default()
+            };
+            let mut store = ParamStore::new(&Device::Cpu, 3);
+            let net = ResNet::new(&mut store, &cfg, kernels, 10).unwrap();
+            let ps = params(&store);
+            let g = batch_gradient(&net, &ps, &images, &labels, 32, &Device::Cpu, true).unwrap();
+            for (i, t) in g.grads.iter().enumerate() {
+                assert!(
+                    !t.track_op(),
+                    "{kernels:?}: gradient {i} records its history"
+                );
+            }
+        }
     }
 }

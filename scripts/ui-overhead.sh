@@ -9,7 +9,9 @@
 #
 # Environment: PAIRS (default 6), SIZE (default 160x48), BIN (default target/release/batchramp),
 # OUT (default a temporary directory). Extra arguments go to every `train`.
-# Run it on an otherwise idle machine: the figure is a difference of a few percent.
+# Wall times of identical runs vary by several percent on a shared machine, more than the UI
+# costs, so the script also reads the CPU time of every thread of the UI run from /proc just
+# before it quits: the UI threads' share of it is the direct cost, free of that noise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PAIRS=${PAIRS:-6}
@@ -27,10 +29,38 @@ args=(train --data synthetic --set data.synthetic_train=8000 --set data.syntheti
 
 wall() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["wall"])' "$1"/*/summary.json; }
 
-# Sends `q` once the run in $1 has written its summary, so the finished UI closes.
+# CPU seconds of the UI threads and of all threads of the process writing to run directory $1.
+thread_cpu() {
+  local pid
+  # The batchramp process itself, not the `script` or tmux process whose arguments also hold it.
+  pid=$(for p in $(pgrep -f -- "--out $1"); do
+    [[ $(cat "/proc/$p/comm" 2>/dev/null) == batchramp ]] && echo "$p"; done | head -1)
+  [[ -n $pid ]] || { echo "0 0"; return; }
+  python3 - "$pid" <<'PY'
+import os, sys
+pid, tick = sys.argv[1], os.sysconf("SC_CLK_TCK")
+ui = total = 0.0
+for tid in os.listdir(f"/proc/{pid}/task"):
+    try:
+        name = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
+        stat = open(f"/proc/{pid}/task/{tid}/stat").read()
+    except OSError:
+        continue
+    fields = stat[stat.rfind(")") + 2:].split()
+    cpu = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    total += cpu
+    if name.startswith("tui"):
+        ui += cpu
+print(f"{ui:.2f} {total:.2f}")
+PY
+}
+
+# Once the run in $1 has written its summary: records its threads' CPU time in $1/cpu, then
+# sends `q` so the finished UI closes.
 quit_when_done() {
   until compgen -G "$1/*/summary.json" >/dev/null; do sleep 0.5; done
   sleep 1
+  thread_cpu "$1" > "$1/cpu"
   printf q
 }
 
@@ -46,6 +76,7 @@ with_ui() {
       tmux new-session -d -s "$session" -x "$cols" -y "$rows" "$cmd"
       until compgen -G "$dir/*/summary.json" >/dev/null; do sleep 0.5; done
       sleep 1
+      thread_cpu "$dir" > "$dir/cpu"
       tmux send-keys -t "$session" q
       while tmux has-session -t "$session" 2>/dev/null; do sleep 0.2; done
       ;;
@@ -54,7 +85,7 @@ with_ui() {
 }
 
 echo "UI overhead, $MODE at ${cols}x${rows}, $PAIRS pairs, runs in $OUT"
-overheads=()
+overheads=() shares=()
 for i in $(seq 1 "$PAIRS"); do
   h="$OUT/headless-$i" u="$OUT/ui-$i"
   mkdir -p "$h" "$u"
@@ -62,10 +93,19 @@ for i in $(seq 1 "$PAIRS"); do
   th=$(wall "$h") tu=$(wall "$u")
   o=$(python3 -c "print(f'{(float($tu) / float($th) - 1) * 100:+.2f}')")
   overheads+=("$o")
-  printf 'pair %d: headless %.2f s, UI %.2f s, overhead %s%%\n' "$i" "$th" "$tu" "$o"
+  read -r ui_cpu all_cpu < "$u/cpu"
+  share=$(python3 -c "print(f'{100 * $ui_cpu / $all_cpu:.2f}' if $all_cpu > 0 else 'nan')")
+  shares+=("$share")
+  printf 'pair %d: headless %.2f s, UI %.2f s, wall overhead %s%%; UI threads %.2f of %.2f CPU s (%s%%)\n' \
+    "$i" "$th" "$tu" "$o" "$ui_cpu" "$all_cpu" "$share"
 done
-python3 - "${overheads[@]}" <<'PY'
+python3 - "${#overheads[@]}" "${overheads[@]}" "${shares[@]}" <<'PY'
 import statistics, sys
-v = [float(x) for x in sys.argv[1:]]
-print(f"median overhead {statistics.median(v):+.2f}% (mean {statistics.mean(v):+.2f}%, range {min(v):+.2f}..{max(v):+.2f}%)")
+n = int(sys.argv[1])
+v = [float(x) for x in sys.argv[2:2 + n]]
+s = [float(x) for x in sys.argv[2 + n:]]
+print(f"wall overhead: median {statistics.median(v):+.2f}% (mean {statistics.mean(v):+.2f}%, range {min(v):+.2f}..{max(v):+.2f}%)")
+s = [x for x in s if x == x]
+if s:
+    print(f"UI threads' share of the run's CPU time: median {statistics.median(s):.2f}% (range {min(s):.2f}..{max(s):.2f}%)")
 PY

@@ -108,6 +108,15 @@ impl Metric {
         }
     }
 
+    /// Whether the y-axis is logarithmic: quantities that change by factors (a schedule's
+    /// steps, a ratio estimate whose denominator can approach zero).
+    fn log_scale(self) -> bool {
+        matches!(
+            self,
+            Metric::BSimple | Metric::NoiseScale | Metric::Lr | Metric::Batch
+        )
+    }
+
     /// Whether the curve mostly rises (the legend then goes bottom right, else top right).
     fn rises(self) -> bool {
         matches!(
@@ -285,6 +294,15 @@ impl Panel {
             t if t < 3.0 * 3600.0 => (60.0, "min"),
             _ => (3600.0, "h"),
         };
+        if metric.log_scale() {
+            // Plotted as log10; the tick labels undo it. Non-positive values have no logarithm:
+            // the unbiased B_simple estimate can dip below zero when |G|² is tiny.
+            for c in &mut curves {
+                c.points.retain(|p| p.1 > 0.0);
+                c.points.iter_mut().for_each(|p| p.1 = p.1.log10());
+            }
+            curves.retain(|c| !c.points.is_empty());
+        }
         if x == XAxis::Time {
             for c in &mut curves {
                 c.points.iter_mut().for_each(|p| p.0 /= time_unit.0);
@@ -330,7 +348,7 @@ impl Panel {
             Metric::TestAcc | Metric::TrainAcc | Metric::StepAcc
         ) {
             (y0, y1) = (y0.max(0.0), y1.min(100.0));
-        } else if y0 < 0.0 && points().all(|p| p.1 >= 0.0) {
+        } else if y0 < 0.0 && points().all(|p| p.1 >= 0.0) && !self.metric.log_scale() {
             y0 = 0.0;
         }
         ((0.0, x1), (y0, y1))
@@ -370,11 +388,26 @@ fn draw<DB: DrawingBackend>(
             XAxis::Update => si(*v),
             _ => decimals(*v, x1 - x0),
         };
-        let y_fmt = |v: &f64| decimals(*v, y1 - y0);
+        let y_fmt = |v: &f64| {
+            if panel.metric.log_scale() {
+                let value = 10f64.powf(*v);
+                if value < 1.0 {
+                    format!("{value:.1e}")
+                } else {
+                    si(value)
+                }
+            } else {
+                decimals(*v, y1 - y0)
+            }
+        };
         chart
             .configure_mesh()
             .x_desc(panel.x_label())
-            .y_desc(panel.metric.label())
+            .y_desc(if panel.metric.log_scale() {
+                format!("{} (log scale)", panel.metric.label())
+            } else {
+                panel.metric.label().to_string()
+            })
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&y_fmt)
             .x_labels(7)

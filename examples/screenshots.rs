@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! cargo run --example screenshots                      # synthetic run → screenshots/
-//! cargo run --example screenshots -- runs/X/events.jsonl [OUT_DIR]
+//! cargo run --example screenshots -- runs/X/events.jsonl [OUT_DIR [OTHER_LOG...]]
 //! ```
+//! With other logs, the compare pictures overlay them on the first (the synthetic pair otherwise).
 //! The pictures are deterministic: the same events always give the same files.
 
 use std::path::PathBuf;
@@ -13,6 +14,14 @@ use batchramp::tui::app::{LayoutChoice, Panel, ViewOptions};
 use batchramp::tui::fixture;
 use batchramp::tui::history::XAxis;
 use batchramp::tui::{render_compare_screenshot, render_screenshot, ColorMode, Shot, Theme};
+
+/// The run's name from its header (the log's first record).
+fn run_name(records: &[Record]) -> String {
+    match records.first().map(|r| &r.event) {
+        Some(batchramp::events::Event::RunStarted(h)) => h.name.clone(),
+        _ => "run".into(),
+    }
+}
 
 fn read_log(path: &str) -> Result<Vec<Record>, String> {
     batchramp::runlog::read_log(path.as_ref())
@@ -29,10 +38,14 @@ fn theme(name: &str) -> Theme {
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (records, out) = match args.as_slice() {
-        [] => (fixture::demo_records(), PathBuf::from("screenshots")),
-        [log] => (read_log(log)?, PathBuf::from("screenshots")),
-        [log, out, ..] => (read_log(log)?, PathBuf::from(out)),
+    let (records, out, others) = match args.as_slice() {
+        [] => (
+            fixture::demo_records(),
+            PathBuf::from("screenshots"),
+            &[][..],
+        ),
+        [log] => (read_log(log)?, PathBuf::from("screenshots"), &[][..]),
+        [log, out, others @ ..] => (read_log(log)?, PathBuf::from(out), others),
     };
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let updates = records
@@ -169,11 +182,20 @@ fn main() -> Result<(), String> {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         println!("{}", path.display());
     }
-    if args.is_empty() {
-        let runs = vec![
+    let runs = if args.is_empty() {
+        vec![
             ("increase-batch".to_string(), fixture::demo_records()),
             ("decay-lr".to_string(), fixture::decay_lr_records()),
-        ];
+        ]
+    } else {
+        let mut runs = vec![(run_name(&records), records.clone())];
+        for log in others {
+            let recs = read_log(log)?;
+            runs.push((run_name(&recs), recs));
+        }
+        runs
+    };
+    if runs.len() > 1 {
         for (name, x) in [
             ("compare-updates", XAxis::Updates),
             ("compare-epochs", XAxis::Epochs),

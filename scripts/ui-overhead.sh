@@ -39,7 +39,11 @@ thread_cpu() {
   python3 - "$pid" <<'PY'
 import os, sys
 pid, tick = sys.argv[1], os.sysconf("SC_CLK_TCK")
-ui = total = 0.0
+ui = 0.0
+# The process total (its stat counts threads that have ended too).
+stat = open(f"/proc/{pid}/stat").read()
+fields = stat[stat.rfind(")") + 2:].split()
+total = (int(fields[11]) + int(fields[12])) / tick
 for tid in os.listdir(f"/proc/{pid}/task"):
     try:
         name = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
@@ -47,10 +51,8 @@ for tid in os.listdir(f"/proc/{pid}/task"):
     except OSError:
         continue
     fields = stat[stat.rfind(")") + 2:].split()
-    cpu = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    total += cpu
     if name.startswith("tui"):
-        ui += cpu
+        ui += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
 print(f"{ui:.2f} {total:.2f}")
 PY
 }

@@ -385,23 +385,28 @@ fn backward_direct(
             }
         })
     });
-    let dw = need.dw.then(|| {
-        let (acc, rest) = parts.split_at_mut(wlen);
-        for part in rest.chunks_exact(wlen) {
-            for (a, b) in acc.iter_mut().zip(part) {
-                *a += b;
-            }
-        }
-        // [Cin][9][Cout] → (Cout, Cin, 3, 3)
-        let mut dw = vec![0f32; wlen];
-        for (i, row) in acc.chunks_exact(g.cout).enumerate() {
-            for (co, &v) in row.iter().enumerate() {
-                dw[co * g.cin * 9 + i] = v;
-            }
-        }
-        dw
-    });
+    // [Cin][9][Cout] → (Cout, Cin, 3, 3)
+    let dw = need.dw.then(|| sum_transposed(&mut parts, wlen, g.cout));
     (dx, dw)
+}
+
+/// Sums the per-thread weight-gradient accumulators in `parts` (each `wlen` long, laid out
+/// K × `cout`) and returns the total transposed to the weight's (`cout`, K) layout.
+fn sum_transposed(parts: &mut [f32], wlen: usize, cout: usize) -> Vec<f32> {
+    let (acc, rest) = parts.split_at_mut(wlen);
+    for part in rest.chunks_exact(wlen) {
+        for (a, b) in acc.iter_mut().zip(part) {
+            *a += b;
+        }
+    }
+    let k = wlen / cout;
+    let mut dw = vec![0f32; wlen];
+    for (kk, row) in acc.chunks_exact(cout).enumerate() {
+        for (co, &v) in row.iter().enumerate() {
+            dw[co * k + kk] = v;
+        }
+    }
+    dw
 }
 
 /// Forward convolution of NCHW `x` with `wt`, returning the NCHW output buffer.
@@ -529,22 +534,8 @@ fn backward(
         let dwt = unsafe { pp.slice(tid * wlen..(tid + 1) * wlen) };
         backward_group(g, x, wt, dy, need, dxp, dwt, (r.start, r.end));
     });
-    let dw = need.dw.then(|| {
-        let (acc, rest) = parts.split_at_mut(wlen);
-        for part in rest.chunks_exact(wlen) {
-            for (a, b) in acc.iter_mut().zip(part) {
-                *a += b;
-            }
-        }
-        // K × cout → (cout, K)
-        let mut dw = vec![0f32; wlen];
-        for (kk, row) in acc.chunks_exact(g.cout).enumerate() {
-            for (co, &v) in row.iter().enumerate() {
-                dw[co * kd + kk] = v;
-            }
-        }
-        dw
-    });
+    // K × cout → (cout, K)
+    let dw = need.dw.then(|| sum_transposed(&mut parts, wlen, g.cout));
     (dx, dw)
 }
 

@@ -289,29 +289,43 @@ fn forward_group(g: &Geom, x: &[f32], wt: &[f32], y: SendPtr, s0: usize, s1: usi
     }
 }
 
-/// Forward pass through the direct 3×3 kernels, one contiguous range of samples per thread.
+/// Forward pass through the direct 3×3 kernels, one contiguous range of samples per thread,
+/// taken a side-by-side group ([`direct::group`]) at a time.
 fn forward_direct(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
-    let pl = Plane::new(g.h, g.w);
+    let ns = direct::group(g.w);
+    let full = Plane::new(g.h, g.w, ns);
     let wk = direct::pack_forward(wt, g.cout, g.cin);
     let (hw, p) = (g.h * g.w, g.p());
-    let mut y = vec![0f32; g.n * g.cout * p];
+    let len = g.n * g.cout * p;
+    let mut y: Vec<f32> = Vec::with_capacity(len);
     let yp = SendPtr(y.as_mut_ptr());
-    let res_len = g.cout * pl.positions();
+    let res_len = g.cout * full.positions();
     cpu::for_ranges(g.n, |_, r| {
-        cpu::with_scratch([g.cin * pl.stride(), res_len, res_len], |[xt, yq, tmp]| {
-            for s in r {
-                direct::pad_planes(&x[s * g.cin * hw..(s + 1) * g.cin * hw], g.cin, &pl, xt);
-                // SAFETY: sample `s` belongs to this thread's range alone.
-                let ys = unsafe { yp.slice(s * g.cout * p..(s + 1) * g.cout * p) };
+        cpu::with_scratch([g.cin * full.stride(), res_len, res_len], |[xt, yq, tmp]| {
+            let mut s = r.start;
+            while s < r.end {
+                let m = ns.min(r.end - s);
+                let pl = if m == ns {
+                    full
+                } else {
+                    Plane::new(g.h, g.w, m)
+                };
+                direct::pad_planes(&x[s * g.cin * hw..(s + m) * g.cin * hw], g.cin, &pl, xt);
+                // SAFETY: samples s..s+m belong to this thread's range alone.
+                let ys = unsafe { yp.slice(s * g.cout * p..(s + m) * g.cout * p) };
                 // SAFETY: `direct_forward` checked `available()` and the channel count;
-                // the buffers are sized for this plane geometry.
+                // the buffers are sized for the full group, which no group exceeds.
                 unsafe {
                     direct::conv_positions(xt, g.cin, &wk, g.cout, &pl, yq);
                     direct::unpack_positions(yq, g.cout, &pl, tmp, ys);
                 }
+                s += m;
             }
         })
     });
+    // SAFETY: every sample's output planes were written in full by `unpack_positions` above;
+    // f32 has no invalid bit patterns.
+    unsafe { y.set_len(len) };
     y
 }
 
@@ -323,15 +337,14 @@ fn backward_direct(
     dy: &[f32],
     need: Need,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-    let pl = Plane::new(g.h, g.w);
-    let (hw, p, q) = (g.h * g.w, g.p(), pl.positions());
+    let ns = direct::group(g.w);
+    let full = Plane::new(g.h, g.w, ns);
+    let (hw, p, q) = (g.h * g.w, g.p(), full.positions());
     let wkx = need.dx.then(|| direct::pack_input_grad(wt, g.cout, g.cin));
-    let mut dx = need.dx.then(|| vec![0f32; g.n * g.cin * hw]);
+    let mut dx = need.dx.then(|| Vec::with_capacity(g.n * g.cin * hw));
     let dxp = SendPtr(dx.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
     let wlen = if need.dw { g.cout * g.cin * 9 } else { 0 };
     let t = cpu::threads().min(g.n).max(1);
-    let mut parts = vec![0f32; t * wlen];
-    let pp = SendPtr(parts.as_mut_ptr());
     let block = if need.dw {
         direct::weight_grad_block()
     } else {
@@ -339,73 +352,101 @@ fn backward_direct(
     };
     let lens = [
         if need.dw {
-            block * g.cin * pl.stride()
+            block * g.cin * full.stride()
         } else {
             0
         },
-        g.cout * pl.stride(),
+        g.cout * full.stride(),
         if need.dw { block * q * g.cout } else { 0 },
         if need.dx { q * g.cin } else { 0 },
         if need.dx { q * g.cin } else { 0 },
     ];
-    cpu::for_ranges(g.n, |tid, r| {
-        // SAFETY: accumulator `tid` ([Cin][9][Cout]) is used by this task alone.
-        let dwt = unsafe { pp.slice(tid * wlen..(tid + 1) * wlen) };
-        cpu::with_scratch(lens, |[xt, dyp, dyq, dxq, tmp]| {
-            let mut s0 = r.start;
-            while s0 < r.end {
-                let nb = block.min(r.end - s0);
-                for j in 0..nb {
-                    let s = s0 + j;
-                    direct::pad_planes(&dy[s * g.cout * p..(s + 1) * g.cout * p], g.cout, &pl, dyp);
-                    if let Some(wk) = &wkx {
-                        // SAFETY: sample `s` belongs to this thread's range alone.
-                        let dxs = unsafe { dxp.slice(s * g.cin * hw..(s + 1) * g.cin * hw) };
-                        // SAFETY: `direct_backward` checked `available()` and that cin fills
-                        // whole tiles; buffers are sized for this geometry.
-                        unsafe {
-                            direct::conv_positions(dyp, g.cout, wk, g.cin, &pl, dxq);
-                            direct::unpack_positions(dxq, g.cin, &pl, tmp, dxs);
+    let dw = cpu::with_scratch([t * wlen], |[parts]| {
+        let pp = SendPtr(parts.as_mut_ptr());
+        cpu::for_ranges(g.n, |tid, r| {
+            // SAFETY: accumulator `tid` ([Cin][9][Cout]) is used by this task alone.
+            let dwt = unsafe { pp.slice(tid * wlen..(tid + 1) * wlen) };
+            cpu::with_scratch(lens, |[xt, dyp, dyq, dxq, tmp]| {
+                let mut first = true;
+                let mut s0 = r.start;
+                while s0 < r.end {
+                    // Up to `block` whole groups, or the range's last, partial group alone.
+                    let m = ns.min(r.end - s0);
+                    let (pl, nb) = if m == ns {
+                        (full, block.min((r.end - s0) / ns))
+                    } else {
+                        (Plane::new(g.h, g.w, m), 1)
+                    };
+                    for j in 0..nb {
+                        let s = s0 + j * m;
+                        let dys = &dy[s * g.cout * p..(s + m) * g.cout * p];
+                        direct::pad_planes(dys, g.cout, &pl, dyp);
+                        if let Some(wk) = &wkx {
+                            // SAFETY: samples s..s+m belong to this thread's range alone.
+                            let dxs = unsafe { dxp.slice(s * g.cin * hw..(s + m) * g.cin * hw) };
+                            // SAFETY: `direct_backward` checked `available()` and that cin
+                            // fills whole tiles; buffers are sized for the full group.
+                            unsafe {
+                                direct::conv_positions(dyp, g.cout, wk, g.cin, &pl, dxq);
+                                direct::unpack_positions(dxq, g.cin, &pl, tmp, dxs);
+                            }
+                        }
+                        if need.dw {
+                            let xs = &x[s * g.cin * hw..(s + m) * g.cin * hw];
+                            let xj = &mut xt[j * g.cin * pl.stride()..][..g.cin * pl.stride()];
+                            direct::pad_planes(xs, g.cin, &pl, xj);
+                            let dyj =
+                                &mut dyq[j * pl.positions() * g.cout..][..pl.positions() * g.cout];
+                            // SAFETY: as above.
+                            unsafe { direct::positions_from_padded(dyp, g.cout, &pl, dyj) };
                         }
                     }
                     if need.dw {
-                        let xs = &x[s * g.cin * hw..(s + 1) * g.cin * hw];
-                        let xj = &mut xt[j * g.cin * pl.stride()..][..g.cin * pl.stride()];
-                        direct::pad_planes(xs, g.cin, &pl, xj);
-                        let dyj = &mut dyq[j * q * g.cout..][..q * g.cout];
-                        // SAFETY: as above.
-                        unsafe { direct::positions_from_padded(dyp, g.cout, &pl, dyj) };
+                        // SAFETY: as above; `xt`/`dyq` hold the `nb` groups just prepared.
+                        unsafe { direct::weight_grad(xt, dyq, nb, g.cin, g.cout, &pl, dwt, first) };
+                        first = false;
                     }
+                    s0 += nb * m;
                 }
-                if need.dw {
-                    // SAFETY: as above; `xt`/`dyq` hold the `nb` samples just prepared.
-                    unsafe { direct::weight_grad(xt, dyq, nb, g.cin, g.cout, &pl, dwt) };
-                }
-                s0 += nb;
-            }
-        })
+            })
+        });
+        // [Cin][9][Cout] → (Cout, Cin, 3, 3)
+        need.dw.then(|| sum_transposed(parts, wlen, g.cout))
     });
-    // [Cin][9][Cout] → (Cout, Cin, 3, 3)
-    let dw = need.dw.then(|| sum_transposed(&mut parts, wlen, g.cout));
+    if let Some(v) = dx.as_mut() {
+        // SAFETY: every sample's input-gradient planes were written in full by
+        // `unpack_positions`; f32 has no invalid bit patterns.
+        unsafe { v.set_len(g.n * g.cin * hw) };
+    }
     (dx, dw)
 }
 
 /// Sums the per-thread weight-gradient accumulators in `parts` (each `wlen` long, laid out
-/// K × `cout`) and returns the total transposed to the weight's (`cout`, K) layout.
-fn sum_transposed(parts: &mut [f32], wlen: usize, cout: usize) -> Vec<f32> {
-    let (acc, rest) = parts.split_at_mut(wlen);
-    for part in rest.chunks_exact(wlen) {
-        for (a, b) in acc.iter_mut().zip(part) {
-            *a += b;
-        }
-    }
+/// K × `cout`) and returns the total transposed to the weight's (`cout`, K) layout. Runs on every
+/// thread (ResNet-18's last stage has 9 MiB accumulators per thread).
+fn sum_transposed(parts: &[f32], wlen: usize, cout: usize) -> Vec<f32> {
+    const TILE: usize = 16;
     let k = wlen / cout;
-    let mut dw = vec![0f32; wlen];
-    for (kk, row) in acc.chunks_exact(cout).enumerate() {
-        for (co, &v) in row.iter().enumerate() {
-            dw[co * k + kk] = v;
+    let nparts = parts.len() / wlen.max(1);
+    let mut dw: Vec<f32> = Vec::with_capacity(wlen);
+    let dp = SendPtr(dw.as_mut_ptr());
+    // Tiles of 16 K-rows: each thread writes whole 16-value runs of the transposed rows.
+    cpu::for_ranges(k.div_ceil(TILE), |_, r| {
+        for tile in r {
+            let k0 = tile * TILE;
+            let kn = TILE.min(k - k0);
+            for co in 0..cout {
+                // SAFETY: rows k0..k0+kn of output row `co` belong to this tile alone.
+                let out = unsafe { dp.slice(co * k + k0..co * k + k0 + kn) };
+                for (i, o) in out.iter_mut().enumerate() {
+                    let at = (k0 + i) * cout + co;
+                    *o = (0..nparts).map(|pi| parts[pi * wlen + at]).sum();
+                }
+            }
         }
-    }
+    });
+    // SAFETY: the tiles cover every (co, kk) element once; f32 has no invalid bit patterns.
+    unsafe { dw.set_len(wlen) };
     dw
 }
 
@@ -432,9 +473,9 @@ struct Need {
     dw: bool,
 }
 
-/// Backward over samples `s0..s1`: accumulates into `dwt` (this group's own K × Cout
-/// accumulator, i.e. dW transposed: the orientation the GEMM runs fastest in) and writes this
-/// group's samples of `dx` (zero-initialised, whole input shape).
+/// Backward over samples `s0..s1`: sums into `dwt` (this group's own K × Cout accumulator, i.e.
+/// dW transposed: the orientation the GEMM runs fastest in; its contents on entry are
+/// overwritten) and writes this group's samples of `dx` (zero-initialised, whole input shape).
 #[allow(clippy::too_many_arguments)]
 fn backward_group(
     g: &Geom,
@@ -447,7 +488,7 @@ fn backward_group(
     (s0, s1): (usize, usize),
 ) {
     let (p, kd, hw) = (g.p(), g.kdim(), g.h * g.w);
-    for pl in panels(g, s0, s1) {
+    for (i, pl) in panels(g, s0, s1).into_iter().enumerate() {
         let cols = pl.cols(g);
         let direct = g.is_pointwise() && pl.ns == 1;
         let col_len = if need.dw && !direct { kd * cols } else { 0 };
@@ -480,7 +521,7 @@ fn backward_group(
                     cs: g.cout as isize,
                 };
                 // SAFETY: `dwt` is this group's own K × cout accumulator.
-                unsafe { cpu::sgemm(g.cout, kd, cols, dst, true, dym, colt) };
+                unsafe { cpu::sgemm(g.cout, kd, cols, dst, i > 0, dym, colt) };
             }
             if need.dx {
                 // dcol (K × cols) = Wᵀ (K × cout) · dY (cout × cols)
@@ -527,15 +568,16 @@ fn backward(
     let dxp = SendPtr(dx.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
     // One contiguous range of samples per thread, each with its own K × cout accumulator.
     let t = cpu::threads().min(g.n).max(1);
-    let mut parts = vec![0f32; t * wlen];
-    let pp = SendPtr(parts.as_mut_ptr());
-    cpu::for_ranges(g.n, |tid, r| {
-        // SAFETY: accumulator `tid` is used by this task alone.
-        let dwt = unsafe { pp.slice(tid * wlen..(tid + 1) * wlen) };
-        backward_group(g, x, wt, dy, need, dxp, dwt, (r.start, r.end));
+    let dw = cpu::with_scratch([t * wlen], |[parts]| {
+        let pp = SendPtr(parts.as_mut_ptr());
+        cpu::for_ranges(g.n, |tid, r| {
+            // SAFETY: accumulator `tid` is used by this task alone.
+            let dwt = unsafe { pp.slice(tid * wlen..(tid + 1) * wlen) };
+            backward_group(g, x, wt, dy, need, dxp, dwt, (r.start, r.end));
+        });
+        // K × cout → (cout, K)
+        need.dw.then(|| sum_transposed(parts, wlen, g.cout))
     });
-    // K × cout → (cout, K)
-    let dw = need.dw.then(|| sum_transposed(&mut parts, wlen, g.cout));
     (dx, dw)
 }
 

@@ -13,14 +13,22 @@
 //! It must never be entered without the check in [`available`]; callers fall back to the im2col
 //! GEMM path otherwise.
 
-/// Smallest map (H·W) the direct path takes; below it (4×4) the two border columns per row
-/// waste as much as the GEMM path loses.
+/// Smallest map (H·W) the direct path takes. ResNet-18's 4×4 maps (512 channels) stay on the
+/// GEMM path: there one group of samples re-streams the 9 MiB of weights from memory, and the
+/// direct kernels measured ~1.5× slower than the GEMM that reuses them across the whole batch.
 pub const MIN_PIXELS: usize = 64;
+/// Padded row width a group of samples placed side by side should reach: small maps are laid
+/// out several samples to a row, sharing one zero column between neighbours, so the garbage
+/// columns cost 1/(W+1) of the work instead of 2/(W+2) (a fifth for 8×8 maps alone).
+const GROUP_WIDTH: usize = 40;
 /// Output positions are computed in whole multiples of this (a multiple of every tile width and
 /// of the 16×16 transpose).
 const QALIGN: usize = 48;
 /// Samples whose weight-gradient sums share one pass over the accumulators.
 const DW_SAMPLES: usize = 4;
+/// Bytes of output gradient (samples × positions × one channel block) a weight-gradient pass
+/// keeps in L1.
+const DW_CHUNK_BYTES: usize = 24 * 1024;
 
 /// Whether this CPU runs the direct kernels (and `BATCHRAMP_NO_DIRECT` is unset: a switch for
 /// A/B timing against the GEMM path).
@@ -44,14 +52,24 @@ pub fn channels_ok(c: usize) -> bool {
     c > 0 && c.is_multiple_of(16)
 }
 
-/// Padded-width geometry of one H×W plane.
+/// Samples of width `w` placed side by side in one padded plane.
+pub fn group(w: usize) -> usize {
+    (GROUP_WIDTH / (w + 1)).max(1)
+}
+
+/// Padded-width geometry of one channel's plane holding `ns` H×W maps side by side:
+/// `[0, sample 0 row, 0, sample 1 row, 0, …, 0]` per row, with a zero row above and below.
+/// A 3×3 window never reaches past the one zero column into a neighbour, so the convolution of
+/// the wide plane is the convolution of each sample; the windows centred on the separators are
+/// garbage positions.
 #[derive(Clone, Copy, Debug)]
 pub struct Plane {
     h: usize,
     w: usize,
-    /// Row stride of the padded plane: W + 2.
+    ns: usize,
+    /// Row stride of the padded plane: ns·(W + 1) + 1.
     wp: usize,
-    /// Rows of a position-major buffer: H·(W+2) rounded up to [`QALIGN`] (tiles stop at the
+    /// Rows of a position-major buffer: H·wp rounded up to [`QALIGN`] (tiles stop at the
     /// first multiple of their width past H·(W+2); rows after that are never read as results).
     qr: usize,
     /// Elements per padded plane: covers every tap read of every position.
@@ -59,14 +77,15 @@ pub struct Plane {
 }
 
 impl Plane {
-    /// Geometry for an H×W map.
-    pub fn new(h: usize, w: usize) -> Self {
-        let wp = w + 2;
+    /// Geometry for `ns` H×W maps side by side.
+    pub fn new(h: usize, w: usize, ns: usize) -> Self {
+        let wp = ns * (w + 1) + 1;
         let qr = (h * wp).div_ceil(QALIGN) * QALIGN;
         let stride = (qr + 2 * wp + 2).div_ceil(16) * 16;
         Self {
             h,
             w,
+            ns,
             wp,
             qr,
             stride,
@@ -83,7 +102,7 @@ impl Plane {
         self.qr
     }
 
-    /// Positions that map to the image (including the garbage columns): H·(W+2).
+    /// Positions that map to the images (including the garbage columns): H·wp.
     fn used(&self) -> usize {
         self.h * self.wp
     }
@@ -99,22 +118,26 @@ impl Plane {
     }
 }
 
-/// Copies `c` planes of H×W from `src` into zero-bordered padded planes in `dst` (every element
-/// of `dst`'s `c` planes is written, slack included).
+/// Copies the `c` H×W planes of each of `pl`'s samples (`src`: NCHW, `ns × c` planes) into `c`
+/// zero-bordered padded planes in `dst` (every element of `dst`'s `c` planes is written, slack
+/// included).
 pub fn pad_planes(src: &[f32], c: usize, pl: &Plane, dst: &mut [f32]) {
     let (h, w, wp) = (pl.h, pl.w, pl.wp);
+    assert!(src.len() >= pl.ns * c * h * w && dst.len() >= c * pl.stride);
     for ch in 0..c {
         let d = &mut dst[ch * pl.stride..(ch + 1) * pl.stride];
-        let s = &src[ch * h * w..(ch + 1) * h * w];
-        d[..wp + 1].fill(0.0);
+        d[..wp].fill(0.0);
         for y in 0..h {
-            // Row y+1 holds [0, x0..x(w-1), 0]; the trailing zero and the next row's leading
-            // zero are adjacent, written together.
-            let o = (y + 1) * wp + 1;
-            d[o..o + w].copy_from_slice(&s[y * w..(y + 1) * w]);
-            d[o + w..o + w + 2].fill(0.0);
+            let row = &mut d[(y + 1) * wp..(y + 2) * wp];
+            row[0] = 0.0;
+            for j in 0..pl.ns {
+                let s = &src[((j * c + ch) * h + y) * w..][..w];
+                let o = j * (w + 1) + 1;
+                row[o..o + w].copy_from_slice(s);
+                row[o + w] = 0.0;
+            }
         }
-        d[(h + 1) * wp + 1..].fill(0.0);
+        d[(h + 1) * wp..].fill(0.0);
     }
 }
 
@@ -130,16 +153,26 @@ pub fn pack_input_grad(wt: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     pack(cin, cout, |o, i, t| wt[(i * cin + o) * 9 + (8 - t)])
 }
 
-/// Packs `get(out, in, tap)` as `[out/16][in][9][16]`.
-fn pack(outs: usize, ins: usize, get: impl Fn(usize, usize, usize) -> f32) -> Vec<f32> {
+/// Packs `get(out, in, tap)` as `[out/16][in][9][16]`, one block of 16 outputs per task (the
+/// 9 MiB weights of ResNet-18's widest layers took milliseconds on one thread).
+fn pack(outs: usize, ins: usize, get: impl Fn(usize, usize, usize) -> f32 + Sync) -> Vec<f32> {
+    let block = ins * 9 * 16;
     let mut v = vec![0f32; outs * ins * 9];
-    for o in 0..outs {
-        for i in 0..ins {
-            for t in 0..9 {
-                v[(((o / 16) * ins + i) * 9 + t) * 16 + o % 16] = get(o, i, t);
+    let vp = super::cpu::SendPtr(v.as_mut_ptr());
+    super::cpu::for_ranges(outs.div_ceil(16), |_, r| {
+        for ob in r {
+            let o1 = (ob * 16 + 16).min(outs);
+            // SAFETY: block `ob` of the packed layout belongs to this task alone.
+            let dst = unsafe { vp.slice(ob * block..(ob * block + block).min(outs * ins * 9)) };
+            for o in ob * 16..o1 {
+                for i in 0..ins {
+                    for t in 0..9 {
+                        dst[(i * 9 + t) * 16 + o % 16] = get(o, i, t);
+                    }
+                }
             }
         }
-    }
+    });
     v
 }
 
@@ -178,8 +211,8 @@ pub unsafe fn conv_positions(
     }
 }
 
-/// Transposes a position-major result (`positions × c`) into `c` NCHW planes of H×W, dropping the
-/// garbage columns. `scratch` holds `c × positions` elements.
+/// Transposes a position-major result (`positions × c`) into the `ns × c` NCHW planes of H×W of
+/// `pl`'s samples, dropping the garbage columns. `scratch` holds `c × positions` elements.
 ///
 /// # Safety
 /// The CPU must pass [`available`]; `c` must satisfy [`channels_ok`].
@@ -191,19 +224,22 @@ pub unsafe fn unpack_positions(
     dst: &mut [f32],
 ) {
     assert!(channels_ok(c) && src.len() >= pl.qr * c && scratch.len() >= c * pl.qr);
-    assert!(dst.len() >= c * pl.h * pl.w);
+    assert!(dst.len() >= pl.ns * c * pl.h * pl.w);
     transpose(src, pl.used16(), c, c, scratch, pl.qr);
     let (h, w, wp) = (pl.h, pl.w, pl.wp);
-    for ch in 0..c {
-        for y in 0..h {
-            dst[(ch * h + y) * w..][..w].copy_from_slice(&scratch[ch * pl.qr + y * wp..][..w]);
+    for j in 0..pl.ns {
+        for ch in 0..c {
+            for y in 0..h {
+                let from = ch * pl.qr + y * wp + j * (w + 1);
+                dst[((j * c + ch) * h + y) * w..][..w].copy_from_slice(&scratch[from..][..w]);
+            }
         }
     }
 }
 
 /// The output gradient position-major for the weight gradient: `dst[q * c + co]` = dY at output
 /// position q, zero at garbage positions. `padded` holds the `c` padded planes of dY (from
-/// [`pad_planes`]), in which output position q sits at q + W + 3.
+/// [`pad_planes`]), in which output position q sits at q + wp + 1.
 ///
 /// # Safety
 /// The CPU must pass [`available`]; `c` must satisfy [`channels_ok`]; `dst` holds
@@ -251,9 +287,10 @@ pub fn weight_grad_block() -> usize {
     DW_SAMPLES
 }
 
-/// Adds the weight gradient of `ns` samples into `dwt`, laid out `[Cin][9][Cout]`.
+/// Adds the weight gradient of `ns` sample groups into `dwt`, laid out `[Cin][9][Cout]`, or
+/// writes it there when `init` (`dwt`'s contents are then never read).
 ///
-/// `xt`: the samples' padded input planes (`ns × cin` planes of `pl.stride()`); `dyq`: their
+/// `xt`: the groups' padded input planes (`ns × cin` planes of `pl.stride()`); `dyq`: their
 /// position-major output gradients (`ns × positions × cout`, from [`positions_from_padded`]).
 ///
 /// # Safety
@@ -267,6 +304,7 @@ pub unsafe fn weight_grad(
     cout: usize,
     pl: &Plane,
     dwt: &mut [f32],
+    init: bool,
 ) {
     assert!(channels_ok(cout) && xt.len() >= ns * cin * pl.stride);
     assert!(dyq.len() >= ns * pl.qr * cout && dwt.len() >= cin * 9 * cout);
@@ -274,30 +312,37 @@ pub unsafe fn weight_grad(
     {
         let taps = pl.taps();
         let q_used = pl.used();
-        let shapes = avx512::DwShape {
-            ns,
-            x_sample: cin * pl.stride,
-            dy_sample: pl.qr * cout,
-            ld: cout,
-            positions: q_used,
-        };
-        for ci in 0..cin {
-            let x = xt.as_ptr().add(ci * pl.stride);
-            let acc = dwt.as_mut_ptr().add(ci * 9 * cout);
-            if cout.is_multiple_of(32) {
-                for cb in (0..cout).step_by(32) {
-                    avx512::weight_grad::<2>(x, dyq.as_ptr().add(cb), &shapes, &taps, acc.add(cb));
-                }
-            } else {
-                for cb in (0..cout).step_by(16) {
-                    avx512::weight_grad::<1>(x, dyq.as_ptr().add(cb), &shapes, &taps, acc.add(cb));
+        let cw = if cout.is_multiple_of(32) { 32 } else { 16 };
+        // Positions per pass: the `ns` samples' output gradients for one channel block over a
+        // chunk of positions stay in L1 while every input channel reads them (without the
+        // chunking each input channel re-streamed the whole gradient from L2).
+        let chunk = (DW_CHUNK_BYTES / (ns * cw * 4)).max(16);
+        for q0 in (0..q_used).step_by(chunk) {
+            let shapes = avx512::DwShape {
+                ns,
+                x_sample: cin * pl.stride,
+                dy_sample: pl.qr * cout,
+                ld: cout,
+                positions: chunk.min(q_used - q0),
+            };
+            for cb in (0..cout).step_by(cw) {
+                let dy = dyq.as_ptr().add(q0 * cout + cb);
+                for ci in 0..cin {
+                    let x = xt.as_ptr().add(ci * pl.stride + q0);
+                    let acc = dwt.as_mut_ptr().add(ci * 9 * cout + cb);
+                    let fresh = init && q0 == 0;
+                    if cw == 32 {
+                        avx512::weight_grad::<2>(x, dy, &shapes, &taps, acc, fresh);
+                    } else {
+                        avx512::weight_grad::<1>(x, dy, &shapes, &taps, acc, fresh);
+                    }
                 }
             }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (xt, dyq, ns, cin, cout, pl, dwt);
+        let _ = (xt, dyq, ns, cin, cout, pl, dwt, init);
         unreachable!("direct kernels are x86_64-only; callers check `available`");
     }
 }
@@ -306,8 +351,15 @@ pub unsafe fn weight_grad(
 mod avx512 {
     use std::arch::x86_64::*;
 
+    /// Weight bytes one input-channel block may occupy: the block's `[ci][9][COV·16]` weights
+    /// are re-read by every tile of the plane, so they must stay in the 32–48 KiB L1 cache next
+    /// to the input rows the tiles stream through. Without the blocking a 64-channel tile
+    /// streamed Cin·9·256 bytes of weights from L2 per tile and ran at ~55% of the FMA peak.
+    const WEIGHT_BLOCK_BYTES: usize = 18 * 1024;
+
     /// All positions of one plane for every block of `COV·16` output channels: tiles of `PX`
-    /// positions, each summed over all input channels and taps in registers.
+    /// positions × `COV·16` channels in registers, summed over one block of input channels at a
+    /// time (partial sums go through `out`).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn conv<const PX: usize, const COV: usize>(
@@ -323,26 +375,34 @@ mod avx512 {
         // The last tile may run past `used` (up to PX − 1 positions, within the buffer rows and
         // the plane slack); those rows are never read as results.
         let cw = COV * 16;
+        let cb_len = (WEIGHT_BLOCK_BYTES / (9 * cw * 4)).max(1);
         for cb in 0..cout / cw {
             // Blocks of 16 channels are packed `[block][cin][9][16]`; a tile of COV blocks reads
             // COV consecutive blocks at stride cin·9·16.
             let w = wk.as_ptr().add(cb * COV * cin * 9 * 16);
-            for q0 in (0..used).step_by(PX) {
-                tile::<PX, COV>(
-                    xt.as_ptr().add(q0),
-                    plane,
-                    cin,
-                    w,
-                    cin * 9 * 16,
-                    taps,
-                    out.as_mut_ptr().add(q0 * cout + cb * cw),
-                    cout,
-                );
+            let mut c0 = 0;
+            while c0 < cin {
+                let c1 = (c0 + cb_len).min(cin);
+                for q0 in (0..used).step_by(PX) {
+                    tile::<PX, COV>(
+                        xt.as_ptr().add(c0 * plane + q0),
+                        plane,
+                        c1 - c0,
+                        w.add(c0 * 9 * 16),
+                        cin * 9 * 16,
+                        taps,
+                        out.as_mut_ptr().add(q0 * cout + cb * cw),
+                        cout,
+                        c0 > 0,
+                    );
+                }
+                c0 = c1;
             }
         }
     }
 
-    /// One register tile: PX positions × COV·16 channels.
+    /// One register tile: PX positions × COV·16 channels over `cin` input channels, added to
+    /// `out` when `accumulate` (a later input-channel block), else written.
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
@@ -355,8 +415,16 @@ mod avx512 {
         taps: &[usize; 9],
         out: *mut f32,
         ld: usize,
+        accumulate: bool,
     ) {
         let mut acc = [[_mm512_setzero_ps(); COV]; PX];
+        if accumulate {
+            for (p, row) in acc.iter_mut().enumerate() {
+                for (j, a) in row.iter_mut().enumerate() {
+                    *a = _mm512_loadu_ps(out.add(p * ld + j * 16));
+                }
+            }
+        }
         for ci in 0..cin {
             let xc = x.add(ci * plane);
             for (t, &off) in taps.iter().enumerate() {
@@ -395,8 +463,8 @@ mod avx512 {
         pub positions: usize,
     }
 
-    /// acc[tap][co] += Σ_s Σ_q x[s][q + tap] · dy[s][q][co] for COV·16 channels; `acc` is
-    /// `[9][ld]` at the channel block.
+    /// acc[tap][co] (+)= Σ_s Σ_q x[s][q + tap] · dy[s][q][co] for COV·16 channels (`=` when
+    /// `fresh`); `acc` is `[9][ld]` at the channel block.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn weight_grad<const COV: usize>(
         x: *const f32,
@@ -404,11 +472,14 @@ mod avx512 {
         sh: &DwShape,
         taps: &[usize; 9],
         acc_out: *mut f32,
+        fresh: bool,
     ) {
         let mut acc = [[_mm512_setzero_ps(); COV]; 9];
-        for (t, row) in acc.iter_mut().enumerate() {
-            for (j, a) in row.iter_mut().enumerate() {
-                *a = _mm512_loadu_ps(acc_out.add(t * sh.ld + j * 16));
+        if !fresh {
+            for (t, row) in acc.iter_mut().enumerate() {
+                for (j, a) in row.iter_mut().enumerate() {
+                    *a = _mm512_loadu_ps(acc_out.add(t * sh.ld + j * 16));
+                }
             }
         }
         for s in 0..sh.ns {

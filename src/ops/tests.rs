@@ -117,6 +117,12 @@ fn conv_matches_stock() {
     conv_case(21, (3, 32, 8, 9), 32, 3, 1, 1, true);
     // 4×4 maps stay on the GEMM path
     conv_case(22, (3, 32, 4, 4), 32, 3, 1, 1, true);
+    // small maps go several samples side by side (4 per plane at 8×8, 3 at 9×12): full and
+    // partial groups in each thread's range, and more groups than one weight-gradient block
+    conv_case(23, (19, 16, 9, 12), 32, 3, 1, 1, true);
+    conv_case(24, (11, 32, 8, 8), 16, 3, 1, 1, true);
+    conv_case(25, (45, 16, 8, 8), 16, 3, 1, 1, true);
+    conv_case(26, (7, 16, 8, 9), 16, 3, 1, 1, true);
 }
 
 /// Stock candle's conv backward mis-sizes the input gradient when H and W differ in parity under

@@ -5,6 +5,7 @@
 use candle_core::{Result, Tensor, Var};
 
 use crate::config::{OptimConfig, OptimKind};
+use crate::ops::update::{fused, Pass};
 
 /// One optimizer over a fixed, ordered list of parameters.
 pub struct Optimizer {
@@ -91,6 +92,9 @@ impl Optimizer {
         }
         self.step += 1;
         for (i, grad) in grads.iter().enumerate() {
+            if self.step_fused(i, grad)? {
+                continue;
+            }
             // Detached: arithmetic on a variable is recorded for backprop, and the moment buffers
             // would then hold the whole chain of earlier buffers and gradients alive (a leak of
             // about a parameter set per update).
@@ -136,6 +140,78 @@ impl Optimizer {
             self.params[i].set(&new_w)?;
         }
         Ok(())
+    }
+
+    /// Updates parameter `i` and its state in place with fused CPU passes (one sweep per tensor
+    /// written); false, with nothing changed, where they do not apply (other devices, dtypes).
+    fn step_fused(&mut self, i: usize, grad: &Tensor) -> Result<bool> {
+        let w = self.params[i].as_tensor();
+        if !crate::ops::update::fused_applies(w, grad) {
+            return Ok(false);
+        }
+        let (lr, wd, m) = (
+            self.lr as f32,
+            self.weight_decay as f32,
+            self.momentum as f32,
+        );
+        match self.kind {
+            OptimKind::Sgd => fused(w, grad, grad, Pass::Sgd { lr, wd }),
+            OptimKind::Momentum | OptimKind::Nesterov => {
+                // A fresh zero buffer makes the first update's v = g + wd·w, as PyTorch's.
+                let v = match &self.first[i] {
+                    Some(v) => v.clone(),
+                    None => w.zeros_like()?,
+                };
+                fused(&v, grad, w, Pass::MomentumBuffer { m, wd })?;
+                let nesterov = self.kind == OptimKind::Nesterov;
+                fused(
+                    w,
+                    grad,
+                    &v,
+                    Pass::MomentumApply {
+                        lr,
+                        m,
+                        wd,
+                        nesterov,
+                    },
+                )?;
+                self.first[i] = Some(v);
+                Ok(())
+            }
+            OptimKind::Adam => {
+                let m1 = match &self.first[i] {
+                    Some(t) => t.clone(),
+                    None => w.zeros_like()?,
+                };
+                let m2 = match &self.second[i] {
+                    Some(t) => t.clone(),
+                    None => w.zeros_like()?,
+                };
+                let first = Pass::AdamFirst {
+                    beta: self.beta1 as f32,
+                    rest: (1.0 - self.beta1) as f32,
+                    wd,
+                };
+                let second = Pass::AdamSecond {
+                    beta: self.beta2 as f32,
+                    rest: (1.0 - self.beta2) as f32,
+                    wd,
+                };
+                fused(&m1, grad, w, first)?;
+                fused(&m2, grad, w, second)?;
+                let apply = Pass::AdamApply {
+                    lr,
+                    bc1: (1.0 - self.beta1.powi(self.step as i32)) as f32,
+                    bc2: (1.0 - self.beta2.powi(self.step as i32)) as f32,
+                    eps: self.eps as f32,
+                };
+                fused(w, &m1, &m2, apply)?;
+                self.first[i] = Some(m1);
+                self.second[i] = Some(m2);
+                Ok(())
+            }
+        }?;
+        Ok(true)
     }
 
     /// Snapshot of the state for a checkpoint.
@@ -277,6 +353,55 @@ mod tests {
         let m_hat = 0.37 / (1.0 - 0.81);
         let v_hat: f64 = 0.009991 / (1.0 - 0.998001);
         close(&w[..1], &[0.9 - 0.1 * m_hat / (v_hat.sqrt() + 1e-8)]);
+    }
+
+    /// The fused in-place passes (CPU f32) and the stock-op path (taken here by f64 tensors, as by
+    /// CUDA ones) compute the same updates, and neither writes into the gradients it is given.
+    #[test]
+    fn fused_and_stock_paths_agree() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let w0: Vec<f64> = (0..1000).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let grads: Vec<Vec<f64>> = (0..4)
+            .map(|_| (0..1000).map(|_| rng.gen_range(-1.0..1.0)).collect())
+            .collect();
+        for kind in [
+            OptimKind::Sgd,
+            OptimKind::Momentum,
+            OptimKind::Nesterov,
+            OptimKind::Adam,
+        ] {
+            let cfg = OptimConfig {
+                kind,
+                lr: 0.05,
+                weight_decay: 5e-4,
+                ..OptimConfig::default()
+            };
+            let w32 =
+                Var::from_vec(w0.iter().map(|&v| v as f32).collect(), 1000, &Device::Cpu).unwrap();
+            let w64 = Var::from_vec(w0.clone(), 1000, &Device::Cpu).unwrap();
+            let mut fused = Optimizer::new(&cfg, vec![w32.clone()]);
+            let mut stock = Optimizer::new(&cfg, vec![w64.clone()]);
+            for g in &grads {
+                let g32 =
+                    Tensor::from_vec(g.iter().map(|&v| v as f32).collect(), 1000, &Device::Cpu)
+                        .unwrap();
+                fused.step(std::slice::from_ref(&g32)).unwrap();
+                stock
+                    .step(&[Tensor::from_vec(g.clone(), 1000, &Device::Cpu).unwrap()])
+                    .unwrap();
+                let after: Vec<f32> = g32.to_vec1().unwrap();
+                assert!(
+                    after.iter().zip(g).all(|(a, b)| *a == *b as f32),
+                    "{kind:?}: the step wrote into its gradient"
+                );
+            }
+            let a: Vec<f32> = w32.as_tensor().to_vec1().unwrap();
+            let b: Vec<f64> = w64.as_tensor().to_vec1().unwrap();
+            for (x, y) in a.iter().zip(&b) {
+                assert!((*x as f64 - y).abs() < 1e-5, "{kind:?}: {x} vs {y}");
+            }
+        }
     }
 
     #[test]

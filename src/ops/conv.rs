@@ -6,6 +6,8 @@
 //! panels of about [`PANEL_COLS`] output pixels so the im2col panel stays in cache. It must never
 //! compute the input gradient when the input does not track gradients (the image at the stem).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use super::cpu::{self, Mat, MatMut, OpError, SendPtr};
@@ -289,8 +291,8 @@ fn forward_group(g: &Geom, x: &[f32], wt: &[f32], y: SendPtr, s0: usize, s1: usi
     }
 }
 
-/// Forward pass through the direct 3×3 kernels, one contiguous range of samples per thread,
-/// taken a side-by-side group ([`direct::group`]) at a time.
+/// Forward pass through the direct 3×3 kernels, the threads taking one side-by-side group of
+/// samples ([`direct::group`]) at a time.
 fn forward_direct(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
     let ns = direct::group(g.w);
     let full = Plane::new(g.h, g.w, ns);
@@ -300,7 +302,7 @@ fn forward_direct(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
     let mut y: Vec<f32> = Vec::with_capacity(len);
     let yp = SendPtr(y.as_mut_ptr());
     let res_len = g.cout * full.positions();
-    cpu::for_ranges(g.n, |_, r| {
+    cpu::for_chunks(g.n, ns, |_, r| {
         cpu::with_scratch([g.cin * full.stride(), res_len, res_len], |[xt, yq, tmp]| {
             let mut s = r.start;
             while s < r.end {
@@ -311,7 +313,7 @@ fn forward_direct(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
                     Plane::new(g.h, g.w, m)
                 };
                 direct::pad_planes(&x[s * g.cin * hw..(s + m) * g.cin * hw], g.cin, &pl, xt);
-                // SAFETY: samples s..s+m belong to this thread's range alone.
+                // SAFETY: samples s..s+m belong to this task's range alone.
                 let ys = unsafe { yp.slice(s * g.cout * p..(s + m) * g.cout * p) };
                 // SAFETY: `direct_forward` checked `available()` and the channel count;
                 // the buffers are sized for the full group, which no group exceeds.
@@ -344,12 +346,14 @@ fn backward_direct(
     let mut dx = need.dx.then(|| Vec::with_capacity(g.n * g.cin * hw));
     let dxp = SendPtr(dx.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
     let wlen = if need.dw { g.cout * g.cin * 9 } else { 0 };
-    let t = cpu::threads().min(g.n).max(1);
+    let t = cpu::threads();
     let block = if need.dw {
         direct::weight_grad_block()
     } else {
         1
     };
+    // Whether thread `tid` has written its accumulator yet.
+    let started: Vec<AtomicBool> = (0..t).map(|_| AtomicBool::new(false)).collect();
     let lens = [
         if need.dw {
             block * g.cin * full.stride()
@@ -363,11 +367,11 @@ fn backward_direct(
     ];
     let dw = cpu::with_scratch([t * wlen], |[parts]| {
         let pp = SendPtr(parts.as_mut_ptr());
-        cpu::for_ranges(g.n, |tid, r| {
-            // SAFETY: accumulator `tid` ([Cin][9][Cout]) is used by this task alone.
+        // Chunks of `block` whole groups: one weight-gradient pass each.
+        let took = cpu::for_chunks(g.n, block * ns, |tid, r| {
+            // SAFETY: accumulator `tid` ([Cin][9][Cout]) is used by this thread alone.
             let dwt = unsafe { pp.slice(tid * wlen..(tid + 1) * wlen) };
             cpu::with_scratch(lens, |[xt, dyp, dyq, dxq, tmp]| {
-                let mut first = true;
                 let mut s0 = r.start;
                 while s0 < r.end {
                     // Up to `block` whole groups, or the range's last, partial group alone.
@@ -382,7 +386,7 @@ fn backward_direct(
                         let dys = &dy[s * g.cout * p..(s + m) * g.cout * p];
                         direct::pad_planes(dys, g.cout, &pl, dyp);
                         if let Some(wk) = &wkx {
-                            // SAFETY: samples s..s+m belong to this thread's range alone.
+                            // SAFETY: samples s..s+m belong to this task's range alone.
                             let dxs = unsafe { dxp.slice(s * g.cin * hw..(s + m) * g.cin * hw) };
                             // SAFETY: `direct_backward` checked `available()` and that cin
                             // fills whole tiles; buffers are sized for the full group.
@@ -402,14 +406,20 @@ fn backward_direct(
                         }
                     }
                     if need.dw {
+                        let first = !started[tid].swap(true, Ordering::Relaxed);
                         // SAFETY: as above; `xt`/`dyq` hold the `nb` groups just prepared.
                         unsafe { direct::weight_grad(xt, dyq, nb, g.cin, g.cout, &pl, dwt, first) };
-                        first = false;
                     }
                     s0 += nb * m;
                 }
             })
         });
+        // A thread that took no chunk never wrote its accumulator.
+        for (part, took) in parts.chunks_exact_mut(wlen.max(1)).zip(&took) {
+            if !took {
+                part.fill(0.0);
+            }
+        }
         // [Cin][9][Cout] → (Cout, Cin, 3, 3)
         need.dw.then(|| sum_transposed(parts, wlen, g.cout))
     });

@@ -10,6 +10,7 @@ mod cpu;
 mod direct;
 mod eltwise;
 mod stock;
+pub mod update;
 
 use candle_core::{Result, Tensor};
 

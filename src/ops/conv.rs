@@ -6,12 +6,13 @@
 //! panels of about [`PANEL_COLS`] output pixels so the im2col panel stays in cache. It must never
 //! compute the input gradient when the input does not track gradients (the image at the stem).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use super::cpu::{self, Mat, MatMut, OpError, SendPtr};
 use super::direct::{self, Plane};
+
+/// Weight-gradient slots per thread in the direct backward pass (see [`backward_direct`]).
+const SLOTS_PER_THREAD: usize = 4;
 
 /// Output pixels (GEMM columns) per panel: big enough for an efficient GEMM, small enough that
 /// the K × cols im2col panel of a wide layer stays near the L2 cache.
@@ -346,14 +347,20 @@ fn backward_direct(
     let mut dx = need.dx.then(|| Vec::with_capacity(g.n * g.cin * hw));
     let dxp = SendPtr(dx.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
     let wlen = if need.dw { g.cout * g.cin * 9 } else { 0 };
-    let t = cpu::threads();
     let block = if need.dw {
         direct::weight_grad_block()
     } else {
         1
     };
-    // Whether thread `tid` has written its accumulator yet.
-    let started: Vec<AtomicBool> = (0..t).map(|_| AtomicBool::new(false)).collect();
+    // The batch is cut into a fixed number of slots of whole weight-gradient blocks, each with its
+    // own accumulator, which the threads take from a shared cursor: a slower core takes fewer
+    // slots, yet every slot sums its samples in the same order whichever thread runs it, so the
+    // gradient is bit-for-bit the same from run to run (resumed runs depend on it).
+    let unit = block * ns;
+    let units = g.n.div_ceil(unit);
+    let slots = units.min(SLOTS_PER_THREAD * cpu::threads()).max(1);
+    let slot_range =
+        |k: usize| (k * units / slots * unit)..((k + 1) * units / slots * unit).min(g.n);
     let lens = [
         if need.dw {
             block * g.cin * full.stride()
@@ -365,61 +372,61 @@ fn backward_direct(
         if need.dx { q * g.cin } else { 0 },
         if need.dx { q * g.cin } else { 0 },
     ];
-    let dw = cpu::with_scratch([t * wlen], |[parts]| {
+    let dw = cpu::with_scratch([slots * wlen], |[parts]| {
         let pp = SendPtr(parts.as_mut_ptr());
-        // Chunks of `block` whole groups: one weight-gradient pass each.
-        let took = cpu::for_chunks(g.n, block * ns, |tid, r| {
-            // SAFETY: accumulator `tid` ([Cin][9][Cout]) is used by this thread alone.
-            let dwt = unsafe { pp.slice(tid * wlen..(tid + 1) * wlen) };
-            cpu::with_scratch(lens, |[xt, dyp, dyq, dxq, tmp]| {
-                let mut s0 = r.start;
-                while s0 < r.end {
-                    // Up to `block` whole groups, or the range's last, partial group alone.
-                    let m = ns.min(r.end - s0);
-                    let (pl, nb) = if m == ns {
-                        (full, block.min((r.end - s0) / ns))
-                    } else {
-                        (Plane::new(g.h, g.w, m), 1)
-                    };
-                    for j in 0..nb {
-                        let s = s0 + j * m;
-                        let dys = &dy[s * g.cout * p..(s + m) * g.cout * p];
-                        direct::pad_planes(dys, g.cout, &pl, dyp);
-                        if let Some(wk) = &wkx {
-                            // SAFETY: samples s..s+m belong to this task's range alone.
-                            let dxs = unsafe { dxp.slice(s * g.cin * hw..(s + m) * g.cin * hw) };
-                            // SAFETY: `direct_backward` checked `available()` and that cin
-                            // fills whole tiles; buffers are sized for the full group.
-                            unsafe {
-                                direct::conv_positions(dyp, g.cout, wk, g.cin, &pl, dxq);
-                                direct::unpack_positions(dxq, g.cin, &pl, tmp, dxs);
+        cpu::for_chunks(slots, 1, |_, ks| {
+            for k in ks {
+                // SAFETY: accumulator `k` ([Cin][9][Cout]) belongs to slot k, run by one task.
+                let dwt = unsafe { pp.slice(k * wlen..(k + 1) * wlen) };
+                let r = slot_range(k);
+                cpu::with_scratch(lens, |[xt, dyp, dyq, dxq, tmp]| {
+                    let mut first = true;
+                    let mut s0 = r.start;
+                    while s0 < r.end {
+                        // Up to `block` whole groups, or the range's last, partial group alone.
+                        let m = ns.min(r.end - s0);
+                        let (pl, nb) = if m == ns {
+                            (full, block.min((r.end - s0) / ns))
+                        } else {
+                            (Plane::new(g.h, g.w, m), 1)
+                        };
+                        for j in 0..nb {
+                            let s = s0 + j * m;
+                            let dys = &dy[s * g.cout * p..(s + m) * g.cout * p];
+                            direct::pad_planes(dys, g.cout, &pl, dyp);
+                            if let Some(wk) = &wkx {
+                                // SAFETY: samples s..s+m belong to this task's range alone.
+                                let dxs =
+                                    unsafe { dxp.slice(s * g.cin * hw..(s + m) * g.cin * hw) };
+                                // SAFETY: `direct_backward` checked `available()` and that cin
+                                // fills whole tiles; buffers are sized for the full group.
+                                unsafe {
+                                    direct::conv_positions(dyp, g.cout, wk, g.cin, &pl, dxq);
+                                    direct::unpack_positions(dxq, g.cin, &pl, tmp, dxs);
+                                }
+                            }
+                            if need.dw {
+                                let xs = &x[s * g.cin * hw..(s + m) * g.cin * hw];
+                                let xj = &mut xt[j * g.cin * pl.stride()..][..g.cin * pl.stride()];
+                                direct::pad_planes(xs, g.cin, &pl, xj);
+                                let dyj = &mut dyq[j * pl.positions() * g.cout..]
+                                    [..pl.positions() * g.cout];
+                                // SAFETY: as above.
+                                unsafe { direct::positions_from_padded(dyp, g.cout, &pl, dyj) };
                             }
                         }
                         if need.dw {
-                            let xs = &x[s * g.cin * hw..(s + m) * g.cin * hw];
-                            let xj = &mut xt[j * g.cin * pl.stride()..][..g.cin * pl.stride()];
-                            direct::pad_planes(xs, g.cin, &pl, xj);
-                            let dyj =
-                                &mut dyq[j * pl.positions() * g.cout..][..pl.positions() * g.cout];
-                            // SAFETY: as above.
-                            unsafe { direct::positions_from_padded(dyp, g.cout, &pl, dyj) };
+                            // SAFETY: as above; `xt`/`dyq` hold the `nb` groups just prepared.
+                            unsafe {
+                                direct::weight_grad(xt, dyq, nb, g.cin, g.cout, &pl, dwt, first)
+                            };
+                            first = false;
                         }
+                        s0 += nb * m;
                     }
-                    if need.dw {
-                        let first = !started[tid].swap(true, Ordering::Relaxed);
-                        // SAFETY: as above; `xt`/`dyq` hold the `nb` groups just prepared.
-                        unsafe { direct::weight_grad(xt, dyq, nb, g.cin, g.cout, &pl, dwt, first) };
-                    }
-                    s0 += nb * m;
-                }
-            })
-        });
-        // A thread that took no chunk never wrote its accumulator.
-        for (part, took) in parts.chunks_exact_mut(wlen.max(1)).zip(&took) {
-            if !took {
-                part.fill(0.0);
+                })
             }
-        }
+        });
         // [Cin][9][Cout] → (Cout, Cin, 3, 3)
         need.dw.then(|| sum_transposed(parts, wlen, g.cout))
     });

@@ -128,43 +128,30 @@ pub fn for_ranges(n: usize, f: impl Fn(usize, std::ops::Range<usize>) + Sync) {
 }
 
 /// Runs `f(thread, range)` over `0..n` cut into ranges of `chunk` items, which the threads
-/// take from a shared cursor until none are left; returns when all are done. Returns which
-/// threads took at least one range.
+/// take from a shared cursor until none are left; returns when all are done.
 ///
 /// Unlike [`for_ranges`]' equal shares, a thread that runs slower (its core shared with another
 /// program, or woken late from parking) takes fewer ranges instead of keeping the others
 /// spinning at the barrier: with equal shares the caller's thread spent ~10% of a ResNet-18 step
-/// waiting for the pool's. Must not be called from inside `f`.
-pub fn for_chunks(
-    n: usize,
-    chunk: usize,
-    f: impl Fn(usize, std::ops::Range<usize>) + Sync,
-) -> Vec<bool> {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+/// waiting for the pool's. Which thread runs a range varies from run to run, so `f` must give
+/// the same result whichever does. Must not be called from inside `f`.
+pub fn for_chunks(n: usize, chunk: usize, f: impl Fn(usize, std::ops::Range<usize>) + Sync) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let chunk = chunk.max(1);
-    let t = threads().min(n.div_ceil(chunk));
-    let mut took = vec![false; threads()];
-    if t <= 1 {
+    if threads().min(n.div_ceil(chunk)) <= 1 {
         if n > 0 {
             f(0, 0..n);
-            took[0] = true;
         }
-        return took;
+        return;
     }
     let cursor = AtomicUsize::new(0);
-    let flags: Vec<AtomicBool> = (0..threads()).map(|_| AtomicBool::new(false)).collect();
     candle_core::utils::barrier_pool().execute(|tid| loop {
         let start = cursor.fetch_add(chunk, Ordering::Relaxed);
         if start >= n {
             break;
         }
-        flags[tid].store(true, Ordering::Relaxed);
         f(tid, start..(start + chunk).min(n));
     });
-    for (t, f) in took.iter_mut().zip(&flags) {
-        *t = f.load(Ordering::Relaxed);
-    }
-    took
 }
 
 /// `(0..n).map(f)` computed in parallel contiguous ranges, results in order.

@@ -296,6 +296,7 @@ pub fn weight_grad_block() -> usize {
 /// # Safety
 /// The CPU must pass [`available`]; `cout` must satisfy [`channels_ok`]; buffers must hold the
 /// data described.
+#[allow(clippy::too_many_arguments)]
 pub unsafe fn weight_grad(
     xt: &[f32],
     dyq: &[f32],

@@ -220,27 +220,28 @@ fn affine(
     relu: bool,
     ab: impl Fn(usize, usize) -> (f32, f32) + Sync,
 ) -> Vec<f32> {
-    let mut y = vec![0f32; x.len()];
-    let yp = SendPtr(y.as_mut_ptr());
     let row = d.c * d.p;
-    cpu::for_ranges(d.n, |_, r| {
-        for s in r {
-            // SAFETY: sample rows are disjoint across tasks and inside `y`.
-            let ys = unsafe { yp.slice(s * row..(s + 1) * row) };
-            let xs = &x[s * row..(s + 1) * row];
-            for ch in 0..d.c {
-                let (a, b) = ab(s, ch);
-                affine_row(
-                    &xs[ch * d.p..][..d.p],
-                    &mut ys[ch * d.p..][..d.p],
-                    a,
-                    b,
-                    relu,
-                );
+    let fill = |yp: SendPtr| {
+        cpu::for_ranges(d.n, |_, r| {
+            for s in r {
+                // SAFETY: sample rows are disjoint across tasks and inside `y`.
+                let ys = unsafe { yp.slice(s * row..(s + 1) * row) };
+                let xs = &x[s * row..(s + 1) * row];
+                for ch in 0..d.c {
+                    let (a, b) = ab(s, ch);
+                    affine_row(
+                        &xs[ch * d.p..][..d.p],
+                        &mut ys[ch * d.p..][..d.p],
+                        a,
+                        b,
+                        relu,
+                    );
+                }
             }
-        }
-    });
-    y
+        })
+    };
+    // SAFETY: the tasks write every (sample, channel) row of the n·c·p outputs.
+    unsafe { cpu::filled(x.len(), fill) }
 }
 
 /// Per-chunk, per-channel sums of the masked gradient `ge` and of `ge·(x − mean)`, chunk-major.
@@ -290,22 +291,23 @@ fn input_grad(
     d: Dims,
     abc: impl Fn(usize, usize) -> (f32, f32, f32) + Sync,
 ) -> Vec<f32> {
-    let mut dx = vec![0f32; x.len()];
     let row = d.c * d.p;
-    let dp = SendPtr(dx.as_mut_ptr());
-    cpu::for_ranges(d.n, |_, r| {
-        for s in r {
-            // SAFETY: sample rows are disjoint across tasks and inside `dx`.
-            let out = unsafe { dp.slice(s * row..(s + 1) * row) };
-            for ch in 0..d.c {
-                let o = s * row + ch * d.p;
-                let (xr, gr) = (&x[o..][..d.p], &g[o..][..d.p]);
-                let yr = y.map(|y| &y[o..][..d.p]);
-                input_grad_row(xr, gr, yr, abc(s, ch), &mut out[ch * d.p..][..d.p]);
+    let fill = |dp: SendPtr| {
+        cpu::for_ranges(d.n, |_, r| {
+            for s in r {
+                // SAFETY: sample rows are disjoint across tasks and inside `dx`.
+                let out = unsafe { dp.slice(s * row..(s + 1) * row) };
+                for ch in 0..d.c {
+                    let o = s * row + ch * d.p;
+                    let (xr, gr) = (&x[o..][..d.p], &g[o..][..d.p]);
+                    let yr = y.map(|y| &y[o..][..d.p]);
+                    input_grad_row(xr, gr, yr, abc(s, ch), &mut out[ch * d.p..][..d.p]);
+                }
             }
-        }
-    });
-    dx
+        })
+    };
+    // SAFETY: the tasks write every (sample, channel) row of the n·c·p input gradients.
+    unsafe { cpu::filled(x.len(), fill) }
 }
 
 /// Reads `t` as a (C,) f32 vector.

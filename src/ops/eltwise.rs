@@ -52,13 +52,15 @@ impl CustomOp2 for AddRelu {
         }
         let a = cpu::slice("add_relu", s1, l1)?;
         let b = cpu::slice("add_relu", s2, l2)?;
-        let mut y = vec![0f32; a.len()];
-        let yp = SendPtr(y.as_mut_ptr());
-        cpu::for_ranges_grain(a.len(), GRAIN, |_, r| {
-            // SAFETY: ranges are disjoint and inside `y`.
-            let y = unsafe { yp.slice(r.clone()) };
-            add_relu_row(&a[r.clone()], &b[r], y);
-        });
+        let fill = |yp: SendPtr| {
+            cpu::for_ranges_grain(a.len(), GRAIN, |_, r| {
+                // SAFETY: ranges are disjoint and inside `y`.
+                let y = unsafe { yp.slice(r.clone()) };
+                add_relu_row(&a[r.clone()], &b[r], y);
+            })
+        };
+        // SAFETY: the ranges cover all of `a`'s length and each row writes its whole range.
+        let y = unsafe { cpu::filled(a.len(), fill) };
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -74,14 +76,15 @@ impl CustomOp2 for AddRelu {
         }
         let ge = cpu::with_f32("add_relu", grad, |g| {
             cpu::with_f32("add_relu", res, |y| {
-                let mut out = vec![0f32; g.len()];
-                let op = SendPtr(out.as_mut_ptr());
-                cpu::for_ranges_grain(g.len(), GRAIN, |_, r| {
-                    // SAFETY: ranges are disjoint and inside `out`.
-                    let o = unsafe { op.slice(r.clone()) };
-                    relu_grad_row(&g[r.clone()], &y[r], o);
-                });
-                out
+                let fill = |op: SendPtr| {
+                    cpu::for_ranges_grain(g.len(), GRAIN, |_, r| {
+                        // SAFETY: ranges are disjoint and inside `out`.
+                        let o = unsafe { op.slice(r.clone()) };
+                        relu_grad_row(&g[r.clone()], &y[r], o);
+                    })
+                };
+                // SAFETY: the ranges cover all of `g`'s length and each row writes its range.
+                unsafe { cpu::filled(g.len(), fill) }
             })
         })??;
         let ge = cpu::tensor(ge, res.shape())?;

@@ -66,6 +66,30 @@ impl GhostBatchNorm {
         Ok(y)
     }
 
+    /// Training mode applied to the convolution of `x` by `w` (stride, padding): the two run as
+    /// one fused op where the kernels allow, and the running statistics are updated.
+    pub fn forward_train_after_conv(
+        &self,
+        k: Kernels,
+        x: &Tensor,
+        w: &Tensor,
+        stride_padding: (usize, usize),
+        relu: bool,
+    ) -> Result<Tensor> {
+        let (y, mean, var) = k.conv_bn_train(
+            x,
+            w,
+            self.gamma.as_tensor(),
+            self.beta.as_tensor(),
+            stride_padding,
+            self.ghost,
+            self.eps,
+            relu,
+        )?;
+        self.update_running(&y, &mean, &var)?;
+        Ok(y)
+    }
+
     fn update_running(&self, x: &Tensor, mean: &Tensor, var: &Tensor) -> Result<()> {
         let (n, _, h, w) = x.dims4()?;
         let m = self.momentum;

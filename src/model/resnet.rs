@@ -41,7 +41,13 @@ impl ConvBn {
     }
 
     fn forward(&self, k: Kernels, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
-        let y = k.conv2d(x, self.weight.as_tensor(), self.stride, self.padding)?;
+        let w = self.weight.as_tensor();
+        if train {
+            return self
+                .bn
+                .forward_train_after_conv(k, x, w, (self.stride, self.padding), relu);
+        }
+        let y = k.conv2d(x, w, self.stride, self.padding)?;
         self.bn.forward(k, &y, train, relu)
     }
 }

@@ -20,6 +20,11 @@ pub struct Dims {
 }
 
 impl Dims {
+    /// Extents of N samples of C channels of `p` pixels.
+    pub fn raw(n: usize, c: usize, p: usize) -> Self {
+        Self { n, c, p }
+    }
+
     /// Reads (N, C, H·W) from a rank-4 shape and checks the per-channel parameters against C.
     pub fn new(x: &Shape, params: &[&Shape]) -> Result<Self> {
         let (n, c, h, w) = x.dims4()?;
@@ -315,14 +320,91 @@ fn vec_of(t: &Tensor) -> Result<Vec<f32>> {
     t.flatten_all()?.to_vec1::<f32>()
 }
 
-/// Training-mode batch norm with its statistics computed before the op and kept for backward.
-pub struct BnTrain {
+/// The statistics a training-mode forward pass keeps for its backward pass.
+pub struct TrainStats {
     /// Ghost chunks `(start, len)` along N.
     pub chunks: Vec<(usize, usize)>,
     /// Chunk-major means, `chunks × C`.
     pub mean: Vec<f32>,
+    /// Chunk-major biased variances, `chunks × C` (for the running averages).
+    pub var: Vec<f32>,
     /// Chunk-major 1/sqrt(var + eps), `chunks × C`.
     pub invstd: Vec<f32>,
+}
+
+/// Computes the chunk statistics of `x`.
+pub fn train_stats(x: &[f32], d: Dims, chunks: Vec<(usize, usize)>, eps: f64) -> TrainStats {
+    let (mean, var) = stats(x, d, &chunks);
+    let invstd = var
+        .iter()
+        .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
+        .collect();
+    TrainStats {
+        chunks,
+        mean,
+        var,
+        invstd,
+    }
+}
+
+/// Normalises `x` with its chunk statistics, scales and shifts (and applies ReLU if asked).
+pub fn train_forward(
+    x: &[f32],
+    d: Dims,
+    st: &TrainStats,
+    gamma: &[f32],
+    beta: &[f32],
+    relu: bool,
+) -> Vec<f32> {
+    let which = chunk_of(d.n, &st.chunks);
+    affine(x, d, relu, |s, ch| {
+        let j = which[s] * d.c + ch;
+        let a = gamma[ch] * st.invstd[j];
+        (a, beta[ch] - st.mean[j] * a)
+    })
+}
+
+/// Gradients of the training forward pass: (dx if `need_dx`, dgamma, dbeta). `y` is the output
+/// when a ReLU was fused (its mask gates `g`).
+pub fn train_backward(
+    x: &[f32],
+    g: &[f32],
+    y: Option<&[f32]>,
+    d: Dims,
+    st: &TrainStats,
+    gamma: &[f32],
+    need_dx: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let (sg, sgx) = grad_sums(x, g, y, d, &st.chunks, &st.mean);
+    let mut dgamma = vec![0f32; d.c];
+    let mut dbeta = vec![0f32; d.c];
+    for j in 0..st.chunks.len() {
+        for ch in 0..d.c {
+            let i = j * d.c + ch;
+            dgamma[ch] += (sgx[i] * st.invstd[i] as f64) as f32;
+            dbeta[ch] += sg[i] as f32;
+        }
+    }
+    let dx = need_dx.then(|| {
+        let which = chunk_of(d.n, &st.chunks);
+        input_grad(x, g, y, d, |s, ch| {
+            let j = which[s];
+            let i = j * d.c + ch;
+            let m = (st.chunks[j].1 * d.p) as f64;
+            let inv = st.invstd[i] as f64;
+            let a = gamma[ch] as f64 * inv;
+            let b = a * inv * inv * sgx[i] / m;
+            let c = -a * sg[i] / m + b * st.mean[i] as f64;
+            (a as f32, b as f32, c as f32)
+        })
+    });
+    (dx, dgamma, dbeta)
+}
+
+/// Training-mode batch norm with its statistics computed before the op and kept for backward.
+pub struct BnTrain {
+    /// The input's chunk statistics.
+    pub stats: TrainStats,
     /// Whether a ReLU follows (fused).
     pub relu: bool,
 }
@@ -345,12 +427,7 @@ impl CustomOp3 for BnTrain {
         let x = cpu::slice("batch_norm_train", s1, l1)?;
         let gamma = cpu::slice("batch_norm_train", s2, l2)?;
         let beta = cpu::slice("batch_norm_train", s3, l3)?;
-        let which = chunk_of(d.n, &self.chunks);
-        let y = affine(x, d, self.relu, |s, ch| {
-            let j = which[s] * d.c + ch;
-            let a = gamma[ch] * self.invstd[j];
-            (a, beta[ch] - self.mean[j] * a)
-        });
+        let y = train_forward(x, d, &self.stats, gamma, beta, self.relu);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -368,30 +445,7 @@ impl CustomOp3 for BnTrain {
             cpu::with_f32("batch_norm_train", grad, |gs| {
                 cpu::with_f32("batch_norm_train", res, |ys| {
                     let y = self.relu.then_some(ys);
-                    let (sg, sgx) = grad_sums(xs, gs, y, d, &self.chunks, &self.mean);
-                    let mut dgamma = vec![0f32; d.c];
-                    let mut dbeta = vec![0f32; d.c];
-                    for j in 0..self.chunks.len() {
-                        for ch in 0..d.c {
-                            let i = j * d.c + ch;
-                            dgamma[ch] += (sgx[i] * self.invstd[i] as f64) as f32;
-                            dbeta[ch] += sg[i] as f32;
-                        }
-                    }
-                    let dx = x.track_op().then(|| {
-                        let which = chunk_of(d.n, &self.chunks);
-                        input_grad(xs, gs, y, d, |s, ch| {
-                            let j = which[s];
-                            let i = j * d.c + ch;
-                            let m = (self.chunks[j].1 * d.p) as f64;
-                            let inv = self.invstd[i] as f64;
-                            let a = gam[ch] as f64 * inv;
-                            let b = a * inv * inv * sgx[i] / m;
-                            let c = -a * sg[i] / m + b * self.mean[i] as f64;
-                            (a as f32, b as f32, c as f32)
-                        })
-                    });
-                    (dx, dgamma, dbeta)
+                    train_backward(xs, gs, y, d, &self.stats, &gam, x.track_op())
                 })
             })
         })???;

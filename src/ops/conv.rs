@@ -20,7 +20,7 @@ const PANEL_COLS: usize = 512;
 
 /// Shapes of one convolution.
 #[derive(Clone, Copy, Debug)]
-struct Geom {
+pub(super) struct Geom {
     n: usize,
     cin: usize,
     h: usize,
@@ -34,7 +34,7 @@ struct Geom {
 }
 
 impl Geom {
-    fn new(x: &Shape, wt: &Shape, stride: usize, pad: usize) -> Result<Self> {
+    pub(super) fn new(x: &Shape, wt: &Shape, stride: usize, pad: usize) -> Result<Self> {
         let (n, cin, h, w) = x.dims4()?;
         let (cout, cin2, k, k2) = wt.dims4()?;
         if cin != cin2 || k != k2 || !(k == 1 || k == 3) || !(stride == 1 || stride == 2) {
@@ -66,6 +66,11 @@ impl Geom {
             ho,
             wo,
         })
+    }
+
+    /// Output shape (N, Cout, Ho, Wo).
+    pub(super) fn out_shape(&self) -> Shape {
+        Shape::from((self.n, self.cout, self.ho, self.wo))
     }
 
     /// Output pixels per sample.
@@ -347,8 +352,11 @@ fn backward_direct(
     let mut dx = need.dx.then(|| Vec::with_capacity(g.n * g.cin * hw));
     let dxp = SendPtr(dx.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
     let wlen = if need.dw { g.cout * g.cin * 9 } else { 0 };
+    // Groups per weight-gradient pass: up to the kernel's block, but small enough that the batch
+    // still makes two slots per thread (ResNet-18 at batch 32 on 8×8 maps had one per thread, so
+    // a slower core could not hand any work over).
     let block = if need.dw {
-        direct::weight_grad_block()
+        (g.n / (ns * 2 * cpu::threads())).clamp(1, direct::weight_grad_block())
     } else {
         1
     };
@@ -468,7 +476,7 @@ fn sum_transposed(parts: &[f32], wlen: usize, cout: usize) -> Vec<f32> {
 }
 
 /// Forward convolution of NCHW `x` with `wt`, returning the NCHW output buffer.
-fn forward(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
+pub(super) fn forward(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
     if g.direct_forward() {
         return forward_direct(g, x, wt);
     }
@@ -485,9 +493,9 @@ fn forward(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
 
 /// What the backward pass has to produce.
 #[derive(Clone, Copy)]
-struct Need {
-    dx: bool,
-    dw: bool,
+pub(super) struct Need {
+    pub(super) dx: bool,
+    pub(super) dw: bool,
 }
 
 /// Backward over samples `s0..s1`: sums into `dwt` (this group's own K × Cout accumulator, i.e.
@@ -569,7 +577,7 @@ fn backward_group(
 }
 
 /// Backward convolution: (dx if needed, dw if needed).
-fn backward(
+pub(super) fn backward(
     g: &Geom,
     x: &[f32],
     wt: &[f32],

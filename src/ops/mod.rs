@@ -6,6 +6,7 @@
 
 mod bn;
 mod conv;
+mod conv_bn;
 mod cpu;
 mod direct;
 mod eltwise;
@@ -84,23 +85,42 @@ impl Kernels {
         let x = x.contiguous()?;
         let d = bn::Dims::new(x.shape(), &[gamma.shape(), beta.shape()])?;
         let chunks = ghost_chunks(x.dim(0)?, ghost);
-        let (mean, var) = cpu::with_f32("batch_norm_train", &x, |xs| bn::stats(xs, d, &chunks))?;
-        let invstd = var
-            .iter()
-            .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
-            .collect();
-        let k = chunks.len();
-        let c = mean.len() / k;
-        let mean_t = cpu::tensor(mean.clone(), (k, c))?;
-        let var_t = cpu::tensor(var, (k, c))?;
-        let op = bn::BnTrain {
-            chunks,
-            mean,
-            invstd,
-            relu,
-        };
+        let stats = cpu::with_f32("batch_norm_train", &x, |xs| {
+            bn::train_stats(xs, d, chunks, eps)
+        })?;
+        let (mean_t, var_t) = stats_tensors(&stats)?;
+        let op = bn::BnTrain { stats, relu };
         let y = x.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
         Ok((y, mean_t, var_t))
+    }
+
+    /// Convolution (as [`Kernels::conv2d`]) followed by training-mode batch norm (as
+    /// [`Kernels::batch_norm_train`]), fused into one op on the fast path so the convolution's
+    /// output and its gradient stay out of candle's graph. Returns (y, mean, var) like
+    /// `batch_norm_train`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv_bn_train(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        (stride, padding): (usize, usize),
+        ghost: usize,
+        eps: f64,
+        relu: bool,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        if !self.fast(&[x, w, gamma, beta]) || x.rank() != 4 || gamma.rank() != 1 {
+            let y = self.conv2d(x, w, stride, padding)?;
+            return self.batch_norm_train(&y, gamma, beta, ghost, eps, relu);
+        }
+        let gb = Tensor::cat(&[gamma, beta], 0)?;
+        let (op, stats) = conv_bn::ConvBnTrain::new((stride, padding), ghost, eps, relu);
+        let y = x.contiguous()?.apply_op3(&w.contiguous()?, &gb, op)?;
+        let stats = stats.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let stats = stats.ok_or_else(|| OpError::shape("conv_bn", "no statistics recorded"))?;
+        let (mean, var) = stats_tensors(&stats)?;
+        Ok((y, mean, var))
     }
 
     /// Inference batch norm with running statistics, optional fused ReLU. The running statistics
@@ -150,6 +170,16 @@ impl Kernels {
     fn fast(&self, ts: &[&Tensor]) -> bool {
         *self == Kernels::Fast && ts.iter().all(|t| cpu::is_fast(t))
     }
+}
+
+/// The chunk-major (mean, var) of `st` as detached `(chunks, C)` tensors.
+fn stats_tensors(st: &bn::TrainStats) -> Result<(Tensor, Tensor)> {
+    let k = st.chunks.len();
+    let c = st.mean.len() / k.max(1);
+    Ok((
+        cpu::tensor(st.mean.clone(), (k, c))?,
+        cpu::tensor(st.var.clone(), (k, c))?,
+    ))
 }
 
 #[cfg(test)]

@@ -161,6 +161,81 @@ fn conv_skips_gradient_of_untracked_input() {
     conv_case(18, (3, 3, 32, 32), 16, 3, 1, 1, false);
 }
 
+/// The fused conv + batch norm (+ ReLU) against the two stock ops composed: output, statistics,
+/// and the gradients of input, weight, scale and shift.
+#[allow(clippy::too_many_arguments)]
+fn conv_bn_case(
+    seed: u64,
+    (n, cin, h, w): (usize, usize, usize, usize),
+    cout: usize,
+    k: usize,
+    stride: usize,
+    ghost: usize,
+    relu: bool,
+    input_tracks: bool,
+) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let x = Var::from_tensor(&randn(&mut rng, &[n, cin, h, w])).unwrap();
+    let wt = Var::from_tensor(&(randn(&mut rng, &[cout, cin, k, k]) * 0.3).unwrap()).unwrap();
+    let gamma = Var::from_tensor(&randn(&mut rng, &[cout])).unwrap();
+    let beta = Var::from_tensor(&randn(&mut rng, &[cout])).unwrap();
+    let xin: Tensor = if input_tracks {
+        x.as_tensor().clone()
+    } else {
+        x.as_tensor().detach()
+    };
+    let run = |kern: Kernels| {
+        kern.conv_bn_train(&xin, &wt, &gamma, &beta, (stride, k / 2), ghost, 1e-5, relu)
+            .unwrap()
+    };
+    let (yf, mf, vf) = run(Kernels::Fast);
+    let (ys, ms, vs) = run(Kernels::Candle);
+    let case =
+        format!("conv_bn n{n} c{cin}->{cout} {h}x{w} k{k} s{stride} ghost{ghost} relu{relu}");
+    check(&format!("{case} forward"), &yf, &ys);
+    check(&format!("{case} mean"), &mf, &ms);
+    check(&format!("{case} var"), &vf, &vs);
+    assert!(
+        !mf.track_op() && !vf.track_op(),
+        "{case}: statistics must be detached"
+    );
+    let r = randn(&mut rng, ys.dims());
+    let gf = loss(&yf, &r).backward().unwrap();
+    let gs = loss(&ys, &r).backward().unwrap();
+    for (name, v) in [("dW", &wt), ("dgamma", &gamma), ("dbeta", &beta)] {
+        check(
+            &format!("{case} {name}"),
+            gf.get(v).unwrap(),
+            gs.get(v).unwrap(),
+        );
+    }
+    if input_tracks {
+        check(
+            &format!("{case} dX"),
+            gf.get(&x).unwrap(),
+            gs.get(&x).unwrap(),
+        );
+    } else {
+        assert!(
+            gf.get(&x).is_none(),
+            "{case}: gradient of an untracked input"
+        );
+    }
+}
+
+#[test]
+fn conv_bn_matches_stock() {
+    // direct 3×3 path, ReLU, one and several ghost chunks
+    conv_bn_case(40, (6, 16, 16, 16), 32, 3, 1, 0, true, true);
+    conv_bn_case(41, (6, 16, 16, 16), 16, 3, 1, 4, false, true);
+    // GEMM paths: stride 2, the 1×1 shortcut, odd sizes, batch 1
+    conv_bn_case(42, (3, 5, 9, 9), 6, 3, 2, 2, true, true);
+    conv_bn_case(43, (4, 8, 8, 8), 16, 1, 2, 0, false, true);
+    conv_bn_case(44, (1, 4, 7, 5), 3, 3, 1, 0, true, true);
+    // the stem: no gradient for the image
+    conv_bn_case(45, (3, 3, 32, 32), 16, 3, 1, 2, true, false);
+}
+
 fn bn_train_case(seed: u64, (n, c, h, w): (usize, usize, usize, usize), ghost: usize, relu: bool) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // An offset mean per channel checks the statistics do not cancel badly.

@@ -57,7 +57,7 @@ impl ConvBnTrain {
 }
 
 /// Splits `[gamma; beta]` (2·C values) after checking it against C channels.
-fn gamma_beta<'a>(gb: &'a [f32], c: usize) -> Result<(&'a [f32], &'a [f32])> {
+fn gamma_beta(gb: &[f32], c: usize) -> Result<(&[f32], &[f32])> {
     if gb.len() != 2 * c {
         return Err(OpError::shape(
             "conv_bn",

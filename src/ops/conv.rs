@@ -198,15 +198,62 @@ fn im2col(g: &Geom, x: &[f32], pl: &Panel, col: &mut [f32]) {
                         if g.stride == 1 {
                             let a = (lo as isize + off) as usize;
                             dst[lo..hi].copy_from_slice(&src[a..a + (hi - lo)]);
-                        } else {
-                            for (ox, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
-                                *d = src[(ox as isize * g.stride as isize + off) as usize];
-                            }
+                        } else if lo < hi {
+                            let a = (lo as isize * 2 + off) as usize;
+                            every_other(&src[a..a + 2 * (hi - lo) - 1], &mut dst[lo..hi]);
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// `dst[i] = src[2·i]` (`src` holds 2·len − 1 values): the stride-2 im2col gather, which as a
+/// scalar loop was ~4% of a ResNet-20 step.
+fn every_other(src: &[f32], dst: &mut [f32]) {
+    assert_eq!(src.len() + 1, 2 * dst.len());
+    #[cfg(target_arch = "x86_64")]
+    if cpu::has_avx512() {
+        // SAFETY: the CPU has AVX-512F; the lengths were checked above.
+        unsafe { every_other_avx512(src, dst) };
+        return;
+    }
+    for (d, s) in dst.iter_mut().zip(src.iter().step_by(2)) {
+        *d = *s;
+    }
+}
+
+/// [`every_other`] 16 outputs at a time: two (masked) loads of 16 and one two-source permute.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `src.len() + 1 == 2 * dst.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn every_other_avx512(src: &[f32], dst: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let mut i = 0;
+    while i < dst.len() {
+        let m = (dst.len() - i).min(16);
+        // Source values 2i .. 2i + 2m − 1 (never past the slice's end).
+        let avail = 2 * m - 1;
+        let lo_mask: __mmask16 = if avail >= 16 {
+            0xFFFF
+        } else {
+            (1 << avail) - 1
+        };
+        let hi_mask: __mmask16 = if avail > 16 {
+            (1 << (avail - 16)) - 1
+        } else {
+            0
+        };
+        let p = src.as_ptr().add(2 * i);
+        let a = _mm512_maskz_loadu_ps(lo_mask, p);
+        let b = _mm512_maskz_loadu_ps(hi_mask, p.add(16));
+        let v = _mm512_permutex2var_ps(a, even, b);
+        _mm512_mask_storeu_ps(dst.as_mut_ptr().add(i), ((1u32 << m) - 1) as __mmask16, v);
+        i += m;
     }
 }
 
@@ -686,6 +733,17 @@ mod tests {
         assert!(!geom((3, 32, 4, 4), 32, 3, 1).direct_forward());
         assert!(!geom((2, 16, 32, 32), 32, 3, 2).direct_forward());
         assert!(!geom((2, 16, 32, 32), 32, 1, 1).direct_forward());
+    }
+
+    #[test]
+    fn every_other_picks_the_even_elements() {
+        for len in [1, 2, 15, 16, 17, 31, 32, 33, 40] {
+            let src: Vec<f32> = (0..2 * len - 1).map(|v| v as f32).collect();
+            let mut dst = vec![-1.0; len];
+            every_other(&src, &mut dst);
+            let want: Vec<f32> = (0..len).map(|i| (2 * i) as f32).collect();
+            assert_eq!(dst, want, "len {len}");
+        }
     }
 
     #[test]

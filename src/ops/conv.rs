@@ -171,15 +171,16 @@ fn panels(g: &Geom, s0: usize, s1: usize) -> Vec<Panel> {
     out
 }
 
-/// Writes the K × cols im2col panel of `x` for `pl` into `col` (row r = (ci, ky, kx)).
-fn im2col(g: &Geom, x: &[f32], pl: &Panel, col: &mut [f32]) {
+/// Writes the im2col panel of `x` for `pl` and input channels `chans` into `col`: one row per
+/// (ci, ky, kx), ci counted from `chans.start`, `cols` values each.
+fn im2col(g: &Geom, x: &[f32], pl: &Panel, chans: std::ops::Range<usize>, col: &mut [f32]) {
     let cols = pl.cols(g);
     let rows = pl.oy1 - pl.oy0;
     let hw = g.h * g.w;
-    for ci in 0..g.cin {
+    for ci in chans.clone() {
         for ky in 0..g.k {
             for kx in 0..g.k {
-                let r = (ci * g.k + ky) * g.k + kx;
+                let r = ((ci - chans.start) * g.k + ky) * g.k + kx;
                 let (lo, hi) = g.valid_ox(kx);
                 let row = &mut col[r * cols..(r + 1) * cols];
                 for j in 0..pl.ns {
@@ -313,7 +314,7 @@ fn forward_group(g: &Geom, x: &[f32], wt: &[f32], y: SendPtr, s0: usize, s1: usi
                 let base = &x[pl.s0 * g.cin * p + pl.oy0 * g.wo..];
                 Mat::rows(base.as_ptr(), p)
             } else {
-                im2col(g, x, &pl, col);
+                im2col(g, x, &pl, 0..g.cin, col);
                 Mat::rows(col.as_ptr(), cols)
             };
             if pl.ns == 1 {
@@ -545,6 +546,61 @@ pub(super) struct Need {
     pub(super) dw: bool,
 }
 
+/// The output gradient of panel `pl` as a cout × cols matrix: read in place for a panel within
+/// one sample, else gathered into `dyt` (cout × cols).
+fn panel_dy(g: &Geom, dy: &[f32], pl: &Panel, dyt: &mut [f32]) -> Mat {
+    let (p, cols) = (g.p(), pl.cols(g));
+    if pl.ns == 1 {
+        return Mat::rows(dy[pl.s0 * g.cout * p + pl.oy0 * g.wo..].as_ptr(), p);
+    }
+    for j in 0..pl.ns {
+        for co in 0..g.cout {
+            dyt[co * cols + j * p..][..p]
+                .copy_from_slice(&dy[((pl.s0 + j) * g.cout + co) * p..][..p]);
+        }
+    }
+    Mat::rows(dyt.as_ptr(), cols)
+}
+
+/// The weight gradient on the GEMM path, split by input channels instead of samples: each task
+/// owns a range of dW's columns, sums over the whole batch, and writes them in place. For
+/// ResNet-18's last stage (9 MiB of weights, small maps) the split by samples gave every thread
+/// a 9 MiB partial to sum afterwards, a per-step cost a batch of 32 did not amortise. The ranges
+/// are fixed, so which thread runs one does not change the result.
+fn weight_grad_by_channels(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (kd, kk) = (g.kdim(), g.k * g.k);
+    let chunk = g.cin.div_ceil(SLOTS_PER_THREAD * cpu::threads()).max(1);
+    let all = panels(g, 0, g.n);
+    let fill = |dwp: SendPtr| {
+        cpu::for_chunks(g.cin, chunk, |_, chans| {
+            // Through a reference: the closure must capture the `Send` wrapper, not its field.
+            let dwp = &dwp;
+            let ksub = chans.len() * kk;
+            for (i, pl) in all.iter().enumerate() {
+                let cols = pl.cols(g);
+                let dyt_len = if pl.ns > 1 { g.cout * cols } else { 0 };
+                cpu::with_scratch([ksub * cols, dyt_len], |[col, dyt]| {
+                    let dym = panel_dy(g, dy, pl, dyt);
+                    im2col(g, x, pl, chans.clone(), col);
+                    // dW[:, these columns] (+)= dY (cout × cols) · colᵀ (cols × ksub)
+                    let dst = MatMut {
+                        // SAFETY: columns chans·k² of every dW row lie inside the buffer.
+                        ptr: unsafe { dwp.0.add(chans.start * kk) },
+                        rs: kd as isize,
+                        cs: 1,
+                    };
+                    let colt = Mat::cols(col.as_ptr(), cols);
+                    // SAFETY: this task alone writes these columns; `col` is ksub × cols.
+                    unsafe { cpu::sgemm(g.cout, ksub, cols, dst, i > 0, dym, colt) };
+                });
+            }
+        })
+    };
+    // SAFETY: the channel ranges cover every column of dW, and each range's first panel writes
+    // (does not accumulate) all cout rows of its columns.
+    unsafe { cpu::filled(g.cout * kd, fill) }
+}
+
 /// Backward over samples `s0..s1`: sums into `dwt` (this group's own K × Cout accumulator, i.e.
 /// dW transposed: the orientation the GEMM runs fastest in; its contents on entry are
 /// overwritten) and writes this group's samples of `dx` (zero-initialised, whole input shape).
@@ -559,7 +615,7 @@ fn backward_group(
     dwt: &mut [f32],
     (s0, s1): (usize, usize),
 ) {
-    let (p, kd, hw) = (g.p(), g.kdim(), g.h * g.w);
+    let (kd, hw) = (g.kdim(), g.h * g.w);
     for (i, pl) in panels(g, s0, s1).into_iter().enumerate() {
         let cols = pl.cols(g);
         let direct = g.is_pointwise() && pl.ns == 1;
@@ -567,24 +623,13 @@ fn backward_group(
         let dcol_len = if need.dx && !direct { kd * cols } else { 0 };
         let dyt_len = if pl.ns > 1 { g.cout * cols } else { 0 };
         cpu::with_scratch([col_len, dcol_len, dyt_len], |[col, dcol, dyt]| {
-            // The output gradient of this panel as a cout × cols matrix.
-            let dym = if pl.ns == 1 {
-                Mat::rows(dy[pl.s0 * g.cout * p + pl.oy0 * g.wo..].as_ptr(), p)
-            } else {
-                for j in 0..pl.ns {
-                    for co in 0..g.cout {
-                        dyt[co * cols + j * p..][..p]
-                            .copy_from_slice(&dy[((pl.s0 + j) * g.cout + co) * p..][..p]);
-                    }
-                }
-                Mat::rows(dyt.as_ptr(), cols)
-            };
+            let dym = panel_dy(g, dy, &pl, dyt);
             if need.dw {
                 // dW (cout × K) += dY (cout × cols) · colᵀ (cols × K), stored transposed.
                 let colt = if direct {
                     Mat::cols(x[pl.s0 * g.cin * hw + pl.oy0 * g.wo..].as_ptr(), hw)
                 } else {
-                    im2col(g, x, &pl, col);
+                    im2col(g, x, &pl, 0..g.cin, col);
                     Mat::cols(col.as_ptr(), cols)
                 };
                 let dst = MatMut {
@@ -635,6 +680,12 @@ pub(super) fn backward(
         return backward_direct(g, x, wt, dy, need);
     }
     let (hw, kd) = (g.h * g.w, g.kdim());
+    // Weights larger than the output gradient (per thread): split dW by input channels.
+    let by_channels = need.dw && kd * cpu::threads() > g.n * g.p();
+    let need = Need {
+        dx: need.dx,
+        dw: need.dw && !by_channels,
+    };
     let wlen = if need.dw { g.cout * kd } else { 0 };
     let mut dx = need.dx.then(|| vec![0f32; g.n * g.cin * hw]);
     let dxp = SendPtr(dx.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
@@ -650,6 +701,9 @@ pub(super) fn backward(
         // K × cout → (cout, K)
         need.dw.then(|| sum_transposed(parts, wlen, g.cout))
     });
+    if by_channels {
+        return (dx, Some(weight_grad_by_channels(g, x, dy)));
+    }
     (dx, dw)
 }
 

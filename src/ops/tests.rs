@@ -123,6 +123,9 @@ fn conv_matches_stock() {
     conv_case(24, (11, 32, 8, 8), 16, 3, 1, 1, true);
     conv_case(25, (45, 16, 8, 8), 16, 3, 1, 1, true);
     conv_case(26, (7, 16, 8, 9), 16, 3, 1, 1, true);
+    // weights larger than the output gradient: dW split by input channels, over two panels
+    conv_case(27, (40, 64, 4, 4), 16, 3, 1, 1, true);
+    conv_case(28, (9, 32, 8, 8), 16, 3, 2, 1, true);
 }
 
 /// Stock candle's conv backward mis-sizes the input gradient when H and W differ in parity under

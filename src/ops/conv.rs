@@ -1,10 +1,14 @@
 //! Fast CPU 2-D convolution (k ∈ {1, 3}, stride 1|2, zero padding, no bias) as a candle
 //! `CustomOp2` with forward and backward, built on im2col panels and the `gemm` crate.
 //!
-//! Owns the NCHW ↔ GEMM data movement. Hand-written for speed (candle's own backward is a naive
-//! per-pixel loop): work is split into one group of samples per thread, each group cut into
-//! panels of about [`PANEL_COLS`] output pixels so the im2col panel stays in cache. It must never
-//! compute the input gradient when the input does not track gradients (the image at the stem).
+//! Owns the NCHW ↔ GEMM data movement and the choice between the GEMM path and the direct 3×3
+//! kernels ([`super::direct`]). Hand-written for speed (candle's own backward is a naive
+//! per-pixel loop). On the GEMM path work is split into one group of samples per thread, each
+//! cut into panels of about [`PANEL_COLS`] output pixels so the im2col panel stays in cache (the
+//! weight gradient of wide layers is split by input channels instead); the direct path hands out
+//! groups of samples from a shared cursor. Every split is fixed by the shapes alone, so results
+//! do not depend on thread timing. It must never compute the input gradient when the input does
+//! not track gradients (the image at the stem).
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 

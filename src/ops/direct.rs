@@ -4,12 +4,13 @@
 //!
 //! Hand-written for speed: for the narrow layers of CIFAR ResNets (16–128 channels on 32×32 and
 //! 16×16 maps) an im2col panel costs as much as the GEMM on it, and the GEMM shapes are skinny.
-//! Each input plane is copied once into a zero-bordered "padded-width" plane with row stride
-//! W+2, so every tap is one constant offset from an output position q = y·(W+2) + x. A register
-//! tile holds a few positions × 16–64 output channels: per (input channel, tap) it loads the
-//! weight vectors once and broadcasts one input value per position (≈85–90% of the FMA peak
-//! measured on this machine). Results come out position-major and are transposed back to NCHW
-//! with 16×16 in-register transposes, dropping the two garbage columns per row.
+//! Each input plane is copied once into a zero-bordered "padded-width" plane (small maps: several
+//! samples side by side, see [`group`]), so every tap is one constant offset from an output
+//! position q = y·wp + x. A register tile holds a few positions × 16–64 output channels: per
+//! (input channel, tap) it loads the weight vectors once and broadcasts one input value per
+//! position, over one L1-sized block of input channels at a time. Results come out
+//! position-major and are transposed back to NCHW with 16×16 in-register transposes, dropping
+//! the garbage columns.
 //! It must never be entered without the check in [`available`]; callers fall back to the im2col
 //! GEMM path otherwise.
 

@@ -1,5 +1,6 @@
 //! Layer-level kernels the models call: convolution, batch norm (training with ghost chunks, and
-//! inference), and the fused residual join, each with a fast CPU path and a stock candle path.
+//! inference), convolution fused with training batch norm, the fused residual join, and the
+//! optimizer's in-place update passes, each with a fast CPU path and a stock candle path.
 //!
 //! Owns the choice of implementation per call; it must never hold model state (running
 //! statistics, parameters) — callers pass every tensor in and get every statistic back.

@@ -141,6 +141,8 @@ fn time(f: &dyn Fn(), budget: Duration) -> (f64, f64) {
 }
 
 fn main() {
+    // As the binary does at start-up, so the kernels allocate as they do in training.
+    batchramp::ops::tune_cpu_allocator();
     let mut filters = Vec::new();
     let mut batches = Vec::new();
     let mut budget = Duration::from_millis(600);

@@ -262,6 +262,52 @@ unsafe fn every_other_avx512(src: &[f32], dst: &mut [f32]) {
     }
 }
 
+/// `dst[2·i] += src[i]` (`dst` holds 2·len − 1 values): the stride-2 col2im scatter, which as a
+/// scalar loop was ~10% of a stride-2 convolution's forward and backward.
+fn add_every_other(src: &[f32], dst: &mut [f32]) {
+    assert_eq!(dst.len() + 1, 2 * src.len());
+    #[cfg(target_arch = "x86_64")]
+    if cpu::has_avx512() {
+        // SAFETY: the CPU has AVX-512F; the lengths were checked above.
+        unsafe { add_every_other_avx512(src, dst) };
+        return;
+    }
+    for (d, s) in dst.iter_mut().step_by(2).zip(src) {
+        *d += s;
+    }
+}
+
+/// [`add_every_other`] 16 inputs at a time: each half spread to the even lanes of one vector
+/// (odd lanes zero) and added to 16 destination values with masked loads and stores.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `dst.len() + 1 == 2 * src.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn add_every_other_avx512(src: &[f32], dst: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let spread_lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    let spread_hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    let even: __mmask16 = 0x5555;
+    let mut i = 0;
+    while i < src.len() {
+        let m = (src.len() - i).min(16);
+        // Destination values 2i .. 2i + 2m − 1 (never past the slice's end).
+        let span = 2 * m - 1;
+        let lo_mask: __mmask16 = if span >= 16 { 0xFFFF } else { (1 << span) - 1 };
+        let hi_mask: __mmask16 = if span > 16 { (1 << (span - 16)) - 1 } else { 0 };
+        let s = _mm512_maskz_loadu_ps(((1u32 << m) - 1) as __mmask16, src.as_ptr().add(i));
+        let d = dst.as_mut_ptr().add(2 * i);
+        let a = _mm512_maskz_loadu_ps(lo_mask, d);
+        let b = _mm512_maskz_loadu_ps(hi_mask, d.add(16));
+        let a = _mm512_add_ps(a, _mm512_maskz_permutexvar_ps(even, spread_lo, s));
+        let b = _mm512_add_ps(b, _mm512_maskz_permutexvar_ps(even, spread_hi, s));
+        _mm512_mask_storeu_ps(d, lo_mask, a);
+        _mm512_mask_storeu_ps(d.add(16), hi_mask, b);
+        i += m;
+    }
+}
+
 /// Adds the K × cols panel `col` back onto `dx` (the adjoint of [`im2col`]); `dx` holds the
 /// input gradient of samples `base..`, which must cover the panel's samples.
 fn col2im(g: &Geom, col: &[f32], pl: &Panel, dx: &mut [f32], base: usize) {
@@ -289,10 +335,9 @@ fn col2im(g: &Geom, col: &[f32], pl: &Panel, dx: &mut [f32], base: usize) {
                             for (d, s) in dst[a..a + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
                                 *d += s;
                             }
-                        } else {
-                            for (ox, s) in src.iter().enumerate().take(hi).skip(lo) {
-                                dst[(ox as isize * g.stride as isize + off) as usize] += s;
-                            }
+                        } else if lo < hi {
+                            let a = (lo as isize * 2 + off) as usize;
+                            add_every_other(&src[lo..hi], &mut dst[a..a + 2 * (hi - lo) - 1]);
                         }
                     }
                 }
@@ -801,6 +846,23 @@ mod tests {
             every_other(&src, &mut dst);
             let want: Vec<f32> = (0..len).map(|i| (2 * i) as f32).collect();
             assert_eq!(dst, want, "len {len}");
+        }
+    }
+
+    #[test]
+    fn add_every_other_adds_to_the_even_elements() {
+        for len in [1, 2, 8, 9, 15, 16, 17, 31, 32, 33, 40] {
+            let src: Vec<f32> = (0..len).map(|v| v as f32 + 1.0).collect();
+            let mut dst: Vec<f32> = (0..2 * len - 1).map(|v| 1000.0 * v as f32).collect();
+            add_every_other(&src, &mut dst);
+            for (j, &d) in dst.iter().enumerate() {
+                let add = if j % 2 == 0 {
+                    (j / 2) as f32 + 1.0
+                } else {
+                    0.0
+                };
+                assert_eq!(d, 1000.0 * j as f32 + add, "len {len} index {j}");
+            }
         }
     }
 

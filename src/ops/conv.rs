@@ -229,6 +229,14 @@ fn every_other(src: &[f32], dst: &mut [f32]) {
     }
 }
 
+/// Load/store masks covering the first `span` (≤ 32) floats of two consecutive 16-float vectors.
+#[cfg(target_arch = "x86_64")]
+fn span_masks(span: usize) -> (u16, u16) {
+    let lo = if span >= 16 { 0xFFFF } else { (1 << span) - 1 };
+    let hi = if span > 16 { (1 << (span - 16)) - 1 } else { 0 };
+    (lo, hi)
+}
+
 /// [`every_other`] 16 outputs at a time: two (masked) loads of 16 and one two-source permute.
 ///
 /// # Safety
@@ -242,17 +250,7 @@ unsafe fn every_other_avx512(src: &[f32], dst: &mut [f32]) {
     while i < dst.len() {
         let m = (dst.len() - i).min(16);
         // Source values 2i .. 2i + 2m − 1 (never past the slice's end).
-        let avail = 2 * m - 1;
-        let lo_mask: __mmask16 = if avail >= 16 {
-            0xFFFF
-        } else {
-            (1 << avail) - 1
-        };
-        let hi_mask: __mmask16 = if avail > 16 {
-            (1 << (avail - 16)) - 1
-        } else {
-            0
-        };
+        let (lo_mask, hi_mask) = span_masks(2 * m - 1);
         let p = src.as_ptr().add(2 * i);
         let a = _mm512_maskz_loadu_ps(lo_mask, p);
         let b = _mm512_maskz_loadu_ps(hi_mask, p.add(16));
@@ -293,9 +291,7 @@ unsafe fn add_every_other_avx512(src: &[f32], dst: &mut [f32]) {
     while i < src.len() {
         let m = (src.len() - i).min(16);
         // Destination values 2i .. 2i + 2m − 1 (never past the slice's end).
-        let span = 2 * m - 1;
-        let lo_mask: __mmask16 = if span >= 16 { 0xFFFF } else { (1 << span) - 1 };
-        let hi_mask: __mmask16 = if span > 16 { (1 << (span - 16)) - 1 } else { 0 };
+        let (lo_mask, hi_mask) = span_masks(2 * m - 1);
         let s = _mm512_maskz_loadu_ps(((1u32 << m) - 1) as __mmask16, src.as_ptr().add(i));
         let d = dst.as_mut_ptr().add(2 * i);
         let a = _mm512_maskz_loadu_ps(lo_mask, d);

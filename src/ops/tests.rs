@@ -2,7 +2,7 @@
 //! composition, on fresh random inputs of awkward shapes (batch 1, odd sizes, stride 2, ghost
 //! chunks with a smaller last chunk, panels that split an image and panels that span several).
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{backprop::GradStore, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -43,6 +43,31 @@ fn loss(y: &Tensor, r: &Tensor) -> Tensor {
     (y * r).unwrap().sum_all().unwrap()
 }
 
+/// The input as an op sees it: `x` itself, or detached like the image batch at the stem.
+fn tracked_input(x: &Var, tracks: bool) -> Tensor {
+    if tracks {
+        x.as_tensor().clone()
+    } else {
+        x.as_tensor().detach()
+    }
+}
+
+/// The fast path's input gradient matches the stock one, or is absent for an untracked input.
+fn check_input_grad(case: &str, gf: &GradStore, gs: &GradStore, x: &Var, tracks: bool) {
+    if tracks {
+        check(
+            &format!("{case} dX"),
+            gf.get(x).unwrap(),
+            gs.get(x).unwrap(),
+        );
+    } else {
+        assert!(
+            gf.get(x).is_none(),
+            "{case}: input gradient computed for an untracked input"
+        );
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn conv_case(
     seed: u64,
@@ -56,11 +81,7 @@ fn conv_case(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let x = Var::from_tensor(&randn(&mut rng, &[n, cin, h, w])).unwrap();
     let wt = Var::from_tensor(&(randn(&mut rng, &[cout, cin, k, k]) * 0.3).unwrap()).unwrap();
-    let xin: Tensor = if input_tracks {
-        x.as_tensor().clone()
-    } else {
-        x.as_tensor().detach()
-    };
+    let xin = tracked_input(&x, input_tracks);
     let yf = Kernels::Fast.conv2d(&xin, &wt, stride, pad).unwrap();
     let ys = Kernels::Candle.conv2d(&xin, &wt, stride, pad).unwrap();
     let case = format!("conv n{n} c{cin}->{cout} {h}x{w} k{k} s{stride} p{pad}");
@@ -73,18 +94,7 @@ fn conv_case(
         gf.get(&wt).unwrap(),
         gs.get(&wt).unwrap(),
     );
-    if input_tracks {
-        check(
-            &format!("{case} dX"),
-            gf.get(&x).unwrap(),
-            gs.get(&x).unwrap(),
-        );
-    } else {
-        assert!(
-            gf.get(&x).is_none(),
-            "{case}: input gradient computed for an untracked input"
-        );
-    }
+    check_input_grad(&case, &gf, &gs, &x, input_tracks);
 }
 
 #[test]
@@ -182,11 +192,7 @@ fn conv_bn_case(
     let wt = Var::from_tensor(&(randn(&mut rng, &[cout, cin, k, k]) * 0.3).unwrap()).unwrap();
     let gamma = Var::from_tensor(&randn(&mut rng, &[cout])).unwrap();
     let beta = Var::from_tensor(&randn(&mut rng, &[cout])).unwrap();
-    let xin: Tensor = if input_tracks {
-        x.as_tensor().clone()
-    } else {
-        x.as_tensor().detach()
-    };
+    let xin = tracked_input(&x, input_tracks);
     let run = |kern: Kernels| {
         kern.conv_bn_train(&xin, &wt, &gamma, &beta, (stride, k / 2), ghost, 1e-5, relu)
             .unwrap()
@@ -212,18 +218,7 @@ fn conv_bn_case(
             gs.get(v).unwrap(),
         );
     }
-    if input_tracks {
-        check(
-            &format!("{case} dX"),
-            gf.get(&x).unwrap(),
-            gs.get(&x).unwrap(),
-        );
-    } else {
-        assert!(
-            gf.get(&x).is_none(),
-            "{case}: gradient of an untracked input"
-        );
-    }
+    check_input_grad(&case, &gf, &gs, &x, input_tracks);
 }
 
 #[test]

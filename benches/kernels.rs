@@ -94,8 +94,11 @@ fn cases(batches: &[usize]) -> Vec<Case> {
         out.push(conv_case("r18", b, 64, 32, 64, 3, 1));
         out.push(conv_case("r18", b, 64, 32, 128, 3, 2));
         out.push(conv_case("r18", b, 128, 16, 128, 3, 1));
+        out.push(conv_case("r18", b, 128, 16, 256, 3, 2));
         out.push(conv_case("r18", b, 256, 8, 256, 3, 1));
+        out.push(conv_case("r18", b, 256, 8, 512, 3, 2));
         out.push(conv_case("r18", b, 512, 4, 512, 3, 1));
+        out.push(conv_case("r18", b, 64, 32, 128, 1, 2));
         out.push(conv_case("r18", b, 256, 8, 512, 1, 2));
         out.push(bn_case(b, 16, 32, 0));
         out.push(bn_case(b, 64, 32, 32));

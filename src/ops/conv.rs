@@ -3,11 +3,11 @@
 //!
 //! Owns the NCHW ↔ GEMM data movement and the choice between the GEMM path and the direct 3×3
 //! kernels ([`super::direct`]). Hand-written for speed (candle's own backward is a naive
-//! per-pixel loop). On the GEMM path work is split into one group of samples per thread, each
-//! cut into panels of about [`PANEL_COLS`] output pixels so the im2col panel stays in cache (the
-//! weight gradient of wide layers is split by input channels instead); the direct path hands out
-//! groups of samples from a shared cursor. Every split is fixed by the shapes alone, so results
-//! do not depend on thread timing. It must never compute the input gradient when the input does
+//! per-pixel loop). On the GEMM path the batch is cut into tasks of whole samples, each one
+//! panel of about [`PANEL_COLS`] output pixels so the im2col panel stays in cache (the weight
+//! gradient of wide layers is split by input channels instead); the direct path works in groups
+//! of samples. Threads take tasks from a shared cursor, so a slower core takes fewer; every split
+//! and every sum's order is fixed by the shapes alone, so results do not depend on thread timing. It must never compute the input gradient when the input does
 //! not track gradients (the image at the stem).
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
@@ -431,6 +431,13 @@ fn forward_direct(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
 }
 
 /// Backward pass through the direct 3×3 kernels: (dx if needed, dw if needed).
+///
+/// The work is two kinds of task taken from one shared cursor: first the weight-gradient slots
+/// (a fixed cut of the batch, each with its own accumulator), then the input gradient one
+/// side-by-side group at a time. The slots are few and long (ResNet-18's 8×8 stage at batch 32
+/// has four); with the input gradient folded into them, the thread that finished first waited
+/// for a whole slot at the end (~4% of a ResNet-18 step). Queued after them, the short input-
+/// gradient tasks fill that wait.
 fn backward_direct(
     g: &Geom,
     x: &[f32],
@@ -446,22 +453,31 @@ fn backward_direct(
     let dxp = SendPtr(dx.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
     let wlen = if need.dw { g.cout * g.cin * 9 } else { 0 };
     // Groups per weight-gradient pass: up to the kernel's block, but small enough that the batch
-    // still makes two slots per thread (ResNet-18 at batch 32 on 8×8 maps had one per thread, so
-    // a slower core could not hand any work over).
+    // still makes two slots per thread.
     let block = if need.dw {
         (g.n / (ns * 2 * cpu::threads())).clamp(1, direct::weight_grad_block())
     } else {
         1
     };
-    // The batch is cut into a fixed number of slots of whole weight-gradient blocks, each with its
-    // own accumulator, which the threads take from a shared cursor: a slower core takes fewer
-    // slots, yet every slot sums its samples in the same order whichever thread runs it, so the
-    // gradient is bit-for-bit the same from run to run (resumed runs depend on it).
+    // Each slot sums its samples in the same order whichever thread runs it, so the gradient is
+    // bit-for-bit the same from run to run (resumed runs depend on it).
     let unit = block * ns;
     let units = g.n.div_ceil(unit);
-    let slots = units.min(SLOTS_PER_THREAD * cpu::threads()).max(1);
+    let slots = if need.dw {
+        units.min(SLOTS_PER_THREAD * cpu::threads()).max(1)
+    } else {
+        0
+    };
     let slot_range =
         |k: usize| (k * units / slots * unit)..((k + 1) * units / slots * unit).min(g.n);
+    let groups = if need.dx { g.n.div_ceil(ns) } else { 0 };
+    let plane_for = |m: usize| {
+        if m == ns {
+            full
+        } else {
+            Plane::new(g.h, g.w, m)
+        }
+    };
     let lens = [
         if need.dw {
             block * g.cin * full.stride()
@@ -475,58 +491,41 @@ fn backward_direct(
     ];
     let dw = cpu::with_scratch([slots * wlen], |[parts]| {
         let pp = SendPtr(parts.as_mut_ptr());
-        cpu::for_chunks(slots, 1, |_, ks| {
-            for k in ks {
-                // SAFETY: accumulator `k` ([Cin][9][Cout]) belongs to slot k, run by one task.
-                let dwt = unsafe { pp.slice(k * wlen..(k + 1) * wlen) };
-                let r = slot_range(k);
-                cpu::with_scratch(lens, |[xt, dyp, dyq, dxq, tmp]| {
-                    let mut first = true;
-                    let mut s0 = r.start;
-                    while s0 < r.end {
-                        // Up to `block` whole groups, or the range's last, partial group alone.
-                        let m = ns.min(r.end - s0);
-                        let (pl, nb) = if m == ns {
-                            (full, block.min((r.end - s0) / ns))
-                        } else {
-                            (Plane::new(g.h, g.w, m), 1)
-                        };
-                        for j in 0..nb {
-                            let s = s0 + j * m;
-                            let dys = &dy[s * g.cout * p..(s + m) * g.cout * p];
-                            direct::pad_planes(dys, g.cout, &pl, dyp);
-                            if let Some(wk) = &wkx {
-                                // SAFETY: samples s..s+m belong to this task's range alone.
-                                let dxs =
-                                    unsafe { dxp.slice(s * g.cin * hw..(s + m) * g.cin * hw) };
-                                // SAFETY: `direct_backward` checked `available()` and that cin
-                                // fills whole tiles; buffers are sized for the full group.
-                                unsafe {
-                                    direct::conv_positions(dyp, g.cout, wk, g.cin, &pl, dxq);
-                                    direct::unpack_positions(dxq, g.cin, &pl, tmp, dxs);
-                                }
-                            }
-                            if need.dw {
-                                let xs = &x[s * g.cin * hw..(s + m) * g.cin * hw];
-                                let xj = &mut xt[j * g.cin * pl.stride()..][..g.cin * pl.stride()];
-                                direct::pad_planes(xs, g.cin, &pl, xj);
-                                let dyj = &mut dyq[j * pl.positions() * g.cout..]
-                                    [..pl.positions() * g.cout];
-                                // SAFETY: as above.
-                                unsafe { direct::positions_from_padded(dyp, g.cout, &pl, dyj) };
-                            }
-                        }
-                        if need.dw {
-                            // SAFETY: as above; `xt`/`dyq` hold the `nb` groups just prepared.
-                            unsafe {
-                                direct::weight_grad(xt, dyq, nb, g.cin, g.cout, &pl, dwt, first)
-                            };
-                            first = false;
-                        }
-                        s0 += nb * m;
+        cpu::for_chunks(slots + groups, 1, |_, tasks| {
+            cpu::with_scratch(lens, |[xt, dyp, dyq, dxq, tmp]| {
+                for k in tasks {
+                    if k < slots {
+                        // SAFETY: accumulator `k` ([Cin][9][Cout]) belongs to slot k alone.
+                        let dwt = unsafe { pp.slice(k * wlen..(k + 1) * wlen) };
+                        weight_grad_slot(
+                            g,
+                            x,
+                            dy,
+                            slot_range(k),
+                            block,
+                            &plane_for,
+                            dwt,
+                            [xt, dyp, dyq],
+                        );
+                        continue;
                     }
-                })
-            }
+                    let s = (k - slots) * ns;
+                    let m = ns.min(g.n - s);
+                    let pl = plane_for(m);
+                    let wk = wkx
+                        .as_ref()
+                        .expect("input-gradient tasks only when dx is needed");
+                    direct::pad_planes(&dy[s * g.cout * p..(s + m) * g.cout * p], g.cout, &pl, dyp);
+                    // SAFETY: group k's samples belong to this task alone.
+                    let dxs = unsafe { dxp.slice(s * g.cin * hw..(s + m) * g.cin * hw) };
+                    // SAFETY: `direct_backward` checked `available()` and that cin fills whole
+                    // tiles; the buffers are sized for the full group.
+                    unsafe {
+                        direct::conv_positions(dyp, g.cout, wk, g.cin, &pl, dxq);
+                        direct::unpack_positions(dxq, g.cin, &pl, tmp, dxs);
+                    }
+                }
+            })
         });
         // [Cin][9][Cout] → (Cout, Cin, 3, 3)
         need.dw.then(|| sum_transposed(parts, wlen, g.cout))
@@ -537,6 +536,50 @@ fn backward_direct(
         unsafe { v.set_len(g.n * g.cin * hw) };
     }
     (dx, dw)
+}
+
+/// One weight-gradient slot of [`backward_direct`]: sums samples `r` into `dwt` (written, not
+/// added to), `block` side-by-side groups per pass; `bufs` are the padded input, padded output
+/// gradient and position-major output gradient scratch.
+#[allow(clippy::too_many_arguments)]
+fn weight_grad_slot(
+    g: &Geom,
+    x: &[f32],
+    dy: &[f32],
+    r: std::ops::Range<usize>,
+    block: usize,
+    plane_for: &dyn Fn(usize) -> Plane,
+    dwt: &mut [f32],
+    [xt, dyp, dyq]: [&mut [f32]; 3],
+) {
+    let ns = direct::group(g.w);
+    let (hw, p) = (g.h * g.w, g.p());
+    let mut first = true;
+    let mut s0 = r.start;
+    while s0 < r.end {
+        // Up to `block` whole groups, or the range's last, partial group alone.
+        let m = ns.min(r.end - s0);
+        let pl = plane_for(m);
+        let nb = if m == ns {
+            block.min((r.end - s0) / ns)
+        } else {
+            1
+        };
+        for j in 0..nb {
+            let s = s0 + j * m;
+            direct::pad_planes(&dy[s * g.cout * p..(s + m) * g.cout * p], g.cout, &pl, dyp);
+            let xj = &mut xt[j * g.cin * pl.stride()..][..g.cin * pl.stride()];
+            direct::pad_planes(&x[s * g.cin * hw..(s + m) * g.cin * hw], g.cin, &pl, xj);
+            let dyj = &mut dyq[j * pl.positions() * g.cout..][..pl.positions() * g.cout];
+            // SAFETY: the buffers are sized for `block` full groups, which no pass exceeds.
+            unsafe { direct::positions_from_padded(dyp, g.cout, &pl, dyj) };
+        }
+        // SAFETY: `direct_backward` checked `available()`; `xt`/`dyq` hold the `nb` groups just
+        // prepared.
+        unsafe { direct::weight_grad(xt, dyq, nb, g.cin, g.cout, &pl, dwt, first) };
+        first = false;
+        s0 += nb * m;
+    }
 }
 
 /// Sums the per-thread weight-gradient accumulators in `parts` (each `wlen` long, laid out
@@ -573,15 +616,33 @@ pub(super) fn forward(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
     if g.direct_forward() {
         return forward_direct(g, x, wt);
     }
-    let len = g.n * g.cout * g.p();
-    let mut y: Vec<f32> = Vec::with_capacity(len);
-    let yp = SendPtr(y.as_mut_ptr());
-    // One contiguous range of samples per thread; each writes only its samples' outputs.
-    cpu::for_ranges(g.n, |_, r| forward_group(g, x, wt, yp, r.start, r.end));
-    // SAFETY: the GEMMs above wrote every output element (read_dst = false never reads them),
-    // covering all samples, channels and pixels; f32 has no invalid bit patterns.
-    unsafe { y.set_len(len) };
-    y
+    let tasks = sample_tasks(g);
+    let fill = |yp: SendPtr| {
+        cpu::for_chunks(tasks.len(), 1, |_, r| {
+            for &(s0, s1) in &tasks[r] {
+                forward_group(g, x, wt, yp, s0, s1);
+            }
+        })
+    };
+    // SAFETY: the tasks cover every sample, and the GEMMs write every output element of theirs
+    // (read_dst = false never reads them).
+    unsafe { cpu::filled(g.n * g.cout * g.p(), fill) }
+}
+
+/// The GEMM path's tasks: ranges of whole samples (so two tasks never add into the same input
+/// plane in `col2im`), one panel's worth each, yet at least one per thread. The threads take
+/// them from a shared cursor: with one fixed range per thread, the caller waited for the slower
+/// core ~4% of a ResNet-18 step.
+fn sample_tasks(g: &Geom) -> Vec<(usize, usize)> {
+    let per = if g.p() >= PANEL_COLS {
+        1
+    } else {
+        PANEL_COLS / g.p()
+    };
+    let per = per.min(g.n.div_ceil(cpu::threads())).max(1);
+    (0..g.n.div_ceil(per))
+        .map(|i| (i * per, ((i + 1) * per).min(g.n)))
+        .collect()
 }
 
 /// What the backward pass has to produce.
@@ -616,34 +677,58 @@ fn weight_grad_by_channels(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (kd, kk) = (g.kdim(), g.k * g.k);
     let chunk = g.cin.div_ceil(SLOTS_PER_THREAD * cpu::threads()).max(1);
     let all = panels(g, 0, g.n);
-    let fill = |dwp: SendPtr| {
-        cpu::for_chunks(g.cin, chunk, |_, chans| {
-            // Through a reference: the closure must capture the `Send` wrapper, not its field.
-            let dwp = &dwp;
-            let ksub = chans.len() * kk;
-            for (i, pl) in all.iter().enumerate() {
-                let cols = pl.cols(g);
-                let dyt_len = if pl.ns > 1 { g.cout * cols } else { 0 };
-                cpu::with_scratch([ksub * cols, dyt_len], |[col, dyt]| {
-                    let dym = panel_dy(g, dy, pl, dyt);
-                    im2col(g, x, pl, chans.clone(), col);
-                    // dW[:, these columns] (+)= dY (cout × cols) · colᵀ (cols × ksub)
-                    let dst = MatMut {
-                        // SAFETY: columns chans·k² of every dW row lie inside the buffer.
-                        ptr: unsafe { dwp.0.add(chans.start * kk) },
-                        rs: kd as isize,
-                        cs: 1,
-                    };
-                    let colt = Mat::cols(col.as_ptr(), cols);
-                    // SAFETY: this task alone writes these columns; `col` is ksub × cols.
-                    unsafe { cpu::sgemm(g.cout, ksub, cols, dst, i > 0, dym, colt) };
-                });
+    // Every task reads every panel's output gradient: gather the multi-sample panels once,
+    // up front (each task gathering its own copy was ~6% of ResNet-18's last-stage convolution).
+    let mut at = Vec::with_capacity(all.len());
+    let mut gathered = 0;
+    for pl in &all {
+        at.push(gathered);
+        if pl.ns > 1 {
+            gathered += g.cout * pl.cols(g);
+        }
+    }
+    cpu::with_scratch([gathered], |[dyts]| {
+        let gp = SendPtr(dyts.as_mut_ptr());
+        cpu::for_chunks(all.len(), 1, |_, r| {
+            for i in r.filter(|&i| all[i].ns > 1) {
+                // SAFETY: panel i's region of the gather buffer belongs to this task alone.
+                let dst = unsafe { gp.slice(at[i]..at[i] + g.cout * all[i].cols(g)) };
+                panel_dy(g, dy, &all[i], dst);
             }
-        })
-    };
-    // SAFETY: the channel ranges cover every column of dW, and each range's first panel writes
-    // (does not accumulate) all cout rows of its columns.
-    unsafe { cpu::filled(g.cout * kd, fill) }
+        });
+        let dyts: &[f32] = dyts;
+        let fill = |dwp: SendPtr| {
+            cpu::for_chunks(g.cin, chunk, |_, chans| {
+                // Through a reference: the closure must capture the `Send` wrapper, not its field.
+                let dwp = &dwp;
+                let ksub = chans.len() * kk;
+                for (i, pl) in all.iter().enumerate() {
+                    let cols = pl.cols(g);
+                    let dym = if pl.ns > 1 {
+                        Mat::rows(dyts[at[i]..].as_ptr(), cols)
+                    } else {
+                        panel_dy(g, dy, pl, &mut [])
+                    };
+                    cpu::with_scratch([ksub * cols], |[col]| {
+                        im2col(g, x, pl, chans.clone(), col);
+                        // dW[:, these columns] (+)= dY (cout × cols) · colᵀ (cols × ksub)
+                        let dst = MatMut {
+                            // SAFETY: columns chans·k² of every dW row lie inside the buffer.
+                            ptr: unsafe { dwp.0.add(chans.start * kk) },
+                            rs: kd as isize,
+                            cs: 1,
+                        };
+                        let colt = Mat::cols(col.as_ptr(), cols);
+                        // SAFETY: this task alone writes these columns; `col` is ksub × cols.
+                        unsafe { cpu::sgemm(g.cout, ksub, cols, dst, i > 0, dym, colt) };
+                    });
+                }
+            })
+        };
+        // SAFETY: the channel ranges cover every column of dW, and each range's first panel
+        // writes (does not accumulate) all cout rows of its columns.
+        unsafe { cpu::filled(g.cout * kd, fill) }
+    })
 }
 
 /// Backward over samples `s0..s1`: sums into `dwt` (this group's own K × Cout accumulator, i.e.
@@ -732,20 +817,48 @@ pub(super) fn backward(
         dw: need.dw && !by_channels,
     };
     let wlen = if need.dw { g.cout * kd } else { 0 };
-    let mut dx = need.dx.then(|| vec![0f32; g.n * g.cin * hw]);
+    let mut dx = need.dx.then(|| Vec::with_capacity(g.n * g.cin * hw));
     let dxp = SendPtr(dx.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
-    // One contiguous range of samples per thread, each with its own K × cout accumulator.
-    let t = cpu::threads().min(g.n).max(1);
-    let dw = cpu::with_scratch([t * wlen], |[parts]| {
+    // Slots of whole tasks, each with its own K × cout accumulator, fixed by the shapes so the
+    // sum does not depend on which thread ran which slot. Without a weight gradient every task
+    // is a slot.
+    let tasks = sample_tasks(g);
+    let slots = if need.dw {
+        tasks.len().min(SLOTS_PER_THREAD * cpu::threads())
+    } else {
+        tasks.len()
+    };
+    let slot_samples = |k: usize| {
+        (
+            tasks[k * tasks.len() / slots].0,
+            tasks[(k + 1) * tasks.len() / slots - 1].1,
+        )
+    };
+    let dw = cpu::with_scratch([slots * wlen], |[parts]| {
         let pp = SendPtr(parts.as_mut_ptr());
-        cpu::for_ranges(g.n, |tid, r| {
-            // SAFETY: accumulator `tid` is used by this task alone.
-            let dwt = unsafe { pp.slice(tid * wlen..(tid + 1) * wlen) };
-            backward_group(g, x, wt, dy, need, dxp, dwt, (r.start, r.end));
+        cpu::for_chunks(slots, 1, |_, ks| {
+            for k in ks {
+                let (s0, s1) = slot_samples(k);
+                if need.dx {
+                    // SAFETY: this slot's samples of `dx` belong to it alone; `col2im` adds into
+                    // them, so they start at zero.
+                    unsafe {
+                        std::ptr::write_bytes(dxp.0.add(s0 * g.cin * hw), 0, (s1 - s0) * g.cin * hw)
+                    };
+                }
+                // SAFETY: accumulator `k` is used by this slot alone.
+                let dwt = unsafe { pp.slice(k * wlen..(k + 1) * wlen) };
+                backward_group(g, x, wt, dy, need, dxp, dwt, (s0, s1));
+            }
         });
         // K × cout → (cout, K)
         need.dw.then(|| sum_transposed(parts, wlen, g.cout))
     });
+    if let Some(v) = dx.as_mut() {
+        // SAFETY: the slots cover every sample, each zeroed its planes before adding into them;
+        // f32 has no invalid bit patterns.
+        unsafe { v.set_len(g.n * g.cin * hw) };
+    }
     if by_channels {
         return (dx, Some(weight_grad_by_channels(g, x, dy)));
     }

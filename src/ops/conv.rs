@@ -304,20 +304,27 @@ unsafe fn add_every_other_avx512(src: &[f32], dst: &mut [f32]) {
     }
 }
 
-/// Adds the K × cols panel `col` back onto `dx` (the adjoint of [`im2col`]); `dx` holds the
-/// input gradient of samples `base..`, which must cover the panel's samples.
-fn col2im(g: &Geom, col: &[f32], pl: &Panel, dx: &mut [f32], base: usize) {
+/// Adds the panel `col` (rows (ci, ky, kx) for input channels `chans`, ci counted from
+/// `chans.start`, `cols` values each) back onto `dx` (the adjoint of [`im2col`]); `dx` holds the
+/// input gradient of the whole batch.
+///
+/// # Safety
+/// `dx` must point to the batch's input gradient (N × Cin × H × W), and no other thread may
+/// touch the planes of the panel's samples and `chans` during the call.
+unsafe fn col2im(g: &Geom, col: &[f32], pl: &Panel, chans: std::ops::Range<usize>, dx: SendPtr) {
     let cols = pl.cols(g);
     let rows = pl.oy1 - pl.oy0;
     let hw = g.h * g.w;
-    for ci in 0..g.cin {
+    for ci in chans.clone() {
         for ky in 0..g.k {
             for kx in 0..g.k {
-                let r = (ci * g.k + ky) * g.k + kx;
+                let r = ((ci - chans.start) * g.k + ky) * g.k + kx;
                 let (lo, hi) = g.valid_ox(kx);
                 let row = &col[r * cols..(r + 1) * cols];
                 for j in 0..pl.ns {
-                    let plane = &mut dx[((pl.s0 + j - base) * g.cin + ci) * hw..][..hw];
+                    let at = ((pl.s0 + j) * g.cin + ci) * hw;
+                    // SAFETY: the caller's contract: this plane is ours alone.
+                    let plane = unsafe { dx.slice(at..at + hw) };
                     for t in 0..rows {
                         let src = &row[(j * rows + t) * g.wo..][..g.wo];
                         let iy = ((pl.oy0 + t) * g.stride + ky) as isize - g.pad as isize;
@@ -668,17 +675,28 @@ fn panel_dy(g: &Geom, dy: &[f32], pl: &Panel, dyt: &mut [f32]) -> Mat {
     Mat::rows(dyt.as_ptr(), cols)
 }
 
-/// The weight gradient on the GEMM path, split by input channels instead of samples: each task
-/// owns a range of dW's columns, sums over the whole batch, and writes them in place. For
-/// ResNet-18's last stage (9 MiB of weights, small maps) the split by samples gave every thread
-/// a 9 MiB partial to sum afterwards, a per-step cost a batch of 32 did not amortise. The ranges
-/// are fixed, so which thread runs one does not change the result.
-fn weight_grad_by_channels(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    let (kd, kk) = (g.kdim(), g.k * g.k);
+/// The backward pass of a layer whose weights outweigh its output gradient (ResNet-18's last
+/// stage, the wide stride-2 layers at small batches), split by input channels instead of
+/// samples. A weight-gradient task owns a range of dW's columns and sums over the whole batch;
+/// an input-gradient task owns a range of dX's channel planes. Split by samples, every thread
+/// re-packed the whole weight matrix (9 MiB) for each of its GEMMs and summed a 9 MiB partial
+/// gradient afterwards; here the weights are packed once in all, and only the (smaller) output
+/// gradient is read by every task. The ranges are fixed, so which thread runs one does not
+/// change the result.
+fn backward_by_channels(
+    g: &Geom,
+    x: &[f32],
+    wt: &[f32],
+    dy: &[f32],
+    need: Need,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let (kd, kk, hw) = (g.kdim(), g.k * g.k, g.h * g.w);
     let chunk = g.cin.div_ceil(SLOTS_PER_THREAD * cpu::threads()).max(1);
+    let ranges = g.cin.div_ceil(chunk);
+    let chans_of = |i: usize| i * chunk..((i + 1) * chunk).min(g.cin);
     let all = panels(g, 0, g.n);
-    // Every task reads every panel's output gradient: gather the multi-sample panels once,
-    // up front (each task gathering its own copy was ~6% of ResNet-18's last-stage convolution).
+    // Every task reads every panel's output gradient: gather the multi-sample panels once, up
+    // front (each task gathering its own copy was ~6% of the last stage's convolution).
     let mut at = Vec::with_capacity(all.len());
     let mut gathered = 0;
     for pl in &all {
@@ -687,6 +705,10 @@ fn weight_grad_by_channels(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
             gathered += g.cout * pl.cols(g);
         }
     }
+    let mut dw = need.dw.then(|| Vec::with_capacity(g.cout * kd));
+    let dwp = SendPtr(dw.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
+    let mut dx = need.dx.then(|| Vec::with_capacity(g.n * g.cin * hw));
+    let dxp = SendPtr(dx.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
     cpu::with_scratch([gathered], |[dyts]| {
         let gp = SendPtr(dyts.as_mut_ptr());
         cpu::for_chunks(all.len(), 1, |_, r| {
@@ -697,38 +719,83 @@ fn weight_grad_by_channels(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
             }
         });
         let dyts: &[f32] = dyts;
-        let fill = |dwp: SendPtr| {
-            cpu::for_chunks(g.cin, chunk, |_, chans| {
-                // Through a reference: the closure must capture the `Send` wrapper, not its field.
-                let dwp = &dwp;
+        let dy_of = |i: usize, pl: &Panel| {
+            if pl.ns > 1 {
+                Mat::rows(dyts[at[i]..].as_ptr(), pl.cols(g))
+            } else {
+                panel_dy(g, dy, pl, &mut [])
+            }
+        };
+        // Weight-gradient ranges first, then input-gradient ranges.
+        let dw_tasks = if need.dw { ranges } else { 0 };
+        let dx_tasks = if need.dx { ranges } else { 0 };
+        cpu::for_chunks(dw_tasks + dx_tasks, 1, |_, tasks| {
+            // Through references: the closure must capture the `Send` wrappers, not their fields.
+            let (dwp, dxp) = (&dwp, &dxp);
+            for t in tasks {
+                let chans = chans_of(t % ranges);
                 let ksub = chans.len() * kk;
+                if t < dw_tasks {
+                    for (i, pl) in all.iter().enumerate() {
+                        let cols = pl.cols(g);
+                        cpu::with_scratch([ksub * cols], |[col]| {
+                            im2col(g, x, pl, chans.clone(), col);
+                            // dW[:, these columns] (+)= dY (cout × cols) · colᵀ (cols × ksub)
+                            let dst = MatMut {
+                                // SAFETY: columns chans·k² of every dW row lie inside the buffer.
+                                ptr: unsafe { dwp.0.add(chans.start * kk) },
+                                rs: kd as isize,
+                                cs: 1,
+                            };
+                            let colt = Mat::cols(col.as_ptr(), cols);
+                            // SAFETY: this task alone writes these columns; `col` is ksub × cols;
+                            // the first panel writes them, the later ones add.
+                            unsafe {
+                                cpu::sgemm(g.cout, ksub, cols, dst, i > 0, dy_of(i, pl), colt)
+                            };
+                        });
+                    }
+                    continue;
+                }
+                for s in 0..g.n {
+                    // SAFETY: these channel planes of `dx` belong to this task alone; `col2im`
+                    // adds into them, so they start at zero.
+                    unsafe {
+                        std::ptr::write_bytes(
+                            dxp.0.add((s * g.cin + chans.start) * hw),
+                            0,
+                            chans.len() * hw,
+                        )
+                    };
+                }
+                // Rows chans·k² of Wᵀ (K × cout).
+                let wtm = Mat::cols(wt[chans.start * kk..].as_ptr(), kd);
                 for (i, pl) in all.iter().enumerate() {
                     let cols = pl.cols(g);
-                    let dym = if pl.ns > 1 {
-                        Mat::rows(dyts[at[i]..].as_ptr(), cols)
-                    } else {
-                        panel_dy(g, dy, pl, &mut [])
-                    };
-                    cpu::with_scratch([ksub * cols], |[col]| {
-                        im2col(g, x, pl, chans.clone(), col);
-                        // dW[:, these columns] (+)= dY (cout × cols) · colᵀ (cols × ksub)
-                        let dst = MatMut {
-                            // SAFETY: columns chans·k² of every dW row lie inside the buffer.
-                            ptr: unsafe { dwp.0.add(chans.start * kk) },
-                            rs: kd as isize,
-                            cs: 1,
-                        };
-                        let colt = Mat::cols(col.as_ptr(), cols);
-                        // SAFETY: this task alone writes these columns; `col` is ksub × cols.
-                        unsafe { cpu::sgemm(g.cout, ksub, cols, dst, i > 0, dym, colt) };
+                    cpu::with_scratch([ksub * cols], |[dcol]| {
+                        // dcol (ksub × cols) = Wᵀ[these rows] (ksub × cout) · dY (cout × cols)
+                        let dst = MatMut::rows(dcol.as_mut_ptr(), cols);
+                        // SAFETY: `dcol` is ksub × cols, owned by this call.
+                        unsafe { cpu::sgemm(ksub, cols, g.cout, dst, false, wtm, dy_of(i, pl)) };
+                        // SAFETY: these channels' planes belong to this task alone.
+                        unsafe { col2im(g, dcol, pl, chans.clone(), *dxp) };
                     });
                 }
-            })
-        };
-        // SAFETY: the channel ranges cover every column of dW, and each range's first panel
-        // writes (does not accumulate) all cout rows of its columns.
-        unsafe { cpu::filled(g.cout * kd, fill) }
-    })
+            }
+        });
+    });
+    // SAFETY: the channel ranges cover every column of dW (each range's first panel writes all
+    // cout rows of its columns) and every channel plane of dX (zeroed, then added to); f32 has
+    // no invalid bit patterns.
+    unsafe {
+        if let Some(v) = dw.as_mut() {
+            v.set_len(g.cout * kd);
+        }
+        if let Some(v) = dx.as_mut() {
+            v.set_len(g.n * g.cin * hw);
+        }
+    }
+    (dx, dw)
 }
 
 /// Backward over samples `s0..s1`: sums into `dwt` (this group's own K × Cout accumulator, i.e.
@@ -785,13 +852,7 @@ fn backward_group(
                     // SAFETY: `dcol` is K × cols, owned by this call.
                     unsafe { cpu::sgemm(kd, cols, g.cout, dst, false, wtm, dym) };
                     // SAFETY: samples s0..s1 of `dx` belong to this thread's group alone.
-                    let dxs = unsafe {
-                        std::slice::from_raw_parts_mut(
-                            dx.0.add(s0 * g.cin * hw),
-                            (s1 - s0) * g.cin * hw,
-                        )
-                    };
-                    col2im(g, dcol, &pl, dxs, s0);
+                    unsafe { col2im(g, dcol, &pl, 0..g.cin, dx) };
                 }
             }
         });
@@ -810,12 +871,10 @@ pub(super) fn backward(
         return backward_direct(g, x, wt, dy, need);
     }
     let (hw, kd) = (g.h * g.w, g.kdim());
-    // Weights larger than the output gradient (per thread): split dW by input channels.
-    let by_channels = need.dw && kd * cpu::threads() > g.n * g.p();
-    let need = Need {
-        dx: need.dx,
-        dw: need.dw && !by_channels,
-    };
+    // Weights larger than the output gradient (per thread): split by input channels.
+    if kd * cpu::threads() > g.n * g.p() {
+        return backward_by_channels(g, x, wt, dy, need);
+    }
     let wlen = if need.dw { g.cout * kd } else { 0 };
     let mut dx = need.dx.then(|| Vec::with_capacity(g.n * g.cin * hw));
     let dxp = SendPtr(dx.as_mut().map_or(std::ptr::null_mut(), |v| v.as_mut_ptr()));
@@ -858,9 +917,6 @@ pub(super) fn backward(
         // SAFETY: the slots cover every sample, each zeroed its planes before adding into them;
         // f32 has no invalid bit patterns.
         unsafe { v.set_len(g.n * g.cin * hw) };
-    }
-    if by_channels {
-        return (dx, Some(weight_grad_by_channels(g, x, dy)));
     }
     (dx, dw)
 }

@@ -113,6 +113,13 @@ impl Plane {
         self.used().div_ceil(16) * 16
     }
 
+    /// The image rows as runs of output positions, (first, count): every sample's row y, in
+    /// order, skipping the garbage columns between them.
+    fn rows(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..self.h)
+            .flat_map(move |y| (0..self.ns).map(move |j| (y * self.wp + j * (self.w + 1), self.w)))
+    }
+
     /// Offsets of the nine taps (ky, kx) relative to an output position.
     fn taps(&self) -> [usize; 9] {
         std::array::from_fn(|t| (t / 3) * self.wp + t % 3)
@@ -214,12 +221,22 @@ pub unsafe fn conv_positions(
     #[cfg(target_arch = "x86_64")]
     {
         let taps = pl.taps();
-        if cout.is_multiple_of(64) {
-            avx512::conv::<6, 4>(xt, pl.stride, cin, wk, cout, &taps, pl.used(), out);
+        // Tiles of 8 positions within one image row skip the garbage columns, which tiles laid
+        // end to end across the rows computed (a seventh of an 8×8 map's positions); measured
+        // 5–7% faster than 6 × 64-channel tiles on 8×8 to 32×32 maps despite the narrower tile.
+        let flat = |px: usize| (0..pl.used()).step_by(px).collect::<Vec<_>>();
+        if pl.w.is_multiple_of(8) && cout.is_multiple_of(32) {
+            let starts: Vec<usize> = pl
+                .rows()
+                .flat_map(|(q0, n)| (q0..q0 + n).step_by(8))
+                .collect();
+            avx512::conv::<8, 2>(xt, pl.stride, cin, wk, cout, &taps, &starts, out);
+        } else if cout.is_multiple_of(64) {
+            avx512::conv::<6, 4>(xt, pl.stride, cin, wk, cout, &taps, &flat(6), out);
         } else if cout.is_multiple_of(32) {
-            avx512::conv::<12, 2>(xt, pl.stride, cin, wk, cout, &taps, pl.used(), out);
+            avx512::conv::<12, 2>(xt, pl.stride, cin, wk, cout, &taps, &flat(12), out);
         } else {
-            avx512::conv::<24, 1>(xt, pl.stride, cin, wk, cout, &taps, pl.used(), out);
+            avx512::conv::<24, 1>(xt, pl.stride, cin, wk, cout, &taps, &flat(24), out);
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -333,26 +350,37 @@ pub unsafe fn weight_grad(
     #[cfg(target_arch = "x86_64")]
     {
         let taps = pl.taps();
-        let q_used = pl.used();
         let cw = if cout.is_multiple_of(32) { 32 } else { 16 };
         // Positions per pass: the `ns` samples' output gradients for one channel block over a
         // chunk of positions stay in L1 while every input channel reads them (without the
         // chunking each input channel re-streamed the whole gradient from L2).
         let chunk = (DW_CHUNK_BYTES / (ns * cw * 4)).max(16);
-        for q0 in (0..q_used).step_by(chunk) {
+        // Whole image rows only: the garbage columns' gradient is zero, but summing over them
+        // cost a seventh of an 8×8 map's work.
+        let mut chunks: Vec<Vec<(usize, usize)>> = vec![Vec::new()];
+        let mut n = 0;
+        for row in pl.rows() {
+            if n > 0 && n + row.1 > chunk {
+                chunks.push(Vec::new());
+                n = 0;
+            }
+            chunks.last_mut().expect("one chunk").push(row);
+            n += row.1;
+        }
+        for (i, segs) in chunks.iter().enumerate() {
             let shapes = avx512::DwShape {
                 ns,
                 x_sample: cin * pl.stride,
                 dy_sample: pl.qr * cout,
                 ld: cout,
-                positions: chunk.min(q_used - q0),
+                segments: segs,
             };
             for cb in (0..cout).step_by(cw) {
-                let dy = dyq.as_ptr().add(q0 * cout + cb);
+                let dy = dyq.as_ptr().add(cb);
                 for ci in 0..cin {
-                    let x = xt.as_ptr().add(ci * pl.stride + q0);
+                    let x = xt.as_ptr().add(ci * pl.stride);
                     let acc = dwt.as_mut_ptr().add(ci * 9 * cout + cb);
-                    let fresh = init && q0 == 0;
+                    let fresh = init && i == 0;
                     if cw == 32 {
                         avx512::weight_grad::<2>(x, dy, &shapes, &taps, acc, fresh);
                     } else {
@@ -391,11 +419,11 @@ mod avx512 {
         wk: &[f32],
         cout: usize,
         taps: &[usize; 9],
-        used: usize,
+        starts: &[usize],
         out: &mut [f32],
     ) {
-        // The last tile may run past `used` (up to PX − 1 positions, within the buffer rows and
-        // the plane slack); those rows are never read as results.
+        // A tile may run past the last used position (up to PX − 1 positions, within the buffer
+        // rows and the plane slack); those rows are never read as results.
         let cw = COV * 16;
         let cb_len = (WEIGHT_BLOCK_BYTES / (9 * cw * 4)).max(1);
         for cb in 0..cout / cw {
@@ -405,7 +433,7 @@ mod avx512 {
             let mut c0 = 0;
             while c0 < cin {
                 let c1 = (c0 + cb_len).min(cin);
-                for q0 in (0..used).step_by(PX) {
+                for &q0 in starts {
                     tile::<PX, COV>(
                         xt.as_ptr().add(c0 * plane + q0),
                         plane,
@@ -472,7 +500,7 @@ mod avx512 {
     }
 
     /// Extents of a weight-gradient pass.
-    pub struct DwShape {
+    pub struct DwShape<'a> {
         /// Samples.
         pub ns: usize,
         /// Elements between one sample's input planes and the next's.
@@ -481,8 +509,8 @@ mod avx512 {
         pub dy_sample: usize,
         /// Row stride (channels) of the position-major gradient.
         pub ld: usize,
-        /// Positions to sum over.
-        pub positions: usize,
+        /// Runs of positions to sum over: (first, count).
+        pub segments: &'a [(usize, usize)],
     }
 
     /// acc[tap][co] (+)= Σ_s Σ_q x[s][q + tap] · dy[s][q][co] for COV·16 channels (`=` when
@@ -507,16 +535,18 @@ mod avx512 {
         for s in 0..sh.ns {
             let xs = x.add(s * sh.x_sample);
             let ds = dy.add(s * sh.dy_sample);
-            for q in 0..sh.positions {
-                let mut dv = [_mm512_setzero_ps(); COV];
-                for (j, v) in dv.iter_mut().enumerate() {
-                    *v = _mm512_loadu_ps(ds.add(q * sh.ld + j * 16));
-                }
-                let xq = xs.add(q);
-                for (row, &off) in acc.iter_mut().zip(taps.iter()) {
-                    let xb = _mm512_set1_ps(*xq.add(off));
-                    for (a, &v) in row.iter_mut().zip(dv.iter()) {
-                        *a = _mm512_fmadd_ps(xb, v, *a);
+            for &(q0, n) in sh.segments {
+                for q in q0..q0 + n {
+                    let mut dv = [_mm512_setzero_ps(); COV];
+                    for (j, v) in dv.iter_mut().enumerate() {
+                        *v = _mm512_loadu_ps(ds.add(q * sh.ld + j * 16));
+                    }
+                    let xq = xs.add(q);
+                    for (row, &off) in acc.iter_mut().zip(taps.iter()) {
+                        let xb = _mm512_set1_ps(*xq.add(off));
+                        for (a, &v) in row.iter_mut().zip(dv.iter()) {
+                            *a = _mm512_fmadd_ps(xb, v, *a);
+                        }
                     }
                 }
             }

@@ -102,6 +102,20 @@ impl Geom {
             && direct::available()
     }
 
+    /// Whether a map too small for [`Geom::direct_forward`] (ResNet-18's 4×4 stage) runs
+    /// through the direct kernels with a whole group of samples in one plane ([`conv_wide`]),
+    /// producing `c_out` channels: the forward pass (`c_out` = Cout) or the input gradient
+    /// (`c_out` = Cin).
+    fn wide_direct(&self, c_out: usize) -> bool {
+        self.k == 3
+            && self.stride == 1
+            && self.pad == 1
+            && self.h * self.w < direct::MIN_PIXELS
+            && self.w.is_multiple_of(4)
+            && c_out.is_multiple_of(64)
+            && direct::available()
+    }
+
     /// Whether the direct kernels take the whole backward pass (`need_dx`: input gradient too,
     /// which needs the input channels in whole register tiles).
     fn direct_backward(&self, need_dx: bool) -> bool {
@@ -618,10 +632,85 @@ fn sum_transposed(parts: &[f32], wlen: usize, cout: usize) -> Vec<f32> {
     dw
 }
 
+/// Samples per plane on the wide direct path: ResNet-18's batch of 32 in one plane.
+const WIDE_GROUP: usize = 32;
+
+/// The 3×3 convolution of `src` (N × `c_in` maps) with weights packed for (`c_out`, `c_in`)
+/// ([`direct::pack_forward`], or [`direct::pack_input_grad`] for the input gradient), for small
+/// maps: up to [`WIDE_GROUP`] samples side by side in one padded plane, the work split by
+/// blocks of 64 output channels. On ResNet-18's 4×4 stage (512 channels, 9 MiB of weights) a
+/// split by samples made every task stream all the weights, which is why these maps went
+/// through im2col and a GEMM at about half the FMA peak; here each task reads only its block's
+/// weights, once per group.
+fn conv_wide(g: &Geom, src: &[f32], c_in: usize, wk: &[f32], c_out: usize) -> Vec<f32> {
+    const BLOCK: usize = 64;
+    let (hw, n) = (g.h * g.w, g.n);
+    let groups = n.div_ceil(WIDE_GROUP);
+    let plane_of = |gi: usize| Plane::new(g.h, g.w, WIDE_GROUP.min(n - gi * WIDE_GROUP));
+    let full = plane_of(0);
+    let gstride = c_in * full.stride();
+    let in_chunks = c_in.div_ceil(BLOCK);
+    let blocks = c_out / BLOCK;
+    cpu::with_scratch([groups * gstride], |[xt]| {
+        let xp = SendPtr(xt.as_mut_ptr());
+        cpu::for_chunks(groups * in_chunks, 1, |_, tasks| {
+            for t in tasks {
+                let (gi, pl) = (t / in_chunks, plane_of(t / in_chunks));
+                let chans = (t % in_chunks) * BLOCK..((t % in_chunks + 1) * BLOCK).min(c_in);
+                let s0 = gi * WIDE_GROUP;
+                let at = gi * gstride + chans.start * pl.stride();
+                // SAFETY: these padded planes of group gi belong to this task alone.
+                let dst = unsafe { xp.slice(at..at + chans.len() * pl.stride()) };
+                let m = WIDE_GROUP.min(n - s0);
+                let group = &src[s0 * c_in * hw..(s0 + m) * c_in * hw];
+                direct::pad_channel_planes(group, c_in, chans, &pl, dst);
+            }
+        });
+        let xt: &[f32] = xt;
+        let fill = |yp: SendPtr| {
+            let res_len = BLOCK * full.positions();
+            cpu::for_chunks(groups * blocks, 1, |_, tasks| {
+                // Through a reference: the closure must capture the `Send` wrapper.
+                let yp = &yp;
+                cpu::with_scratch([res_len, res_len], |[res, tmp]| {
+                    for t in tasks {
+                        let (gi, cb) = (t / blocks, t % blocks);
+                        let pl = plane_of(gi);
+                        let x = &xt[gi * gstride..gi * gstride + c_in * pl.stride()];
+                        let w = &wk[cb * BLOCK * c_in * 9..(cb + 1) * BLOCK * c_in * 9];
+                        // SAFETY: `wide_direct` checked `available()`; blocks of 64 channels
+                        // fill whole tiles; `res`/`tmp` are sized for the full group. Channels
+                        // cb·64.. of group gi's samples belong to this task alone.
+                        unsafe {
+                            direct::conv_positions(x, c_in, w, BLOCK, &pl, res);
+                            let dst = SendPtr(yp.0.add(gi * WIDE_GROUP * c_out * hw));
+                            direct::unpack_channel_positions(
+                                res,
+                                BLOCK,
+                                &pl,
+                                tmp,
+                                dst,
+                                c_out,
+                                cb * BLOCK,
+                            );
+                        }
+                    }
+                })
+            })
+        };
+        // SAFETY: the tasks cover every (group, channel block), writing every plane of it.
+        unsafe { cpu::filled(n * c_out * hw, fill) }
+    })
+}
+
 /// Forward convolution of NCHW `x` with `wt`, returning the NCHW output buffer.
 pub(super) fn forward(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
     if g.direct_forward() {
         return forward_direct(g, x, wt);
+    }
+    if g.wide_direct(g.cout) {
+        let wk = direct::pack_forward(wt, g.cout, g.cin);
+        return conv_wide(g, x, g.cin, &wk, g.cout);
     }
     let tasks = sample_tasks(g);
     let fill = |yp: SendPtr| {
@@ -870,6 +959,13 @@ pub(super) fn backward(
     if g.direct_backward(need.dx) {
         return backward_direct(g, x, wt, dy, need);
     }
+    if need.dx && g.wide_direct(g.cin) {
+        // The input gradient on the wide direct path, the weight gradient on the GEMM path.
+        let wk = direct::pack_input_grad(wt, g.cout, g.cin);
+        let dx = conv_wide(g, dy, g.cout, &wk, g.cin);
+        let (_, dw) = backward(g, x, wt, dy, Need { dx: false, ..need });
+        return (Some(dx), dw);
+    }
     let (hw, kd) = (g.h * g.w, g.kdim());
     // Weights larger than the output gradient (per thread): split by input channels.
     if kd * cpu::threads() > g.n * g.p() {
@@ -997,10 +1093,17 @@ mod tests {
         assert_eq!(geom((2, 5, 32, 32), 16, 3, 1).direct_backward(false), on);
         assert_eq!(geom((5, 64, 8, 8), 64, 3, 1).direct_backward(true), on);
         assert_eq!(geom((3, 32, 8, 9), 32, 3, 1).direct_backward(true), on);
-        // 4×4 maps, stride 2 and pointwise convs stay on the GEMM path
+        // 4×4 maps: the wide path where the outputs come in blocks of 64, else the GEMM path
+        let small = geom((32, 512, 4, 4), 512, 3, 1);
+        assert!(!small.direct_forward());
+        assert_eq!(small.wide_direct(small.cout), on);
+        assert_eq!(geom((3, 32, 4, 4), 64, 3, 1).wide_direct(64), on);
+        assert!(!geom((3, 32, 4, 4), 32, 3, 1).wide_direct(32));
         assert!(!geom((3, 32, 4, 4), 32, 3, 1).direct_forward());
+        // stride 2 and pointwise convs stay on the GEMM path
         assert!(!geom((2, 16, 32, 32), 32, 3, 2).direct_forward());
         assert!(!geom((2, 16, 32, 32), 32, 1, 1).direct_forward());
+        assert!(!geom((2, 64, 8, 8), 64, 3, 2).wide_direct(64));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Direct AVX-512 kernels for 3×3, stride-1, pad-1 convolutions on NCHW maps of at least
-//! [`MIN_PIXELS`] pixels: forward, input gradient (the forward kernel run on the padded output
-//! gradient with flipped, transposed weights) and weight gradient.
+//! Direct AVX-512 kernels for 3×3, stride-1, pad-1 convolutions on NCHW maps: forward, input
+//! gradient (the forward kernel run on the padded output gradient with flipped, transposed
+//! weights) and weight gradient. Maps of at least [`MIN_PIXELS`] pixels use all three; smaller
+//! ones (ResNet-18's 4×4 stage) only the forward kernel, through the conv module's wide path.
 //!
 //! Hand-written for speed: for the narrow layers of CIFAR ResNets (16–128 channels on 32×32 and
 //! 16×16 maps) an im2col panel costs as much as the GEMM on it, and the GEMM shapes are skinny.
@@ -8,15 +9,16 @@
 //! samples side by side, see [`group`]), so every tap is one constant offset from an output
 //! position q = y·wp + x. A register tile holds a few positions × 16–64 output channels: per
 //! (input channel, tap) it loads the weight vectors once and broadcasts one input value per
-//! position, over one L1-sized block of input channels at a time. Results come out
-//! position-major and are transposed back to NCHW with 16×16 in-register transposes, dropping
-//! the garbage columns.
+//! position, over one L1-sized block of input channels at a time; tiles lie within one image row,
+//! so the garbage columns between samples are never computed. Results come out position-major
+//! and are transposed back to NCHW with 16×16 in-register transposes.
 //! It must never be entered without the check in [`available`]; callers fall back to the im2col
 //! GEMM path otherwise.
 
-/// Smallest map (H·W) the direct path takes. ResNet-18's 4×4 maps (512 channels) stay on the
-/// GEMM path: there one group of samples re-streams the 9 MiB of weights from memory, and the
-/// direct kernels measured ~1.5× slower than the GEMM that reuses them across the whole batch.
+/// Smallest map (H·W) the direct path takes by groups of a few samples. On ResNet-18's 4×4 maps
+/// (512 channels) each such group re-streamed the 9 MiB of weights from memory, ~1.5× slower
+/// than a GEMM; those maps go through the wide path instead (a whole batch per plane, split by
+/// output channels), with the weight gradient on the GEMM path.
 pub const MIN_PIXELS: usize = 64;
 /// Padded row width a group of samples placed side by side should reach: small maps are laid
 /// out several samples to a row, sharing one zero column between neighbours, so the garbage
@@ -130,10 +132,24 @@ impl Plane {
 /// zero-bordered padded planes in `dst` (every element of `dst`'s `c` planes is written, slack
 /// included).
 pub fn pad_planes(src: &[f32], c: usize, pl: &Plane, dst: &mut [f32]) {
+    pad_channel_planes(src, c, 0..c, pl, dst);
+}
+
+/// [`pad_planes`] for channels `chans` of the `c` in `src` only: `dst` holds their padded planes,
+/// counted from `chans.start`.
+pub fn pad_channel_planes(
+    src: &[f32],
+    c: usize,
+    chans: std::ops::Range<usize>,
+    pl: &Plane,
+    dst: &mut [f32],
+) {
     let (h, w, wp) = (pl.h, pl.w, pl.wp);
-    assert!(src.len() >= pl.ns * c * h * w && dst.len() >= c * pl.stride);
-    for ch in 0..c {
-        let d = &mut dst[ch * pl.stride..(ch + 1) * pl.stride];
+    assert!(src.len() >= pl.ns * c * h * w && chans.end <= c);
+    assert!(dst.len() >= chans.len() * pl.stride);
+    for ch in chans.clone() {
+        let at = (ch - chans.start) * pl.stride;
+        let d = &mut dst[at..at + pl.stride];
         d[..wp].fill(0.0);
         for y in 0..h {
             let row = &mut d[(y + 1) * wp..(y + 2) * wp];
@@ -167,39 +183,61 @@ fn copy_row(dst: &mut [f32], src: &[f32]) {
 }
 
 /// Packs weights (Cout, Cin, 3, 3) for the forward kernel: `[Cout/16][Cin][9][16]`, so any
-/// tile width of 16·k channels reads consecutive blocks.
+/// tile width of 16·k channels reads consecutive blocks. `cout` must satisfy [`channels_ok`].
 pub fn pack_forward(wt: &[f32], cout: usize, cin: usize) -> Vec<f32> {
-    pack(cout, cin, |o, i, t| wt[(o * cin + i) * 9 + t])
+    let k = cin * 9;
+    pack(cout, cin, |ob, dst| {
+        let src = &wt[ob * 16 * k..(ob + 1) * 16 * k];
+        if k.is_multiple_of(16) && available() {
+            // A block is its 16 weight rows transposed.
+            // SAFETY: `available()` holds; 16 × k in, k × 16 out, k a multiple of 16.
+            unsafe { transpose(src, 16, k, k, dst, 16) };
+        } else {
+            for (l, row) in src.chunks_exact(k).enumerate() {
+                for (j, &v) in row.iter().enumerate() {
+                    dst[j * 16 + l] = v;
+                }
+            }
+        }
+    })
 }
 
 /// Packs weights (Cout, Cin, 3, 3) for the input gradient: the forward layout of the conv whose
-/// outputs are the Cin input channels, with each kernel flipped: `[Cin/16][Cout][9][16]`.
+/// outputs are the Cin input channels, with each kernel flipped: `[Cin/16][Cout][9][16]`. `cin`
+/// must satisfy [`channels_ok`].
 pub fn pack_input_grad(wt: &[f32], cout: usize, cin: usize) -> Vec<f32> {
-    pack(cin, cout, |o, i, t| wt[(i * cin + o) * 9 + (8 - t)])
+    pack(cin, cout, |ob, dst| {
+        // For each output channel i of the layer, its kernels for these 16 input channels are
+        // one run of 16 × 9 weights, becoming one run of 9 × 16, flipped.
+        for (i, run) in dst.chunks_exact_mut(144).enumerate() {
+            let at = (i * cin + ob * 16) * 9;
+            let src: &[f32; 144] = wt[at..at + 144].try_into().expect("16 kernels");
+            let run: &mut [f32; 144] = run.try_into().expect("16 kernels");
+            for l in 0..16 {
+                for t in 0..9 {
+                    run[t * 16 + l] = src[l * 9 + 8 - t];
+                }
+            }
+        }
+    })
 }
 
-/// Packs `get(out, in, tap)` as `[out/16][in][9][16]`, one block of 16 outputs per task (the
-/// 9 MiB weights of ResNet-18's widest layers took milliseconds on one thread).
-fn pack(outs: usize, ins: usize, get: impl Fn(usize, usize, usize) -> f32 + Sync) -> Vec<f32> {
+/// A packed buffer of `outs / 16` blocks of `ins` × 9 × 16 values, block `ob` written in full by
+/// `fill_block(ob, block)`, the blocks shared among the threads. Written without zero-filling
+/// first (a serial 2–9 MiB memset per call); the block fillers read the weights in runs, where a
+/// per-element gather had been 11% of ResNet-18's 4×4 convolution.
+fn pack(outs: usize, ins: usize, fill_block: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
     assert!(channels_ok(outs), "packed outputs fill whole blocks of 16");
     let block = ins * 9 * 16;
     let fill = |vp: super::cpu::SendPtr| {
-        super::cpu::for_ranges(outs / 16, |_, r| {
+        super::cpu::for_chunks(outs / 16, 1, |_, r| {
             for ob in r {
                 // SAFETY: block `ob` of the packed layout belongs to this task alone.
-                let dst = unsafe { vp.slice(ob * block..(ob + 1) * block) };
-                for i in 0..ins {
-                    for t in 0..9 {
-                        for (l, d) in dst[(i * 9 + t) * 16..][..16].iter_mut().enumerate() {
-                            *d = get(ob * 16 + l, i, t);
-                        }
-                    }
-                }
+                fill_block(ob, unsafe { vp.slice(ob * block..(ob + 1) * block) });
             }
         })
     };
-    // SAFETY: the blocks cover the buffer, and each writes all 16 lanes of its (in, tap) rows.
-    // (Zero-filling the buffer first was a serial 2–9 MiB memset per call.)
+    // SAFETY: the blocks cover the buffer, and each filler writes its whole block.
     unsafe { super::cpu::filled(outs * ins * 9, fill) }
 }
 
@@ -227,12 +265,15 @@ pub unsafe fn conv_positions(
         // end to end across the rows computed (a seventh of an 8×8 map's positions); measured
         // 5–7% faster than 6 × 64-channel tiles on 8×8 to 32×32 maps despite the narrower tile.
         let flat = |px: usize| (0..pl.used()).step_by(px).collect::<Vec<_>>();
+        let row_tiles = |px: usize| {
+            pl.rows()
+                .flat_map(|(q0, n)| (q0..q0 + n).step_by(px))
+                .collect::<Vec<_>>()
+        };
         if pl.w.is_multiple_of(8) && cout.is_multiple_of(32) {
-            let starts: Vec<usize> = pl
-                .rows()
-                .flat_map(|(q0, n)| (q0..q0 + n).step_by(8))
-                .collect();
-            avx512::conv::<8, 2>(xt, pl.stride, cin, wk, cout, &taps, &starts, out);
+            avx512::conv::<8, 2>(xt, pl.stride, cin, wk, cout, &taps, &row_tiles(8), out);
+        } else if pl.w.is_multiple_of(4) && cout.is_multiple_of(64) {
+            avx512::conv::<4, 4>(xt, pl.stride, cin, wk, cout, &taps, &row_tiles(4), out);
         } else if cout.is_multiple_of(64) {
             avx512::conv::<6, 4>(xt, pl.stride, cin, wk, cout, &taps, &flat(6), out);
         } else if cout.is_multiple_of(32) {
@@ -260,18 +301,44 @@ pub unsafe fn unpack_positions(
     scratch: &mut [f32],
     dst: &mut [f32],
 ) {
-    assert!(channels_ok(c) && src.len() >= pl.qr * c && scratch.len() >= c * pl.qr);
     assert!(dst.len() >= pl.ns * c * pl.h * pl.w);
+    unpack_channel_positions(
+        src,
+        c,
+        pl,
+        scratch,
+        super::cpu::SendPtr(dst.as_mut_ptr()),
+        c,
+        0,
+    );
+}
+
+/// [`unpack_positions`] of a result holding `c` of the `c_total` channels, from channel `c0`:
+/// writes those channels' planes of `pl`'s samples in the NCHW batch at `dst` (its first sample).
+///
+/// # Safety
+/// As [`unpack_positions`]; `dst` must be valid for `pl.ns` samples of `c_total` planes, and no
+/// other thread may touch the planes written during the call.
+pub unsafe fn unpack_channel_positions(
+    src: &[f32],
+    c: usize,
+    pl: &Plane,
+    scratch: &mut [f32],
+    dst: super::cpu::SendPtr,
+    c_total: usize,
+    c0: usize,
+) {
+    assert!(channels_ok(c) && src.len() >= pl.qr * c && scratch.len() >= c * pl.qr);
+    assert!(c0 + c <= c_total);
     transpose(src, pl.used16(), c, c, scratch, pl.qr);
     let (h, w, wp) = (pl.h, pl.w, pl.wp);
     for j in 0..pl.ns {
         for ch in 0..c {
             for y in 0..h {
                 let from = ch * pl.qr + y * wp + j * (w + 1);
-                copy_row(
-                    &mut dst[((j * c + ch) * h + y) * w..][..w],
-                    &scratch[from..][..w],
-                );
+                let at = ((j * c_total + c0 + ch) * h + y) * w;
+                // SAFETY: the caller's contract: this row is ours alone and inside the batch.
+                copy_row(unsafe { dst.slice(at..at + w) }, &scratch[from..][..w]);
             }
         }
     }

@@ -125,7 +125,7 @@ fn conv_matches_stock() {
     conv_case(19, (2, 5, 32, 32), 16, 3, 1, 1, true);
     conv_case(20, (5, 64, 8, 8), 64, 3, 1, 1, true);
     conv_case(21, (3, 32, 8, 9), 32, 3, 1, 1, true);
-    // 4×4 maps stay on the GEMM path
+    // 4×4 maps with 32 channels stay on the GEMM path
     conv_case(22, (3, 32, 4, 4), 32, 3, 1, 1, true);
     // small maps go several samples side by side (4 per plane at 8×8, 3 at 9×12): full and
     // partial groups in each thread's range, and more groups than one weight-gradient block
@@ -134,8 +134,16 @@ fn conv_matches_stock() {
     conv_case(25, (45, 16, 8, 8), 16, 3, 1, 1, true);
     conv_case(26, (7, 16, 8, 9), 16, 3, 1, 1, true);
     // weights larger than the output gradient: dW split by input channels, over two panels
+    // (its input gradient, 64 channels of 4×4, on the wide direct path)
     conv_case(27, (40, 64, 4, 4), 16, 3, 1, 1, true);
     conv_case(28, (9, 32, 8, 8), 16, 3, 2, 1, true);
+    // maps below the direct path's minimum with outputs in blocks of 64: the wide direct path
+    // (all of a group's samples in one plane, split by output channels), forward and input
+    // gradient; one partial group, two groups (the second partial), and 4-wide rows of 8
+    conv_case(29, (5, 64, 4, 4), 64, 3, 1, 1, true);
+    conv_case(30, (35, 64, 4, 4), 128, 3, 1, 1, true);
+    conv_case(31, (3, 128, 4, 8), 64, 3, 1, 1, true);
+    conv_case(32, (2, 48, 4, 4), 64, 3, 1, 1, true);
 }
 
 /// Stock candle's conv backward mis-sizes the input gradient when H and W differ in parity under

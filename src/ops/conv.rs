@@ -506,7 +506,11 @@ fn backward_direct(
             0
         },
         g.cout * full.stride(),
-        if need.dw { block * q * g.cout } else { 0 },
+        if need.dw {
+            block * q * direct::dy_ld(g.cout)
+        } else {
+            0
+        },
         if need.dx { q * g.cin } else { 0 },
         if need.dx { q * g.cin } else { 0 },
     ];
@@ -591,7 +595,8 @@ fn weight_grad_slot(
             direct::pad_planes(&dy[s * g.cout * p..(s + m) * g.cout * p], g.cout, &pl, dyp);
             let xj = &mut xt[j * g.cin * pl.stride()..][..g.cin * pl.stride()];
             direct::pad_planes(&x[s * g.cin * hw..(s + m) * g.cin * hw], g.cin, &pl, xj);
-            let dyj = &mut dyq[j * pl.positions() * g.cout..][..pl.positions() * g.cout];
+            let len = pl.positions() * direct::dy_ld(g.cout);
+            let dyj = &mut dyq[j * len..][..len];
             // SAFETY: the buffers are sized for `block` full groups, which no pass exceeds.
             unsafe { direct::positions_from_padded(dyp, g.cout, &pl, dyj) };
         }

@@ -564,8 +564,8 @@ fn backward_direct(
 }
 
 /// One weight-gradient slot of [`backward_direct`]: sums samples `r` into `dwt` (written, not
-/// added to), `block` side-by-side groups per pass; `bufs` are the padded input, padded output
-/// gradient and position-major output gradient scratch.
+/// added to), `block` side-by-side groups per pass, through three scratch buffers: the padded
+/// inputs, one padded output gradient, and the position-major output gradients.
 #[allow(clippy::too_many_arguments)]
 fn weight_grad_slot(
     g: &Geom,
@@ -608,9 +608,9 @@ fn weight_grad_slot(
     }
 }
 
-/// Sums the per-thread weight-gradient accumulators in `parts` (each `wlen` long, laid out
-/// K × `cout`) and returns the total transposed to the weight's (`cout`, K) layout. Runs on every
-/// thread (ResNet-18's last stage has 9 MiB accumulators per thread).
+/// Sums the per-slot weight-gradient accumulators in `parts` (each `wlen` long, laid out
+/// K × `cout`) in slot order and returns the total transposed to the weight's (`cout`, K) layout.
+/// Runs on every thread (ResNet-18's 256-channel layers have four 2.3 MiB accumulators).
 fn sum_transposed(parts: &[f32], wlen: usize, cout: usize) -> Vec<f32> {
     const TILE: usize = 16;
     let k = wlen / cout;
@@ -968,7 +968,14 @@ pub(super) fn backward(
         // The input gradient on the wide direct path, the weight gradient on the GEMM path.
         let wk = direct::pack_input_grad(wt, g.cout, g.cin);
         let dx = conv_wide(g, dy, g.cout, &wk, g.cin);
-        let (_, dw) = backward(g, x, wt, dy, Need { dx: false, ..need });
+        let weights_only = Need {
+            dx: false,
+            dw: true,
+        };
+        let dw = need
+            .dw
+            .then(|| backward(g, x, wt, dy, weights_only).1)
+            .flatten();
         return (Some(dx), dw);
     }
     let (hw, kd) = (g.h * g.w, g.kdim());

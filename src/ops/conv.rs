@@ -418,37 +418,36 @@ fn forward_direct(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
     let full = Plane::new(g.h, g.w, ns);
     let wk = direct::pack_forward(wt, g.cout, g.cin);
     let (hw, p) = (g.h * g.w, g.p());
-    let len = g.n * g.cout * p;
-    let mut y: Vec<f32> = Vec::with_capacity(len);
-    let yp = SendPtr(y.as_mut_ptr());
     let res_len = g.cout * full.positions();
-    cpu::for_chunks(g.n, ns, |_, r| {
-        cpu::with_scratch([g.cin * full.stride(), res_len, res_len], |[xt, yq, tmp]| {
-            let mut s = r.start;
-            while s < r.end {
-                let m = ns.min(r.end - s);
-                let pl = if m == ns {
-                    full
-                } else {
-                    Plane::new(g.h, g.w, m)
-                };
-                direct::pad_planes(&x[s * g.cin * hw..(s + m) * g.cin * hw], g.cin, &pl, xt);
-                // SAFETY: samples s..s+m belong to this task's range alone.
-                let ys = unsafe { yp.slice(s * g.cout * p..(s + m) * g.cout * p) };
-                // SAFETY: `direct_forward` checked `available()` and the channel count;
-                // the buffers are sized for the full group, which no group exceeds.
-                unsafe {
-                    direct::conv_positions(xt, g.cin, &wk, g.cout, &pl, yq);
-                    direct::unpack_positions(yq, g.cout, &pl, tmp, ys);
+    let fill = |yp: SendPtr| {
+        cpu::for_chunks(g.n, ns, |_, r| {
+            // Through a reference: the closure must capture the `Send` wrapper, not its field.
+            let yp = &yp;
+            cpu::with_scratch([g.cin * full.stride(), res_len, res_len], |[xt, yq, tmp]| {
+                let mut s = r.start;
+                while s < r.end {
+                    let m = ns.min(r.end - s);
+                    let pl = if m == ns {
+                        full
+                    } else {
+                        Plane::new(g.h, g.w, m)
+                    };
+                    direct::pad_planes(&x[s * g.cin * hw..(s + m) * g.cin * hw], g.cin, &pl, xt);
+                    // SAFETY: samples s..s+m belong to this task's range alone.
+                    let ys = unsafe { yp.slice(s * g.cout * p..(s + m) * g.cout * p) };
+                    // SAFETY: `direct_forward` checked `available()` and the channel count;
+                    // the buffers are sized for the full group, which no group exceeds.
+                    unsafe {
+                        direct::conv_positions(xt, g.cin, &wk, g.cout, &pl, yq);
+                        direct::unpack_positions(yq, g.cout, &pl, tmp, ys);
+                    }
+                    s += m;
                 }
-                s += m;
-            }
+            })
         })
-    });
-    // SAFETY: every sample's output planes were written in full by `unpack_positions` above;
-    // f32 has no invalid bit patterns.
-    unsafe { y.set_len(len) };
-    y
+    };
+    // SAFETY: every sample's output planes are written in full by `unpack_positions`.
+    unsafe { cpu::filled(g.n * g.cout * p, fill) }
 }
 
 /// Backward pass through the direct 3×3 kernels: (dx if needed, dw if needed).
@@ -615,26 +614,27 @@ fn sum_transposed(parts: &[f32], wlen: usize, cout: usize) -> Vec<f32> {
     const TILE: usize = 16;
     let k = wlen / cout;
     let nparts = parts.len() / wlen.max(1);
-    let mut dw: Vec<f32> = Vec::with_capacity(wlen);
-    let dp = SendPtr(dw.as_mut_ptr());
     // Tiles of 16 K-rows: each thread writes whole 16-value runs of the transposed rows.
-    cpu::for_ranges(k.div_ceil(TILE), |_, r| {
-        for tile in r {
-            let k0 = tile * TILE;
-            let kn = TILE.min(k - k0);
-            for co in 0..cout {
-                // SAFETY: rows k0..k0+kn of output row `co` belong to this tile alone.
-                let out = unsafe { dp.slice(co * k + k0..co * k + k0 + kn) };
-                for (i, o) in out.iter_mut().enumerate() {
-                    let at = (k0 + i) * cout + co;
-                    *o = (0..nparts).map(|pi| parts[pi * wlen + at]).sum();
+    let fill = |dp: SendPtr| {
+        cpu::for_ranges(k.div_ceil(TILE), |_, r| {
+            // Through a reference: the closure must capture the `Send` wrapper, not its field.
+            let dp = &dp;
+            for tile in r {
+                let k0 = tile * TILE;
+                let kn = TILE.min(k - k0);
+                for co in 0..cout {
+                    // SAFETY: rows k0..k0+kn of output row `co` belong to this tile alone.
+                    let out = unsafe { dp.slice(co * k + k0..co * k + k0 + kn) };
+                    for (i, o) in out.iter_mut().enumerate() {
+                        let at = (k0 + i) * cout + co;
+                        *o = (0..nparts).map(|pi| parts[pi * wlen + at]).sum();
+                    }
                 }
             }
-        }
-    });
-    // SAFETY: the tiles cover every (co, kk) element once; f32 has no invalid bit patterns.
-    unsafe { dw.set_len(wlen) };
-    dw
+        })
+    };
+    // SAFETY: the tiles cover every (co, kk) element once.
+    unsafe { cpu::filled(wlen, fill) }
 }
 
 /// Samples per plane on the wide direct path: ResNet-18's batch of 32 in one plane.

@@ -1053,7 +1053,7 @@ impl CustomOp2 for Conv2d {
         let x = cpu::slice("conv2d", s1, l1)?;
         let wt = cpu::slice("conv2d", s2, l2)?;
         let y = forward(&g, x, wt);
-        Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))))
+        Ok((CpuStorage::F32(y), g.out_shape()))
     }
 
     fn bwd(

@@ -3,8 +3,9 @@
 //! a real terminal would receive), and bytes sent to the terminal per frame.
 //!
 //! Run with `cargo bench --bench tui`. Measured as thread CPU time, not wall time, so the figure
-//! holds on a busy machine; the share of training time follows from the frame rate (at most 10 Hz,
-//! `tui::runner::FRAME`) and the cores the trainer uses.
+//! holds on a busy machine; the share of training time follows from the frame rate (at most four
+//! redraws a second from a run's events, `tui::runner::DATA_FRAME`) and the cores the trainer uses.
+//! `cargo bench --bench ui_overhead` measures the wall-clock cost to a real training run.
 
 use std::cell::Cell;
 use std::io::Write;
@@ -20,8 +21,9 @@ use ratatui::Terminal;
 
 /// Frames timed per terminal size.
 const FRAMES: usize = 600;
-/// The UI's frame period: at most ten redraws a second.
-const FRAME_SECONDS: f64 = 0.1;
+/// A live run's frame period: its events cause at most four redraws a second
+/// (`tui::runner::DATA_FRAME`).
+const FRAME_SECONDS: f64 = 0.25;
 /// Training cores the share is computed against (this machine's trainer uses both).
 const TRAIN_CORES: f64 = 2.0;
 
@@ -98,7 +100,7 @@ fn measure(records: &[Record], width: u16, height: u16, theme: &Theme) {
     let share = mean.as_secs_f64() / FRAME_SECONDS;
     println!(
         "{width:>3}x{height:<3} {frames:>4} frames  {:>6.0} events  cpu/frame median {:>6.3} ms mean {:>6.3} ms  \
-         {:>6.0} bytes/frame  at 10 Hz: {:.2}% of one core = {:.2}% of {} training cores",
+         {:>6.0} bytes/frame  at 4 Hz: {:.2}% of one core = {:.2}% of {} training cores",
         events,
         median.as_secs_f64() * 1e3,
         mean.as_secs_f64() * 1e3,

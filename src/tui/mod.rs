@@ -105,6 +105,25 @@ pub fn run(feed: Feed, opts: UiOptions) -> Result<UiExit, TuiError> {
     run_with_shutdown(feed, opts, crossbeam_channel::never())
 }
 
+/// Runs the UI drawing into `writer` as a terminal of `size` (columns, rows) that the caller
+/// owns and has prepared (a pseudo-terminal it serves, a socket); this process's own terminal is
+/// left alone and no keys are read.
+///
+/// The loop runs exactly as in [`run`] (same thread priority, frame cap and redraw rules), which is
+/// what `cargo bench --bench ui_overhead` relies on to time the UI's cost to training. Without
+/// keys, the UI leaves when a message arrives on `shutdown` (see [`run_with_shutdown`]): once
+/// the feed has ended it returns [`UiExit::FeedEnded`] at once.
+pub fn run_on_writer<W: std::io::Write + Send>(
+    feed: Feed,
+    theme: Theme,
+    title: String,
+    writer: W,
+    size: (u16, u16),
+    shutdown: Receiver<()>,
+) -> Result<UiExit, TuiError> {
+    runner::run_writer(feed, theme, title, writer, size, shutdown)
+}
+
 /// Like [`run`], plus a way for a signal handler to ask the UI to quit.
 ///
 /// A message (or nothing: only `Ok(())` counts) on `shutdown` acts like Ctrl-C: in a live run the

@@ -1,9 +1,9 @@
 //! The main loop: one `select!` over terminal input, the feed, a 10 Hz ticker and a shutdown
-//! request; drains every pending event before drawing; redraws only when something changed and
-//! at most about ten times a second. Owns the threads and channels of a UI session; must never
+//! request; drains every pending event before drawing; redraws only when something changed: at
+//! once for a key or a resize, at most four times a second for a run's events, ten for replay. Owns the threads and channels of a UI session; must never
 //! block on the trainer (commands are sent with a timeout, events are only received).
 
-use std::io::stdout;
+use std::io::{stdout, BufWriter, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -12,15 +12,20 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{never, select, tick, Receiver, Sender};
 use ratatui::backend::{Backend, CrosstermBackend};
 use ratatui::crossterm::event::{self, Event as TermEvent};
-use ratatui::Terminal;
+use ratatui::layout::Rect;
+use ratatui::{Terminal, TerminalOptions, Viewport};
 
 use super::app::{App, Effect, Source};
 use super::terminal::TerminalGuard;
 use super::{ui, Feed, TuiError, UiExit, UiOptions};
 use crate::events::{Control, Record};
 
-/// Time between frames at most (and the ticker period).
+/// The ticker period, and the least time between frames of a replay.
 pub const FRAME: Duration = Duration::from_millis(100);
+/// The least time between frames that a live or followed run's events cause. Four a second keeps
+/// the numbers and curves current and costs a training run less than half of what ten did
+/// (`cargo bench --bench ui_overhead`, docs/performance.md); keys and resizes still redraw at once.
+pub const DATA_FRAME: Duration = Duration::from_millis(250);
 /// Events applied per loop turn at most, so keys stay responsive under a flood.
 const DRAIN_LIMIT: usize = 50_000;
 /// How long a command to the trainer may wait for room in its channel.
@@ -127,31 +132,69 @@ pub(crate) fn run_terminal(
     let (mut app, channels) = prepare(feed, opts.title, theme);
     let guard = TerminalGuard::enter()?;
     let mut terminal =
-        Terminal::new(CrosstermBackend::new(stdout())).map_err(TuiError::Terminal)?;
+        Terminal::new(CrosstermBackend::new(frame_buffer(stdout()))).map_err(TuiError::Terminal)?;
     terminal.clear().map_err(TuiError::Terminal)?;
-    // The loop runs on a thread of its own at the lowest priority, so that drawing never takes a
-    // core from training (a thread's nice value cannot be raised back without privileges, hence a
-    // thread rather than lowering the caller). Its input reader inherits the priority.
-    let result = std::thread::scope(|scope| {
+    let result = on_ui_thread(|| {
+        let input = InputReader::spawn();
+        event_loop(
+            &mut terminal,
+            &mut app,
+            channels,
+            input.rx.clone(),
+            shutdown,
+        )
+    });
+    drop(guard);
+    result
+}
+
+/// Runs the UI drawing into `writer` as a terminal of `cols` × `rows` that the caller owns; reads
+/// no keys, so it leaves on a `shutdown` message (or when a live run asked to stop has ended).
+pub(crate) fn run_writer<W: Write + Send>(
+    feed: Feed,
+    theme: super::Theme,
+    title: String,
+    writer: W,
+    (cols, rows): (u16, u16),
+    shutdown: Receiver<()>,
+) -> Result<UiExit, TuiError> {
+    let (mut app, channels) = prepare(feed, title, theme);
+    let mut terminal = Terminal::with_options(
+        CrosstermBackend::new(frame_buffer(writer)),
+        TerminalOptions {
+            viewport: Viewport::Fixed(Rect::new(0, 0, cols, rows)),
+        },
+    )
+    .map_err(TuiError::Terminal)?;
+    terminal.clear().map_err(TuiError::Terminal)?;
+    on_ui_thread(|| event_loop(&mut terminal, &mut app, channels, never(), shutdown))
+}
+
+/// Collects a frame's escape sequences into one write: ratatui flushes once per frame, while
+/// unbuffered, every cursor move and colour change is its own system call (measured: two thirds
+/// of the UI thread's time went to tty writes), and a terminal over SSH may show half a frame.
+fn frame_buffer<W: Write>(writer: W) -> BufWriter<W> {
+    BufWriter::with_capacity(FRAME_BUFFER_BYTES, writer)
+}
+
+/// Room for a whole frame of a large terminal; a bigger one just takes more than one write.
+const FRAME_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Runs `body` on a thread of its own at the lowest priority, so that drawing never takes a core
+/// from training (a thread's nice value cannot be raised back without privileges, hence a thread
+/// rather than lowering the caller). Threads it starts (the input reader) inherit the priority.
+fn on_ui_thread<T: Send>(body: impl FnOnce() -> Result<T, TuiError> + Send) -> Result<T, TuiError> {
+    std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("tui".into())
             .spawn_scoped(scope, || {
                 yield_cpu_to_training();
-                let input = InputReader::spawn();
-                event_loop(
-                    &mut terminal,
-                    &mut app,
-                    channels,
-                    input.rx.clone(),
-                    shutdown,
-                )
+                body()
             })
             .map_err(TuiError::Terminal)?
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    });
-    drop(guard);
-    result
+    })
 }
 
 /// Gives the calling thread the lowest scheduling priority (nice 19), where the OS allows it.
@@ -183,13 +226,17 @@ pub(crate) fn event_loop<B: Backend>(
         control,
     } = channels;
     let ticker = tick(FRAME);
+    let frame_gap = match app.source {
+        Source::Live | Source::Follow => DATA_FRAME,
+        Source::Replay | Source::Compare => FRAME,
+    };
     let mut dirty = true;
     let mut draw_now = true;
     let mut last_draw: Option<Instant> = None;
     let mut last_tick = Instant::now();
     app.advance(0.0);
     loop {
-        if dirty && (draw_now || last_draw.is_none_or(|t| t.elapsed() >= FRAME)) {
+        if dirty && (draw_now || last_draw.is_none_or(|t| t.elapsed() >= frame_gap)) {
             terminal
                 .draw(|f| ui::draw(f, app))
                 .map_err(TuiError::Terminal)?;
@@ -378,6 +425,60 @@ mod tests {
             handle.join().unwrap(),
             vec![Control::Stop { checkpoint: true }]
         );
+    }
+
+    /// A terminal stand-in that keeps what is written.
+    #[derive(Clone, Default)]
+    struct Recorder {
+        bytes: Arc<std::sync::Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Recorder {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.bytes.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_flood_of_live_events_redraws_at_most_four_times_a_second() {
+        let (etx, erx) = crossbeam_channel::unbounded();
+        let (ctx, _crx) = crossbeam_channel::unbounded();
+        let (stx, srx) = crossbeam_channel::bounded(1);
+        let recorder = Recorder::default();
+        let theme = Theme::builtin("dark", ColorMode::TrueColor).unwrap();
+        let feed = Feed::Live {
+            events: erx,
+            control: ctx,
+        };
+        let out = recorder.clone();
+        let ui = std::thread::spawn(move || {
+            run_writer(feed, theme, "flood-test".into(), out, (100, 30), srx)
+        });
+        let started = Instant::now();
+        for r in fixture::cut_at_update(&fixture::demo_records(), 400) {
+            etx.send(r).unwrap();
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        drop(etx);
+        std::thread::sleep(Duration::from_millis(300));
+        stx.send(()).unwrap();
+        assert_eq!(ui.join().unwrap().unwrap(), UiExit::FeedEnded);
+        let written = String::from_utf8_lossy(&recorder.bytes.lock().unwrap()).into_owned();
+        // ratatui hides the cursor once per frame it draws.
+        let frames = written.matches("\x1b[?25l").count();
+        // The frames the feed caused, the feed's end, the frame shown on leaving.
+        let most = (seconds / DATA_FRAME.as_secs_f64()).ceil() as usize + 3;
+        assert!(
+            (3..=most).contains(&frames),
+            "{frames} frames in {seconds:.2} s (at most {most})"
+        );
+        assert!(written.contains("flood-test"), "title drawn");
+        assert!(written.contains("\x1b["), "escape sequences written");
     }
 
     #[test]

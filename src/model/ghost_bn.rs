@@ -92,10 +92,23 @@ impl GhostBatchNorm {
 
     fn update_running(&self, x: &Tensor, mean: &Tensor, var: &Tensor) -> Result<()> {
         let (n, _, h, w) = x.dims4()?;
+        let means = mean.flatten_all()?.to_vec1::<f32>()?;
+        let vars = var.flatten_all()?.to_vec1::<f32>()?;
+        self.update_running_stats(n, h * w, &means, &vars)
+    }
+
+    /// Folds the batch statistics of one training pass into the running ones: `means` and `vars`
+    /// are chunk-major (chunks × C, biased variances) over a batch of `n` samples of `positions`
+    /// values per channel.
+    pub(super) fn update_running_stats(
+        &self,
+        n: usize,
+        positions: usize,
+        means: &[f32],
+        vars: &[f32],
+    ) -> Result<()> {
         let m = self.momentum;
         // Stats are small (chunks × C); fold them on the host in f64 for a deterministic order.
-        let means = mean.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
-        let vars = var.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
         let mut rm = self
             .running_mean
             .as_tensor()
@@ -106,19 +119,20 @@ impl GhostBatchNorm {
             .as_tensor()
             .to_dtype(candle_core::DType::F64)?
             .to_vec1::<f64>()?;
+        let c = rm.len();
         for ((_, len), (cm, cv)) in ghost_chunks(n, self.ghost)
             .into_iter()
-            .zip(means.iter().zip(&vars))
+            .zip(means.chunks(c).zip(vars.chunks(c)))
         {
-            let count = (len * h * w) as f64;
+            let count = (len * positions) as f64;
             let unbias = if count > 1.0 {
                 count / (count - 1.0)
             } else {
                 1.0
             };
             for c in 0..rm.len() {
-                rm[c] = (1.0 - m) * rm[c] + m * cm[c];
-                rv[c] = (1.0 - m) * rv[c] + m * cv[c] * unbias;
+                rm[c] = (1.0 - m) * rm[c] + m * cm[c] as f64;
+                rv[c] = (1.0 - m) * rv[c] + m * cv[c] as f64 * unbias;
             }
         }
         let dev = self.running_mean.device();
@@ -129,6 +143,16 @@ impl GhostBatchNorm {
         self.running_mean.set(&to(rm)?)?;
         self.running_var.set(&to(rv)?)?;
         Ok(())
+    }
+
+    /// The scale γ and shift β.
+    pub(super) fn affine(&self) -> (&Var, &Var) {
+        (&self.gamma, &self.beta)
+    }
+
+    /// Samples per ghost chunk (0 = the whole batch) and ε.
+    pub(super) fn ghost_eps(&self) -> (usize, f64) {
+        (self.ghost, self.eps)
     }
 }
 

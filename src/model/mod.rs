@@ -2,10 +2,12 @@
 //! Owns parameter creation (seeded, device-placed) and the running statistics of batch norm;
 //! must never decide learning rates, batch sizes or how gradients are combined.
 
+mod cpu_step;
 mod ghost_bn;
 mod params;
 mod resnet;
 
+pub use cpu_step::TrainPass;
 pub use ghost_bn::GhostBatchNorm;
 pub use params::ParamStore;
 pub use resnet::ResNet;

@@ -9,11 +9,11 @@ use crate::config::{Arch, ModelConfig};
 use crate::ops::Kernels;
 
 /// Convolution followed by ghost batch norm.
-struct ConvBn {
-    weight: Var,
-    stride: usize,
-    padding: usize,
-    bn: GhostBatchNorm,
+pub(super) struct ConvBn {
+    pub(super) weight: Var,
+    pub(super) stride: usize,
+    pub(super) padding: usize,
+    pub(super) bn: GhostBatchNorm,
 }
 
 impl ConvBn {
@@ -53,10 +53,10 @@ impl ConvBn {
 }
 
 /// The basic residual block: two 3×3 conv-BN layers and a shortcut.
-struct Block {
-    a: ConvBn,
-    b: ConvBn,
-    shortcut: Option<ConvBn>,
+pub(super) struct Block {
+    pub(super) a: ConvBn,
+    pub(super) b: ConvBn,
+    pub(super) shortcut: Option<ConvBn>,
 }
 
 impl Block {
@@ -74,9 +74,9 @@ impl Block {
 /// A CIFAR ResNet classifier over 3×32×32 images.
 pub struct ResNet {
     arch: Arch,
-    kernels: Kernels,
-    stem: ConvBn,
-    blocks: Vec<Block>,
+    pub(super) kernels: Kernels,
+    pub(super) stem: ConvBn,
+    pub(super) blocks: Vec<Block>,
     fc_weight: Var,
     fc_bias: Var,
 }
@@ -144,6 +144,17 @@ impl ResNet {
         for block in &self.blocks {
             h = block.forward(k, &h, train)?;
         }
+        self.head(&h)
+    }
+
+    /// The classifier's parameters (weight, bias).
+    pub(super) fn head_params(&self) -> [&Var; 2] {
+        [&self.fc_weight, &self.fc_bias]
+    }
+
+    /// The classifier on the last feature map (N, C, H, W): global average pooling, then the
+    /// linear layer.
+    pub(super) fn head(&self, h: &Tensor) -> Result<Tensor> {
         let pooled = h.mean(D::Minus1)?.mean(D::Minus1)?;
         pooled
             .matmul(&self.fc_weight.as_tensor().t()?)?

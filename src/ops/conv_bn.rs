@@ -15,11 +15,120 @@ use super::bn::{self, Dims, TrainStats};
 use super::conv::{self, Geom, Need};
 use super::cpu::{self, OpError};
 
-/// What the forward pass keeps for the backward pass.
-struct Saved {
+/// One fused layer's forward pass on plain slices, keeping what its backward pass needs. The
+/// candle op below wraps it; a caller that runs its own backward pass (the model's CPU training
+/// step, `model::cpu_step`) uses it directly, so no activation or gradient reaches candle's graph.
+pub struct ConvBnPass {
+    g: Geom,
+    d: Dims,
+    relu: bool,
     /// The convolution's output (the batch norm's input), NCHW.
     conv_out: Vec<f32>,
     stats: Arc<TrainStats>,
+}
+
+/// The gradients of one fused layer.
+pub struct ConvBnGrads {
+    /// Gradient of the input, when asked for.
+    pub dx: Option<Vec<f32>>,
+    /// Gradient of the weight, when asked for.
+    pub dw: Option<Vec<f32>>,
+    /// Gradient of the batch norm's scale.
+    pub dgamma: Vec<f32>,
+    /// Gradient of the batch norm's shift.
+    pub dbeta: Vec<f32>,
+}
+
+impl ConvBnPass {
+    /// Convolution of NCHW `x` (shape `x_shape`) with `wt` (`w_shape`), then batch norm over ghost
+    /// chunks of `ghost` samples with `gamma`/`beta`, then ReLU if `relu`. Returns the pass and
+    /// the layer's output (NCHW, shape [`ConvBnPass::out_shape`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        x: &[f32],
+        x_shape: &Shape,
+        wt: &[f32],
+        w_shape: &Shape,
+        (stride, pad): (usize, usize),
+        (ghost, eps): (usize, f64),
+        (gamma, beta): (&[f32], &[f32]),
+        relu: bool,
+    ) -> Result<(ConvBnPass, Vec<f32>)> {
+        let g = Geom::new(x_shape, w_shape, stride, pad)?;
+        let (n, c, h, w) = g.out_shape().dims4()?;
+        if x.len() != x_shape.elem_count() || wt.len() != w_shape.elem_count() {
+            return Err(OpError::shape("conv_bn", "data and shape lengths differ"));
+        }
+        if gamma.len() != c || beta.len() != c {
+            return Err(OpError::shape(
+                "conv_bn",
+                format!(
+                    "{}/{} scale/shift values for {c} channels",
+                    gamma.len(),
+                    beta.len()
+                ),
+            ));
+        }
+        let conv_out = conv::forward(&g, x, wt);
+        let d = Dims::raw(n, c, h * w);
+        let stats = Arc::new(bn::train_stats(
+            &conv_out,
+            d,
+            super::ghost_chunks(n, ghost),
+            eps,
+        ));
+        let y = bn::train_forward(&conv_out, d, &stats, gamma, beta, relu);
+        let pass = ConvBnPass {
+            g,
+            d,
+            relu,
+            conv_out,
+            stats,
+        };
+        Ok((pass, y))
+    }
+
+    /// The output's shape (N, C, H, W).
+    pub fn out_shape(&self) -> Shape {
+        self.g.out_shape()
+    }
+
+    /// The batch statistics: chunk-major means and biased variances (chunks × C), and the chunks.
+    pub fn stats(&self) -> &TrainStats {
+        &self.stats
+    }
+
+    /// Gradients for the output gradient `dy`, given the forward pass's input `x`, weight `wt`,
+    /// scale `gamma` and output `y` (read only when a ReLU was fused).
+    pub fn backward(
+        &self,
+        x: &[f32],
+        wt: &[f32],
+        gamma: &[f32],
+        y: &[f32],
+        dy: &[f32],
+        (need_dx, need_dw): (bool, bool),
+    ) -> ConvBnGrads {
+        let mask = self.relu.then_some(y);
+        let (dc, dgamma, dbeta) =
+            bn::train_backward(&self.conv_out, dy, mask, self.d, &self.stats, gamma, true);
+        let dc = dc.expect("asked for the input gradient");
+        let need = Need {
+            dx: need_dx,
+            dw: need_dw,
+        };
+        let (dx, dw) = if need.dx || need.dw {
+            conv::backward(&self.g, x, wt, &dc, need)
+        } else {
+            (None, None)
+        };
+        ConvBnGrads {
+            dx,
+            dw,
+            dgamma,
+            dbeta,
+        }
+    }
 }
 
 /// The fused op. After `apply_op3`, [`ConvBnTrain::stats`] holds the batch statistics.
@@ -29,7 +138,7 @@ pub struct ConvBnTrain {
     ghost: usize,
     eps: f64,
     relu: bool,
-    saved: Mutex<Option<Saved>>,
+    saved: Mutex<Option<ConvBnPass>>,
     stats: Arc<Mutex<Option<Arc<TrainStats>>>>,
 }
 
@@ -81,19 +190,23 @@ impl CustomOp3 for ConvBnTrain {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let g = Geom::new(l1.shape(), l2.shape(), self.stride, self.pad)?;
-        let shape = g.out_shape();
-        let (n, c, h, w) = shape.dims4()?;
+        let c = l2.shape().dims().first().copied().unwrap_or(0);
         let x = cpu::slice("conv_bn", s1, l1)?;
         let wt = cpu::slice("conv_bn", s2, l2)?;
         let (gamma, beta) = gamma_beta(cpu::slice("conv_bn", s3, l3)?, c)?;
-        let conv_out = conv::forward(&g, x, wt);
-        let d = Dims::raw(n, c, h * w);
-        let chunks = super::ghost_chunks(n, self.ghost);
-        let stats = Arc::new(bn::train_stats(&conv_out, d, chunks, self.eps));
-        let y = bn::train_forward(&conv_out, d, &stats, gamma, beta, self.relu);
-        *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats.clone());
-        *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = Some(Saved { conv_out, stats });
+        let (pass, y) = ConvBnPass::forward(
+            x,
+            l1.shape(),
+            wt,
+            l2.shape(),
+            (self.stride, self.pad),
+            (self.ghost, self.eps),
+            (gamma, beta),
+            self.relu,
+        )?;
+        let shape = pass.out_shape();
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(pass.stats.clone());
+        *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = Some(pass);
         Ok((CpuStorage::F32(y), shape))
     }
 
@@ -105,41 +218,26 @@ impl CustomOp3 for ConvBnTrain {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let g = Geom::new(x.shape(), wt.shape(), self.stride, self.pad)?;
-        let (n, c, h, w) = res.dims4()?;
-        let d = Dims::raw(n, c, h * w);
         let saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(saved) = saved.as_ref() else {
+        let Some(pass) = saved.as_ref() else {
             return Err(OpError::shape("conv_bn", "backward before forward"));
         };
         let gbv = gb.flatten_all()?.to_vec1::<f32>()?;
-        let (gamma, _) = gamma_beta(&gbv, c)?;
-        let need = Need {
-            dx: x.track_op(),
-            dw: wt.track_op(),
-        };
-        let (dx, dw, dgamma, dbeta) = cpu::with_f32("conv_bn", grad, |gs| {
+        let (gamma, _) = gamma_beta(&gbv, res.dims4()?.1)?;
+        let need = (x.track_op(), wt.track_op());
+        let grads = cpu::with_f32("conv_bn", grad, |gs| {
             cpu::with_f32("conv_bn", res, |ys| {
-                let y = self.relu.then_some(ys);
-                let (dc, dgamma, dbeta) =
-                    bn::train_backward(&saved.conv_out, gs, y, d, &saved.stats, gamma, true);
-                let dc = dc.expect("asked for the input gradient");
                 cpu::with_f32("conv_bn", x, |xs| {
                     cpu::with_f32("conv_bn", wt, |ws| {
-                        let (dx, dw) = if need.dx || need.dw {
-                            conv::backward(&g, xs, ws, &dc, need)
-                        } else {
-                            (None, None)
-                        };
-                        (dx, dw, dgamma, dbeta)
+                        pass.backward(xs, ws, gamma, ys, gs, need)
                     })
                 })
             })
         })????;
-        let dx = dx.map(|v| cpu::tensor(v, x.shape())).transpose()?;
-        let dw = dw.map(|v| cpu::tensor(v, wt.shape())).transpose()?;
-        let mut dgb = dgamma;
-        dgb.extend_from_slice(&dbeta);
+        let dx = grads.dx.map(|v| cpu::tensor(v, x.shape())).transpose()?;
+        let dw = grads.dw.map(|v| cpu::tensor(v, wt.shape())).transpose()?;
+        let mut dgb = grads.dgamma;
+        dgb.extend_from_slice(&grads.dbeta);
         Ok((dx, dw, Some(cpu::tensor(dgb, gb.shape())?)))
     }
 }

@@ -19,6 +19,14 @@ use candle_core::{Result, Tensor};
 pub use cpu::OpError;
 pub use stock::ghost_chunks;
 
+/// The fast CPU layers on plain f32 slices, for a caller that runs its own backward pass (the
+/// model's graph-free training step); the candle ops above wrap the same functions.
+pub mod slices {
+    pub use super::conv_bn::{ConvBnGrads, ConvBnPass};
+    pub use super::cpu::{is_fast, with_f32};
+    pub use super::eltwise::{add_assign, add_relu, relu_grad, sum_squares, sum_squares_of_mean};
+}
+
 /// Sizes the CPU worker pool the fast kernels share with candle's own element-wise ops
 /// (`threads` = 0 keeps candle's default, one per physical core). Call once at start-up, before
 /// any tensor op: candle reads `CANDLE_NUM_THREADS` when its pool is first used.

@@ -5,6 +5,7 @@
 use candle_core::{DType, Device, Result, Tensor, Var, D};
 
 use crate::model::ResNet;
+use crate::ops::slices;
 
 /// Squared gradient norms gathered for the noise-scale estimate.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,8 +76,25 @@ pub fn batch_gradient(
             device,
         )?;
         let y = Tensor::from_slice(&labels[start..start + len], len, device)?;
-        let logits = model.forward(&x, true)?;
-        let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+        // Scale so the accumulated sum is the gradient of the mean over the whole batch.
+        let scale = len as f64 / n as f64;
+        let (logits, loss, grads) = if model.trains_without_graph(&x) {
+            let pass = model.train_pass(
+                &x,
+                |logits| candle_nn::loss::cross_entropy(logits, &y),
+                scale,
+            )?;
+            let grads = gather(params, |p| pass.grads.get(&p.id()).cloned())?;
+            (pass.logits, pass.loss, grads)
+        } else {
+            let logits = model.forward(&x, true)?;
+            let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+            let store = (&loss * scale)?.backward()?;
+            // Detached, so that keeping a gradient (accumulation, optimizer state) never keeps
+            // the graph that produced it.
+            let grads = gather(params, |p| store.get(p.as_tensor()).map(Tensor::detach))?;
+            (logits, loss, grads)
+        };
         let loss_value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         loss_sum += loss_value * len as f64;
         correct += logits
@@ -85,20 +103,7 @@ pub fn batch_gradient(
             .to_dtype(DType::U32)?
             .sum_all()?
             .to_scalar::<u32>()? as usize;
-        // Scale so the accumulated sum is the gradient of the mean over the whole batch.
-        let scaled = (loss * (len as f64 / n as f64))?;
-        let store = scaled.backward()?;
-        let mut grads = Vec::with_capacity(params.len());
-        for p in params {
-            let g = match store.get(p.as_tensor()) {
-                // Detached, so that keeping a gradient (accumulation, optimizer state) never
-                // keeps the graph that produced it.
-                Some(g) => g.detach(),
-                None => p.as_tensor().zeros_like()?,
-            };
-            grads.push(g);
-        }
-        if want_norms && len == full {
+        if want_norms && len == full && len < n {
             // |G_small|² of this micro-batch's own mean loss: undo the 1/n scaling.
             let rescale = n as f64 / len as f64;
             small_sq_sum += squared_norm(&grads)? * rescale * rescale;
@@ -115,6 +120,11 @@ pub fn batch_gradient(
     }
     let grads = acc.unwrap_or_default();
     let grad_sq = squared_norm(&grads)?;
+    if want_norms && full == n && n > 0 {
+        // One micro-batch: it is the whole batch, its norm the one just taken.
+        small_sq_sum = grad_sq;
+        smalls = 1;
+    }
     Ok(BatchGradient {
         grad_sq,
         grads,
@@ -129,10 +139,28 @@ pub fn batch_gradient(
     })
 }
 
-/// Σ over tensors of the sum of squares, with one device-to-host transfer.
+/// Each parameter's gradient from `get`, zeros for a parameter the loss does not reach.
+fn gather(params: &[Var], get: impl Fn(&Var) -> Option<Tensor>) -> Result<Vec<Tensor>> {
+    params
+        .iter()
+        .map(|p| match get(p) {
+            Some(g) => Ok(g),
+            None => p.as_tensor().zeros_like(),
+        })
+        .collect()
+}
+
+/// Σ over tensors of the sum of squares (f64 sums of f32 data on the fast CPU path; candle ops
+/// with one device-to-host transfer elsewhere).
 pub fn squared_norm(tensors: &[Tensor]) -> Result<f64> {
     if tensors.is_empty() {
         return Ok(0.0);
+    }
+    if tensors.iter().all(slices::is_fast) {
+        return tensors
+            .iter()
+            .map(|t| slices::with_f32("squared_norm", t, slices::sum_squares))
+            .sum();
     }
     let sums = tensors
         .iter()
@@ -142,6 +170,28 @@ pub fn squared_norm(tensors: &[Tensor]) -> Result<f64> {
         .to_dtype(DType::F64)?
         .sum_all()?
         .to_scalar::<f64>()
+}
+
+/// |(a + b) / 2|² over pairs of equally shaped tensors: the squared norm of the mean of two
+/// gradients, without forming it on the fast CPU path.
+pub fn squared_norm_of_mean(a: &[Tensor], b: &[Tensor]) -> Result<f64> {
+    if a.iter().chain(b).all(slices::is_fast) {
+        return a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| {
+                slices::with_f32("squared_norm", x, |xs| {
+                    slices::with_f32("squared_norm", y, |ys| slices::sum_squares_of_mean(xs, ys))
+                })?
+            })
+            .sum();
+    }
+    let mean = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x + y).and_then(|s| s * 0.5))
+        .collect::<Result<Vec<_>>>()?;
+    squared_norm(&mean)
 }
 
 /// Mean loss and accuracy of `model` (inference mode) over prepared test batches.
@@ -283,5 +333,55 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn one_micro_batch_reports_its_own_norm() {
+        let (images, labels) = data(32);
+        let (store, net) = setup(32);
+        let ps = params(&store);
+        let g = batch_gradient(&net, &ps, &images, &labels, 32, &Device::Cpu, true).unwrap();
+        let n = g.norms.unwrap();
+        assert_eq!((n.b_small, n.smalls), (32, 1));
+        assert_eq!(n.small_sq, g.grad_sq);
+    }
+
+    #[test]
+    fn squared_norms_match_f64_sums_on_both_paths() {
+        let dev = Device::Cpu;
+        // Long enough for several partial sums, with a ragged tail.
+        let a = [
+            Tensor::randn(0f32, 1.0, (3, 70_001), &dev).unwrap(),
+            Tensor::randn(0f32, 2.0, 17, &dev).unwrap(),
+        ];
+        let b = [
+            Tensor::randn(0f32, 1.0, (3, 70_001), &dev).unwrap(),
+            Tensor::randn(0f32, 2.0, 17, &dev).unwrap(),
+        ];
+        let vals = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let want: f64 = a.iter().flat_map(vals).map(|x| x as f64 * x as f64).sum();
+        let want_mean: f64 = a
+            .iter()
+            .zip(&b)
+            .flat_map(|(x, y)| vals(x).into_iter().zip(vals(y)))
+            .map(|(x, y)| (0.5 * (x as f64 + y as f64)).powi(2))
+            .sum();
+        let close = |got: f64, want: f64, eps: f64| (got - want).abs() <= eps * want;
+        let fast = squared_norm(&a).unwrap();
+        assert!(close(fast, want, 1e-12), "{fast} vs {want}");
+        let fast_mean = squared_norm_of_mean(&a, &b).unwrap();
+        assert!(
+            close(fast_mean, want_mean, 1e-12),
+            "{fast_mean} vs {want_mean}"
+        );
+        // The candle path (f64 tensors are not the fast path's), within f32 summation error.
+        let a64: Vec<Tensor> = a.iter().map(|t| t.to_dtype(DType::F64).unwrap()).collect();
+        let b64: Vec<Tensor> = b.iter().map(|t| t.to_dtype(DType::F64).unwrap()).collect();
+        assert!(close(squared_norm(&a64).unwrap(), want, 1e-9));
+        assert!(close(
+            squared_norm_of_mean(&a64, &b64).unwrap(),
+            want_mean,
+            1e-9
+        ));
     }
 }

@@ -25,7 +25,9 @@ use crate::train::checkpoint::{self, Checkpoint, CheckpointMeta, CHECKPOINT_FORM
 use crate::train::noise::NoiseScale;
 use crate::train::progress::Progress;
 use crate::train::sink::EventSink;
-use crate::train::step::{batch_gradient, evaluate, micro_size, squared_norm};
+use crate::train::step::{
+    batch_gradient, evaluate, micro_size, squared_norm, squared_norm_of_mean,
+};
 
 /// Failures of the training thread.
 #[derive(Debug, thiserror::Error)]
@@ -471,12 +473,7 @@ impl Trainer {
                 if let Some(prev) = self.prev_grads.take().filter(|p| p.len() == g.grads.len()) {
                     let prev_sq = squared_norm(&prev)?;
                     let cur_sq = n.small_sq;
-                    let mean: Vec<Tensor> = prev
-                        .iter()
-                        .zip(&g.grads)
-                        .map(|(a, b)| (a + b).and_then(|s| s * 0.5))
-                        .collect::<Result<_, _>>()?;
-                    let big_sq = squared_norm(&mean)?;
+                    let big_sq = squared_norm_of_mean(&prev, &g.grads)?;
                     self.noise.observe(
                         n.b_small as f64,
                         (prev_sq + cur_sq) / 2.0,

@@ -2,13 +2,14 @@
 //! body, instead of candle's autograd.
 //!
 //! Why: candle's backward gives each input of every op a zero-filled gradient buffer and adds
-//! the op's gradient into it (a memset and a three-stream pass per activation and weight, on fresh
-//! pages), ~5% of a ResNet-18 step. Here the body's forward pass keeps what each layer's
-//! backward pass needs, and the backward pass hands each gradient to the layer below by value;
-//! the two gradients of a block's input are summed in place. The classifier head (pooling, the
-//! linear layer, the loss) stays in candle: it is tiny, and the loss stays that of the graph path.
-//! The layers are the ones the candle ops wrap (`ops::slices`), so both paths compute the same
-//! gradients (`tests` compares them).
+//! the op's gradient into it (a memset and a three-stream pass per activation and weight, on
+//! fresh pages): 4% of a ResNet-18 step, 8–14% of a ResNet-8/20 one (docs/performance.md).
+//! Here the body's forward pass keeps what each layer's backward pass needs, and the backward
+//! pass hands each gradient to the layer below by value; the two gradients of a block's input
+//! are summed in place. The classifier head (pooling, the linear layer, the loss) stays in
+//! candle: it is tiny, and the loss stays that of the graph path. The layers are the ones the
+//! candle ops wrap (`ops::slices`), so both paths compute the same gradients, bit for bit
+//! (`tests` compares them).
 
 use std::collections::HashMap;
 
@@ -83,7 +84,7 @@ impl ConvBn {
         let g = slices::with_f32("cpu_step", wt, |w| {
             run.pass
                 .backward(x, w, &gamma, &run.out, dy, (need_dx, true))
-        })?;
+        })??;
         let dw =
             g.dw.ok_or_else(|| OpError::shape("cpu_step", "no weight gradient"))?;
         grads.insert(wt.id(), Tensor::from_vec(dw, wt.shape(), wt.device())?);

@@ -1,4 +1,5 @@
-//! The networks: CIFAR ResNets as plain structs (`new` + `forward`) over named parameters.
+//! The networks: CIFAR ResNets as plain structs (`new` + `forward`, and `train_pass`, a training
+//! pass with its own backward on the fast CPU kernels) over named parameters.
 //! Owns parameter creation (seeded, device-placed) and the running statistics of batch norm;
 //! must never decide learning rates, batch sizes or how gradients are combined.
 

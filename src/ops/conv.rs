@@ -77,6 +77,15 @@ impl Geom {
         Shape::from((self.n, self.cout, self.ho, self.wo))
     }
 
+    /// Values in the input (N·Cin·H·W), in the weight (Cout·Cin·k·k) and output channels.
+    pub(super) fn lengths(&self) -> (usize, usize, usize) {
+        (
+            self.n * self.cin * self.h * self.w,
+            self.cout * self.kdim(),
+            self.cout,
+        )
+    }
+
     /// Output pixels per sample.
     fn p(&self) -> usize {
         self.ho * self.wo

@@ -99,7 +99,8 @@ impl ConvBnPass {
     }
 
     /// Gradients for the output gradient `dy`, given the forward pass's input `x`, weight `wt`,
-    /// scale `gamma` and output `y` (read only when a ReLU was fused).
+    /// scale `gamma` and output `y` (read only when a ReLU was fused). Every slice must have the
+    /// length the forward pass had (checked: the kernels index through raw pointers).
     pub fn backward(
         &self,
         x: &[f32],
@@ -108,7 +109,22 @@ impl ConvBnPass {
         y: &[f32],
         dy: &[f32],
         (need_dx, need_dw): (bool, bool),
-    ) -> ConvBnGrads {
+    ) -> Result<ConvBnGrads> {
+        let (x_len, w_len, channels) = self.g.lengths();
+        let out_len = self.conv_out.len();
+        let lengths = [
+            (x.len(), x_len, "input"),
+            (wt.len(), w_len, "weight"),
+            (gamma.len(), channels, "scale"),
+            (dy.len(), out_len, "output gradient"),
+            (if self.relu { y.len() } else { out_len }, out_len, "output"),
+        ];
+        if let Some((got, want, what)) = lengths.into_iter().find(|(got, want, _)| got != want) {
+            return Err(OpError::shape(
+                "conv_bn",
+                format!("{what}: {got} values where the forward pass had {want}"),
+            ));
+        }
         let mask = self.relu.then_some(y);
         let (dc, dgamma, dbeta) =
             bn::train_backward(&self.conv_out, dy, mask, self.d, &self.stats, gamma, true);
@@ -122,12 +138,12 @@ impl ConvBnPass {
         } else {
             (None, None)
         };
-        ConvBnGrads {
+        Ok(ConvBnGrads {
             dx,
             dw,
             dgamma,
             dbeta,
-        }
+        })
     }
 }
 
@@ -233,11 +249,51 @@ impl CustomOp3 for ConvBnTrain {
                     })
                 })
             })
-        })????;
+        })?????;
         let dx = grads.dx.map(|v| cpu::tensor(v, x.shape())).transpose()?;
         let dw = grads.dw.map(|v| cpu::tensor(v, wt.shape())).transpose()?;
         let mut dgb = grads.dgamma;
         dgb.extend_from_slice(&grads.dbeta);
         Ok((dx, dw, Some(cpu::tensor(dgb, gb.shape())?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backward_refuses_slices_of_other_lengths() {
+        let x: Vec<f32> = (0..2 * 3 * 5 * 5).map(|i| (i % 7) as f32 - 3.0).collect();
+        let w: Vec<f32> = (0..4 * 3 * 3 * 3).map(|i| (i % 5) as f32 * 0.1).collect();
+        let (gamma, beta) = ([1.0f32; 4], [0.0f32; 4]);
+        let (pass, y) = ConvBnPass::forward(
+            &x,
+            &Shape::from((2, 3, 5, 5)),
+            &w,
+            &Shape::from((4, 3, 3, 3)),
+            (1, 1),
+            (0, 1e-5),
+            (&gamma, &beta),
+            true,
+        )
+        .unwrap();
+        assert_eq!(pass.out_shape().dims(), &[2, 4, 5, 5]);
+        let dy = vec![1.0f32; y.len()];
+        let need = (true, true);
+        assert!(pass.backward(&x, &w, &gamma, &y, &dy, need).is_ok());
+        for (case, err) in [
+            (
+                "output gradient",
+                pass.backward(&x, &w, &gamma, &y, &dy[1..], need),
+            ),
+            ("input", pass.backward(&x[1..], &w, &gamma, &y, &dy, need)),
+            ("weight", pass.backward(&x, &w[..9], &gamma, &y, &dy, need)),
+            ("scale", pass.backward(&x, &w, &gamma[..3], &y, &dy, need)),
+            ("output", pass.backward(&x, &w, &gamma, &y[2..], &dy, need)),
+        ] {
+            let msg = err.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(msg.contains(case), "{case}: {msg}");
+        }
     }
 }

@@ -203,6 +203,15 @@ fn window_means(steps: &[StepSeen], window: u64) -> Vec<Option<f64>> {
         .collect()
 }
 
+/// Removes the run's scratch directory however the benchmark ends.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let opts = parse_options();
     let mut sets = vec![
@@ -230,6 +239,7 @@ fn main() -> anyhow::Result<()> {
     let run_dir: PathBuf =
         std::env::temp_dir().join(format!("batchramp-ui-overhead-{}", std::process::id()));
     std::fs::create_dir_all(&run_dir)?;
+    let _cleanup = RemoveOnDrop(run_dir.clone());
     let log = LogWriter::create(&run_dir)?;
     let mut trainer = Trainer::new(TrainSetup {
         config: cfg.clone(),
@@ -294,7 +304,6 @@ fn main() -> anyhow::Result<()> {
     let exit = ui.join().expect("UI thread")?;
     let written = bytes.join().expect("pty reader");
     log.close()?;
-    let _ = std::fs::remove_dir_all(&run_dir);
     anyhow::ensure!(
         matches!(outcome, Outcome::Finished(_)),
         "the run did not finish"

@@ -1,7 +1,8 @@
 //! The main loop: one `select!` over terminal input, the feed, a 10 Hz ticker and a shutdown
 //! request; drains every pending event before drawing; redraws only when something changed: at
-//! once for a key or a resize, at most four times a second for a run's events, ten for replay. Owns the threads and channels of a UI session; must never
-//! block on the trainer (commands are sent with a timeout, events are only received).
+//! once for a key or a resize, at most four times a second for a run's events, ten for replay.
+//! Owns the threads and channels of a UI session; must never block on the trainer (commands are
+//! sent with a timeout, events are only received).
 
 use std::io::{stdout, BufWriter, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,8 +24,9 @@ use crate::events::{Control, Record};
 /// The ticker period, and the least time between frames of a replay.
 pub const FRAME: Duration = Duration::from_millis(100);
 /// The least time between frames that a live or followed run's events cause. Four a second keeps
-/// the numbers and curves current and costs a training run less than half of what ten did
-/// (`cargo bench --bench ui_overhead`, docs/performance.md); keys and resizes still redraw at once.
+/// the numbers and curves current; laying out and drawing a frame costs the same however little
+/// changed, so this is 2.5× less drawing than ten (`cargo bench --bench tui`). Keys and resizes
+/// still redraw at once.
 pub const DATA_FRAME: Duration = Duration::from_millis(250);
 /// Events applied per loop turn at most, so keys stay responsive under a flood.
 const DRAIN_LIMIT: usize = 50_000;
@@ -170,9 +172,11 @@ pub(crate) fn run_writer<W: Write + Send>(
     on_ui_thread(|| event_loop(&mut terminal, &mut app, channels, never(), shutdown))
 }
 
-/// Collects a frame's escape sequences into one write: ratatui flushes once per frame, while
-/// unbuffered, every cursor move and colour change is its own system call (measured: two thirds
-/// of the UI thread's time went to tty writes), and a terminal over SSH may show half a frame.
+/// Collects a frame's escape sequences into one write. Unbuffered (a pseudo-terminal handed in as
+/// a writer), every cursor move and colour change is its own system call: two thirds of the UI
+/// thread's time went to tty writes (`cargo bench --bench ui_overhead`). Standard output's own
+/// line buffer holds 1 kB, so a frame went out in pieces there too, and a terminal over a slow
+/// SSH link could show half a frame.
 fn frame_buffer<W: Write>(writer: W) -> BufWriter<W> {
     BufWriter::with_capacity(FRAME_BUFFER_BYTES, writer)
 }

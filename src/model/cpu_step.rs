@@ -34,6 +34,8 @@ struct LayerRun {
     pass: ConvBnPass,
     out: Vec<f32>,
     shape: Shape,
+    /// The scale γ the forward pass used (the backward pass needs it too).
+    gamma: Vec<f32>,
 }
 
 /// One residual block's layers and its output.
@@ -65,7 +67,12 @@ impl ConvBn {
         let (n, _, h, wd) = shape.dims4()?;
         let st = pass.stats();
         self.bn.update_running_stats(n, h * wd, &st.mean, &st.var)?;
-        Ok(LayerRun { pass, out, shape })
+        Ok(LayerRun {
+            pass,
+            out,
+            shape,
+            gamma,
+        })
     }
 
     /// The layer's backward pass for output gradient `dy`; records the weight, scale and shift
@@ -79,11 +86,10 @@ impl ConvBn {
         grads: &mut HashMap<TensorId, Tensor>,
     ) -> Result<Option<Vec<f32>>> {
         let (gamma_var, beta_var) = self.bn.affine();
-        let gamma = vec_of(gamma_var)?;
         let wt = self.weight.as_tensor();
         let g = slices::with_f32("cpu_step", wt, |w| {
             run.pass
-                .backward(x, w, &gamma, &run.out, dy, (need_dx, true))
+                .backward(x, w, &run.gamma, &run.out, dy, (need_dx, true))
         })??;
         let dw =
             g.dw.ok_or_else(|| OpError::shape("cpu_step", "no weight gradient"))?;

@@ -81,53 +81,49 @@ cpu::multiversion! {
     }
 }
 
-/// Σ v², accumulated in f64 (a gradient's squared norm without an f32 temporary per tensor).
-pub fn sum_squares(v: &[f32]) -> f64 {
-    cpu::par_map(v.len().div_ceil(SUM_CHUNK), |i| {
-        sum_squares_row(&v[i * SUM_CHUNK..((i + 1) * SUM_CHUNK).min(v.len())])
+/// Σ of `part(range)` over the fixed chunks of `0..len`, added in chunk order.
+fn chunked_sum(len: usize, part: impl Fn(std::ops::Range<usize>) -> f64 + Sync) -> f64 {
+    cpu::par_map(len.div_ceil(SUM_CHUNK), |i| {
+        part(i * SUM_CHUNK..((i + 1) * SUM_CHUNK).min(len))
     })
     .iter()
     .sum()
+}
+
+/// Σ v², accumulated in f64 (a gradient's squared norm without an f32 temporary per tensor).
+pub fn sum_squares(v: &[f32]) -> f64 {
+    chunked_sum(v.len(), |r| sum_squares_row(&v[r]))
 }
 
 /// Σ ((a + b) / 2)², accumulated in f64: the squared norm of the mean of two gradients without
 /// forming it.
 pub fn sum_squares_of_mean(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len(), "sum_squares_of_mean: lengths differ");
-    cpu::par_map(a.len().div_ceil(SUM_CHUNK), |i| {
-        let r = i * SUM_CHUNK..((i + 1) * SUM_CHUNK).min(a.len());
-        sum_squares_of_mean_row(&a[r.clone()], &b[r])
-    })
-    .iter()
-    .sum()
+    chunked_sum(a.len(), |r| sum_squares_of_mean_row(&a[r.clone()], &b[r]))
 }
 
-/// `relu(a + b)` of two equally long slices.
-pub fn add_relu(a: &[f32], b: &[f32]) -> Vec<f32> {
-    assert_eq!(a.len(), b.len(), "add_relu: lengths differ");
-    let fill = |yp: SendPtr| {
+/// `row(a, b, out)` over two equally long slices, in parallel ranges, into a fresh buffer.
+fn zip_map(what: &str, a: &[f32], b: &[f32], row: fn(&[f32], &[f32], &mut [f32])) -> Vec<f32> {
+    assert_eq!(a.len(), b.len(), "{what}: lengths differ");
+    let fill = |out: SendPtr| {
         cpu::for_ranges_grain(a.len(), GRAIN, |_, r| {
             // SAFETY: each task writes only its own range of the output.
-            let y = unsafe { yp.slice(r.clone()) };
-            add_relu_row(&a[r.clone()], &b[r], y);
+            let o = unsafe { out.slice(r.clone()) };
+            row(&a[r.clone()], &b[r], o);
         })
     };
     // SAFETY: the ranges cover the whole output and each writes all of its elements.
     unsafe { cpu::filled(a.len(), fill) }
 }
 
+/// `relu(a + b)` of two equally long slices.
+pub fn add_relu(a: &[f32], b: &[f32]) -> Vec<f32> {
+    zip_map("add_relu", a, b, add_relu_row)
+}
+
 /// The gradient through a ReLU whose output was `y`: `g` where `y > 0`, else 0.
 pub fn relu_grad(g: &[f32], y: &[f32]) -> Vec<f32> {
-    assert_eq!(g.len(), y.len(), "relu_grad: lengths differ");
-    let fill = |op: SendPtr| {
-        cpu::for_ranges_grain(g.len(), GRAIN, |_, r| {
-            // SAFETY: each task writes only its own range of the output.
-            let o = unsafe { op.slice(r.clone()) };
-            relu_grad_row(&g[r.clone()], &y[r], o);
-        })
-    };
-    // SAFETY: the ranges cover the whole output and each writes all of its elements.
-    unsafe { cpu::filled(g.len(), fill) }
+    zip_map("relu_grad", g, y, relu_grad_row)
 }
 
 /// `a += b` in place (the sum of two gradients of one tensor).

@@ -13,6 +13,7 @@ mod direct;
 mod eltwise;
 mod stock;
 pub mod update;
+mod winograd;
 
 use candle_core::{Result, Tensor};
 

@@ -144,6 +144,14 @@ fn conv_matches_stock() {
     conv_case(30, (35, 64, 4, 4), 128, 3, 1, 1, true);
     conv_case(31, (3, 128, 4, 8), 64, 3, 1, 1, true);
     conv_case(32, (2, 48, 4, 4), 64, 3, 1, 1, true);
+    // Winograd (≥ 128 channels each side, even maps): batch 1, a tile count that is not a whole
+    // number of 16-tile vectors (3 × 3 × 3 = 27), channel counts that are not multiples of 16,
+    // non-square maps, more tiles than one block; an odd map stays on the direct path
+    conv_case(33, (1, 128, 2, 2), 128, 3, 1, 1, true);
+    conv_case(34, (3, 130, 6, 6), 129, 3, 1, 1, true);
+    conv_case(35, (2, 128, 4, 10), 144, 3, 1, 1, true);
+    conv_case(36, (9, 128, 16, 16), 128, 3, 1, 1, true);
+    conv_case(37, (2, 128, 5, 5), 128, 3, 1, 1, true);
 }
 
 /// Stock candle's conv backward mis-sizes the input gradient when H and W differ in parity under
@@ -240,6 +248,8 @@ fn conv_bn_matches_stock() {
     conv_bn_case(44, (1, 4, 7, 5), 3, 3, 1, 0, true, true);
     // the stem: no gradient for the image
     conv_bn_case(45, (3, 3, 32, 32), 16, 3, 1, 2, true, false);
+    // Winograd, with ReLU and ghost chunks
+    conv_bn_case(46, (4, 128, 8, 8), 128, 3, 1, 2, true, true);
 }
 
 fn bn_train_case(seed: u64, (n, c, h, w): (usize, usize, usize, usize), ghost: usize, relu: bool) {

@@ -740,8 +740,8 @@ fn conv_wide(g: &Geom, src: &[f32], c_in: usize, wk: &[f32], c_out: usize) -> Ve
 /// Forward convolution of NCHW `x` with `wt`, returning the NCHW output buffer.
 pub(super) fn forward(g: &Geom, x: &[f32], wt: &[f32]) -> Vec<f32> {
     if g.winograd() {
-        let u = winograd::transform_weights(wt, g.cout, g.cin, false);
-        return winograd::conv(x, (g.n, g.cin, g.h, g.w), &u, g.cout);
+        let wt = winograd::Weights::new(wt, g.cout, g.cin);
+        return winograd::forward(x, (g.n, g.h, g.w), &wt);
     }
     if g.direct_forward() {
         return forward_direct(g, x, wt);
@@ -995,10 +995,9 @@ pub(super) fn backward(
     need: Need,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     if g.winograd() {
-        // The input gradient is the convolution of dY with the flipped, transposed weights.
         let dx = need.dx.then(|| {
-            let u = winograd::transform_weights(wt, g.cout, g.cin, true);
-            winograd::conv(dy, (g.n, g.cout, g.h, g.w), &u, g.cin)
+            let wt = winograd::Weights::new(wt, g.cout, g.cin);
+            winograd::input_grad(dy, (g.n, g.h, g.w), &wt)
         });
         let dw = need
             .dw

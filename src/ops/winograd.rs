@@ -42,69 +42,84 @@ pub fn available() -> bool {
     }
 }
 
-/// The 16 transformed weights G·g·Gᵀ of every (output, input) channel pair, laid out
-/// `[16][cout][cin]` (one GEMM operand per element of the 4×4 tile). With `flip`, the weights
-/// of the transposed, flipped convolution instead (the input gradient's): pair (i, o) of the
-/// result is kernel (o, i) of `wt` turned by 180°, and the layout is `[16][cin][cout]`.
-pub fn transform_weights(wt: &[f32], cout: usize, cin: usize, flip: bool) -> Vec<f32> {
-    assert!(wt.len() >= cout * cin * 9);
-    let (rows, cols) = if flip { (cin, cout) } else { (cout, cin) };
-    let plane = u_plane(rows, cols);
-    let fill = |up: SendPtr| {
-        cpu::for_ranges(rows, |_, r| {
-            // Through a reference: the closure must capture the `Send` wrapper, not its field.
-            let up = &up;
-            let vec_cols = cols / 16 * 16;
-            let block = |row: usize, col: usize| {
-                // SAFETY: `available()` holds (callers check it); elements (·, row,
-                // col..col+16) lie in this task's rows.
-                unsafe { avx512::weight_transform(wt, cin, row, col, flip, up.0, plane, cols) };
-            };
-            if flip {
-                // Column blocks outside, rows inside: a flipped block reads its 16 kernels from
-                // 16 output channels' runs, and the next row's lie right after them, so the
-                // lines one gather loads serve the following rows too (2× faster on 512
-                // channels than rows outside).
-                for col in (0..vec_cols).step_by(16) {
-                    for row in r.clone() {
-                        block(row, col);
+/// A layer's transformed weights: G·g·Gᵀ for every (output, input) channel pair, laid out
+/// `[16][cout][cin]`, one GEMM operand per element of the 4×4 tile.
+///
+/// The input gradient's convolution (dY with the kernels transposed and turned by 180°) needs no
+/// second transform: turning g by 180° reverses its rows and columns, and G·J = Π·G (J reverses
+/// three elements, Π swaps the first and last of four), so its tile element (i, j) is this
+/// one's (π(i), π(j)) with π swapping 0 and 3, read with the channels transposed.
+pub struct Weights {
+    u: Vec<f32>,
+    cout: usize,
+    cin: usize,
+}
+
+impl Weights {
+    /// Transforms `wt` (`cout` × `cin` × 3 × 3).
+    pub fn new(wt: &[f32], cout: usize, cin: usize) -> Self {
+        assert!(wt.len() >= cout * cin * 9);
+        let plane = u_plane(cout, cin);
+        let fill = |up: SendPtr| {
+            cpu::for_ranges(cout, |_, r| {
+                // Through a reference: the closure must capture the `Send` wrapper, not its field.
+                let up = &up;
+                let vec_cin = cin / 16 * 16;
+                for co in r {
+                    for ci in (0..vec_cin).step_by(16) {
+                        // SAFETY: `available()` holds (callers check it); elements
+                        // (·, co, ci..ci+16) lie in this task's rows.
+                        unsafe { avx512::weight_transform(wt, cin, co, ci, up.0, plane) };
+                    }
+                    for ci in vec_cin..cin {
+                        let k = &wt[(co * cin + ci) * 9..][..9];
+                        let g: [[f32; 3]; 3] =
+                            std::array::from_fn(|i| std::array::from_fn(|j| k[i * 3 + j]));
+                        for (e, &v) in tile_weights(g).iter().enumerate() {
+                            // SAFETY: element (e, co, ci) lies in this task's rows.
+                            unsafe { *up.0.add(e * plane + co * cin + ci) = v };
+                        }
                     }
                 }
-            } else {
-                for row in r.clone() {
-                    for col in (0..vec_cols).step_by(16) {
-                        block(row, col);
-                    }
-                }
+            });
+            for e in 0..16 {
+                // SAFETY: the skew after plane e lies inside the buffer and no task writes it.
+                unsafe { up.slice(e * plane + cout * cin..(e + 1) * plane).fill(0.0) };
             }
-            for row in r {
-                for col in vec_cols..cols {
-                    let (co, ci) = if flip { (col, row) } else { (row, col) };
-                    let k = &wt[(co * cin + ci) * 9..][..9];
-                    let g: [[f32; 3]; 3] = std::array::from_fn(|i| {
-                        std::array::from_fn(|j| {
-                            if flip {
-                                k[8 - (i * 3 + j)]
-                            } else {
-                                k[i * 3 + j]
-                            }
-                        })
-                    });
-                    let u = tile_weights(g);
-                    for (e, &v) in u.iter().enumerate() {
-                        // SAFETY: element (e, row, col) lies in this task's rows.
-                        unsafe { *up.0.add(e * plane + row * cols + col) = v };
-                    }
-                }
-            }
-        });
-        for e in 0..16 {
-            // SAFETY: the skew after plane e lies inside the buffer and no task writes it.
-            unsafe { up.slice(e * plane + rows * cols..(e + 1) * plane).fill(0.0) };
-        }
-    };
-    // SAFETY: every (element, row, col) is written once, and the skews are zeroed.
-    unsafe { cpu::filled(16 * plane, fill) }
+        };
+        // SAFETY: every (element, co, ci) is written once, and the skews are zeroed.
+        let u = unsafe { cpu::filled(16 * plane, fill) };
+        Self { u, cout, cin }
+    }
+
+    /// Tile element `e` of the forward convolution: `cout` × `cin`.
+    fn forward(&self, e: usize) -> Mat {
+        Mat::rows(
+            self.u[e * u_plane(self.cout, self.cin)..].as_ptr(),
+            self.cin,
+        )
+    }
+
+    /// Tile element `e` of the input gradient's convolution: `cin` × `cout`.
+    fn input_grad(&self, e: usize) -> Mat {
+        const PI: [usize; 4] = [3, 1, 2, 0];
+        let turned = PI[e / 4] * 4 + PI[e % 4];
+        Mat::cols(
+            self.u[turned * u_plane(self.cout, self.cin)..].as_ptr(),
+            self.cin,
+        )
+    }
+}
+
+/// The forward convolution of `x` (N × Cin × H × W, H and W even) with `wt`: N × Cout × H × W.
+pub fn forward(x: &[f32], (n, h, w): (usize, usize, usize), wt: &Weights) -> Vec<f32> {
+    conv(x, (n, wt.cin, h, w), wt.cout, |e| wt.forward(e))
+}
+
+/// The input gradient of the convolution with `wt` for the output gradient `dy`
+/// (N × Cout × H × W): N × Cin × H × W.
+pub fn input_grad(dy: &[f32], (n, h, w): (usize, usize, usize), wt: &Weights) -> Vec<f32> {
+    conv(dy, (n, wt.cout, h, w), wt.cin, |e| wt.input_grad(e))
 }
 
 /// G·g·Gᵀ of one 3×3 kernel, row-major 4×4 (the vector path in `avx512::weight_transform` does
@@ -141,46 +156,77 @@ fn block_tiles(cin: usize, cout: usize) -> usize {
     ((BLOCK_BYTES / per_tile) / 16 * 16).clamp(16, 512)
 }
 
-/// Zero-bordered planes of `x` (the direct kernels' layout, one sample per plane), so every tile
-/// reads a full 4×4 patch: (planes, elements per plane, row stride). `c_other`: the channel
-/// count on the other side of the convolution (the offsets into both must fit an i32).
-fn pad_input(
-    x: &[f32],
-    (n, cin, h, w): (usize, usize, usize, usize),
-    c_other: usize,
-) -> (Vec<f32>, usize, usize) {
-    let pl = super::direct::Plane::new(h, w, 1);
-    let (pp, pw) = (pl.stride(), w + 2);
-    assert!(
-        n * cin.max(c_other) * pp < i32::MAX as usize,
-        "offsets fit the gathers' i32 lanes"
-    );
-    let fill = |dp: SendPtr| {
-        cpu::for_chunks(n, 1, |_, r| {
-            for s in r {
-                // SAFETY: sample s's planes belong to this task alone.
-                let d = unsafe { dp.slice(s * cin * pp..(s + 1) * cin * pp) };
-                super::direct::pad_planes(&x[s * cin * h * w..(s + 1) * cin * h * w], cin, &pl, d);
-            }
-        })
-    };
-    // SAFETY: `pad_planes` writes every element of each sample's planes.
-    (unsafe { cpu::filled(n * cin * pp, fill) }, pp, pw)
+/// The tiles of one block as the transforms address them, in whole vectors of 16 (past the
+/// block's last tile, repeats of it).
+struct Tiles {
+    /// Offset in channel 0 of the input of each tile's 4×4 patch (its top-left element, one row
+    /// above and one column left of the tile's outputs: possibly outside the map, even negative).
+    patch: Vec<i32>,
+    /// Offset in channel 0 of the output (gradient) of each tile's first element.
+    out: Vec<i32>,
+    /// Per vector of 16 tiles: which lanes' patch rows 0..4, and columns 0..4, lie in the map.
+    rows: Vec<[u16; 4]>,
+    cols: Vec<[u16; 4]>,
 }
 
-/// The 3×3 pad-1 convolution of `x` (N × `cin` × H × W, H and W even) with weights transformed
-/// by [`transform_weights`] for (`cout`, `cin`): N × `cout` × H × W.
-pub fn conv(
+impl Tiles {
+    /// Tiles `first..first + count` of N maps of H × W with `c_in` input and `c_out` output
+    /// channels.
+    fn new(first: usize, count: usize, (c_in, c_out, h, w): (usize, usize, usize, usize)) -> Self {
+        let (th, tw) = (h / 2, w / 2);
+        let lanes = count.div_ceil(16) * 16;
+        let at = |k: usize| {
+            let t = first + k.min(count - 1);
+            (t / (th * tw), (t / tw) % th, t % tw)
+        };
+        let mut tiles = Tiles {
+            patch: Vec::with_capacity(lanes),
+            out: Vec::with_capacity(lanes),
+            rows: vec![[0; 4]; lanes / 16],
+            cols: vec![[0; 4]; lanes / 16],
+        };
+        for k in 0..lanes {
+            let (s, ty, tx) = at(k);
+            let (y0, x0) = (2 * ty as isize - 1, 2 * tx as isize - 1);
+            tiles
+                .patch
+                .push(((s * c_in * h * w) as isize + y0 * w as isize + x0) as i32);
+            tiles
+                .out
+                .push((s * c_out * h * w + 2 * ty * w + 2 * tx) as i32);
+            for i in 0..4 {
+                if (0..h as isize).contains(&(y0 + i as isize)) {
+                    tiles.rows[k / 16][i] |= 1 << (k % 16);
+                }
+                if (0..w as isize).contains(&(x0 + i as isize)) {
+                    tiles.cols[k / 16][i] |= 1 << (k % 16);
+                }
+            }
+        }
+        tiles
+    }
+
+    /// Tiles held, in whole vectors.
+    fn lanes(&self) -> usize {
+        self.patch.len()
+    }
+}
+
+/// The 3×3 pad-1 convolution of `x` (N × `cin` × H × W, H and W even) into `cout` channels,
+/// `lhs(e)` being tile element e of the transformed weights (`cout` × `cin`).
+fn conv(
     x: &[f32],
     (n, cin, h, w): (usize, usize, usize, usize),
-    u: &[f32],
     cout: usize,
+    lhs: impl Fn(usize) -> Mat + Sync,
 ) -> Vec<f32> {
     assert!(h % 2 == 0 && w % 2 == 0 && h > 0 && w > 0);
-    assert!(x.len() >= n * cin * h * w && u.len() >= 16 * u_plane(cout, cin));
-    let (xp, pp, pw) = pad_input(x, (n, cin, h, w), cout);
-    let (th, tw) = (h / 2, w / 2);
-    let tiles = n * th * tw;
+    assert!(x.len() >= n * cin * h * w);
+    assert!(
+        n * cin.max(cout) * h * w < i32::MAX as usize,
+        "offsets fit the gathers' i32 lanes"
+    );
+    let tiles = n * (h / 2) * (w / 2);
     let tb = block_tiles(cin, cout).min(tiles.div_ceil(16) * 16);
     let blocks = tiles.div_ceil(tb);
     // The 16 planes of a block's transformed inputs and products, a little more than a power of
@@ -192,31 +238,16 @@ pub fn conv(
             cpu::with_scratch([16 * vs, 16 * ms], |[v, m]| {
                 for b in r {
                     let t0 = b * tb;
-                    let nt = tb.min(tiles - t0);
-                    // Tiles past the last repeat it (whole vectors); their results are the last
-                    // tile's, written again to the same place.
-                    let tile = |k: usize| {
-                        let t = t0 + k.min(nt - 1);
-                        (t / (th * tw), (t / tw) % th, t % tw)
-                    };
-                    let ntv = nt.div_ceil(16) * 16;
-                    let src: Vec<i32> = (0..ntv)
-                        .map(|k| {
-                            let (s, ty, tx) = tile(k);
-                            (s * cin * pp + 2 * ty * pw + 2 * tx) as i32
-                        })
-                        .collect();
-                    let dst: Vec<i32> = (0..ntv)
-                        .map(|k| {
-                            let (s, ty, tx) = tile(k);
-                            (s * cout * h * w + 2 * ty * w + 2 * tx) as i32
-                        })
-                        .collect();
+                    // Tiles past the last repeat it; their results are the last tile's, written
+                    // again to the same place.
+                    let bt = Tiles::new(t0, tb.min(tiles - t0), (cin, cout, h, w));
+                    let ntv = bt.lanes();
+                    assert!(v.len() >= 16 * vs && m.len() >= 16 * ms);
                     // SAFETY: `available()` was checked by the caller; the offsets index the
-                    // padded input and this block's output tiles, which no other task writes.
+                    // input's in-map elements and this block's output tiles, which no other task
+                    // writes.
                     unsafe {
-                        assert!(v.len() >= 16 * vs);
-                        avx512::input_transform(&xp, cin, pp, pw, &src, v.as_mut_ptr(), tb, vs);
+                        avx512::input_transform(x, (cin, h * w, w), &bt, v.as_mut_ptr(), tb, vs);
                         for e in 0..16 {
                             cpu::sgemm(
                                 cout,
@@ -224,11 +255,11 @@ pub fn conv(
                                 cin,
                                 MatMut::rows(m.as_mut_ptr().add(e * ms), tb),
                                 false,
-                                Mat::rows(u.as_ptr().add(e * u_plane(cout, cin)), cin),
+                                lhs(e),
                                 Mat::rows(v.as_ptr().add(e * vs), tb),
                             );
                         }
-                        avx512::output_transform(m, cout, tb, ms, ntv, &dst, h * w, w, yp.0);
+                        avx512::output_transform(m, cout, tb, ms, &bt.out, h * w, w, yp.0);
                     }
                 }
             })
@@ -270,9 +301,11 @@ fn weight_grad_in_passes(
     (tb, per_pass): (usize, usize),
 ) -> Vec<f32> {
     assert!(tb.is_multiple_of(16) && per_pass.is_multiple_of(tb));
-    let (xp, pp, pw) = pad_input(x, (n, cin, h, w), cout);
-    let (th, tw) = (h / 2, w / 2);
-    let tiles = n * th * tw;
+    assert!(
+        n * cin.max(cout) * h * w < i32::MAX as usize,
+        "offsets fit the gathers' i32 lanes"
+    );
+    let tiles = n * (h / 2) * (w / 2);
     let ld = per_pass.min(tiles.div_ceil(16) * 16);
     let (vs, us, ms) = (cin * ld + SKEW, cout * ld + SKEW, cout * cin + SKEW);
     cpu::with_scratch([16 * vs, 16 * us, 16 * ms], |[v, u, m]| {
@@ -286,33 +319,17 @@ fn weight_grad_in_passes(
                 for b in r {
                     let t0 = b * tb;
                     let nt = tb.min(pass - t0);
-                    let ntv = nt.div_ceil(16) * 16;
-                    let at = |k: usize| {
-                        let t = p0 + t0 + k.min(nt - 1);
-                        (t / (th * tw), (t / tw) % th, t % tw)
-                    };
-                    let src: Vec<i32> = (0..ntv)
-                        .map(|k| {
-                            let (s, ty, tx) = at(k);
-                            (s * cin * pp + 2 * ty * pw + 2 * tx) as i32
-                        })
-                        .collect();
-                    let dsrc: Vec<i32> = (0..ntv)
-                        .map(|k| {
-                            let (s, ty, tx) = at(k);
-                            (s * cout * h * w + 2 * ty * w + 2 * tx) as i32
-                        })
-                        .collect();
-                    // SAFETY: `available()` was checked by the caller; columns t0..t0+ntv of
-                    // every row belong to this block alone (ntv ≤ ld − t0).
+                    let bt = Tiles::new(p0 + t0, nt, (cin, cout, h, w));
+                    // SAFETY: `available()` was checked by the caller; columns t0..t0+lanes of
+                    // every row belong to this block alone (lanes ≤ ld − t0).
                     unsafe {
-                        avx512::input_transform(&xp, cin, pp, pw, &src, vp.0.add(t0), ld, vs);
+                        avx512::input_transform(x, (cin, h * w, w), &bt, vp.0.add(t0), ld, vs);
                         avx512::grad_transform(
                             dy,
                             cout,
                             h * w,
                             w,
-                            &dsrc,
+                            &bt.out,
                             nt,
                             upp.0.add(t0),
                             ld,
@@ -395,37 +412,26 @@ fn kernel_grad(m: [f32; 16]) -> [f32; 9] {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    /// [`super::transform_weights`] for columns `col..col + 16` of row `row`.
+    /// [`super::Weights::new`] for input channels `ci..ci + 16` of output channel `co`.
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
     pub unsafe fn weight_transform(
         wt: &[f32],
         cin: usize,
-        row: usize,
-        col: usize,
-        flip: bool,
+        co: usize,
+        ci: usize,
         up: *mut f32,
         plane: usize,
-        cols: usize,
     ) {
-        // Kernel (co, ci) starts at (co·cin + ci)·9; the 16 columns are 16 consecutive input
-        // channels, or with `flip` 16 consecutive output channels.
-        let (first, step) = if flip {
-            ((col * cin + row) * 9, cin * 9)
-        } else {
-            ((row * cin + col) * 9, 9)
-        };
-        assert!(first + 15 * step + 9 <= wt.len() && step * 15 < i32::MAX as usize);
+        // The 16 kernels (co, ci..ci+16) are consecutive runs of 9.
+        let first = (co * cin + ci) * 9;
+        assert!(first + 16 * 9 <= wt.len());
         let idx = _mm512_mullo_epi32(
             _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-            _mm512_set1_epi32(step as i32),
+            _mm512_set1_epi32(9),
         );
         let base = wt.as_ptr().add(first);
         let g: [[__m512; 3]; 3] = std::array::from_fn(|i| {
-            std::array::from_fn(|j| {
-                let t = if flip { 8 - (i * 3 + j) } else { i * 3 + j };
-                _mm512_i32gather_ps::<4>(idx, base.add(t))
-            })
+            std::array::from_fn(|j| _mm512_i32gather_ps::<4>(idx, base.add(i * 3 + j)))
         });
         // The same arithmetic, in the same order, as `super::tile_weights`.
         let half = _mm512_set1_ps(0.5);
@@ -451,7 +457,7 @@ mod avx512 {
                 t[2],
             ];
             for (j, &v) in u.iter().enumerate() {
-                _mm512_storeu_ps(up.add((i * 4 + j) * plane + row * cols + col), v);
+                _mm512_storeu_ps(up.add((i * 4 + j) * plane + co * cin + ci), v);
             }
         }
     }
@@ -461,22 +467,26 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn input_transform(
-        xp: &[f32],
-        cin: usize,
-        pp: usize,
-        pw: usize,
-        src: &[i32],
+        x: &[f32],
+        (cin, hw, w): (usize, usize, usize),
+        tiles: &super::Tiles,
         v: *mut f32,
         tb: usize,
         vs: usize,
     ) {
-        assert!(vs >= cin * tb && src.len() <= tb);
-        for kv in (0..src.len()).step_by(16) {
-            let idx = _mm512_loadu_si512(src.as_ptr().add(kv) as *const _);
+        assert!(vs >= cin * tb && tiles.lanes() <= tb && x.len() >= cin * hw);
+        for kv in (0..tiles.lanes()).step_by(16) {
+            let idx = _mm512_loadu_si512(tiles.patch.as_ptr().add(kv) as *const _);
+            let (rows, cols) = (tiles.rows[kv / 16], tiles.cols[kv / 16]);
+            let z = _mm512_setzero_ps();
             for ci in 0..cin {
-                let base = xp.as_ptr().add(ci * pp);
+                let base = x.as_ptr().add(ci * hw);
+                // Patch elements outside the map are the zero padding: masked off, never read.
                 let d: [[__m512; 4]; 4] = std::array::from_fn(|i| {
-                    std::array::from_fn(|j| _mm512_i32gather_ps::<4>(idx, base.add(i * pw + j)))
+                    std::array::from_fn(|j| {
+                        let live = rows[i] & cols[j];
+                        _mm512_mask_i32gather_ps::<4>(z, live, idx, base.wrapping_add(i * w + j))
+                    })
                 });
                 // Bᵀ·d: rows.
                 let r = [
@@ -609,14 +619,14 @@ mod avx512 {
         cout: usize,
         tb: usize,
         ms: usize,
-        ntv: usize,
         dst: &[i32],
         hw: usize,
         w: usize,
         y: *mut f32,
     ) {
-        assert!(m.len() >= 16 * ms && ms >= cout * tb && dst.len() >= ntv);
-        for kv in (0..ntv).step_by(16) {
+        assert!(m.len() >= 16 * ms && ms >= cout * tb && dst.len() <= tb);
+        assert!(dst.len().is_multiple_of(16));
+        for kv in (0..dst.len()).step_by(16) {
             let idx = _mm512_loadu_si512(dst.as_ptr().add(kv) as *const _);
             for co in 0..cout {
                 let mv: [[__m512; 4]; 4] = std::array::from_fn(|i| {
@@ -697,12 +707,8 @@ mod tests {
         let x = values(n * cin * h * w, 1);
         let wt = values(cout * cin * 9, 2);
         let want = direct(&x, (n, cin, h, w), &wt, cout);
-        let got = conv(
-            &x,
-            (n, cin, h, w),
-            &transform_weights(&wt, cout, cin, false),
-            cout,
-        );
+        let weights = Weights::new(&wt, cout, cin);
+        let got = forward(&x, (n, h, w), &weights);
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
         for (i, (a, b)) in got.iter().zip(&want).enumerate() {
             assert!((a - b).abs() <= 1e-5 * scale.max(1.0), "{i}: {a} vs {b}");
@@ -718,12 +724,7 @@ mod tests {
             }
         }
         let want = direct(&dy, (n, cout, h, w), &wflip, cin);
-        let got = conv(
-            &dy,
-            (n, cout, h, w),
-            &transform_weights(&wt, cout, cin, true),
-            cin,
-        );
+        let got = input_grad(&dy, (n, h, w), &weights);
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
         for (i, (a, b)) in got.iter().zip(&want).enumerate() {
             assert!((a - b).abs() <= 1e-5 * scale.max(1.0), "dx {i}: {a} vs {b}");

@@ -653,6 +653,60 @@ mod avx512 {
     }
 }
 
+/// Off x86_64 [`available`] is false and nothing here is called; the signatures keep the
+/// callers compiling.
+#[cfg(not(target_arch = "x86_64"))]
+#[allow(clippy::too_many_arguments, clippy::missing_safety_doc)]
+mod avx512 {
+    const NEVER: &str = "Winograd kernels are x86_64-only; callers check `available`";
+
+    pub unsafe fn weight_transform(_: &[f32], _: usize, _: usize, _: usize, _: *mut f32, _: usize) {
+        unreachable!("{NEVER}")
+    }
+
+    pub unsafe fn input_transform(
+        _: &[f32],
+        _: (usize, usize, usize),
+        _: &super::Tiles,
+        _: *mut f32,
+        _: usize,
+        _: usize,
+    ) {
+        unreachable!("{NEVER}")
+    }
+
+    pub unsafe fn grad_transform(
+        _: &[f32],
+        _: usize,
+        _: usize,
+        _: usize,
+        _: &[i32],
+        _: usize,
+        _: *mut f32,
+        _: usize,
+        _: usize,
+    ) {
+        unreachable!("{NEVER}")
+    }
+
+    pub unsafe fn kernel_grads(_: &[f32], _: usize, _: usize, _: usize, _: usize, _: *mut f32) {
+        unreachable!("{NEVER}")
+    }
+
+    pub unsafe fn output_transform(
+        _: &[f32],
+        _: usize,
+        _: usize,
+        _: usize,
+        _: &[i32],
+        _: usize,
+        _: usize,
+        _: *mut f32,
+    ) {
+        unreachable!("{NEVER}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,9 @@
 //! `batchramp bench`: times the full training step (forward, backward, optimizer update) of each
 //! network and batch size on random data: warm-up, then the median of several steps. Reports
-//! images/s, step time and achieved GFLOP/s (training ≈ 3× forward FLOPs); `--both` times our
-//! kernels and stock candle back to back and prints the ratio.
+//! images/s, step time and achieved GFLOP/s (training ≈ 3× the forward pass's FLOPs as a direct
+//! convolution counts them: where the Winograd kernels take a layer, fewer multiplications do the
+//! same work, so the figure is a direct-convolution equivalent and can pass the FMA peak);
+//! `--both` times our kernels and stock candle back to back and prints the ratio.
 
 use std::time::Instant;
 
@@ -77,7 +79,7 @@ pub struct BenchResult {
     pub step_ms: f64,
     /// Images per second at the median step time.
     pub images_per_sec: f64,
-    /// Achieved GFLOP/s (3 × forward FLOPs per image).
+    /// Achieved GFLOP/s (3 × forward FLOPs per image, counted as a direct convolution would).
     pub gflops: f64,
     /// Device description.
     pub device: String,

@@ -1,8 +1,8 @@
 //! Fast CPU 2-D convolution (k ∈ {1, 3}, stride 1|2, zero padding, no bias) as a candle
 //! `CustomOp2` with forward and backward, built on im2col panels and the `gemm` crate.
 //!
-//! Owns the NCHW ↔ GEMM data movement and the choice between the GEMM path and the direct 3×3
-//! kernels ([`super::direct`]). Hand-written for speed (candle's own backward is a naive
+//! Owns the NCHW ↔ GEMM data movement and the choice among the GEMM path, the direct 3×3
+//! kernels ([`super::direct`]) and Winograd for the wide 3×3 layers ([`super::winograd`]). Hand-written for speed (candle's own backward is a naive
 //! per-pixel loop). On the GEMM path the batch is cut into tasks of whole samples, each one
 //! panel of about [`PANEL_COLS`] output pixels so the im2col panel stays in cache (the weight
 //! gradient of wide layers is split by input channels instead); the direct path works in groups

@@ -142,6 +142,7 @@ impl Geom {
             && self.w.is_multiple_of(2)
             && self.cin >= WINOGRAD_MIN_CHANNELS
             && self.cout >= WINOGRAD_MIN_CHANNELS
+            && winograd::offsets_fit(self.n, self.cin.max(self.cout), self.h * self.w)
             && winograd::available()
     }
 
@@ -1159,6 +1160,25 @@ mod tests {
         assert!(!geom((2, 16, 32, 32), 32, 3, 2).direct_forward());
         assert!(!geom((2, 16, 32, 32), 32, 1, 1).direct_forward());
         assert!(!geom((2, 64, 8, 8), 64, 3, 2).wide_direct(64));
+    }
+
+    #[test]
+    fn winograd_is_chosen_where_expected() {
+        let on = winograd::available();
+        // ResNet-18's last three stages, and uneven channel counts
+        assert_eq!(geom((32, 128, 16, 16), 128, 3, 1).winograd(), on);
+        assert_eq!(geom((32, 512, 4, 4), 512, 3, 1).winograd(), on);
+        assert_eq!(geom((1, 130, 2, 6), 129, 3, 1).winograd(), on);
+        // narrow layers, odd maps, stride 2 and 1×1 stay on the other paths
+        assert!(!geom((32, 64, 32, 32), 64, 3, 1).winograd());
+        assert!(!geom((32, 128, 16, 16), 64, 3, 1).winograd());
+        assert!(!geom((2, 128, 5, 5), 128, 3, 1).winograd());
+        assert!(!geom((2, 128, 16, 16), 256, 3, 2).winograd());
+        assert!(!geom((2, 128, 16, 16), 256, 1, 1).winograd());
+        // a batch whose offsets would overflow the gathers' i32 lanes
+        assert!(!geom((70_000, 128, 16, 16), 128, 3, 1).winograd());
+        assert!(winograd::offsets_fit(32, 512, 1024));
+        assert!(!winograd::offsets_fit(usize::MAX, 2, 2));
     }
 
     #[test]

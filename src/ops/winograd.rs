@@ -42,6 +42,14 @@ pub fn available() -> bool {
     }
 }
 
+/// Whether `n` maps of `c` channels of `hw` pixels can be addressed by the gathers' i32 lanes
+/// (beyond that, callers take the direct kernels).
+pub fn offsets_fit(n: usize, c: usize, hw: usize) -> bool {
+    n.checked_mul(c)
+        .and_then(|v| v.checked_mul(hw))
+        .is_some_and(|v| v < i32::MAX as usize)
+}
+
 /// A layer's transformed weights: G·g·Gᵀ for every (output, input) channel pair, laid out
 /// `[16][cout][cin]`, one GEMM operand per element of the 4×4 tile.
 ///
@@ -223,8 +231,8 @@ fn conv(
     assert!(h % 2 == 0 && w % 2 == 0 && h > 0 && w > 0);
     assert!(x.len() >= n * cin * h * w);
     assert!(
-        n * cin.max(cout) * h * w < i32::MAX as usize,
-        "offsets fit the gathers' i32 lanes"
+        offsets_fit(n, cin.max(cout), h * w),
+        "callers check `offsets_fit`"
     );
     let tiles = n * (h / 2) * (w / 2);
     let tb = block_tiles(cin, cout).min(tiles.div_ceil(16) * 16);
@@ -302,8 +310,8 @@ fn weight_grad_in_passes(
 ) -> Vec<f32> {
     assert!(tb.is_multiple_of(16) && per_pass.is_multiple_of(tb));
     assert!(
-        n * cin.max(cout) * h * w < i32::MAX as usize,
-        "offsets fit the gathers' i32 lanes"
+        offsets_fit(n, cin.max(cout), h * w),
+        "callers check `offsets_fit`"
     );
     let tiles = n * (h / 2) * (w / 2);
     let ld = per_pass.min(tiles.div_ceil(16) * 16);

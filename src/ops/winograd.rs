@@ -282,9 +282,11 @@ fn conv(
 /// F(3×3, 2×2): dW = Gᵀ·[Σ_tiles (A·dY·Aᵀ) ⊙ (Bᵀ·d·B)]·G, the sum over tiles being 16 GEMMs
 /// (Cout × tiles · tiles × Cin) with the tiles as the long inner dimension.
 ///
-/// Three passes: the transforms of every tile (in parallel by blocks of tiles), the 16 GEMMs
-/// (in parallel by tile element), the transform back (in parallel by output channels). Every
-/// sum's order is fixed by the shapes, so the result does not depend on the threads.
+/// The tiles are summed in passes of at most [`GRAD_PASS_BYTES`] of transforms: per pass, the
+/// transforms of its tiles (in parallel by blocks of tiles), then the 16 GEMMs adding into the
+/// sums (in parallel by tile element); at the end the transform back (in parallel by output
+/// channels). Every sum's order is fixed by the shapes, so the result does not depend on the
+/// threads.
 pub fn weight_grad(
     x: &[f32],
     (n, cin, h, w): (usize, usize, usize, usize),

@@ -2,7 +2,7 @@
 //! network and batch size on random data: warm-up, then the median of several steps. Reports
 //! images/s, step time and achieved GFLOP/s (training ≈ 3× the forward pass's FLOPs as a direct
 //! convolution counts them: where the Winograd kernels take a layer, fewer multiplications do the
-//! same work, so the figure is a direct-convolution equivalent and can pass the FMA peak);
+//! same work, so the figure is a direct-convolution equivalent, above what the FMA units run);
 //! `--both` times our kernels and stock candle back to back and prints the ratio.
 
 use std::time::Instant;

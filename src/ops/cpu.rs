@@ -71,6 +71,12 @@ pub fn has_avx512() -> bool {
     }
 }
 
+/// Whether an AVX-512 kernel path runs: the CPU has AVX-512F and the environment variable
+/// `off_var` (an A/B timing switch) is unset, read once into `cell`.
+pub fn avx512_unless(cell: &std::sync::OnceLock<bool>, off_var: &str) -> bool {
+    has_avx512() && !*cell.get_or_init(|| std::env::var_os(off_var).is_some())
+}
+
 /// Defines a function whose body is compiled twice: for AVX-512 (taken when the CPU has it, so
 /// plain element loops vectorise to 16 lanes) and for the baseline target.
 macro_rules! multiversion {

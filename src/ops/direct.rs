@@ -36,18 +36,8 @@ const DW_CHUNK_BYTES: usize = 24 * 1024;
 /// Whether this CPU runs the direct kernels (and `BATCHRAMP_NO_DIRECT` is unset: a switch for
 /// A/B timing against the GEMM path).
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *ON.get_or_init(|| {
-            std::arch::is_x86_feature_detected!("avx512f")
-                && std::env::var_os("BATCHRAMP_NO_DIRECT").is_none()
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    super::cpu::avx512_unless(&OFF, "BATCHRAMP_NO_DIRECT")
 }
 
 /// Whether `c` output channels fill whole register tiles.

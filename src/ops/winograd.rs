@@ -28,18 +28,8 @@ const SKEW: usize = 48;
 /// Whether this CPU runs the Winograd kernels (AVX-512 gathers and scatters), and
 /// `BATCHRAMP_NO_WINOGRAD` is unset (a switch for A/B timing against the direct kernels).
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *ON.get_or_init(|| {
-            std::arch::is_x86_feature_detected!("avx512f")
-                && std::env::var_os("BATCHRAMP_NO_WINOGRAD").is_none()
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    super::cpu::avx512_unless(&OFF, "BATCHRAMP_NO_WINOGRAD")
 }
 
 /// Whether `n` maps of `c` channels of `hw` pixels can be addressed by the gathers' i32 lanes
@@ -473,9 +463,9 @@ mod avx512 {
     }
 
     /// V[e][ci][k] = (Bᵀ·d·B)[e] for the 4×4 patch d of tile k in channel ci, 16 tiles at a time
-    /// (`src[k]`: the patch's top-left offset in channel 0 of the padded input).
+    /// (`tiles.patch[k]`: the patch's top-left offset in channel 0 of `x`; elements outside the
+    /// map read as zero).
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
     pub unsafe fn input_transform(
         x: &[f32],
         (cin, hw, w): (usize, usize, usize),

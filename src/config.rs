@@ -171,7 +171,8 @@ pub enum ScheduleKind {
     Hybrid,
     /// Nothing changes.
     Constant,
-    /// Grow B (by the factor, up to `max_batch`) when the measured noise scale exceeds B by `adaptive_margin`.
+    /// Cut the noise by the factor when the training loss plateaus (by the milestones at the
+    /// latest, when there are any); the measured noise scale splits each cut between B and ε.
     Adaptive,
 }
 
@@ -209,8 +210,17 @@ pub struct ScheduleConfig {
     pub lr_scale: f64,
     /// B ∝ 1/(1−m) variant: run with this momentum and scale B₀ by (1−m)/(1−this) (unset = off).
     pub momentum: Option<f64>,
-    /// Adaptive: grow B when the measured noise scale exceeds `margin × B`.
-    pub adaptive_margin: f64,
+    /// Adaptive: a plateau is an epoch whose fall of the mean training loss is less than this
+    /// fraction of the largest one-epoch fall so far in the stage.
+    pub adaptive_threshold: f64,
+    /// Adaptive: epochs every stage lasts at least.
+    pub adaptive_min_epochs: usize,
+    /// Adaptive without milestones: how many times the noise is cut (with milestones: one per
+    /// milestone).
+    pub adaptive_cuts: usize,
+    /// Adaptive: B grows at a cut while the statistical efficiency of the larger batch, relative
+    /// to the initial one, stays at least this (from the measured B_simple); ε takes the rest.
+    pub adaptive_efficiency: f64,
 }
 
 /// Execution limits.
@@ -316,7 +326,10 @@ impl Default for ScheduleConfig {
             hybrid_increases: 1,
             lr_scale: 1.0,
             momentum: None,
-            adaptive_margin: 1.0,
+            adaptive_threshold: 0.15,
+            adaptive_min_epochs: 2,
+            adaptive_cuts: 3,
+            adaptive_efficiency: 0.5,
         }
     }
 }
@@ -466,12 +479,22 @@ impl RunConfig {
                 ));
             }
         }
-        if !(s.adaptive_margin.is_finite() && s.adaptive_margin > 0.0) {
+        if !(s.adaptive_threshold.is_finite() && (0.0..1.0).contains(&s.adaptive_threshold)) {
             return Err(bad(
-                "schedule.adaptive_margin",
-                s.adaptive_margin,
-                "must be > 0",
+                "schedule.adaptive_threshold",
+                s.adaptive_threshold,
+                "must be in [0, 1): the fraction of the stage's largest one-epoch fall of the training loss below which a fall counts as a plateau",
             ));
+        }
+        if !(s.adaptive_efficiency > 0.0 && s.adaptive_efficiency <= 1.0) {
+            return Err(bad(
+                "schedule.adaptive_efficiency",
+                s.adaptive_efficiency,
+                "must be in (0, 1]",
+            ));
+        }
+        if s.adaptive_min_epochs == 0 {
+            return Err(bad("schedule.adaptive_min_epochs", 0, "must be at least 1"));
         }
         let o = &self.optim;
         if !(o.lr.is_finite() && o.lr > 0.0) {

@@ -106,6 +106,9 @@ pub struct StagePlan {
     pub momentum: f64,
     /// SGD noise scale g = ε·N/(B·(1−m)).
     pub noise_scale: f64,
+    /// Why the adaptive schedule began this stage (absent for planned stages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A stage begins: the plan values plus how the batch is executed.
@@ -129,6 +132,9 @@ pub struct StageEvent {
     pub momentum: f64,
     /// Noise scale g = ε·N/(B·(1−m)).
     pub noise_scale: f64,
+    /// Why the adaptive schedule began this stage (absent for planned stages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One parameter update.

@@ -6,11 +6,13 @@
 //! kept, like PyTorch's `drop_last=False`). [`Schedule::ideal_updates`] gives the paper's
 //! fractional count N·E/B for comparison.
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::{OptimKind, RunConfig, ScheduleKind};
 use crate::events::StagePlan;
 
 /// The per-epoch plan of a run. Static schedules are fixed at construction; the adaptive
-/// schedule rewrites the plan from the next epoch on when the measured noise scale says so.
+/// schedule rewrites the plan from the next epoch on when its rule cuts the noise.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Schedule {
     kind: ScheduleKind,
@@ -20,12 +22,60 @@ pub struct Schedule {
     base_batch: usize,
     factor: f64,
     batch_cap: usize,
-    adaptive_margin: f64,
+    rule: AdaptiveRule,
+    state: AdaptiveState,
+}
+
+/// The settings of the adaptive rule (see [`Schedule::observe_epoch`]).
+#[derive(Clone, Debug, PartialEq)]
+struct AdaptiveRule {
+    /// Latest epoch at which each cut takes effect (the config's milestones; may be empty).
+    deadlines: Vec<usize>,
+    /// Cuts in all.
+    cuts: usize,
+    /// Epochs a stage lasts at least.
+    min_epochs: usize,
+    /// Plateau: the last epoch's fall of the training loss is below this fraction of the
+    /// stage's largest ([`plateau_ratio`]).
+    threshold: f64,
+    /// Smallest statistical efficiency, relative to the initial batch, that a larger B may have.
+    efficiency: f64,
+    /// B is kept a multiple of the ghost batch so chunks line up.
+    ghost: usize,
+}
+
+/// What the adaptive rule has seen of the current stage and done so far; saved in checkpoints
+/// so a resumed run makes the same decisions.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdaptiveState {
+    /// Mean training loss of each finished epoch of the current stage.
+    pub stage_losses: Vec<f64>,
+    /// Noise cuts made so far.
+    pub cuts: usize,
+}
+
+/// Why the adaptive rule cut the noise at the end of an epoch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum CutTrigger {
+    /// The last epoch's fall of the training loss was this fraction of the stage's largest.
+    Plateau(f64),
+    /// The config's milestone for this cut was reached.
+    Milestone(usize),
+    /// The remaining cuts need the remaining epochs (`min_epochs` each).
+    EndOfRun,
 }
 
 /// The SGD noise scale g = ε·N/(B·(1−m)) of Smith et al.
 pub fn noise_scale(lr: f64, n_train: usize, batch: usize, momentum: f64) -> f64 {
     lr * n_train as f64 / (batch as f64 * (1.0 - momentum))
+}
+
+/// The largest batch whose statistical efficiency relative to the run's initial batch B₀ stays
+/// at least `efficiency`, for a gradient noise scale `b_simple` (McCandlish et al. 2018; Pollux,
+/// OSDI'21): a sample in a batch of B does (B_simple + B₀)/(B_simple + B) of the work of one in
+/// a batch of B₀, so B = (B_simple + B₀)/efficiency − B_simple.
+pub fn efficient_batch(base_batch: usize, b_simple: f64, efficiency: f64) -> f64 {
+    (b_simple + base_batch as f64) / efficiency - b_simple
 }
 
 impl Schedule {
@@ -47,6 +97,12 @@ impl Schedule {
             m => m.min(n),
         };
         let b0 = ((s.batch as f64 * s.lr_scale * momentum_scale).round() as usize).clamp(1, cap);
+        let deadlines: Vec<usize> = s
+            .milestones
+            .iter()
+            .copied()
+            .filter(|&m| m < s.epochs)
+            .collect();
         let mut sched = Schedule {
             kind: s.kind,
             stages: Vec::new(),
@@ -55,7 +111,19 @@ impl Schedule {
             base_batch: b0,
             factor: s.factor,
             batch_cap: cap,
-            adaptive_margin: s.adaptive_margin,
+            rule: AdaptiveRule {
+                cuts: if s.milestones.is_empty() {
+                    s.adaptive_cuts
+                } else {
+                    deadlines.len()
+                },
+                deadlines,
+                min_epochs: s.adaptive_min_epochs.max(1),
+                threshold: s.adaptive_threshold,
+                efficiency: s.adaptive_efficiency,
+                ghost: cfg.model.ghost_batch,
+            },
+            state: AdaptiveState::default(),
         };
         let mut batch = b0;
         let mut lr = lr0;
@@ -68,7 +136,7 @@ impl Schedule {
             if m >= s.epochs {
                 break;
             }
-            sched.push(start, m, batch, lr, momentum);
+            sched.push(start, m, batch, lr, momentum, None);
             start = m;
             let grow = match s.kind {
                 ScheduleKind::IncreaseBatch => true,
@@ -82,11 +150,19 @@ impl Schedule {
                 lr /= s.factor;
             }
         }
-        sched.push(start, s.epochs, batch, lr, momentum);
+        sched.push(start, s.epochs, batch, lr, momentum, None);
         sched
     }
 
-    fn push(&mut self, start: usize, end: usize, batch: usize, lr: f64, momentum: f64) {
+    fn push(
+        &mut self,
+        start: usize,
+        end: usize,
+        batch: usize,
+        lr: f64,
+        momentum: f64,
+        reason: Option<String>,
+    ) {
         if start >= end {
             return;
         }
@@ -97,6 +173,7 @@ impl Schedule {
             lr,
             momentum,
             noise_scale: noise_scale(lr, self.n_train, batch, momentum),
+            reason,
         });
     }
 
@@ -156,35 +233,131 @@ impl Schedule {
             .sum()
     }
 
-    /// Adaptive schedule: at the end of `epoch`, grow B by the factor (up to the cap) from the next
-    /// epoch on when the measured noise scale exceeds `margin × B`. Returns true when the plan changed.
-    /// Static schedules ignore the measurement.
-    pub fn observe_noise_scale(&mut self, epoch: usize, b_simple: f64) -> bool {
-        if self.kind != ScheduleKind::Adaptive || epoch + 1 >= self.epochs {
-            return false;
+    /// The adaptive rule, at the end of `epoch` with that epoch's mean training loss and the
+    /// current noise-scale estimate. It decides *when* the SGD noise g falls by the factor k —
+    /// when the training loss has plateaued (its last fall is below `adaptive_threshold` of the
+    /// stage's largest, [`plateau_ratio`]), at the latest at the config's milestone for this cut, and in any case early
+    /// enough that the remaining cuts fit before the end — never before the stage has lasted
+    /// `adaptive_min_epochs`, and never on the noise estimate alone. B_simple decides *how
+    /// much* of the fall B takes: B grows to the largest batch whose statistical efficiency
+    /// stays at least `adaptive_efficiency` ([`efficient_batch`]), at most ×k and never past
+    /// `max_batch`; ε takes the rest, so g falls by exactly k. Returns the new stage (from the
+    /// next epoch on) when the plan changed. Static schedules ignore the observation.
+    pub fn observe_epoch(
+        &mut self,
+        epoch: usize,
+        train_loss: f64,
+        b_simple: Option<f64>,
+    ) -> Option<&StagePlan> {
+        if self.kind != ScheduleKind::Adaptive
+            || self.state.cuts >= self.rule.cuts
+            || epoch + 1 >= self.epochs
+        {
+            return None;
         }
-        let current = self.stage(epoch).clone();
-        if !(b_simple.is_finite() && b_simple > self.adaptive_margin * current.batch as f64) {
-            return false;
-        }
-        let grown = ((current.batch as f64 * self.factor).round() as usize).min(self.batch_cap);
-        if grown <= current.batch {
-            return false;
+        if train_loss.is_finite() {
+            self.state.stage_losses.push(train_loss);
         }
         let next = epoch + 1;
+        let current = self.stage(epoch).clone();
+        if next - current.start_epoch < self.rule.min_epochs {
+            return None;
+        }
+        let trigger = self.trigger(next)?;
+        let (batch, lr) = self.cut(&current, b_simple);
         let idx = self.stage_index(epoch);
         self.stages.truncate(idx + 1);
         self.stages[idx].end_epoch = next;
-        self.push(next, self.epochs, grown, current.lr, current.momentum);
-        true
+        let reason = describe_cut(trigger, b_simple, current.batch, batch);
+        self.push(next, self.epochs, batch, lr, current.momentum, Some(reason));
+        self.state.cuts += 1;
+        self.state.stage_losses.clear();
+        self.stages.last()
     }
 
-    /// Restores an adaptive plan saved in a checkpoint.
-    pub fn restore_stages(&mut self, stages: Vec<StagePlan>) {
+    /// Whether the noise falls from epoch `next` on, and why (the first reason that holds).
+    fn trigger(&self, next: usize) -> Option<CutTrigger> {
+        if let Some(ratio) = plateau_ratio(&self.state.stage_losses) {
+            if ratio < self.rule.threshold {
+                return Some(CutTrigger::Plateau(ratio));
+            }
+        }
+        if let Some(&m) = self.rule.deadlines.get(self.state.cuts) {
+            if next >= m {
+                return Some(CutTrigger::Milestone(m));
+            }
+        }
+        let left = self.rule.cuts - self.state.cuts;
+        (next + left * self.rule.min_epochs >= self.epochs).then_some(CutTrigger::EndOfRun)
+    }
+
+    /// The batch and learning rate after a cut of the noise by the factor from `current`.
+    fn cut(&self, current: &StagePlan, b_simple: Option<f64>) -> (usize, f64) {
+        let b = current.batch;
+        let limit = ((b as f64 * self.factor).round() as usize).min(self.batch_cap);
+        // Without a measurement B takes the whole fall, as in the paper's schedule.
+        let target = match b_simple {
+            Some(v) if v.is_finite() && v > 0.0 => {
+                efficient_batch(self.base_batch, v, self.rule.efficiency)
+            }
+            _ => f64::INFINITY,
+        };
+        let mut grown = target.min(limit as f64).max(b as f64).floor() as usize;
+        let ghost = self.rule.ghost;
+        if ghost > 0 && grown >= ghost && grown < limit {
+            grown = (grown / ghost * ghost).max(b);
+        }
+        let growth = grown as f64 / b as f64;
+        (grown, current.lr * growth / self.factor)
+    }
+
+    /// What the adaptive rule has seen and done (for checkpoints).
+    pub fn adaptive_state(&self) -> &AdaptiveState {
+        &self.state
+    }
+
+    /// Restores a plan and adaptive state saved in a checkpoint.
+    pub fn restore(&mut self, stages: Vec<StagePlan>, state: AdaptiveState) {
         if !stages.is_empty() {
             self.stages = stages;
         }
+        self.state = state;
     }
+}
+
+/// How much the training loss fell over the last epoch, as a fraction of its largest fall over
+/// one epoch of the stage so far; 0 when the stage's loss has not fallen at all. Needs three
+/// epochs (two falls). The ratio does not depend on the loss's scale, so one threshold serves
+/// a noisy first stage with fast falls and quiet late stages with small ones.
+pub fn plateau_ratio(losses: &[f64]) -> Option<f64> {
+    if losses.len() < 3 {
+        return None;
+    }
+    let falls: Vec<f64> = losses.windows(2).map(|w| w[0] - w[1]).collect();
+    let largest = falls.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let last = falls[falls.len() - 1];
+    Some(if largest > 0.0 {
+        (last / largest).max(0.0)
+    } else {
+        0.0
+    })
+}
+
+/// One line for the stage event: why the noise fell and how it was split.
+fn describe_cut(trigger: CutTrigger, b_simple: Option<f64>, from: usize, to: usize) -> String {
+    let why = match trigger {
+        CutTrigger::Plateau(ratio) => format!(
+            "plateau: the training loss fell {:.0}% as much as in the stage's best epoch",
+            ratio * 100.0
+        ),
+        CutTrigger::Milestone(m) => format!("milestone {m}"),
+        CutTrigger::EndOfRun => "the remaining cuts need the remaining epochs".to_string(),
+    };
+    let noise = match b_simple {
+        Some(v) if v.is_finite() => format!("B_simple {v:.0}"),
+        _ => "no B_simple yet".to_string(),
+    };
+    format!("{why}; {noise}: B ×{:.2}", to as f64 / from as f64)
 }
 
 #[cfg(test)]
@@ -279,26 +452,205 @@ mod tests {
         assert_eq!(s.updates_per_epoch(3200), 2);
     }
 
-    #[test]
-    fn adaptive_grows_batch_when_noise_scale_exceeds_it() {
+    fn adaptive(milestones: &[usize]) -> Schedule {
         let mut cfg = paper_config(ScheduleKind::Adaptive);
-        cfg.schedule.epochs = 10;
-        cfg.schedule.max_batch = 1000;
-        let mut s = Schedule::new(&cfg, 50_000);
+        cfg.schedule.epochs = 20;
+        cfg.schedule.milestones = milestones.to_vec();
+        cfg.schedule.max_batch = 5000;
+        Schedule::new(&cfg, 50_000)
+    }
+
+    /// Feeds epochs `from..to` of a loss trace with a fixed B_simple; returns the epochs whose
+    /// end cut the noise.
+    fn feed(
+        s: &mut Schedule,
+        range: std::ops::Range<usize>,
+        loss: impl Fn(usize) -> f64,
+        b: f64,
+    ) -> Vec<usize> {
+        range
+            .filter(|&e| s.observe_epoch(e, loss(e), Some(b)).is_some())
+            .collect()
+    }
+
+    /// A stage's loss falling geometrically towards a floor: falls shrink by `r` per epoch.
+    fn settling(start: usize, r: f64) -> impl Fn(usize) -> f64 {
+        move |e| 0.5 + r.powi((e - start) as i32)
+    }
+
+    #[test]
+    fn adaptive_cuts_the_noise_at_a_plateau() {
+        let mut s = adaptive(&[]);
+        assert_eq!(s.stages().len(), 1, "nothing is planned ahead");
+        let g0 = s.stage(0).noise_scale;
+        // Falls 0.6^e: the fall after epoch e is 0.6^(e-1) of the first, below 0.15 from e = 5.
+        assert_eq!(feed(&mut s, 0..6, settling(0, 0.6), 1e5), vec![5]);
+        let stage = s.stage(6).clone();
+        assert_eq!((stage.start_epoch, stage.batch, stage.lr), (6, 640, 0.1));
+        assert!((stage.noise_scale - g0 / 5.0).abs() < 1e-9 * g0);
+        assert!(stage.reason.as_deref().unwrap().starts_with("plateau"));
+        assert_eq!(s.stage(5).batch, 128);
+    }
+
+    #[test]
+    fn adaptive_never_cuts_on_the_noise_scale_alone() {
+        let mut s = adaptive(&[]);
+        // A steady fall (no plateau) with B_simple far above B: no cut until the remaining three
+        // cuts need the remaining epochs (two each): the first at epoch 14.
+        let steady = |e: usize| 2.0 - 0.05 * e as f64;
+        assert_eq!(feed(&mut s, 0..13, steady, 1e6), Vec::<usize>::new());
         assert_eq!(s.stages().len(), 1);
-        assert!(!s.observe_noise_scale(2, 100.0), "below B: no change");
-        assert!(s.observe_noise_scale(2, 700.0));
-        assert_eq!(s.stage(2).batch, 128);
-        assert_eq!(s.stage(3).batch, 640);
-        assert!(s.observe_noise_scale(5, 5000.0));
-        assert_eq!(s.stage(6).batch, 1000, "capped");
-        assert!(!s.observe_noise_scale(7, 1e9), "already at the cap");
-        assert_eq!(s.stages().len(), 3);
-        assert_eq!(s.stages().last().unwrap().end_epoch, 10);
+        assert_eq!(feed(&mut s, 13..20, steady, 1e6), vec![13, 15, 17]);
+        let starts: Vec<usize> = s.stages().iter().map(|s| s.start_epoch).collect();
+        assert_eq!(starts, vec![0, 14, 16, 18]);
+        assert!(s.stages()[1]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("remaining"));
+    }
+
+    #[test]
+    fn adaptive_splits_each_cut_by_the_noise_scale_and_respects_the_cap() {
+        let mut s = adaptive(&[]);
+        let g0 = s.stage(0).noise_scale;
+        feed(&mut s, 0..6, settling(0, 0.6), 1e5);
+        assert_eq!(s.stage(6).batch, 640);
+        // B_simple 1,500: the efficient batch is (1500 + 128)/0.5 − 1500 = 1,756, kept a
+        // multiple of the ghost batch (128): 1,664; ε takes the rest of the ×5.
+        assert_eq!(feed(&mut s, 6..12, settling(6, 0.6), 1500.0), vec![11]);
+        let st = s.stage(12).clone();
+        assert_eq!(st.batch, 1664);
+        assert!((st.lr - 0.1 * (1664.0 / 640.0) / 5.0).abs() < 1e-12);
+        assert!((st.noise_scale - g0 / 25.0).abs() < 1e-9 * g0);
+        // Next cut: ×5 would pass the cap of 5,000, so B stops there and ε falls by the rest.
+        assert_eq!(feed(&mut s, 12..18, settling(12, 0.6), 1e5), vec![17]);
+        let last = s.stage(18).clone();
+        assert_eq!(last.batch, 5000);
+        assert!((last.noise_scale - g0 / 125.0).abs() < 1e-9 * g0);
+        assert!(s.stages().iter().all(|st| st.batch <= 5000));
+        // Three cuts were asked for: a further plateau changes nothing.
+        assert_eq!(feed(&mut s, 18..20, |_| 0.5, 1e5), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn adaptive_at_the_cap_decays_the_learning_rate_only() {
+        let mut cfg = paper_config(ScheduleKind::Adaptive);
+        cfg.schedule.epochs = 20;
+        cfg.schedule.milestones = vec![];
+        cfg.schedule.max_batch = 128;
+        let mut s = Schedule::new(&cfg, 50_000);
+        feed(&mut s, 0..6, settling(0, 0.6), 1e5);
+        assert_eq!((s.stage(6).batch, s.stage(6).lr), (128, 0.1 / 5.0));
+        // A batch already past the efficient one (100 + 2·128 = 356 < 640) stays too.
+        let mut s = adaptive(&[]);
+        feed(&mut s, 0..6, settling(0, 0.6), 1e5);
+        assert_eq!(feed(&mut s, 6..12, settling(6, 0.6), 100.0), vec![11]);
+        assert_eq!((s.stage(12).batch, s.stage(12).lr), (640, 0.1 / 5.0));
+    }
+
+    #[test]
+    fn adaptive_milestones_are_the_latest_epochs_for_each_cut() {
+        let steady = |e: usize| 2.0 - 0.05 * e as f64;
+        let mut s = adaptive(&[6, 12, 16]);
+        assert_eq!(feed(&mut s, 0..20, steady, 1e5), vec![5, 11, 15]);
+        let plan: Vec<(usize, usize)> = s
+            .stages()
+            .iter()
+            .map(|s| (s.start_epoch, s.batch))
+            .collect();
+        assert_eq!(plan, vec![(0, 128), (6, 640), (12, 3200), (16, 5000)]);
+        assert_eq!(
+            s.stages()[1].reason.as_deref(),
+            Some("milestone 6; B_simple 100000: B ×5.00")
+        );
+        // A plateau comes first: the cut is brought forward.
+        let mut s = adaptive(&[6, 12, 16]);
+        assert_eq!(feed(&mut s, 0..4, settling(0, 0.3), 1e5), vec![3]);
+        assert_eq!(s.stage(4).batch, 640);
+    }
+
+    #[test]
+    fn adaptive_keeps_a_minimum_stage_length() {
+        let mut cfg = paper_config(ScheduleKind::Adaptive);
+        cfg.schedule.epochs = 20;
+        cfg.schedule.milestones = vec![];
+        cfg.schedule.adaptive_min_epochs = 4;
+        let mut s = Schedule::new(&cfg, 50_000);
+        // Flat from the start: a plateau at once, but stages last four epochs.
+        assert_eq!(feed(&mut s, 0..20, |_| 1.0, 1e5), vec![3, 7, 11]);
+    }
+
+    #[test]
+    fn adaptive_without_a_measurement_grows_batch_by_the_whole_factor() {
+        let mut s = adaptive(&[]);
+        let trace = settling(0, 0.6);
+        for e in 0..6 {
+            s.observe_epoch(e, trace(e), None);
+        }
+        assert_eq!((s.stage(6).batch, s.stage(6).lr), (640, 0.1));
+        assert!(s
+            .stage(6)
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("no B_simple"));
+    }
+
+    #[test]
+    fn adaptive_resumed_mid_stage_makes_the_same_decisions() {
+        let trace = |e: usize| match e {
+            0..=6 => settling(0, 0.6)(e),
+            _ => settling(7, 0.7)(e) - 0.4,
+        };
+        let b = |e: usize| 300.0 + 100.0 * e as f64;
+        let run = |s: &mut Schedule, range: std::ops::Range<usize>| {
+            for e in range {
+                s.observe_epoch(e, trace(e), Some(b(e)));
+            }
+        };
+        let mut whole = adaptive(&[]);
+        run(&mut whole, 0..20);
+        for stop in [3, 6, 8, 9, 13] {
+            let mut first = adaptive(&[]);
+            run(&mut first, 0..stop);
+            // What a checkpoint keeps, through its JSON form.
+            let state: AdaptiveState =
+                serde_json::from_str(&serde_json::to_string(first.adaptive_state()).unwrap())
+                    .unwrap();
+            let mut resumed = adaptive(&[]);
+            resumed.restore(first.stages().to_vec(), state);
+            run(&mut resumed, stop..20);
+            assert_eq!(resumed, whole, "resumed after epoch {stop}");
+        }
+        assert!(whole.stages().len() > 2, "{:?}", whole.stages());
+    }
+
+    #[test]
+    fn static_schedules_ignore_observations() {
         let fixed = Schedule::new(&paper_config(ScheduleKind::IncreaseBatch), 50_000);
-        let mut fixed2 = fixed.clone();
-        assert!(!fixed2.observe_noise_scale(1, 1e9));
-        assert_eq!(fixed, fixed2);
+        let mut observed = fixed.clone();
+        assert_eq!(
+            feed(&mut observed, 0..200, |_| 1.0, 1e9),
+            Vec::<usize>::new()
+        );
+        assert_eq!(fixed, observed);
+    }
+
+    #[test]
+    fn plateau_ratio_is_scale_free() {
+        assert_eq!(plateau_ratio(&[2.0, 1.0]), None);
+        let a = plateau_ratio(&[2.0, 1.0, 0.9]).unwrap();
+        let b = plateau_ratio(&[0.2, 0.1, 0.09]).unwrap();
+        assert!((a - 0.1).abs() < 1e-12 && (a - b).abs() < 1e-12);
+        assert_eq!(
+            plateau_ratio(&[1.0, 1.1, 1.2]),
+            Some(0.0),
+            "a rising loss is a plateau"
+        );
+        assert_eq!(plateau_ratio(&[1.0, 0.9, 1.0]), Some(0.0));
+        assert!((efficient_batch(128, 1000.0, 0.5) - 1256.0).abs() < 1e-9);
+        assert!((efficient_batch(128, 1000.0, 1.0) - 128.0).abs() < 1e-9);
     }
 
     #[test]

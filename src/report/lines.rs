@@ -94,7 +94,7 @@ impl LineFormatter {
             Some(n) if n > s.index => format!("/{n}"),
             _ => String::new(),
         };
-        format!(
+        let mut line = format!(
             "stage {}{of} from epoch {}: B {}  lr {}  momentum {}  noise scale {}",
             s.index + 1,
             s.epoch + 1,
@@ -102,7 +102,11 @@ impl LineFormatter {
             lr(s.lr),
             s.momentum,
             count(rounded(s.noise_scale))
-        )
+        );
+        if let Some(reason) = &s.reason {
+            line += &format!("  ({reason})");
+        }
+        line
     }
 }
 
@@ -187,6 +191,7 @@ mod tests {
                 lr: 0.1,
                 momentum: 0.9,
                 noise_scale: 781.25,
+                reason: None,
             }),
         )
     }

@@ -107,7 +107,13 @@ impl SampleRun {
                 batch,
                 lr,
                 momentum: self.momentum,
-                noise_scale: lr * self.train_size as f64 / (batch as f64 * (1.0 - self.momentum)),
+                noise_scale: crate::schedule::noise_scale(
+                    lr,
+                    self.train_size,
+                    batch,
+                    self.momentum,
+                ),
+                reason: None,
             });
             if self.increase_batch {
                 batch *= self.factor;
@@ -215,6 +221,7 @@ impl SampleRun {
                     lr: stage.lr,
                     momentum: stage.momentum,
                     noise_scale: stage.noise_scale,
+                    reason: stage.reason.clone(),
                 }),
             ));
             if self.oom_warnings && accumulation > last_accumulation {

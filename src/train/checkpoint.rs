@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::RunConfig;
 use crate::data::loader::LoaderCursor;
 use crate::events::StagePlan;
+use crate::schedule::AdaptiveState;
 use crate::train::noise::NoiseScale;
 use crate::train::progress::Progress;
 
@@ -54,6 +55,9 @@ pub struct CheckpointMeta {
     pub cursor: LoaderCursor,
     /// The schedule's stages (the adaptive schedule rewrites them while running).
     pub stages: Vec<StagePlan>,
+    /// What the adaptive schedule's rule has seen of the current stage.
+    #[serde(default)]
+    pub adaptive: AdaptiveState,
     /// Noise-scale estimator state.
     pub noise: NoiseScale,
     /// Optimizer updates applied.
@@ -300,6 +304,7 @@ mod tests {
             },
             cursor: LoaderCursor { epoch, position: 0 },
             stages: vec![],
+            adaptive: Default::default(),
             noise: NoiseScale::new(0.9),
             optim_step: update,
             log_lines: 3,

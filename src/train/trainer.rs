@@ -205,7 +205,7 @@ impl Trainer {
                     .collect::<Result<_, _>>()?,
             )
         };
-        self.schedule.restore_stages(ck.meta.stages);
+        self.schedule.restore(ck.meta.stages, ck.meta.adaptive);
         self.loader.seek(ck.meta.cursor);
         self.progress = ck.meta.progress;
         self.noise = ck.meta.noise;
@@ -412,6 +412,7 @@ impl Trainer {
             lr: stage.lr,
             momentum: stage.momentum,
             noise_scale: stage.noise_scale,
+            reason: stage.reason.clone(),
         }));
     }
 
@@ -436,10 +437,10 @@ impl Trainer {
             eval_started.elapsed().as_secs_f64(),
         );
         let finished_epoch = ev.epoch;
+        let train_loss = ev.train_loss;
         sink.emit(Event::Epoch(ev));
-        if let Some(b) = self.noise.b_simple() {
-            self.schedule.observe_noise_scale(finished_epoch, b);
-        }
+        self.schedule
+            .observe_epoch(finished_epoch, train_loss, self.noise.b_simple());
         let next = self.progress.epoch;
         if next >= self.schedule.epochs() {
             return Ok(());
@@ -602,6 +603,7 @@ impl Trainer {
             progress: self.progress.clone(),
             cursor: self.loader.cursor(),
             stages: self.schedule.stages().to_vec(),
+            adaptive: self.schedule.adaptive_state().clone(),
             noise: self.noise.clone(),
             optim_step: self.optim.steps(),
             // +1: the checkpoint event that follows belongs to the kept part of the log.

@@ -20,13 +20,10 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::FromRawFd;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use batchramp::config::RunConfig;
-use batchramp::data::{self, DataSource, SyntheticSpec};
 use batchramp::events::{Event, Record};
-use batchramp::runlog::LogWriter;
-use batchramp::train::{EventSink, Outcome, TrainSetup, Trainer};
+use batchramp::train::session::{RunRequest, Session};
+use batchramp::train::Outcome;
 use batchramp::tui::{ColorMode, Feed, Theme, UiExit};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
@@ -223,53 +220,43 @@ fn main() -> anyhow::Result<()> {
         "schedule.milestones=[]".into(),
         "checkpoint.every_epochs=0".into(),
         "checkpoint.at_stage_change=false".into(),
+        "name=ui-overhead".into(),
     ];
     sets.extend(opts.sets.iter().cloned());
-    let cfg = RunConfig::load(None, &sets)?;
-    batchramp::device::set_cpu_threads(cfg.hardware.threads);
-    let (device, device_name) = batchramp::device::select("cpu", cfg.hardware.threads)?;
-    let data = data::load(
-        &DataSource::Synthetic,
-        &SyntheticSpec {
-            train: cfg.data.synthetic_train,
-            test: cfg.data.synthetic_test,
-            seed: cfg.seed,
-        },
-    )?;
-    let run_dir: PathBuf =
+    let out: PathBuf =
         std::env::temp_dir().join(format!("batchramp-ui-overhead-{}", std::process::id()));
-    std::fs::create_dir_all(&run_dir)?;
-    let _cleanup = RemoveOnDrop(run_dir.clone());
-    let log = LogWriter::create(&run_dir)?;
-    let mut trainer = Trainer::new(TrainSetup {
-        config: cfg.clone(),
-        data,
-        data_label: "synthetic".into(),
-        device: device.clone(),
-        device_name: device_name.clone(),
-        run_dir: run_dir.clone(),
-        pause_on_non_finite: false,
+    let _cleanup = RemoveOnDrop(out.clone());
+    // The same start as `batchramp train`: trainer, event sink, run log and resource sampler.
+    let mut session = Session::start(RunRequest {
+        overrides: sets,
+        data: Some("synthetic".into()),
+        device: "cpu".into(),
+        out,
+        ..RunRequest::new()
     })?;
+    let cfg = session.config.clone();
     println!(
-        "UI overhead within one run: {} batch {} on {device_name}, {} epochs, UI {}x{} switched every {} updates",
+        "UI overhead within one run: {} batch {} on cpu, {} epochs, UI {}x{} switched every {} updates",
         cfg.model.arch, cfg.schedule.batch, opts.epochs, opts.size.0, opts.size.1, opts.window
     );
 
-    let (trainer_tx, trainer_rx) = bounded::<Record>(4096);
+    let trainer_rx = session
+        .events
+        .take()
+        .expect("the session streams its events");
     let (ui_tx, ui_rx) = unbounded::<Record>();
-    let (control_tx, control_rx) = unbounded();
     let (shutdown_tx, shutdown_rx) = bounded::<()>(1);
-    let sink = EventSink::new(0.0, Some(log.sender()), Some(trainer_tx));
     let (ui_side, reader_side) = open_pty(opts.size);
     let bytes = drain(reader_side);
     let window = opts.window;
     let forwarder = std::thread::spawn(move || forward(trainer_rx, ui_tx, window));
     let theme = Theme::builtin("dark", ColorMode::TrueColor).expect("built-in dark theme");
     let size = opts.size;
+    let control = session.control.clone();
     let ui = std::thread::spawn(move || {
         let feed = Feed::Live {
             events: ui_rx,
-            control: control_tx,
+            control,
         };
         batchramp::tui::run_on_writer(
             feed,
@@ -281,29 +268,12 @@ fn main() -> anyhow::Result<()> {
         )
     });
 
-    trainer.announce(&sink);
-    let (stop_sampler, sampler_stop) = bounded::<()>(1);
-    let sampler_sink = sink.clone();
-    let sampler =
-        batchramp::device::spawn_sampler(device, Duration::from_secs(1), sampler_stop, move |r| {
-            sampler_sink.emit(Event::Resources(r))
-        });
-    let trainer_thread = std::thread::Builder::new()
-        .name("trainer".into())
-        .spawn(move || {
-            let outcome = trainer.run(&sink, &control_rx);
-            drop(sink);
-            let _ = stop_sampler.send(());
-            outcome
-        })?;
-    let outcome = trainer_thread.join().expect("trainer thread")?;
-    let _ = sampler.join();
+    let outcome = session.join()?;
     let steps = forwarder.join().expect("forwarder thread");
     let (ui_cpu, process_cpu) = ui_and_process_cpu();
     let _ = shutdown_tx.send(());
     let exit = ui.join().expect("UI thread")?;
     let written = bytes.join().expect("pty reader");
-    log.close()?;
     anyhow::ensure!(
         matches!(outcome, Outcome::Finished(_)),
         "the run did not finish"

@@ -74,6 +74,40 @@ fn nvml_name(ordinal: usize) -> Option<String> {
     dev.name().ok()
 }
 
+/// Whether a tensor error is the device running out of memory: a CUDA driver or cuBLAS allocation
+/// failure, looked through candle's context and backtrace wrappers. On the CPU an allocation
+/// failure aborts the process instead of returning an error, so nothing there is one.
+pub fn is_out_of_memory(e: &candle_core::Error) -> bool {
+    use candle_core::Error;
+    match e {
+        Error::WithBacktrace { inner, .. }
+        | Error::Context { inner, .. }
+        | Error::WithPath { inner, .. } => is_out_of_memory(inner),
+        #[cfg(feature = "cuda")]
+        Error::Cuda(inner) => cuda_out_of_memory(inner.as_ref()),
+        _ => false,
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_out_of_memory(e: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    use candle_core::cuda::cudarc::{cublas, driver};
+    use candle_core::cuda::CudaError;
+    let driver_oom =
+        |d: &driver::DriverError| d.0 == driver::sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY;
+    let cublas_oom = |c: &cublas::result::CublasError| {
+        c.0 == cublas::sys::cublasStatus_t::CUBLAS_STATUS_ALLOC_FAILED
+    };
+    match e.downcast_ref::<CudaError>() {
+        Some(CudaError::Cuda(d)) | Some(CudaError::Load { cuda: d, .. }) => driver_oom(d),
+        Some(CudaError::Cublas(c)) => cublas_oom(c),
+        Some(_) => false,
+        None => e
+            .downcast_ref::<driver::DriverError>()
+            .is_some_and(driver_oom),
+    }
+}
+
 /// Sizes the CPU thread pool used by the kernels (0 = all cores). Only the first call takes
 /// effect: rayon's global pool cannot be resized once built.
 pub fn set_cpu_threads(threads: usize) {

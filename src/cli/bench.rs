@@ -14,7 +14,8 @@ use crate::config::{Arch, ModelConfig, OptimConfig, RunConfig};
 use crate::model::{ParamStore, ResNet};
 use crate::ops::Kernels;
 use crate::optim::Optimizer;
-use crate::train::step::{batch_gradient, micro_size};
+use crate::train::micro::MicroBatching;
+use crate::train::step::batch_gradient;
 
 /// Arguments of `batchramp bench`.
 #[derive(clap::Args, Debug, Clone)]
@@ -179,14 +180,14 @@ fn time_step(
         .map(|i| ((i.wrapping_mul(2654435761) >> 7) % 1000) as f32 / 500.0 - 1.0)
         .collect();
     let labels: Vec<u32> = (0..batch).map(|i| (i % 10) as u32).collect();
-    let micro = micro_size(
+    let micro = MicroBatching::new(
         cfg.hardware.max_micro_batch.max(batch),
         model_cfg.ghost_batch,
     );
     let mut times = Vec::with_capacity(args.steps);
     for i in 0..args.warmup + args.steps {
         let t = Instant::now();
-        let g = batch_gradient(&model, &params, &images, &labels, micro, device, false)?;
+        let g = batch_gradient(&model, &params, &images, &labels, &micro, device, false)?;
         optim.step(&g.grads)?;
         // Make sure queued device work is finished before the clock stops.
         device.synchronize()?;

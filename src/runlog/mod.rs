@@ -96,7 +96,7 @@ pub enum RunLogError {
     /// An I/O error on a named file.
     #[error("cannot {action} {}: {source}", .path.display())]
     Io {
-        /// What was being done: `read`, `open`, `create`, `write`, `lock`.
+        /// What was being done: `read`, `open`, `create`, `write`, `lock`, `truncate`.
         action: &'static str,
         /// The file.
         path: PathBuf,
@@ -114,6 +114,16 @@ pub enum RunLogError {
     NotEmpty {
         /// The log file.
         path: PathBuf,
+    },
+    /// A resumed run's log has fewer lines than its checkpoint says it had.
+    #[error("{}: has {found} lines but the checkpoint was taken after line {wanted}; the log does not belong to this checkpoint", .path.display())]
+    ShorterThanCheckpoint {
+        /// The log file.
+        path: PathBuf,
+        /// Complete lines in the file.
+        found: u64,
+        /// Lines the checkpoint counted.
+        wanted: u64,
     },
     /// The writer thread could not write some records.
     #[error("cannot write {}: {message}", .path.display())]

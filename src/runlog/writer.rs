@@ -101,6 +101,25 @@ impl LogWriter {
         Ok(Self::start(run_dir, path, file, lock))
     }
 
+    /// Continues the log of a run resumed from a checkpoint taken after line `lines`: the lines
+    /// after it describe work the resumed run will redo, so they are cut (under the lock, so no
+    /// other writer can be appending) before writing goes on.
+    pub fn resume_after(run_dir: &Path, lines: u64) -> Result<LogWriter, RunLogError> {
+        if !run_dir.is_dir() {
+            return Err(RunLogError::Missing {
+                path: run_dir.to_path_buf(),
+            });
+        }
+        let lock = lock::acquire(run_dir)?;
+        let path = run_dir.join(EVENTS_FILE);
+        cut_after_line(&path, lines)?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(RunLogError::io("open", &path))?;
+        Ok(Self::start(run_dir, path, file, lock))
+    }
+
     fn start(run_dir: &Path, path: PathBuf, file: File, lock: File) -> LogWriter {
         let (records, rx) = unbounded();
         let (control, ctl_rx) = unbounded();
@@ -295,6 +314,35 @@ fn write_atomically(path: &Path, summary: &Summary) -> std::io::Result<()> {
 
 /// Makes an existing log safe to append to: a torn last line (crash mid-write) is cut off; a
 /// complete last line without its newline gets one. A missing file is left missing.
+/// Keeps the first `lines` lines of the log at `path` (fsynced), or says why it cannot.
+fn cut_after_line(path: &Path, lines: u64) -> Result<(), RunLogError> {
+    let bytes = fs::read(path).map_err(RunLogError::io("read", path))?;
+    let cut = if lines == 0 {
+        Some(0)
+    } else {
+        memchr::memchr_iter(b'\n', &bytes)
+            .nth(lines as usize - 1)
+            .map(|i| i + 1)
+    };
+    let Some(cut) = cut else {
+        return Err(RunLogError::ShorterThanCheckpoint {
+            path: path.to_path_buf(),
+            found: memchr::memchr_iter(b'\n', &bytes).count() as u64,
+            wanted: lines,
+        });
+    };
+    if cut < bytes.len() {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(RunLogError::io("open", path))?;
+        file.set_len(cut as u64)
+            .and_then(|()| file.sync_all())
+            .map_err(RunLogError::io("truncate", path))?;
+    }
+    Ok(())
+}
+
 fn repair_tail(path: &Path) -> std::io::Result<()> {
     let mut file = match OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => f,

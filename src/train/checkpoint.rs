@@ -1,7 +1,9 @@
 //! Checkpoint files: `checkpoints/<epoch>-<update>.safetensors` (model weights, batch-norm
 //! buffers, optimizer state) plus `<epoch>-<update>.json` (config, progress, loader cursor,
-//! schedule, noise estimator, log offset). Owns atomic writing (temp file, fsync, rename),
-//! pruning and validation on load; must never leave a half-written file under a final name.
+//! schedule, noise estimator, log offset). Owns the in-memory [`TrainState`] and its encoding
+//! (tensor names `model.*`, `optim.*`, `noise.prev.*`), atomic writing (temp file, fsync,
+//! rename), pruning and validation on load; must never leave a half-written file under a final
+//! name.
 
 use std::collections::HashMap;
 use std::fs;
@@ -14,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::RunConfig;
 use crate::data::loader::LoaderCursor;
 use crate::events::StagePlan;
+use crate::optim::OptimState;
 use crate::schedule::AdaptiveState;
 use crate::train::noise::NoiseScale;
 use crate::train::progress::Progress;
@@ -67,20 +70,192 @@ pub struct CheckpointMeta {
     /// Run time in seconds at the checkpoint.
     pub t: f64,
     /// Why it was written.
-    pub reason: String,
+    pub reason: CheckpointReason,
     /// The data source of the run (`--data` value as resolved), so a resume needs no `--data`.
     #[serde(default)]
     pub data: String,
 }
 
-/// A checkpoint read back: metadata plus tensors by name (`model.*`, `optim.*`, `noise.*`).
+/// Why a checkpoint was written; the log and the JSON spell it as its lower-case name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckpointReason {
+    /// Every `checkpoint.every_epochs`.
+    Epoch,
+    /// At a stage change.
+    Stage,
+    /// Asked for with the `c` key.
+    Key,
+    /// The run is stopping (quit, Ctrl-C, a signal).
+    Interrupt,
+    /// The loss became non-finite: the last good state.
+    Nan,
+    /// The run finished.
+    Final,
+}
+
+impl CheckpointReason {
+    /// The name used in the log and the checkpoint's JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckpointReason::Epoch => "epoch",
+            CheckpointReason::Stage => "stage",
+            CheckpointReason::Key => "key",
+            CheckpointReason::Interrupt => "interrupt",
+            CheckpointReason::Nan => "nan",
+            CheckpointReason::Final => "final",
+        }
+    }
+
+    /// Whether the run ends right after this checkpoint, so an older one cannot stand in for it
+    /// when the write fails.
+    pub fn ends_the_run(self) -> bool {
+        matches!(self, CheckpointReason::Interrupt | CheckpointReason::Nan)
+    }
+}
+
+impl std::fmt::Display for CheckpointReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything a resumed run needs, in memory: the metadata and the tensors by role.
+pub struct TrainState {
+    /// Config, progress, sampler, schedule, noise estimator, log offset.
+    pub meta: CheckpointMeta,
+    /// Model parameters and batch-norm buffers by name.
+    pub model: HashMap<String, Tensor>,
+    /// Optimizer state (its step count is kept in `meta.optim_step`).
+    pub optim: OptimState,
+    /// The previous update's gradient, kept for the noise-scale estimate of single-micro-batch
+    /// updates.
+    pub noise_prev: Option<Vec<Tensor>>,
+}
+
+const MODEL: &str = "model.";
+const OPTIM: &str = "optim.";
+const NOISE_PREV: &str = "noise.prev.";
+
+impl TrainState {
+    /// The tensors under their file names.
+    fn encode(&self) -> HashMap<String, Tensor> {
+        let mut out = HashMap::new();
+        for (name, t) in &self.model {
+            out.insert(format!("{MODEL}{name}"), t.clone());
+        }
+        for (name, t) in &self.optim.tensors {
+            out.insert(format!("{OPTIM}{name}"), t.clone());
+        }
+        for (i, t) in self.noise_prev.iter().flatten().enumerate() {
+            out.insert(format!("{NOISE_PREV}{i}"), t.clone());
+        }
+        out
+    }
+
+    /// Sorts a file's tensors back into their roles.
+    fn decode(
+        path: &Path,
+        meta: CheckpointMeta,
+        tensors: HashMap<String, Tensor>,
+    ) -> Result<TrainState, CheckpointError> {
+        let mut model = HashMap::new();
+        let mut optim = Vec::new();
+        let mut prev = Vec::new();
+        for (name, t) in tensors {
+            if let Some(n) = name.strip_prefix(MODEL) {
+                model.insert(n.to_string(), t);
+            } else if let Some(n) = name.strip_prefix(OPTIM) {
+                optim.push((n.to_string(), t));
+            } else if let Some(i) = name
+                .strip_prefix(NOISE_PREV)
+                .and_then(|i| i.parse::<usize>().ok())
+            {
+                prev.push((i, t));
+            } else {
+                return Err(invalid(
+                    path,
+                    format!("unexpected tensor {name}; is this a batchramp checkpoint?"),
+                ));
+            }
+        }
+        prev.sort_by_key(|(i, _)| *i);
+        let noise_prev = (!prev.is_empty()).then(|| prev.into_iter().map(|(_, t)| t).collect());
+        Ok(TrainState {
+            optim: OptimState {
+                step: meta.optim_step,
+                tensors: optim,
+            },
+            meta,
+            model,
+            noise_prev,
+        })
+    }
+}
+
+/// A checkpoint read back.
 pub struct Checkpoint {
     /// The `.safetensors` path it was read from.
     pub path: PathBuf,
-    /// Metadata.
-    pub meta: CheckpointMeta,
-    /// Tensors on the CPU.
-    pub tensors: HashMap<String, Tensor>,
+    /// What it holds (tensors on the CPU).
+    pub state: TrainState,
+}
+
+/// How a [`Checkpoints::write`] went.
+#[derive(Debug)]
+pub enum Written {
+    /// Written to this path.
+    Saved(PathBuf),
+    /// The write failed; the last good checkpoint stands in for it.
+    KeptLast {
+        /// Why the write failed.
+        error: CheckpointError,
+        /// The checkpoint that still holds.
+        path: PathBuf,
+    },
+}
+
+/// The checkpoints of one run: where they go, how many stay, and the last good one.
+#[derive(Clone, Debug)]
+pub struct Checkpoints {
+    dir: PathBuf,
+    keep_last: usize,
+    last: Option<PathBuf>,
+}
+
+impl Checkpoints {
+    /// Checkpoints under `<run_dir>/checkpoints`, pruned to the newest `keep_last` (0 = all).
+    pub fn new(run_dir: &Path, keep_last: usize) -> Checkpoints {
+        Checkpoints {
+            dir: run_dir.join("checkpoints"),
+            keep_last,
+            last: None,
+        }
+    }
+
+    /// Remembers `path` (the checkpoint a run resumed from) as the last good one.
+    pub fn resumed_from(&mut self, path: PathBuf) {
+        self.last = Some(path);
+    }
+
+    /// Writes `state` atomically. A failed write leaves the previous files intact; the last good
+    /// checkpoint then stands in, unless the run ends right after (`meta.reason`), when the
+    /// failure is the caller's to report.
+    pub fn write(&mut self, state: &TrainState) -> Result<Written, CheckpointError> {
+        match save(&self.dir, state, self.keep_last) {
+            Ok(path) => {
+                self.last = Some(path.clone());
+                Ok(Written::Saved(path))
+            }
+            Err(error) => match &self.last {
+                Some(path) if !state.meta.reason.ends_the_run() => Ok(Written::KeptLast {
+                    error,
+                    path: path.clone(),
+                }),
+                _ => Err(error),
+            },
+        }
+    }
 }
 
 /// File stem `<epoch>-<update>` zero-padded so names sort in run order.
@@ -131,12 +306,9 @@ fn write_atomic(
 
 /// Saves a checkpoint into `dir` and prunes all but the newest `keep_last` (0 = keep all).
 /// The `.safetensors` rename is the commit point: it happens after its `.json` is in place.
-pub fn save(
-    dir: &Path,
-    meta: &CheckpointMeta,
-    tensors: &HashMap<String, Tensor>,
-    keep_last: usize,
-) -> Result<PathBuf, CheckpointError> {
+pub fn save(dir: &Path, state: &TrainState, keep_last: usize) -> Result<PathBuf, CheckpointError> {
+    let meta = &state.meta;
+    let tensors = state.encode();
     fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
     let stem = stem(meta.progress.epoch, meta.progress.update);
     let weights = dir.join(format!("{stem}.safetensors"));
@@ -151,7 +323,7 @@ pub fn save(
     let mut cpu = HashMap::with_capacity(tensors.len());
     for (k, t) in tensors {
         cpu.insert(
-            k.clone(),
+            k,
             t.to_device(&Device::Cpu)
                 .map_err(|e| write_err(&weights, e))?,
         );
@@ -241,9 +413,8 @@ pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
     let tensors = candle_core::safetensors::load(&weights, &Device::Cpu)
         .map_err(|e| invalid(&weights, format!("corrupt or truncated weights file ({e})")))?;
     Ok(Checkpoint {
+        state: TrainState::decode(&weights, meta, tensors)?,
         path: weights,
-        meta,
-        tensors,
     })
 }
 
@@ -309,25 +480,36 @@ mod tests {
             optim_step: update,
             log_lines: 3,
             t: 1.0,
-            reason: "test".into(),
+            reason: CheckpointReason::Epoch,
             data: "synthetic".into(),
         }
     }
 
-    fn tensors() -> HashMap<String, Tensor> {
-        let mut m = HashMap::new();
-        m.insert(
-            "model.w".to_string(),
+    fn state(epoch: usize, update: u64) -> TrainState {
+        let mut model = HashMap::new();
+        model.insert(
+            "w".to_string(),
             Tensor::from_slice(&[1f32, 2.0, 3.0], 3, &Device::Cpu).unwrap(),
         );
-        m
+        TrainState {
+            meta: meta(epoch, update),
+            model,
+            optim: OptimState {
+                step: update,
+                tensors: vec![(
+                    "first.0".into(),
+                    Tensor::from_slice(&[0.5f32], 1, &Device::Cpu).unwrap(),
+                )],
+            },
+            noise_prev: None,
+        }
     }
 
     #[test]
     fn save_load_prune() {
         let dir = tempfile::tempdir().unwrap();
         for u in 1..=4 {
-            save(dir.path(), &meta(0, u), &tensors(), 2).unwrap();
+            save(dir.path(), &state(0, u), 2).unwrap();
         }
         let mut names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
@@ -344,17 +526,20 @@ mod tests {
             ]
         );
         let ck = load(&dir.path().join("0000-000000004.safetensors")).unwrap();
-        assert_eq!(ck.meta.progress.update, 4);
+        assert_eq!(ck.state.meta.progress.update, 4);
         assert_eq!(
-            ck.tensors["model.w"].to_vec1::<f32>().unwrap(),
+            ck.state.model["w"].to_vec1::<f32>().unwrap(),
             vec![1.0, 2.0, 3.0]
         );
+        assert_eq!(ck.state.optim.step, 4);
+        assert_eq!(ck.state.optim.tensors[0].0, "first.0");
+        assert!(ck.state.noise_prev.is_none());
     }
 
     #[test]
     fn crash_between_write_and_rename_leaves_old_checkpoint_valid() {
         let dir = tempfile::tempdir().unwrap();
-        let good = save(dir.path(), &meta(0, 1), &tensors(), 0).unwrap();
+        let good = save(dir.path(), &state(0, 1), 0).unwrap();
         // A crash mid-write leaves only temp files behind.
         fs::write(
             dir.path().join("0000-000000002.safetensors.tmp"),
@@ -363,7 +548,7 @@ mod tests {
         .unwrap();
         fs::write(dir.path().join("0000-000000002.json"), b"{").unwrap();
         let ck = load(&good).unwrap();
-        assert_eq!(ck.meta.progress.update, 1);
+        assert_eq!(ck.state.meta.progress.update, 1);
         let newest = list(dir.path());
         assert_eq!(newest, vec![good]);
     }
@@ -371,7 +556,7 @@ mod tests {
     #[test]
     fn corrupt_truncated_and_foreign_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        let p = save(dir.path(), &meta(1, 5), &tensors(), 0).unwrap();
+        let p = save(dir.path(), &state(1, 5), 0).unwrap();
         let bytes = fs::read(&p).unwrap();
         fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
         let e = load(&p).err().unwrap().to_string();
@@ -396,15 +581,89 @@ mod tests {
     #[test]
     fn failed_write_reports_and_keeps_previous() {
         let dir = tempfile::tempdir().unwrap();
-        let good = save(dir.path(), &meta(0, 1), &tensors(), 1).unwrap();
+        let good = save(dir.path(), &state(0, 1), 1).unwrap();
         // Block the temp file's name with a directory: the write fails even for root.
         fs::create_dir(dir.path().join("0000-000000002.safetensors.tmp")).unwrap();
-        let e = save(dir.path(), &meta(0, 2), &tensors(), 1)
-            .unwrap_err()
-            .to_string();
+        let e = save(dir.path(), &state(0, 2), 1).unwrap_err().to_string();
         assert!(e.contains("previous checkpoint is intact"), "{e}");
         assert_eq!(list(dir.path()), vec![good.clone()]);
-        assert_eq!(load(&good).unwrap().meta.progress.update, 1);
+        assert_eq!(load(&good).unwrap().state.meta.progress.update, 1);
+    }
+
+    #[test]
+    fn a_failed_write_falls_back_to_the_last_good_checkpoint_unless_the_run_ends() {
+        let run = tempfile::tempdir().unwrap();
+        let mut cks = Checkpoints::new(run.path(), 0);
+        let Written::Saved(good) = cks.write(&state(0, 1)).unwrap() else {
+            panic!("the first write succeeds")
+        };
+        let dir = run.path().join("checkpoints");
+        fs::create_dir(dir.join("0000-000000002.safetensors.tmp")).unwrap();
+        match cks.write(&state(0, 2)).unwrap() {
+            Written::KeptLast { error, path } => {
+                assert_eq!(path, good);
+                assert!(error.to_string().contains("0000-000000002"), "{error}");
+            }
+            other => panic!("expected the last checkpoint to stand in, got {other:?}"),
+        }
+        for reason in [CheckpointReason::Interrupt, CheckpointReason::Nan] {
+            let mut last = state(0, 2);
+            last.meta.reason = reason;
+            assert!(
+                cks.write(&last).is_err(),
+                "{reason}: the failure is reported"
+            );
+        }
+        // Nothing to fall back to: the failure is reported whatever the reason.
+        let mut fresh = Checkpoints::new(run.path(), 0);
+        assert!(fresh.write(&state(0, 2)).is_err());
+    }
+
+    #[test]
+    fn tensor_roles_round_trip_and_strangers_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = state(0, 3);
+        st.noise_prev = Some(
+            (0..12)
+                .map(|i| Tensor::from_slice(&[i as f32], 1, &Device::Cpu).unwrap())
+                .collect(),
+        );
+        let path = save(dir.path(), &st, 0).unwrap();
+        let back = load(&path).unwrap().state;
+        let prev: Vec<f32> = back
+            .noise_prev
+            .unwrap()
+            .iter()
+            .map(|t| t.to_vec1::<f32>().unwrap()[0])
+            .collect();
+        assert_eq!(
+            prev,
+            (0..12).map(|i| i as f32).collect::<Vec<_>>(),
+            "kept in order"
+        );
+        let mut odd = HashMap::new();
+        odd.insert(
+            "weights.x".to_string(),
+            Tensor::from_slice(&[1f32], 1, &Device::Cpu).unwrap(),
+        );
+        candle_core::safetensors::save(&odd, &path).unwrap();
+        let e = load(&path).err().unwrap().to_string();
+        assert!(e.contains("unexpected tensor weights.x"), "{e}");
+    }
+
+    #[test]
+    fn reasons_keep_their_names() {
+        for (r, name) in [
+            (CheckpointReason::Epoch, "epoch"),
+            (CheckpointReason::Stage, "stage"),
+            (CheckpointReason::Key, "key"),
+            (CheckpointReason::Interrupt, "interrupt"),
+            (CheckpointReason::Nan, "nan"),
+            (CheckpointReason::Final, "final"),
+        ] {
+            assert_eq!(r.as_str(), name);
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{name}\""));
+        }
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! Online estimate of the gradient noise scale B_simple = tr(Σ)/|G|² (McCandlish et al. 2018)
 //! with the two-batch unbiased estimator; each of |G|² and tr(Σ) is smoothed by its own EMA and
-//! the estimate is the ratio of the EMAs. Owns only arithmetic on squared norms.
+//! the estimate is the ratio of the EMAs. [`NoiseScale`] owns the arithmetic on squared norms,
+//! [`NoiseMeter`] which gradients feed it; neither may change a gradient.
 
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
+
+use crate::train::step::{squared_norm, squared_norm_of_mean, BatchGradient};
 
 /// The smoothed estimator state (saved in checkpoints).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -56,6 +60,69 @@ impl NoiseScale {
             (Some(t), Some(g)) if g > 0.0 => Some(t / g),
             _ => None,
         }
+    }
+}
+
+/// Feeds the estimator from each measured update: the micro-batches of an update are the small
+/// batches and the update the big one; when an update is a single micro-batch, it is paired with
+/// the previous update's gradient (kept here) as the big batch.
+#[derive(Clone, Debug)]
+pub struct NoiseMeter {
+    scale: NoiseScale,
+    prev: Option<Vec<Tensor>>,
+}
+
+impl NoiseMeter {
+    /// A meter whose estimator's EMAs use `decay`.
+    pub fn new(decay: f64) -> NoiseMeter {
+        NoiseMeter {
+            scale: NoiseScale::new(decay),
+            prev: None,
+        }
+    }
+
+    /// A meter continuing from a checkpoint's estimator and kept gradient.
+    pub fn restored(scale: NoiseScale, prev: Option<Vec<Tensor>>) -> NoiseMeter {
+        NoiseMeter { scale, prev }
+    }
+
+    /// The estimator.
+    pub fn scale(&self) -> &NoiseScale {
+        &self.scale
+    }
+
+    /// The gradient kept for pairing with the next update, if any.
+    pub fn kept_gradient(&self) -> Option<&[Tensor]> {
+        self.prev.as_deref()
+    }
+
+    /// Folds in one update's gradient (one measured with norms; others are ignored).
+    pub fn observe(&mut self, g: &BatchGradient) -> candle_core::Result<()> {
+        let Some(n) = &g.norms else {
+            return Ok(());
+        };
+        if n.smalls >= 2 || g.count > n.b_small {
+            self.scale
+                .observe(n.b_small as f64, n.small_sq, g.count as f64, g.grad_sq);
+            self.prev = None;
+            return Ok(());
+        }
+        // One micro-batch per update: pair this gradient with the previous update's (same size)
+        // as the big batch; parameters moved one small step in between.
+        match self.prev.take().filter(|p| p.len() == g.grads.len()) {
+            Some(prev) => {
+                let prev_sq = squared_norm(&prev)?;
+                let big_sq = squared_norm_of_mean(&prev, &g.grads)?;
+                self.scale.observe(
+                    n.b_small as f64,
+                    (prev_sq + n.small_sq) / 2.0,
+                    2.0 * n.b_small as f64,
+                    big_sq,
+                );
+            }
+            None => self.prev = Some(g.grads.clone()),
+        }
+        Ok(())
     }
 }
 

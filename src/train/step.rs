@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Result, Tensor, Var, D};
 
 use crate::model::ResNet;
 use crate::ops::slices;
+use crate::train::micro::MicroBatching;
 
 /// Squared gradient norms gathered for the noise-scale estimate.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,31 +35,14 @@ pub struct BatchGradient {
     pub grad_sq: f64,
 }
 
-/// Splits `n` samples into consecutive micro-batches of at most `micro`.
-pub fn micro_batches(n: usize, micro: usize) -> impl Iterator<Item = (usize, usize)> {
-    let micro = micro.max(1);
-    (0..n).step_by(micro).map(move |s| (s, micro.min(n - s)))
-}
-
-/// The physical batch to use for a cap of `max_micro`: the largest multiple of the ghost batch
-/// that fits, so ghost chunks line up with micro-batches and accumulation does not change
-/// the result.
-pub fn micro_size(max_micro: usize, ghost: usize) -> usize {
-    if ghost == 0 || ghost > max_micro {
-        max_micro.max(1)
-    } else {
-        max_micro / ghost * ghost
-    }
-}
-
-/// Forward and backward over `images` (N×3×32×32, normalised) in micro-batches of `micro`,
+/// Forward and backward over `images` (N×3×32×32, normalised) in the micro-batches of `micro`,
 /// accumulating the gradient of the mean loss over all N samples.
 pub fn batch_gradient(
     model: &ResNet,
     params: &[Var],
     images: &[f32],
     labels: &[u32],
-    micro: usize,
+    micro: &MicroBatching,
     device: &Device,
     want_norms: bool,
 ) -> Result<BatchGradient> {
@@ -68,8 +52,8 @@ pub fn batch_gradient(
     let mut correct = 0;
     let mut small_sq_sum = 0.0;
     let mut smalls = 0;
-    let full = micro.min(n);
-    for (start, len) in micro_batches(n, micro) {
+    let full = micro.size(n);
+    for (start, len) in micro.split(n) {
         let x = Tensor::from_slice(
             &images[start * 3072..(start + len) * 3072],
             (len, 3, 32, 32),
@@ -262,8 +246,9 @@ mod tests {
         for micro in [128, 32] {
             let (store, net) = setup(32);
             let ps = params(&store);
+            let micro = MicroBatching::new(micro, 32);
             let g =
-                batch_gradient(&net, &ps, &images, &labels, micro, &Device::Cpu, false).unwrap();
+                batch_gradient(&net, &ps, &images, &labels, &micro, &Device::Cpu, false).unwrap();
             let mut opt = Optimizer::new(&OptimConfig::default(), ps.clone());
             opt.step(&g.grads).unwrap();
             let flat: Vec<f32> = ps
@@ -290,21 +275,20 @@ mod tests {
     }
 
     #[test]
-    fn micro_sizes_line_up_with_ghost_chunks() {
-        assert_eq!(micro_size(256, 128), 256);
-        assert_eq!(micro_size(300, 128), 256);
-        assert_eq!(micro_size(100, 128), 100);
-        assert_eq!(micro_size(50, 0), 50);
-        let parts: Vec<_> = micro_batches(640, 256).collect();
-        assert_eq!(parts, vec![(0, 256), (256, 256), (512, 128)]);
-    }
-
-    #[test]
     fn norms_are_measured_on_full_micro_batches() {
         let (images, labels) = data(80);
         let (store, net) = setup(32);
         let ps = params(&store);
-        let g = batch_gradient(&net, &ps, &images, &labels, 32, &Device::Cpu, true).unwrap();
+        let g = batch_gradient(
+            &net,
+            &ps,
+            &images,
+            &labels,
+            &MicroBatching::new(32, 32),
+            &Device::Cpu,
+            true,
+        )
+        .unwrap();
         let n = g.norms.unwrap();
         assert_eq!((n.b_small, n.smalls), (32, 2));
         let big = squared_norm(&g.grads).unwrap();
@@ -325,7 +309,16 @@ mod tests {
             let mut store = ParamStore::new(&Device::Cpu, 3);
             let net = ResNet::new(&mut store, &cfg, kernels, 10).unwrap();
             let ps = params(&store);
-            let g = batch_gradient(&net, &ps, &images, &labels, 32, &Device::Cpu, true).unwrap();
+            let g = batch_gradient(
+                &net,
+                &ps,
+                &images,
+                &labels,
+                &MicroBatching::new(32, 32),
+                &Device::Cpu,
+                true,
+            )
+            .unwrap();
             for (i, t) in g.grads.iter().enumerate() {
                 assert!(
                     !t.track_op(),
@@ -340,7 +333,16 @@ mod tests {
         let (images, labels) = data(32);
         let (store, net) = setup(32);
         let ps = params(&store);
-        let g = batch_gradient(&net, &ps, &images, &labels, 32, &Device::Cpu, true).unwrap();
+        let g = batch_gradient(
+            &net,
+            &ps,
+            &images,
+            &labels,
+            &MicroBatching::new(32, 32),
+            &Device::Cpu,
+            true,
+        )
+        .unwrap();
         let n = g.norms.unwrap();
         assert_eq!((n.b_small, n.smalls), (32, 1));
         assert_eq!(n.small_sq, g.grad_sq);

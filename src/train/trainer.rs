@@ -1,9 +1,9 @@
 //! The training loop: stages from the schedule, batches from the loader, micro-batched updates,
 //! evaluation after every epoch, checkpoints, and control (pause, checkpoint, stop) at update
-//! boundaries. Runs on its own thread and talks only through events and the control channel;
-//! must never touch the terminal.
+//! boundaries. Runs on its own thread and talks only through its event sink and the control
+//! channel; must never touch the terminal, and never describes the run (the caller writes the
+//! header: [`crate::train::session`]).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,22 +12,24 @@ use candle_core::{Device, Tensor, Var};
 use crossbeam_channel::{Receiver, TryRecvError};
 
 use crate::config::RunConfig;
-use crate::data::loader::{Loader, Normalization};
-use crate::data::Cifar;
+use crate::data::loader::{Loader, LoaderCursor, Normalization};
+use crate::data::{Batch, Cifar};
 use crate::events::{
     CheckpointEvent, Control, EpochEvent, Event, MessageEvent, NoiseScaleEvent, PauseEvent,
-    RunStarted, StageEvent, StepEvent, Summary,
+    StageEvent, StepEvent, Summary,
 };
 use crate::model::{ParamStore, ResNet};
-use crate::optim::{OptimState, Optimizer};
+use crate::optim::Optimizer;
 use crate::schedule::Schedule;
-use crate::train::checkpoint::{self, Checkpoint, CheckpointMeta, CHECKPOINT_FORMAT};
-use crate::train::noise::NoiseScale;
+use crate::train::checkpoint::{
+    self, Checkpoint, CheckpointMeta, CheckpointReason, Checkpoints, TrainState, Written,
+    CHECKPOINT_FORMAT,
+};
+use crate::train::micro::MicroBatching;
+use crate::train::noise::NoiseMeter;
 use crate::train::progress::Progress;
 use crate::train::sink::EventSink;
-use crate::train::step::{
-    batch_gradient, evaluate, micro_size, squared_norm, squared_norm_of_mean,
-};
+use crate::train::step::{batch_gradient, evaluate, BatchGradient};
 
 /// Failures of the training thread.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,9 @@ pub enum TrainError {
         /// What differs.
         message: String,
     },
+    /// Out of memory even with micro-batches of one sample.
+    #[error("out of memory with micro-batches of one image: {0}")]
+    OutOfMemory(String),
 }
 
 /// How a run ended.
@@ -59,53 +64,76 @@ pub enum Outcome {
     Diverged(Option<PathBuf>),
 }
 
+/// Failures a test can provoke on purpose; given in the setup, never read from the environment
+/// here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Micro-batches of more than this many samples fail as if the device ran out of memory.
+    pub oom_above: Option<usize>,
+}
+
 /// What the trainer is given besides the config.
 pub struct TrainSetup {
     /// The resolved config.
     pub config: RunConfig,
     /// The loaded data set (already limited to the configured subsets).
     pub data: Cifar,
-    /// Where the data came from, for the header.
+    /// Where the data came from, kept in checkpoints so a resume finds it again.
     pub data_label: String,
     /// The device to train on.
     pub device: Device,
-    /// Its description.
-    pub device_name: String,
     /// The run directory (checkpoints go under it).
     pub run_dir: PathBuf,
+    /// Where events go.
+    pub events: EventSink,
     /// Pause instead of stopping on a non-finite loss (interactive runs).
     pub pause_on_non_finite: bool,
+    /// Injected failures (tests).
+    pub faults: Faults,
+}
+
+/// The network: parameters and buffers, the layers that use them, and the trainable variables.
+struct Net {
+    store: ParamStore,
+    model: ResNet,
+    params: Vec<Var>,
 }
 
 /// The training engine for one run.
 pub struct Trainer {
     cfg: RunConfig,
     device: Device,
-    device_name: String,
-    data_label: String,
-    run_dir: PathBuf,
+    events: EventSink,
     pause_on_non_finite: bool,
-    store: ParamStore,
-    model: ResNet,
-    params: Vec<Var>,
+    faults: Faults,
+    net: Net,
     optim: Optimizer,
     schedule: Schedule,
     loader: Loader,
     test: Vec<(Vec<f32>, Vec<u32>)>,
-    train_size: usize,
-    test_size: usize,
-    micro: usize,
+    micro: MicroBatching,
     progress: Progress,
-    noise: NoiseScale,
-    /// Previous update's gradient, paired with the current one for the noise scale when a batch
-    /// fits in one micro-batch.
-    prev_grads: Option<Vec<Tensor>>,
-    resumed_from: Option<String>,
-    last_checkpoint: Option<PathBuf>,
-    /// Fault injection for tests: micro-batches above this size fail as out of memory.
-    fault_oom_above: Option<usize>,
-    /// Whether the first event has been emitted.
-    announced: bool,
+    noise: NoiseMeter,
+    checkpoints: Checkpoints,
+    data_label: String,
+}
+
+/// Why one attempt at an update's gradient failed.
+enum GradientFailure {
+    /// The device ran out of memory; a smaller micro-batch may fit.
+    OutOfMemory(String),
+    /// Anything else.
+    Tensor(candle_core::Error),
+}
+
+impl From<candle_core::Error> for GradientFailure {
+    fn from(e: candle_core::Error) -> Self {
+        if crate::device::is_out_of_memory(&e) {
+            GradientFailure::OutOfMemory(e.to_string())
+        } else {
+            GradientFailure::Tensor(e)
+        }
+    }
 }
 
 impl Trainer {
@@ -120,38 +148,30 @@ impl Trainer {
         let train = Arc::new(setup.data.train);
         let norm = Normalization::from_dataset(&train);
         let schedule = Schedule::new(&cfg, train.len());
-        let loader = Loader::new(train.clone(), norm.clone(), cfg.seed, cfg.data.augment);
+        let loader = Loader::new(train, norm.clone(), cfg.seed, cfg.data.augment);
         let test: Vec<(Vec<f32>, Vec<u32>)> =
             crate::data::loader::test_batches(&setup.data.test, &norm, cfg.data.eval_batch)
                 .map(|b| (b.images, b.labels))
                 .collect();
-        let micro = micro_size(cfg.hardware.max_micro_batch, cfg.model.ghost_batch);
-        let noise = NoiseScale::new(cfg.noise.ema);
         Ok(Trainer {
-            train_size: train.len(),
-            test_size: setup.data.test.len(),
             device: setup.device,
-            device_name: setup.device_name,
-            data_label: setup.data_label,
-            run_dir: setup.run_dir,
+            events: setup.events,
             pause_on_non_finite: setup.pause_on_non_finite,
-            store,
-            model,
-            params,
+            faults: setup.faults,
+            net: Net {
+                store,
+                model,
+                params,
+            },
             optim,
             schedule,
             loader,
             test,
-            micro,
+            micro: MicroBatching::new(cfg.hardware.max_micro_batch, cfg.model.ghost_batch),
             progress: Progress::default(),
-            noise,
-            prev_grads: None,
-            resumed_from: None,
-            last_checkpoint: None,
-            announced: false,
-            fault_oom_above: std::env::var("BATCHRAMP_FAULT_OOM_ABOVE")
-                .ok()
-                .and_then(|v| v.parse().ok()),
+            noise: NoiseMeter::new(cfg.noise.ema),
+            checkpoints: Checkpoints::new(&setup.run_dir, cfg.checkpoint.keep_last),
+            data_label: setup.data_label,
             cfg,
         })
     }
@@ -164,59 +184,38 @@ impl Trainer {
             path: path.clone(),
             message,
         };
-        let diffs = checkpoint::config_differences(&ck.meta.config, &self.cfg);
+        let state = ck.state;
+        let diffs = checkpoint::config_differences(&state.meta.config, &self.cfg);
         if !diffs.is_empty() {
             return Err(mismatch(format!(
                 "config keys differ: {}",
                 diffs.join(", ")
             )));
         }
-        let mut model_tensors = HashMap::new();
-        let mut optim_tensors = Vec::new();
-        let mut prev = Vec::new();
-        for (name, t) in ck.tensors {
-            if let Some(n) = name.strip_prefix("model.") {
-                model_tensors.insert(n.to_string(), t);
-            } else if let Some(n) = name.strip_prefix("optim.") {
-                optim_tensors.push((n.to_string(), t));
-            } else if let Some(i) = name.strip_prefix("noise.prev.") {
-                let i: usize = i
-                    .parse()
-                    .map_err(|_| mismatch(format!("unexpected tensor {name}")))?;
-                prev.push((i, t));
-            } else {
-                return Err(mismatch(format!("unexpected tensor {name}")));
-            }
-        }
-        self.store.load(&model_tensors).map_err(mismatch)?;
+        self.net.store.load(&state.model).map_err(mismatch)?;
         self.optim
-            .load_state(OptimState {
-                step: ck.meta.optim_step,
-                tensors: optim_tensors,
-            })
+            .load_state(state.optim)
             .map_err(|e| mismatch(e.to_string()))?;
-        prev.sort_by_key(|(i, _)| *i);
-        self.prev_grads = if prev.is_empty() {
-            None
-        } else {
-            Some(
-                prev.into_iter()
-                    .map(|(_, t)| t.to_device(&self.device))
-                    .collect::<Result<_, _>>()?,
-            )
+        let prev = match state.noise_prev {
+            Some(p) => Some(
+                p.into_iter()
+                    .map(|t| t.to_device(&self.device))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            None => None,
         };
-        self.schedule.restore(ck.meta.stages, ck.meta.adaptive);
-        self.loader.seek(ck.meta.cursor);
-        self.progress = ck.meta.progress;
-        self.noise = ck.meta.noise;
-        self.resumed_from = Some(path);
-        self.last_checkpoint = Some(ck.path);
+        let meta = state.meta;
+        self.noise = NoiseMeter::restored(meta.noise, prev);
+        self.schedule.restore(meta.stages, meta.adaptive);
+        self.loader.seek(meta.cursor);
+        self.progress = meta.progress;
+        self.checkpoints.resumed_from(ck.path);
         Ok(())
     }
 
     /// Number of trainable parameters.
     pub fn param_count(&self) -> usize {
-        self.store.param_count()
+        self.net.store.param_count()
     }
 
     /// The schedule in force.
@@ -224,61 +223,20 @@ impl Trainer {
         &self.schedule
     }
 
-    /// The header event of this run.
-    pub fn header(&self) -> RunStarted {
-        RunStarted {
-            name: self.cfg.name.clone(),
-            config: serde_json::to_value(&self.cfg).unwrap_or_default(),
-            train_size: self.train_size,
-            test_size: self.test_size,
-            data: self.data_label.clone(),
-            device: self.device_name.clone(),
-            model: self.cfg.model.arch.to_string(),
-            params: self.param_count(),
-            epochs: self.schedule.epochs(),
-            stages: self.schedule.stages().to_vec(),
-            planned_updates: self.schedule.updates() as usize,
-            baseline_updates: self.schedule.baseline_updates() as usize,
-            resumed_from: self.resumed_from.clone(),
-        }
+    /// Where the run stands.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
     }
 
-    /// Emits the run's first event (the header, or `resumed` for a resumed run) once. Callers
-    /// that start other event sources (the resource sampler) call it first, so the header is
-    /// always the log's first line; [`Self::run`] calls it otherwise.
-    pub fn announce(&mut self, sink: &EventSink) {
-        if self.announced {
-            return;
-        }
-        self.announced = true;
-        if self.resumed_from.is_none() {
-            sink.emit(Event::RunStarted(self.header()));
-        } else {
-            sink.emit(Event::Resumed(PauseEvent {
-                update: self.progress.update,
-                reason: format!(
-                    "resumed from {}",
-                    self.resumed_from.clone().unwrap_or_default()
-                ),
-            }));
-        }
-    }
-
-    /// Trains until the last epoch, a stop request, or a non-finite loss. Emits the header
-    /// first unless the run was resumed (its log already has one).
-    pub fn run(
-        &mut self,
-        sink: &EventSink,
-        control: &Receiver<Control>,
-    ) -> Result<Outcome, TrainError> {
-        self.announce(sink);
+    /// Trains until the last epoch, a stop request, or a non-finite loss.
+    pub fn run(&mut self, control: &Receiver<Control>) -> Result<Outcome, TrainError> {
         let mut ips = Throughput::default();
         while self.progress.epoch < self.schedule.epochs() {
             let epoch = self.progress.epoch;
-            self.announce_stage(sink);
+            self.announce_stage();
             let stage = self.schedule.stage(epoch).clone();
             loop {
-                if let Some(outcome) = self.handle_control(sink, control, false)? {
+                if let Some(outcome) = self.handle_control(control, false)? {
                     return Ok(outcome);
                 }
                 let started = Instant::now();
@@ -286,34 +244,34 @@ impl Trainer {
                 let measure = self.cfg.noise.enabled
                     && self.progress.update.is_multiple_of(self.cfg.noise.every);
                 // The forward pass moves batch-norm running statistics; keep the last good ones.
-                let saved_buffers = self.store.snapshot_buffers()?;
-                let g = self.gradient_within_memory(sink, &batch, measure, &saved_buffers)?;
+                let saved_buffers = self.net.store.snapshot_buffers()?;
+                let g = self.gradient_within_memory(&batch, measure, &saved_buffers)?;
                 let loss = g.loss_sum / g.count.max(1) as f64;
                 if !loss.is_finite() || !g.grad_sq.is_finite() {
-                    self.store.restore_buffers(&saved_buffers)?;
+                    self.net.store.restore_buffers(&saved_buffers)?;
                     // Roll the sampler back so the batch is retried after a pause, and keep the
                     // weights of the last good update.
-                    self.loader.seek(crate::data::loader::LoaderCursor {
+                    self.loader.seek(LoaderCursor {
                         epoch: batch.epoch,
                         position: batch.first_position,
                     });
-                    if let Some(outcome) = self.non_finite(sink, control, loss)? {
+                    if let Some(outcome) = self.non_finite(control, loss)? {
                         return Ok(outcome);
                     }
                     continue;
                 }
                 if measure {
-                    self.measure_noise(sink, &g, stage.batch)?;
+                    self.measure_noise(&g, stage.batch)?;
                 }
                 self.optim.step(&g.grads)?;
                 let seconds = started.elapsed().as_secs_f64();
                 self.progress
                     .record_step(g.loss_sum, g.correct, g.count, seconds);
-                sink.emit(Event::Step(StepEvent {
+                self.events.emit(Event::Step(StepEvent {
                     update: self.progress.update,
                     epoch,
                     epoch_progress: (batch.first_position + batch.len) as f64
-                        / self.train_size as f64,
+                        / self.loader.len() as f64,
                     loss,
                     acc: g.correct as f64 / g.count.max(1) as f64,
                     lr: stage.lr,
@@ -324,15 +282,15 @@ impl Trainer {
                     break;
                 }
             }
-            self.finish_epoch(sink)?;
+            self.finish_epoch()?;
         }
         let summary = self
             .progress
             .summary(&self.cfg.name, self.schedule.baseline_updates() as usize);
         if self.cfg.checkpoint.every_epochs > 0 || self.cfg.checkpoint.at_stage_change {
-            self.checkpoint(sink, "final")?;
+            self.checkpoint(CheckpointReason::Final)?;
         }
-        sink.emit(Event::Finished(summary.clone()));
+        self.events.emit(Event::Finished(summary.clone()));
         Ok(Outcome::Finished(summary))
     }
 
@@ -340,58 +298,60 @@ impl Trainer {
     /// and the same update retried, with a warning, until it fits or a micro-batch is one image.
     fn gradient_within_memory(
         &mut self,
-        sink: &EventSink,
-        batch: &crate::data::Batch,
+        batch: &Batch,
         measure: bool,
         saved_buffers: &[Tensor],
-    ) -> Result<crate::train::step::BatchGradient, TrainError> {
+    ) -> Result<BatchGradient, TrainError> {
         loop {
             let result = if self
-                .fault_oom_above
-                .is_some_and(|limit| self.micro.min(batch.len) > limit)
+                .faults
+                .oom_above
+                .is_some_and(|limit| self.micro.size(batch.len) > limit)
             {
-                Err(candle_core::Error::Msg(
-                    "out of memory (injected by BATCHRAMP_FAULT_OOM_ABOVE)".into(),
+                Err(GradientFailure::OutOfMemory(
+                    "injected by the test setup".into(),
                 ))
             } else {
                 batch_gradient(
-                    &self.model,
-                    &self.params,
+                    &self.net.model,
+                    &self.net.params,
                     &batch.images,
                     &batch.labels,
-                    self.micro,
+                    &self.micro,
                     &self.device,
                     measure,
                 )
+                .map_err(GradientFailure::from)
             };
-            match result {
+            let reason = match result {
                 Ok(g) => return Ok(g),
-                Err(e) if is_out_of_memory(&e) && self.micro > 1 => {
-                    // The failed pass may have moved running statistics: undo before retrying.
-                    self.store.restore_buffers(saved_buffers)?;
-                    let old = self.micro.min(batch.len);
-                    self.micro = shrink_micro(old, self.cfg.model.ghost_batch);
-                    let ghost = self.cfg.model.ghost_batch;
-                    let note = if ghost > 0 && self.micro < ghost {
-                        format!("; below the ghost batch {ghost}, batch-norm statistics now use {} samples", self.micro)
-                    } else {
-                        String::new()
-                    };
-                    sink.emit(Event::Warning(MessageEvent {
-                        message: format!(
-                            "out of memory with micro-batches of {old}: retrying update {} with micro-batches of {} ({} per update){note}",
-                            self.progress.update + 1,
-                            self.micro,
-                            batch.len.div_ceil(self.micro)
-                        ),
-                    }));
-                }
-                Err(e) => return Err(e.into()),
-            }
+                Err(GradientFailure::Tensor(e)) => return Err(e.into()),
+                Err(GradientFailure::OutOfMemory(reason)) => reason,
+            };
+            // The failed pass may have moved running statistics: undo before retrying.
+            self.net.store.restore_buffers(saved_buffers)?;
+            let Some((old, new)) = self.micro.shrink(batch.len) else {
+                return Err(TrainError::OutOfMemory(reason));
+            };
+            let ghost = self.cfg.model.ghost_batch;
+            let note = if self.micro.below_ghost() {
+                format!(
+                    "; below the ghost batch {ghost}, batch-norm statistics now use {new} samples"
+                )
+            } else {
+                String::new()
+            };
+            self.events.emit(Event::Warning(MessageEvent {
+                message: format!(
+                    "out of memory with micro-batches of {old}: retrying update {} with micro-batches of {new} ({} per update){note}",
+                    self.progress.update + 1,
+                    self.micro.accumulation(batch.len)
+                ),
+            }));
         }
     }
 
-    fn announce_stage(&mut self, sink: &EventSink) {
+    fn announce_stage(&mut self) {
         let epoch = self.progress.epoch;
         let index = self.schedule.stage_index(epoch);
         if self.progress.stage_index == Some(index) {
@@ -401,14 +361,13 @@ impl Trainer {
         self.optim.set_lr(stage.lr);
         self.optim.set_momentum(stage.momentum);
         self.progress.begin_stage(index, stage.batch, stage.lr);
-        let micro = self.micro.min(stage.batch);
-        sink.emit(Event::Stage(StageEvent {
+        self.events.emit(Event::Stage(StageEvent {
             index,
             epoch,
             update: self.progress.update,
             batch: stage.batch,
-            micro_batch: micro,
-            accumulation: stage.batch.div_ceil(micro),
+            micro_batch: self.micro.size(stage.batch),
+            accumulation: self.micro.accumulation(stage.batch),
             lr: stage.lr,
             momentum: stage.momentum,
             noise_scale: stage.noise_scale,
@@ -423,10 +382,10 @@ impl Trainer {
         self.optim.set_momentum(stage.momentum);
     }
 
-    fn finish_epoch(&mut self, sink: &EventSink) -> Result<(), TrainError> {
+    fn finish_epoch(&mut self) -> Result<(), TrainError> {
         let eval_started = std::time::Instant::now();
         let (test_loss, test_acc) = evaluate(
-            &self.model,
+            &self.net.model,
             self.test.iter().map(|(i, l)| (i.as_slice(), l.as_slice())),
             &self.device,
         )?;
@@ -438,9 +397,9 @@ impl Trainer {
         );
         let finished_epoch = ev.epoch;
         let train_loss = ev.train_loss;
-        sink.emit(Event::Epoch(ev));
+        self.events.emit(Event::Epoch(ev));
         self.schedule
-            .observe_epoch(finished_epoch, train_loss, self.noise.b_simple());
+            .observe_epoch(finished_epoch, train_loss, self.noise.scale().b_simple());
         let next = self.progress.epoch;
         if next >= self.schedule.epochs() {
             return Ok(());
@@ -449,50 +408,21 @@ impl Trainer {
             self.schedule.stage_index(next) != self.schedule.stage_index(finished_epoch);
         let every = self.cfg.checkpoint.every_epochs;
         if stage_change && self.cfg.checkpoint.at_stage_change {
-            self.checkpoint(sink, "stage")?;
+            self.checkpoint(CheckpointReason::Stage)?;
         } else if every > 0 && next.is_multiple_of(every) {
-            self.checkpoint(sink, "epoch")?;
+            self.checkpoint(CheckpointReason::Epoch)?;
         }
         Ok(())
     }
 
-    fn measure_noise(
-        &mut self,
-        sink: &EventSink,
-        g: &crate::train::step::BatchGradient,
-        batch: usize,
-    ) -> Result<(), TrainError> {
-        match &g.norms {
-            Some(n) if n.smalls >= 2 || g.count > n.b_small => {
-                self.noise
-                    .observe(n.b_small as f64, n.small_sq, g.count as f64, g.grad_sq);
-                self.prev_grads = None;
-            }
-            Some(n) => {
-                // One micro-batch per update: pair this gradient with the previous update's
-                // (same size) as the big batch; parameters moved one small step in between.
-                if let Some(prev) = self.prev_grads.take().filter(|p| p.len() == g.grads.len()) {
-                    let prev_sq = squared_norm(&prev)?;
-                    let cur_sq = n.small_sq;
-                    let big_sq = squared_norm_of_mean(&prev, &g.grads)?;
-                    self.noise.observe(
-                        n.b_small as f64,
-                        (prev_sq + cur_sq) / 2.0,
-                        2.0 * n.b_small as f64,
-                        big_sq,
-                    );
-                } else {
-                    self.prev_grads = Some(g.grads.clone());
-                }
-            }
-            None => return Ok(()),
+    fn measure_noise(&mut self, g: &BatchGradient, batch: usize) -> Result<(), TrainError> {
+        if g.norms.is_none() {
+            return Ok(());
         }
-        if let (Some(b), Some(gs), Some(tr)) = (
-            self.noise.b_simple(),
-            self.noise.grad_sq(),
-            self.noise.trace(),
-        ) {
-            sink.emit(Event::NoiseScale(NoiseScaleEvent {
+        self.noise.observe(g)?;
+        let scale = self.noise.scale();
+        if let (Some(b), Some(gs), Some(tr)) = (scale.b_simple(), scale.grad_sq(), scale.trace()) {
+            self.events.emit(Event::NoiseScale(NoiseScaleEvent {
                 update: self.progress.update + 1,
                 b_simple: b,
                 grad_sq: gs,
@@ -507,7 +437,6 @@ impl Trainer {
     /// channel (holding nothing the UI needs). Returns an outcome when the run must end.
     fn handle_control(
         &mut self,
-        sink: &EventSink,
         control: &Receiver<Control>,
         mut paused: bool,
     ) -> Result<Option<Outcome>, TrainError> {
@@ -527,13 +456,13 @@ impl Trainer {
             match cmd {
                 Control::Pause if !paused => {
                     paused = true;
-                    sink.emit(Event::Paused(PauseEvent {
+                    self.events.emit(Event::Paused(PauseEvent {
                         update: self.progress.update,
                         reason: "key".into(),
                     }));
                 }
                 Control::Resume if paused => {
-                    sink.emit(Event::Resumed(PauseEvent {
+                    self.events.emit(Event::Resumed(PauseEvent {
                         update: self.progress.update,
                         reason: "key".into(),
                     }));
@@ -542,11 +471,11 @@ impl Trainer {
                 }
                 Control::Pause | Control::Resume => {}
                 Control::Checkpoint => {
-                    self.checkpoint(sink, "key")?;
+                    self.checkpoint(CheckpointReason::Key)?;
                 }
                 Control::Stop { checkpoint } => {
                     let path = if checkpoint {
-                        Some(self.checkpoint(sink, "interrupt")?)
+                        Some(self.checkpoint(CheckpointReason::Interrupt)?)
                     } else {
                         None
                     };
@@ -558,7 +487,6 @@ impl Trainer {
 
     fn non_finite(
         &mut self,
-        sink: &EventSink,
         control: &Receiver<Control>,
         loss: f64,
     ) -> Result<Option<Outcome>, TrainError> {
@@ -566,92 +494,74 @@ impl Trainer {
             "non-finite loss or gradient (loss {loss}) at update {}: the update was not applied; lower optim.lr or check the data",
             self.progress.update + 1
         );
-        sink.emit(Event::Warning(MessageEvent {
+        self.events.emit(Event::Warning(MessageEvent {
             message: message.clone(),
         }));
-        let path = self.checkpoint(sink, "nan")?;
+        let path = self.checkpoint(CheckpointReason::Nan)?;
         if self.pause_on_non_finite {
-            sink.emit(Event::Paused(PauseEvent {
+            self.events.emit(Event::Paused(PauseEvent {
                 update: self.progress.update,
                 reason: "non-finite loss".into(),
             }));
-            return self.handle_control(sink, control, true);
+            return self.handle_control(control, true);
         }
-        sink.emit(Event::Failed(MessageEvent {
+        self.events.emit(Event::Failed(MessageEvent {
             message: format!("{message}; last good state saved to {}", path.display()),
         }));
         Ok(Some(Outcome::Diverged(Some(path))))
     }
 
-    /// Writes a checkpoint of the current state and reports it.
-    pub fn checkpoint(&mut self, sink: &EventSink, reason: &str) -> Result<PathBuf, TrainError> {
-        let mut tensors: HashMap<String, Tensor> = HashMap::new();
-        for (name, t) in self.store.named_tensors() {
-            tensors.insert(format!("model.{name}"), t);
+    /// The run's state as a checkpoint holds it.
+    fn state(&self, reason: CheckpointReason) -> TrainState {
+        TrainState {
+            meta: CheckpointMeta {
+                format: CHECKPOINT_FORMAT,
+                config: self.cfg.clone(),
+                progress: self.progress.clone(),
+                cursor: self.loader.cursor(),
+                stages: self.schedule.stages().to_vec(),
+                adaptive: self.schedule.adaptive_state().clone(),
+                noise: self.noise.scale().clone(),
+                optim_step: self.optim.steps(),
+                // +1: the checkpoint event that follows belongs to the kept part of the log.
+                log_lines: self.events.emitted() + 1,
+                t: self.events.elapsed(),
+                reason,
+                data: self.data_label.clone(),
+            },
+            model: self.net.store.named_tensors().into_iter().collect(),
+            optim: self.optim.state(),
+            noise_prev: self.noise.kept_gradient().map(<[Tensor]>::to_vec),
         }
-        for (name, t) in self.optim.state().tensors {
-            tensors.insert(format!("optim.{name}"), t);
-        }
-        if let Some(prev) = &self.prev_grads {
-            for (i, t) in prev.iter().enumerate() {
-                tensors.insert(format!("noise.prev.{i}"), t.clone());
-            }
-        }
-        let meta = CheckpointMeta {
-            format: CHECKPOINT_FORMAT,
-            config: self.cfg.clone(),
-            progress: self.progress.clone(),
-            cursor: self.loader.cursor(),
-            stages: self.schedule.stages().to_vec(),
-            adaptive: self.schedule.adaptive_state().clone(),
-            noise: self.noise.clone(),
-            optim_step: self.optim.steps(),
-            // +1: the checkpoint event that follows belongs to the kept part of the log.
-            log_lines: sink.emitted() + 1,
-            t: sink.elapsed(),
-            reason: reason.to_string(),
-            data: self.data_label.clone(),
-        };
-        let dir = self.run_dir.join("checkpoints");
-        match checkpoint::save(&dir, &meta, &tensors, self.cfg.checkpoint.keep_last) {
-            Ok(path) => {
-                sink.emit(Event::Checkpoint(CheckpointEvent {
+    }
+
+    /// Writes a checkpoint of the current state and reports it. A failed write is reported and
+    /// training goes on from the last good checkpoint, unless the run ends with this one.
+    pub fn checkpoint(&mut self, reason: CheckpointReason) -> Result<PathBuf, TrainError> {
+        let state = self.state(reason);
+        match self.checkpoints.write(&state) {
+            Ok(Written::Saved(path)) => {
+                self.events.emit(Event::Checkpoint(CheckpointEvent {
                     path: path.display().to_string(),
                     epoch: self.progress.epoch,
                     update: self.progress.update,
-                    reason: reason.to_string(),
+                    reason: reason.as_str().to_string(),
                 }));
-                self.last_checkpoint = Some(path.clone());
+                Ok(path)
+            }
+            Ok(Written::KeptLast { error, path }) => {
+                self.warn(error.to_string());
                 Ok(path)
             }
             Err(e) => {
-                // A failed write is reported and training goes on; the previous file is intact.
-                sink.emit(Event::Warning(MessageEvent {
-                    message: e.to_string(),
-                }));
-                match &self.last_checkpoint {
-                    Some(p) if reason != "interrupt" && reason != "nan" => Ok(p.clone()),
-                    _ => Err(e.into()),
-                }
+                self.warn(e.to_string());
+                Err(e.into())
             }
         }
     }
-}
 
-/// Whether a tensor error is an allocation failure (CUDA reports it by name; candle passes it on).
-fn is_out_of_memory(e: &candle_core::Error) -> bool {
-    let text = e.to_string().to_ascii_lowercase();
-    text.contains("out of memory") || text.contains("out_of_memory") || text.contains("alloc")
-}
-
-/// Half the micro-batch, kept a multiple of the ghost batch while it can be, so ghost chunks
-/// still line up and the update is unchanged.
-fn shrink_micro(micro: usize, ghost: usize) -> usize {
-    let half = (micro / 2).max(1);
-    if ghost > 0 && half >= ghost {
-        half / ghost * ghost
-    } else {
-        half
+    fn warn(&self, message: String) {
+        self.events.emit(Event::Warning(MessageEvent { message }));
     }
 }
 
@@ -700,7 +610,7 @@ mod tests {
         .unwrap()
     }
 
-    fn trainer(dir: &std::path::Path) -> Trainer {
+    fn trainer(dir: &std::path::Path, events: EventSink) -> Trainer {
         let data = synthetic::generate(&SyntheticSpec {
             train: 256,
             test: 64,
@@ -711,36 +621,49 @@ mod tests {
             data,
             data_label: "synthetic".into(),
             device: Device::Cpu,
-            device_name: "cpu".into(),
             run_dir: dir.to_path_buf(),
+            events,
             pause_on_non_finite: false,
+            faults: Faults::default(),
         })
         .unwrap()
     }
 
-    /// Runs to the end (or until `stop_at` updates were seen), returning every event.
-    fn run(t: &mut Trainer, stop_at: Option<u64>) -> (Outcome, Vec<Event>) {
+    /// Runs the trainer `build` makes (given its sink) while `react` sees every event and may
+    /// send controls; returns the outcome and every event.
+    fn run_reacting(
+        build: impl FnOnce(EventSink) -> Trainer,
+        react: impl Fn(&Event, &crossbeam_channel::Sender<Control>) + Send + 'static,
+    ) -> (Outcome, Vec<Event>) {
         let (log_tx, log_rx) = unbounded();
         let (ctl_tx, ctl_rx) = unbounded();
-        let sink = EventSink::new(0.0, Some(log_tx), None);
-        let watcher = {
-            let log_rx = log_rx.clone();
-            std::thread::spawn(move || {
-                let mut seen = Vec::new();
-                for rec in log_rx.iter() {
-                    if let (Some(n), Event::Step(s)) = (stop_at, &rec.event) {
-                        if s.update == n {
-                            let _ = ctl_tx.send(Control::Stop { checkpoint: true });
-                        }
-                    }
-                    seen.push(rec.event);
-                }
-                seen
-            })
-        };
-        let outcome = t.run(&sink, &ctl_rx).unwrap();
-        drop(sink);
+        let mut t = build(EventSink::new(0.0, Some(log_tx), None));
+        let watcher = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for rec in log_rx.iter() {
+                react(&rec.event, &ctl_tx);
+                seen.push(rec.event);
+            }
+            seen
+        });
+        let outcome = t.run(&ctl_rx).unwrap();
+        // The trainer holds the sink: dropping it ends the watcher's feed.
+        drop(t);
         (outcome, watcher.join().unwrap())
+    }
+
+    /// Runs to the end (or until `stop_at` updates were seen), returning every event.
+    fn run(
+        build: impl FnOnce(EventSink) -> Trainer,
+        stop_at: Option<u64>,
+    ) -> (Outcome, Vec<Event>) {
+        run_reacting(build, move |event, control| {
+            if let (Some(n), Event::Step(s)) = (stop_at, event) {
+                if s.update == n {
+                    let _ = control.send(Control::Stop { checkpoint: true });
+                }
+            }
+        })
     }
 
     /// Step and epoch values (no times or throughput) after update `from`.
@@ -764,7 +687,7 @@ mod tests {
     #[test]
     fn resume_mid_epoch_and_at_stage_boundary_is_bit_exact() {
         let full_dir = tempfile::tempdir().unwrap();
-        let (outcome, full) = run(&mut trainer(full_dir.path()), None);
+        let (outcome, full) = run(|s| trainer(full_dir.path(), s), None);
         assert!(matches!(outcome, Outcome::Finished(_)));
         // 8 updates of 32 in epoch 0, then 2 of 160 (×5) in epoch 1.
         assert_eq!(
@@ -777,20 +700,23 @@ mod tests {
 
         // Interrupted mid-epoch: stop requested after update 3.
         let dir = tempfile::tempdir().unwrap();
-        let (outcome, first) = run(&mut trainer(dir.path()), Some(3));
+        let (outcome, first) = run(|s| trainer(dir.path(), s), Some(3));
         let Outcome::Stopped(Some(path)) = outcome else {
             panic!("expected a stop with checkpoint, got {outcome:?}")
         };
         let ck = checkpoint::load(&path).unwrap();
-        let at = ck.meta.progress.update;
+        let at = ck.state.meta.progress.update;
         assert!((3..8).contains(&at), "stopped mid-epoch, at update {at}");
         assert_eq!(
             values_after(&first, 0)[..at as usize],
             values_after(&full, 0)[..at as usize]
         );
-        let mut resumed = trainer(dir.path());
-        resumed.restore(ck).unwrap();
-        let (outcome, rest) = run(&mut resumed, None);
+        let resumed = |s| {
+            let mut t = trainer(dir.path(), s);
+            t.restore(ck).unwrap();
+            t
+        };
+        let (outcome, rest) = run(resumed, None);
         assert!(matches!(outcome, Outcome::Finished(_)));
         assert_eq!(values_after(&rest, at), values_after(&full, at));
 
@@ -807,24 +733,29 @@ mod tests {
             })
             .expect("a checkpoint at the stage boundary");
         let ck = checkpoint::load(&stage_ck).unwrap();
-        assert_eq!(ck.meta.reason, "stage");
-        let mut resumed = trainer(dir.path());
-        resumed.restore(ck).unwrap();
-        let (_, rest) = run(&mut resumed, None);
+        assert_eq!(ck.state.meta.reason, CheckpointReason::Stage);
+        let resumed = |s| {
+            let mut t = trainer(dir.path(), s);
+            t.restore(ck).unwrap();
+            t
+        };
+        let (_, rest) = run(resumed, None);
         assert_eq!(values_after(&rest, 8), values_after(&full, 8));
     }
 
     #[test]
     fn out_of_memory_halves_the_micro_batch_and_keeps_the_update() {
         let dir = tempfile::tempdir().unwrap();
-        let mut reference = trainer(dir.path());
-        let (_, expected) = run(&mut reference, None);
-        let mut t = trainer(dir.path());
+        let (_, expected) = run(|s| trainer(dir.path(), s), None);
         // Micro-batches of 64 "run out of memory" when stage 2 (B = 160) needs them; halving
         // gives 32, the ghost batch, so the update must stay the same.
-        t.micro = 64;
-        t.fault_oom_above = Some(32);
-        let (outcome, events) = run(&mut t, None);
+        let faulty = |s| {
+            let mut t = trainer(dir.path(), s);
+            t.micro = MicroBatching::new(64, 32);
+            t.faults.oom_above = Some(32);
+            t
+        };
+        let (outcome, events) = run(faulty, None);
         assert!(matches!(outcome, Outcome::Finished(_)));
         let warnings: Vec<_> = events
             .iter()
@@ -854,31 +785,18 @@ mod tests {
     #[test]
     fn pause_and_checkpoint_requests_do_not_change_results() {
         let dir = tempfile::tempdir().unwrap();
-        let (_, expected) = run(&mut trainer(dir.path()), None);
-        let mut t = trainer(dir.path());
-        let (log_tx, log_rx) = unbounded();
-        let (ctl_tx, ctl_rx) = unbounded();
-        let sink = EventSink::new(0.0, Some(log_tx), None);
-        let watcher = std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            for rec in log_rx.iter() {
-                match &rec.event {
-                    Event::Step(s) if s.update == 3 => {
-                        ctl_tx.send(Control::Pause).unwrap();
-                    }
-                    Event::Paused(_) => {
-                        ctl_tx.send(Control::Checkpoint).unwrap();
-                        ctl_tx.send(Control::Resume).unwrap();
-                    }
-                    _ => {}
+        let (_, expected) = run(|s| trainer(dir.path(), s), None);
+        let (outcome, events) = run_reacting(
+            |s| trainer(dir.path(), s),
+            |event, control| match event {
+                Event::Step(s) if s.update == 3 => control.send(Control::Pause).unwrap(),
+                Event::Paused(_) => {
+                    control.send(Control::Checkpoint).unwrap();
+                    control.send(Control::Resume).unwrap();
                 }
-                seen.push(rec.event);
-            }
-            seen
-        });
-        let outcome = t.run(&sink, &ctl_rx).unwrap();
-        drop(sink);
-        let events = watcher.join().unwrap();
+                _ => {}
+            },
+        );
         assert!(matches!(outcome, Outcome::Finished(_)));
         let kinds: Vec<&str> = events
             .iter()
@@ -896,34 +814,41 @@ mod tests {
     #[test]
     fn checkpoint_from_another_config_is_refused_with_the_keys() {
         let dir = tempfile::tempdir().unwrap();
-        let (_, _) = run(&mut trainer(dir.path()), Some(1));
+        let (_, _) = run(|s| trainer(dir.path(), s), Some(1));
         let path = checkpoint::latest(dir.path()).unwrap();
         let mut ck = checkpoint::load(&path).unwrap();
-        ck.meta.config.schedule.batch = 64;
-        let err = trainer(dir.path()).restore(ck).err().unwrap().to_string();
+        ck.state.meta.config.schedule.batch = 64;
+        let err = trainer(dir.path(), EventSink::discard())
+            .restore(ck)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("schedule.batch"), "{err}");
     }
 
     #[test]
     fn non_finite_loss_stops_with_last_good_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
-        let mut t = trainer(dir.path());
-        // A huge learning rate makes the weights explode within a few updates.
-        t.optim.set_lr(1e30);
-        t.schedule = {
-            let mut cfg = config();
-            cfg.optim.lr = 1e30;
-            Schedule::new(&cfg, 256)
+        let exploding = |s| {
+            let mut t = trainer(dir.path(), s);
+            // A huge learning rate makes the weights explode within a few updates.
+            t.optim.set_lr(1e30);
+            t.schedule = {
+                let mut cfg = config();
+                cfg.optim.lr = 1e30;
+                Schedule::new(&cfg, 256)
+            };
+            t
         };
-        let (outcome, events) = run(&mut t, None);
+        let (outcome, events) = run(exploding, None);
         let Outcome::Diverged(Some(path)) = outcome else {
             panic!("expected divergence, got {outcome:?}")
         };
         assert!(events.iter().any(|e| matches!(e, Event::Failed(_))));
         let ck = checkpoint::load(&path).unwrap();
-        assert_eq!(ck.meta.reason, "nan");
+        assert_eq!(ck.state.meta.reason, CheckpointReason::Nan);
         // The checkpointed weights are finite.
-        for (name, t) in &ck.tensors {
+        for (name, t) in &ck.state.model {
             let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
             assert!(v.iter().all(|x| x.is_finite()), "{name} not finite");
         }

@@ -1,0 +1,512 @@
+//! Starting a run: resolve the config (from the checkpoint on resume), load and subset the
+//! data, pick the device, create or continue the run directory and its log, write the run's
+//! first record, and start the trainer and resource-sampler threads. Hands back the run's event
+//! stream, its control sender and a handle to wait on. Used by `batchramp train`, the benches
+//! and the tests alike; must never touch the terminal or decide an exit code.
+
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+
+use crate::config::{ConfigError, RunConfig};
+use crate::data::{self, DataError, DataSource, SyntheticSpec};
+use crate::device::DeviceError;
+use crate::events::{Control, Event, MessageEvent, PauseEvent, Record, RunStarted};
+use crate::runlog::{LogWriter, RunLogError};
+use crate::train::checkpoint::{self, Checkpoint, CheckpointError};
+use crate::train::{EventSink, Faults, Outcome, TrainError, TrainSetup, Trainer};
+
+/// What to start.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    /// Config file; `None` = the built-in default preset (or, on resume, the checkpoint's).
+    pub config: Option<PathBuf>,
+    /// A checkpoint file or run directory to continue from.
+    pub resume: Option<PathBuf>,
+    /// `--set KEY=VALUE` overrides, applied in order.
+    pub overrides: Vec<String>,
+    /// `--data`; `None` = the checkpoint's data on resume, else `$BATCHRAMP_DATA`, the cache or
+    /// a download.
+    pub data: Option<String>,
+    /// `--device` (auto, cpu, cuda, cuda:N).
+    pub device: String,
+    /// Parent of new run directories.
+    pub out: PathBuf,
+    /// Someone is watching live: a non-finite loss pauses the run instead of stopping it.
+    pub interactive: bool,
+    /// Capacity of the live event stream ([`Session::events`]); 0 = no stream.
+    pub stream_capacity: usize,
+    /// How often the resource sampler runs; `None` = no `resources` events.
+    pub sample_every: Option<Duration>,
+    /// Injected failures (tests).
+    pub faults: Faults,
+}
+
+impl RunRequest {
+    /// A request with the defaults of `batchramp train`: default preset, auto device, `runs/`,
+    /// headless, a live stream of 4,096 records and a resource sample every second.
+    pub fn new() -> RunRequest {
+        RunRequest {
+            config: None,
+            resume: None,
+            overrides: Vec::new(),
+            data: None,
+            device: "auto".into(),
+            out: PathBuf::from("runs"),
+            interactive: false,
+            stream_capacity: 4096,
+            sample_every: Some(Duration::from_secs(1)),
+            faults: Faults::default(),
+        }
+    }
+}
+
+impl Default for RunRequest {
+    fn default() -> Self {
+        RunRequest::new()
+    }
+}
+
+/// Why a run could not be started or wound up.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The config file or an override is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The data cannot be found, read or downloaded.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The device cannot be used.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    /// The checkpoint to resume from is unreadable.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The trainer could not be built or restored, or training failed.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// The run's log cannot be written.
+    #[error(transparent)]
+    Log(#[from] RunLogError),
+    /// A checkpoint outside a run directory's `checkpoints/`.
+    #[error("{}: not inside a run directory's checkpoints/; resume from the run directory or one of its checkpoints", .0.display())]
+    NotInRunDir(PathBuf),
+    /// The run directory or its config could not be written.
+    #[error("cannot {action} {}: {source}", .path.display())]
+    RunDir {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A thread could not be started, or one panicked.
+    #[error("{0}")]
+    Thread(String),
+}
+
+impl SessionError {
+    /// Whether the user must fix their input (a config, a file, a value, a checkpoint), as
+    /// opposed to a failure of the machine or the run.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            SessionError::Config(_)
+            | SessionError::Device(_)
+            | SessionError::Log(_)
+            | SessionError::NotInRunDir(_) => true,
+            SessionError::Data(e) => !matches!(e, DataError::Download { .. }),
+            SessionError::Checkpoint(e) => matches!(e, CheckpointError::Invalid { .. }),
+            SessionError::Train(e) => matches!(
+                e,
+                TrainError::Mismatch { .. }
+                    | TrainError::Checkpoint(CheckpointError::Invalid { .. })
+            ),
+            SessionError::RunDir { .. } | SessionError::Thread(_) => false,
+        }
+    }
+}
+
+/// A started run.
+pub struct Session {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The resolved config.
+    pub config: RunConfig,
+    /// Every record as the trainer emits it (bounded: step and resource records are dropped
+    /// when the reader falls behind); disconnects when the run's last record is out. `None`
+    /// when the request asked for no stream.
+    pub events: Option<Receiver<Record>>,
+    /// Commands to the trainer, obeyed at update boundaries.
+    pub control: Sender<Control>,
+    trainer: JoinHandle<Result<Outcome, TrainError>>,
+    sampler: Option<JoinHandle<()>>,
+    log: LogWriter,
+}
+
+impl Session {
+    /// Starts the run `req` describes. The log's first record (the header, or `resumed`) is
+    /// written before this returns.
+    pub fn start(req: RunRequest) -> Result<Session, SessionError> {
+        let resume = req.resume.as_deref().map(checkpoint::load).transpose()?;
+        let cfg = resolve_config(&req, resume.as_ref())?;
+        crate::device::set_cpu_threads(cfg.hardware.threads);
+
+        // A resumed run reads the data it was started on unless told otherwise.
+        let data_arg = req.data.clone().or_else(|| {
+            resume
+                .as_ref()
+                .map(|ck| ck.state.meta.data.clone())
+                .filter(|d| !d.is_empty())
+        });
+        let source = data::resolve_source(data_arg.as_deref())?;
+        let mut cifar = data::load(
+            &source,
+            &SyntheticSpec {
+                train: cfg.data.synthetic_train,
+                test: cfg.data.synthetic_test,
+                seed: cfg.seed,
+            },
+        )?;
+        if cfg.data.train_subset > 0 {
+            cifar.train = cifar.train.subset(cfg.data.train_subset);
+        }
+        if cfg.data.test_subset > 0 {
+            cifar.test = cifar.test.subset(cfg.data.test_subset);
+        }
+        let (device, device_name) = crate::device::select(&req.device, cfg.hardware.threads)?;
+
+        let (run_dir, log, t0, lines) = match &resume {
+            Some(ck) => {
+                let run_dir = run_dir_of(ck)?;
+                let lines = ck.state.meta.log_lines;
+                let log = LogWriter::resume_after(&run_dir, lines)?;
+                (run_dir, log, ck.state.meta.t, lines)
+            }
+            None => {
+                let run_dir = new_run_dir(&req.out, &cfg.name)?;
+                let config_file = run_dir.join("config.toml");
+                std::fs::write(&config_file, cfg.to_toml()).map_err(|source| {
+                    SessionError::RunDir {
+                        action: "write",
+                        path: config_file,
+                        source,
+                    }
+                })?;
+                (run_dir.clone(), LogWriter::create(&run_dir)?, 0.0, 0)
+            }
+        };
+
+        let (stream_tx, stream_rx) = match req.stream_capacity {
+            0 => (None, None),
+            n => {
+                let (tx, rx) = bounded::<Record>(n);
+                (Some(tx), Some(rx))
+            }
+        };
+        let (control_tx, control_rx) = unbounded::<Control>();
+        let sink = EventSink::new(t0, Some(log.sender()), stream_tx).with_emitted(lines);
+        let (train_size, test_size) = (cifar.train.len(), cifar.test.len());
+        let data_label = data_label(&source);
+        let mut trainer = Trainer::new(TrainSetup {
+            config: cfg.clone(),
+            data: cifar,
+            data_label: data_label.clone(),
+            device: device.clone(),
+            run_dir: run_dir.clone(),
+            events: sink.clone(),
+            pause_on_non_finite: req.interactive,
+            faults: req.faults,
+        })?;
+
+        // The first record must precede the sampler's first sample.
+        match resume {
+            Some(ck) => {
+                let from = ck.path.display().to_string();
+                trainer.restore(ck)?;
+                sink.emit(Event::Resumed(PauseEvent {
+                    update: trainer.progress().update,
+                    reason: format!("resumed from {from}"),
+                }));
+            }
+            None => sink.emit(Event::RunStarted(header(
+                &cfg,
+                &trainer,
+                train_size,
+                test_size,
+                data_label,
+                device_name,
+            ))),
+        }
+
+        let (stop_sampler, sampler_stop_rx) = bounded::<()>(1);
+        let sampler = req.sample_every.map(|every| {
+            let sampler_sink = sink.clone();
+            crate::device::spawn_sampler(device, every, sampler_stop_rx, move |r| {
+                sampler_sink.emit(Event::Resources(r))
+            })
+        });
+        let trainer = std::thread::Builder::new()
+            .name("trainer".into())
+            .spawn(move || {
+                let result = trainer.run(&control_rx);
+                if let Err(e) = &result {
+                    sink.emit(Event::Failed(MessageEvent {
+                        message: e.to_string(),
+                    }));
+                }
+                // The stream ends once the trainer, its sink and the sampler are gone.
+                drop(trainer);
+                drop(sink);
+                let _ = stop_sampler.send(());
+                result
+            })
+            .map_err(|e| SessionError::Thread(format!("cannot start the training thread: {e}")))?;
+        Ok(Session {
+            run_dir,
+            config: cfg,
+            events: stream_rx,
+            control: control_tx,
+            trainer,
+            sampler,
+            log,
+        })
+    }
+
+    /// Waits for the run to end, then for its log to be on disk: the trainer's outcome, or the
+    /// first error (training before logging).
+    pub fn join(self) -> Result<Outcome, SessionError> {
+        let Session {
+            trainer,
+            sampler,
+            log,
+            control,
+            events,
+            ..
+        } = self;
+        // Nobody will send more commands or read the stream: a paused trainer stops instead
+        // of waiting forever, and a full stream never holds it up.
+        drop(control);
+        drop(events);
+        let outcome = trainer
+            .join()
+            .map_err(|_| SessionError::Thread("the training thread panicked".into()));
+        if let Some(s) = sampler {
+            let _ = s.join();
+        }
+        let logged = log.close();
+        let outcome = outcome??;
+        logged?;
+        Ok(outcome)
+    }
+}
+
+/// The config of the run: the checkpoint's own on resume (overrides may still change the keys a
+/// resume allows), else the file's or the built-in preset's.
+fn resolve_config(
+    req: &RunRequest,
+    resume: Option<&Checkpoint>,
+) -> Result<RunConfig, SessionError> {
+    match (resume, &req.config) {
+        (Some(ck), None) => {
+            let text = toml::to_string(&ck.state.meta.config).map_err(|e| ConfigError::Parse {
+                origin: ck.path.display().to_string(),
+                line: 0,
+                message: e.to_string(),
+            })?;
+            Ok(RunConfig::from_toml_str(
+                &text,
+                &ck.path.display().to_string(),
+                &req.overrides,
+            )?)
+        }
+        _ => Ok(RunConfig::load(req.config.as_deref(), &req.overrides)?),
+    }
+}
+
+/// The run's first record: what is trained, on what, with which plan.
+fn header(
+    cfg: &RunConfig,
+    trainer: &Trainer,
+    train_size: usize,
+    test_size: usize,
+    data: String,
+    device: String,
+) -> RunStarted {
+    let plan = trainer.schedule();
+    RunStarted {
+        name: cfg.name.clone(),
+        config: serde_json::to_value(cfg).unwrap_or_default(),
+        train_size,
+        test_size,
+        data,
+        device,
+        model: cfg.model.arch.to_string(),
+        params: trainer.param_count(),
+        epochs: plan.epochs(),
+        stages: plan.stages().to_vec(),
+        planned_updates: plan.updates() as usize,
+        baseline_updates: plan.baseline_updates() as usize,
+        resumed_from: None,
+    }
+}
+
+/// Where the data came from, absolute so that a resume from another directory finds it.
+fn data_label(source: &DataSource) -> String {
+    match source {
+        DataSource::Dir(p) | DataSource::Archive(p) => std::fs::canonicalize(p)
+            .unwrap_or_else(|_| p.clone())
+            .display()
+            .to_string(),
+        DataSource::Synthetic => "synthetic".into(),
+    }
+}
+
+/// The run directory holding a checkpoint (`<run>/checkpoints/<file>`).
+fn run_dir_of(ck: &Checkpoint) -> Result<PathBuf, SessionError> {
+    ck.path
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .ok_or_else(|| SessionError::NotInRunDir(ck.path.clone()))
+}
+
+/// `<out>/<YYYYmmdd-HHMMSS>-<name>`, with a numeric suffix if two runs start in the same second.
+fn new_run_dir(out: &Path, name: &str) -> Result<PathBuf, SessionError> {
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let failed = |action, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SessionError::RunDir {
+            action,
+            path,
+            source,
+        }
+    };
+    std::fs::create_dir_all(out).map_err(failed("create", out))?;
+    for i in 0..100 {
+        let dir = if i == 0 {
+            out.join(format!("{stamp}-{safe}"))
+        } else {
+            out.join(format!("{stamp}-{safe}-{i}"))
+        };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(failed("create", &dir)(e)),
+        }
+    }
+    Err(SessionError::RunDir {
+        action: "find a fresh run directory under",
+        path: out.to_path_buf(),
+        source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Event;
+
+    fn request(out: &Path) -> RunRequest {
+        RunRequest {
+            data: Some("synthetic".into()),
+            device: "cpu".into(),
+            out: out.to_path_buf(),
+            sample_every: None,
+            overrides: [
+                "data.synthetic_train=256",
+                "data.synthetic_test=64",
+                "schedule.epochs=2",
+                "schedule.milestones=[1]",
+                "schedule.batch=32",
+                "model.ghost_batch=32",
+                "hardware.max_micro_batch=32",
+                "hardware.threads=1",
+                "checkpoint.every_epochs=1",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..RunRequest::new()
+        }
+    }
+
+    #[test]
+    fn a_session_streams_the_run_and_resumes_it_in_the_same_log() {
+        let out = tempfile::tempdir().unwrap();
+        let mut session = Session::start(request(out.path())).unwrap();
+        let events = session.events.take().unwrap();
+        let mut seen = Vec::new();
+        for rec in events.iter() {
+            if let Event::Step(s) = &rec.event {
+                if s.update == 3 {
+                    session
+                        .control
+                        .send(Control::Stop { checkpoint: true })
+                        .unwrap();
+                }
+            }
+            seen.push(rec.event);
+        }
+        let run_dir = session.run_dir.clone();
+        assert!(
+            matches!(seen[0], Event::RunStarted(_)),
+            "the header comes first"
+        );
+        let Outcome::Stopped(Some(_)) = session.join().unwrap() else {
+            panic!("expected a stop with a checkpoint")
+        };
+        assert!(run_dir.join("config.toml").is_file());
+
+        let resumed = Session::start(RunRequest {
+            resume: Some(run_dir.clone()),
+            data: None,
+            ..request(out.path())
+        })
+        .unwrap();
+        assert_eq!(resumed.run_dir, run_dir);
+        let Outcome::Finished(summary) = resumed.join().unwrap() else {
+            panic!("the resumed run finishes")
+        };
+        assert_eq!(summary.epochs, 2);
+        let log = crate::runlog::read_log(&run_dir).unwrap();
+        let kinds: Vec<&str> = log
+            .records
+            .iter()
+            .map(|r| crate::runlog::kind_name(&r.event))
+            .collect();
+        assert_eq!(kinds.iter().filter(|k| **k == "run_started").count(), 1);
+        assert_eq!(kinds.iter().filter(|k| **k == "resumed").count(), 1);
+        assert_eq!(kinds.last(), Some(&"finished"));
+    }
+
+    #[test]
+    fn bad_input_is_told_apart_from_failures() {
+        let out = tempfile::tempdir().unwrap();
+        let mut req = request(out.path());
+        req.overrides.push("schedule.epochs=0".into());
+        let e = Session::start(req).err().unwrap();
+        assert!(e.is_bad_input(), "{e}");
+        assert!(e.to_string().contains("schedule.epochs"), "{e}");
+        let e = Session::start(RunRequest {
+            resume: Some(out.path().join("nowhere")),
+            ..request(out.path())
+        })
+        .err()
+        .unwrap();
+        assert!(e.is_bad_input(), "{e}");
+        let e = SessionError::Thread("x".into());
+        assert!(!e.is_bad_input());
+    }
+}

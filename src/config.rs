@@ -23,7 +23,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The TOML did not parse or did not match the schema (unknown key, wrong type).
-    #[error("{origin}:{line}: {message}")]
+    #[error("{origin}{}: {message}", if *.line > 0 { format!(":{line}") } else { String::new() })]
     Parse {
         /// The file (or `--set`).
         origin: String,
@@ -414,10 +414,22 @@ impl RunConfig {
                 .as_deref()
                 .and_then(|k| find_key_line(text, k))
                 .unwrap_or(0);
-            let origin = if line == 0 && !overrides.is_empty() {
-                format!("{origin} (with --set)")
-            } else {
-                origin.to_string()
+            // Not in the file: name the override that set it, if one did.
+            let from_override = (line == 0)
+                .then(|| {
+                    key_line.as_deref().and_then(|k| {
+                        overrides.iter().rev().find(|o| {
+                            o.split_once('=')
+                                .and_then(|(key, _)| key.trim().rsplit('.').next())
+                                .is_some_and(|last| last == k)
+                        })
+                    })
+                })
+                .flatten();
+            let origin = match from_override {
+                Some(o) => format!("--set {o}"),
+                None if line == 0 && !overrides.is_empty() => format!("{origin} (with --set)"),
+                None => origin.to_string(),
             };
             ConfigError::Parse {
                 origin,
@@ -676,7 +688,16 @@ mod tests {
         let e = RunConfig::from_toml_str("", "x", &["optim.lr=-1".into()]).unwrap_err();
         assert!(e.to_string().contains("optim.lr"), "{e}");
         let e = RunConfig::from_toml_str("", "x", &["schedule.bogus=1".into()]).unwrap_err();
-        assert!(e.to_string().contains("bogus"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("--set schedule.bogus=1: unknown field `bogus`"),
+            "{e}"
+        );
+        let e = RunConfig::from_toml_str("", "x", &["optim.lr=\"fast\"".into()]).unwrap_err();
+        assert!(
+            e.to_string().starts_with("--set optim.lr=\"fast\": "),
+            "{e}"
+        );
         let e =
             RunConfig::from_toml_str("", "x", &["schedule.milestones=[0,3]".into()]).unwrap_err();
         assert!(e.to_string().contains("schedule.milestones"), "{e}");

@@ -29,7 +29,8 @@ pub fn select(spec: &str, threads: usize) -> Result<(Device, String), DeviceErro
         } else {
             threads
         };
-        (Device::Cpu, format!("cpu ({n} threads)"))
+        let plural = if n == 1 { "" } else { "s" };
+        (Device::Cpu, format!("cpu ({n} thread{plural})"))
     };
     match spec {
         "cpu" => Ok(cpu()),

@@ -29,34 +29,68 @@ impl Record {
     }
 }
 
-/// Everything a run reports, in the order a run produces it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Event {
+/// Declares [`Event`] and, from the same list, [`KINDS`], [`Event::kind`] and
+/// [`Event::from_body`]: each kind tag is written once, here.
+macro_rules! events {
+    ($($(#[$doc:meta])* $variant:ident($body:ty) = $kind:literal,)*) => {
+        /// Everything a run reports, in the order a run produces it.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum Event {
+            $($(#[$doc])* #[serde(rename = $kind)] $variant($body),)*
+        }
+
+        /// Every `kind` tag of [`Event`], in declaration order.
+        pub const KINDS: &[&str] = &[$($kind),*];
+
+        impl Event {
+            /// The `kind` tag this event is written with (e.g. `"noise_scale"`).
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Event::$variant(_) => $kind,)*
+                }
+            }
+
+            /// Reads the body of an event of kind `kind` (the record's fields other than `v`,
+            /// `t` and `kind`) from `d`; `None` for a kind not in [`KINDS`], leaving `d` unused.
+            pub fn from_body<'de, D: serde::Deserializer<'de>>(
+                kind: &str,
+                d: D,
+            ) -> Option<Result<Event, D::Error>> {
+                match kind {
+                    $($kind => Some(<$body as Deserialize>::deserialize(d).map(Event::$variant)),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+events! {
     /// First line of every log: what is being trained, on what, with which plan.
-    RunStarted(RunStarted),
+    RunStarted(RunStarted) = "run_started",
     /// A new stage of the schedule begins (batch size, learning rate or momentum changed).
-    Stage(StageEvent),
+    Stage(StageEvent) = "stage",
     /// One parameter update finished.
-    Step(StepEvent),
+    Step(StepEvent) = "step",
     /// One epoch finished and the test set was evaluated.
-    Epoch(EpochEvent),
+    Epoch(EpochEvent) = "epoch",
     /// Periodic resource sample (memory, utilisation), taken off the training thread.
-    Resources(ResourcesEvent),
+    Resources(ResourcesEvent) = "resources",
     /// Online estimate of the gradient noise scale (McCandlish et al. 2018).
-    NoiseScale(NoiseScaleEvent),
+    NoiseScale(NoiseScaleEvent) = "noise_scale",
     /// A checkpoint was written atomically to `path`.
-    Checkpoint(CheckpointEvent),
+    Checkpoint(CheckpointEvent) = "checkpoint",
     /// The trainer stopped at an update boundary on request.
-    Paused(PauseEvent),
+    Paused(PauseEvent) = "paused",
     /// The trainer continued after a pause.
-    Resumed(PauseEvent),
+    Resumed(PauseEvent) = "resumed",
     /// Something went wrong but the run carries on (e.g. out of memory recovered).
-    Warning(MessageEvent),
+    Warning(MessageEvent) = "warning",
     /// The run completed; carries the summary also written to `summary.json`.
-    Finished(Summary),
+    Finished(Summary) = "finished",
     /// The run stopped on an error.
-    Failed(MessageEvent),
+    Failed(MessageEvent) = "failed",
 }
 
 /// Header event: the resolved config and what the run was started on.

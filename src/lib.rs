@@ -1,7 +1,8 @@
 //! batchramp: train CIFAR classifiers by growing the batch size instead of decaying the learning rate.
 //!
-//! The folder tree follows the data flow: `data` → `train` (with `model`, `ops`, `optim`,
-//! `schedule`) → `events` → `runlog` and `tui`. `cli` holds one file per subcommand.
+//! The folder tree follows the data flow: `data` → `train` (the schedule, the optimizer, the
+//! loop; with `model` and its `ops`) → `events` → `runlog`, `report` and `tui`. `cli` holds one
+//! file per subcommand; `config`, `device` and `error` serve them all.
 
 pub mod cli;
 pub mod config;
@@ -11,10 +12,8 @@ pub mod error;
 pub mod events;
 pub mod model;
 pub mod ops;
-pub mod optim;
 pub mod report;
 pub mod runlog;
-pub mod schedule;
 pub mod train;
 pub mod tui;
 

@@ -13,8 +13,8 @@ use serde::Serialize;
 use crate::config::{Arch, ModelConfig, OptimConfig, RunConfig};
 use crate::model::{ParamStore, ResNet};
 use crate::ops::Kernels;
-use crate::optim::Optimizer;
 use crate::train::micro::MicroBatching;
+use crate::train::optim::Optimizer;
 use crate::train::step::batch_gradient;
 
 /// Arguments of `batchramp bench`.

@@ -13,7 +13,6 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::events::{Event, Record};
-use crate::runlog::kind_name;
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +58,7 @@ pub fn scalars(records: &[Record]) -> Vec<Scalar> {
     let mut out = Vec::new();
     let (mut epoch, mut update) = (0usize, 0u64);
     for rec in records {
-        let kind = kind_name(&rec.event);
+        let kind = rec.event.kind();
         let mut push = |epoch: usize, update: u64, metric: &'static str, value: f64| {
             out.push(Scalar {
                 kind,

@@ -15,7 +15,6 @@ mod writer;
 use std::path::PathBuf;
 
 pub use follow::{follow, follow_with, FollowOptions, Follower};
-pub use parse::kind_name;
 pub use reader::{probe_log, read_log, resolve_log_path, BadLine, LogContents, MAX_BAD_LINES};
 pub use writer::LogWriter;
 

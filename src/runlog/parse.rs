@@ -91,24 +91,8 @@ enum Fast {
     OtherOrder,
 }
 
-/// Every `kind` tag of [`Event`], in declaration order.
-pub(crate) const KNOWN_KINDS: [&str; 12] = [
-    "run_started",
-    "stage",
-    "step",
-    "epoch",
-    "resources",
-    "noise_scale",
-    "checkpoint",
-    "paused",
-    "resumed",
-    "warning",
-    "finished",
-    "failed",
-];
-
 fn is_known_kind(kind: &str) -> bool {
-    KNOWN_KINDS.contains(&kind)
+    events::KINDS.contains(&kind)
 }
 
 impl<'de> Deserialize<'de> for Fast {
@@ -147,35 +131,19 @@ impl<'de> Visitor<'de> for FastVisitor {
                 kind: kind.into_owned(),
             });
         }
-        // The rest of the object goes straight to the event's own struct.
-        macro_rules! rest {
-            () => {
-                Deserialize::deserialize(MapAccessDeserializer::new(NanMap(map)))?
-            };
+        if !is_known_kind(&kind) {
+            // Possibly a variant added to `events.rs` after this build's `KINDS`: the caller
+            // retries with serde's derived path before calling the kind unknown.
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(Fast::Unknown {
+                v,
+                kind: kind.into_owned(),
+            });
         }
-        let event = match kind.as_ref() {
-            "run_started" => Event::RunStarted(rest!()),
-            "stage" => Event::Stage(rest!()),
-            "step" => Event::Step(rest!()),
-            "epoch" => Event::Epoch(rest!()),
-            "resources" => Event::Resources(rest!()),
-            "noise_scale" => Event::NoiseScale(rest!()),
-            "checkpoint" => Event::Checkpoint(rest!()),
-            "paused" => Event::Paused(rest!()),
-            "resumed" => Event::Resumed(rest!()),
-            "warning" => Event::Warning(rest!()),
-            "finished" => Event::Finished(rest!()),
-            "failed" => Event::Failed(rest!()),
-            _ => {
-                // Possibly a variant added to `events.rs` after this table: the caller
-                // retries with serde's derived path before calling the kind unknown.
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                return Ok(Fast::Unknown {
-                    v,
-                    kind: kind.into_owned(),
-                });
-            }
-        };
+        // The rest of the object goes straight to the event's own struct.
+        let body = MapAccessDeserializer::new(NanMap(map));
+        let event = Event::from_body(&kind, body)
+            .unwrap_or_else(|| Err(de::Error::custom(format!("unknown kind {kind}"))))?;
         Ok(Fast::Record(Record { v, t, event }))
     }
 }
@@ -318,27 +286,6 @@ fn clean_error(e: &serde_json::Error) -> String {
     }
 }
 
-/// The `kind` tag an event is written with (e.g. `"noise_scale"`).
-///
-/// Also keeps this file honest: a new `Event` variant must be added to `KNOWN_KINDS` and the
-/// fast path, or this match stops compiling.
-pub fn kind_name(event: &events::Event) -> &'static str {
-    match event {
-        Event::RunStarted(_) => KNOWN_KINDS[0],
-        Event::Stage(_) => KNOWN_KINDS[1],
-        Event::Step(_) => KNOWN_KINDS[2],
-        Event::Epoch(_) => KNOWN_KINDS[3],
-        Event::Resources(_) => KNOWN_KINDS[4],
-        Event::NoiseScale(_) => KNOWN_KINDS[5],
-        Event::Checkpoint(_) => KNOWN_KINDS[6],
-        Event::Paused(_) => KNOWN_KINDS[7],
-        Event::Resumed(_) => KNOWN_KINDS[8],
-        Event::Warning(_) => KNOWN_KINDS[9],
-        Event::Finished(_) => KNOWN_KINDS[10],
-        Event::Failed(_) => KNOWN_KINDS[11],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,11 +356,10 @@ mod tests {
     #[test]
     fn fast_path_matches_serde_for_every_kind() {
         let recs = every_kind();
-        let kinds: std::collections::BTreeSet<_> =
-            recs.iter().map(|r| kind_name(&r.event)).collect();
+        let kinds: std::collections::BTreeSet<_> = recs.iter().map(|r| r.event.kind()).collect();
         assert_eq!(
             kinds.len(),
-            KNOWN_KINDS.len(),
+            events::KINDS.len(),
             "sample must cover every kind"
         );
         for rec in recs {
@@ -432,7 +378,7 @@ mod tests {
     fn kind_name_is_the_serialized_tag() {
         for rec in every_kind() {
             let value = serde_json::to_value(&rec).unwrap();
-            assert_eq!(value["kind"], kind_name(&rec.event));
+            assert_eq!(value["kind"], rec.event.kind());
         }
     }
 

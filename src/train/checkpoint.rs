@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::RunConfig;
 use crate::data::loader::LoaderCursor;
 use crate::events::StagePlan;
-use crate::optim::OptimState;
-use crate::schedule::AdaptiveState;
 use crate::train::noise::NoiseScale;
+use crate::train::optim::OptimState;
 use crate::train::progress::Progress;
+use crate::train::schedule::AdaptiveState;
 
 /// Version of the checkpoint layout; bumped when old checkpoints can no longer be read.
 pub const CHECKPOINT_FORMAT: u32 = 1;

@@ -481,11 +481,7 @@ mod tests {
         };
         assert_eq!(summary.epochs, 2);
         let log = crate::runlog::read_log(&run_dir).unwrap();
-        let kinds: Vec<&str> = log
-            .records
-            .iter()
-            .map(|r| crate::runlog::kind_name(&r.event))
-            .collect();
+        let kinds: Vec<&str> = log.records.iter().map(|r| r.event.kind()).collect();
         assert_eq!(kinds.iter().filter(|k| **k == "run_started").count(), 1);
         assert_eq!(kinds.iter().filter(|k| **k == "resumed").count(), 1);
         assert_eq!(kinds.last(), Some(&"finished"));

@@ -212,7 +212,7 @@ mod tests {
     use crate::config::{Arch, ModelConfig, OptimConfig};
     use crate::model::ParamStore;
     use crate::ops::Kernels;
-    use crate::optim::Optimizer;
+    use crate::train::optim::Optimizer;
 
     fn setup(ghost: usize) -> (ParamStore, ResNet) {
         let cfg = ModelConfig {

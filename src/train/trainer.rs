@@ -19,15 +19,15 @@ use crate::events::{
     StageEvent, StepEvent, Summary,
 };
 use crate::model::{ParamStore, ResNet};
-use crate::optim::Optimizer;
-use crate::schedule::Schedule;
 use crate::train::checkpoint::{
     self, Checkpoint, CheckpointMeta, CheckpointReason, Checkpoints, TrainState, Written,
     CHECKPOINT_FORMAT,
 };
 use crate::train::micro::MicroBatching;
 use crate::train::noise::NoiseMeter;
+use crate::train::optim::Optimizer;
 use crate::train::progress::Progress;
+use crate::train::schedule::Schedule;
 use crate::train::sink::EventSink;
 use crate::train::step::{batch_gradient, evaluate, BatchGradient};
 

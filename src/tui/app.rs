@@ -8,7 +8,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 use crate::events::{Control, Event, Record};
 
 use super::history::XAxis;
-use super::keys::{is_interrupt, Action};
+use super::keys::{is_interrupt, Action, KeyMap};
 use super::state::{Level, RunState};
 use super::theme::Theme;
 use super::UiExit;
@@ -218,8 +218,10 @@ pub struct App {
     pub source: Source,
     /// Title shown in the header.
     pub title: String,
-    /// Colours, symbols and keys.
+    /// Colours and glyphs.
     pub theme: Theme,
+    /// Which key does what.
+    pub keys: KeyMap,
     /// The run shown (Live, Follow, Replay).
     pub run: RunState,
     /// The runs overlaid (Compare), with their names.
@@ -242,11 +244,12 @@ pub struct App {
 
 impl App {
     /// A UI with no events yet.
-    pub fn new(source: Source, title: String, theme: Theme) -> Self {
+    pub fn new(source: Source, title: String, theme: Theme, keys: KeyMap) -> Self {
         App {
             source,
             title,
             theme,
+            keys,
             run: RunState::default(),
             runs: Vec::new(),
             view: ViewOptions::default(),
@@ -260,8 +263,14 @@ impl App {
     }
 
     /// A replay of `records` at `speed` × real time (`None`: as fast as possible).
-    pub fn replay(title: String, theme: Theme, records: Vec<Record>, speed: Option<f64>) -> Self {
-        let mut app = App::new(Source::Replay, title, theme);
+    pub fn replay(
+        title: String,
+        theme: Theme,
+        keys: KeyMap,
+        records: Vec<Record>,
+        speed: Option<f64>,
+    ) -> Self {
+        let mut app = App::new(Source::Replay, title, theme, keys);
         let speed = speed.filter(|s| s.is_finite() && *s > 0.0);
         app.playback = Some(Playback {
             records,
@@ -274,8 +283,13 @@ impl App {
     }
 
     /// An overlay of finished runs.
-    pub fn compare(title: String, theme: Theme, runs: Vec<(String, Vec<Record>)>) -> Self {
-        let mut app = App::new(Source::Compare, title, theme);
+    pub fn compare(
+        title: String,
+        theme: Theme,
+        keys: KeyMap,
+        runs: Vec<(String, Vec<Record>)>,
+    ) -> Self {
+        let mut app = App::new(Source::Compare, title, theme, keys);
         app.runs = runs
             .into_iter()
             .map(|(name, recs)| (name, RunState::from_records(&recs)))
@@ -370,7 +384,7 @@ impl App {
             Overlay::ConfirmQuit => return self.confirm_key(key),
             Overlay::None => {}
         }
-        match self.theme.keys.action(key) {
+        match self.keys.action(key) {
             Some(a) => self.on_action(a),
             None => Vec::new(),
         }
@@ -615,6 +629,7 @@ mod tests {
             Source::Live,
             "t".into(),
             Theme::builtin("dark", ColorMode::None).unwrap(),
+            KeyMap::default(),
         );
         for r in fixture::cut_at_update(&fixture::demo_records(), 50) {
             app.apply(&r);
@@ -740,7 +755,13 @@ mod tests {
     #[test]
     fn read_only_views_never_send_controls() {
         let theme = Theme::builtin("dark", ColorMode::None).unwrap();
-        let mut app = App::replay("r".into(), theme, fixture::demo_records(), Some(10.0));
+        let mut app = App::replay(
+            "r".into(),
+            theme,
+            KeyMap::default(),
+            fixture::demo_records(),
+            Some(10.0),
+        );
         for c in ['p', 'c', 'x', 'l', 's', '[', ']'] {
             assert_eq!(app.on_key(&key(c)), vec![]);
         }
@@ -783,7 +804,13 @@ mod tests {
         let theme = Theme::builtin("dark", ColorMode::None).unwrap();
         let recs = fixture::demo_records();
         let last_t = recs.last().unwrap().t;
-        let mut app = App::replay("r".into(), theme, recs.clone(), Some(1.0));
+        let mut app = App::replay(
+            "r".into(),
+            theme,
+            KeyMap::default(),
+            recs.clone(),
+            Some(1.0),
+        );
         assert!(app.advance(0.0), "records at t=0 show at once");
         let first = app.run.records;
         assert!(first < recs.len() as u64);
@@ -796,7 +823,13 @@ mod tests {
         assert_eq!(app.playback.as_ref().unwrap().clock, last_t);
         app.on_action(Action::SeekStart);
         assert_eq!(app.run.records, 0);
-        let mut fast = App::replay("r".into(), app.theme.clone(), recs.clone(), None);
+        let mut fast = App::replay(
+            "r".into(),
+            app.theme.clone(),
+            KeyMap::default(),
+            recs.clone(),
+            None,
+        );
         while fast.advance(0.0) {}
         assert_eq!(fast.run.records, recs.len() as u64);
         assert_eq!(fast.status(), Status::Finished);

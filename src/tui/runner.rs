@@ -17,7 +17,9 @@ use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
 use super::app::{App, Effect, Source};
+use super::keys::KeyMap;
 use super::terminal::TerminalGuard;
+use super::theme::{ColorMode, Theme, ThemeFile};
 use super::{ui, Feed, TuiError, UiExit, UiOptions};
 use crate::events::{Control, Record};
 
@@ -87,10 +89,10 @@ pub(crate) struct Channels {
 }
 
 /// Builds the app state and channels for a feed.
-pub(crate) fn prepare(feed: Feed, title: String, theme: super::Theme) -> (App, Channels) {
+pub(crate) fn prepare(feed: Feed, title: String, theme: Theme, keys: KeyMap) -> (App, Channels) {
     match feed {
         Feed::Live { events, control } => (
-            App::new(Source::Live, title, theme),
+            App::new(Source::Live, title, theme, keys),
             Channels {
                 live: events,
                 follow: never(),
@@ -98,7 +100,7 @@ pub(crate) fn prepare(feed: Feed, title: String, theme: super::Theme) -> (App, C
             },
         ),
         Feed::Follow { events } => (
-            App::new(Source::Follow, title, theme),
+            App::new(Source::Follow, title, theme, keys),
             Channels {
                 live: never(),
                 follow: events,
@@ -106,7 +108,7 @@ pub(crate) fn prepare(feed: Feed, title: String, theme: super::Theme) -> (App, C
             },
         ),
         Feed::Replay { records, speed } => (
-            App::replay(title, theme, records, speed),
+            App::replay(title, theme, keys, records, speed),
             Channels {
                 live: never(),
                 follow: never(),
@@ -114,7 +116,7 @@ pub(crate) fn prepare(feed: Feed, title: String, theme: super::Theme) -> (App, C
             },
         ),
         Feed::Compare { runs } => (
-            App::compare(title, theme, runs),
+            App::compare(title, theme, keys, runs),
             Channels {
                 live: never(),
                 follow: never(),
@@ -130,8 +132,11 @@ pub(crate) fn run_terminal(
     opts: UiOptions,
     shutdown: Receiver<()>,
 ) -> Result<UiExit, TuiError> {
-    let theme = super::load_theme(opts.theme.as_deref())?;
-    let (mut app, channels) = prepare(feed, opts.title, theme);
+    // One read of the file gives both: its colours and, apart from them, its key bindings.
+    let file = ThemeFile::load(opts.theme.as_deref())?;
+    let theme = file.theme(ColorMode::from_env())?;
+    let keys = file.keys()?;
+    let (mut app, channels) = prepare(feed, opts.title, theme, keys);
     let guard = TerminalGuard::enter()?;
     let mut terminal =
         Terminal::new(CrosstermBackend::new(frame_buffer(stdout()))).map_err(TuiError::Terminal)?;
@@ -151,16 +156,17 @@ pub(crate) fn run_terminal(
 }
 
 /// Runs the UI drawing into `writer` as a terminal of `cols` × `rows` that the caller owns; reads
-/// no keys, so it leaves on a `shutdown` message (or when a live run asked to stop has ended).
+/// no keys, so it leaves on a `shutdown` message (or when a live run asked to stop has ended), and
+/// its hints name the default bindings.
 pub(crate) fn run_writer<W: Write + Send>(
     feed: Feed,
-    theme: super::Theme,
+    theme: Theme,
     title: String,
     writer: W,
     (cols, rows): (u16, u16),
     shutdown: Receiver<()>,
 ) -> Result<UiExit, TuiError> {
-    let (mut app, channels) = prepare(feed, title, theme);
+    let (mut app, channels) = prepare(feed, title, theme, KeyMap::default());
     let mut terminal = Terminal::with_options(
         CrosstermBackend::new(frame_buffer(writer)),
         TerminalOptions {
@@ -337,7 +343,6 @@ pub(crate) fn event_loop<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::super::fixture;
-    use super::super::theme::{ColorMode, Theme};
     use super::*;
     use ratatui::backend::TestBackend;
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -389,6 +394,7 @@ mod tests {
             },
             "test".into(),
             theme,
+            KeyMap::default(),
         );
         (app, ch, handle)
     }
@@ -495,7 +501,12 @@ mod tests {
             .unwrap();
         drop(tx);
         let theme = Theme::builtin("mono", ColorMode::None).unwrap();
-        let (mut app, ch) = prepare(Feed::Follow { events: rx }, "watch".into(), theme);
+        let (mut app, ch) = prepare(
+            Feed::Follow { events: rx },
+            "watch".into(),
+            theme,
+            KeyMap::default(),
+        );
         let (itx, irx) = crossbeam_channel::unbounded();
         let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
         // The quit key arrives after the feed has been drained and closed.

@@ -1,5 +1,6 @@
 //! Frames rendered off-screen: as plain text (snapshot tests) and as SVG that looks like a
-//! terminal (README screenshots). Owns the SVG writer; must never touch the real terminal.
+//! terminal (README screenshots). Owns the SVG writer; must never touch the real terminal. Key
+//! hints and the key list show the default bindings: a [`Theme`] holds colours only.
 
 use std::fmt::Write as _;
 
@@ -9,8 +10,9 @@ use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
 
 use super::app::{App, Overlay, Source, ViewOptions};
+use super::keys::KeyMap;
 use super::state::RunState;
-use super::theme::{Role, Theme, ANSI16};
+use super::theme::{xterm_rgb, Role, Theme, ANSI16};
 use super::ui;
 use crate::events::Record;
 
@@ -41,7 +43,7 @@ fn live_app(records: &[Record], theme: &Theme, shot: &Shot) -> App {
     } else {
         Source::Live
     };
-    let mut app = App::new(source, title, theme.clone());
+    let mut app = App::new(source, title, theme.clone(), KeyMap::default());
     for r in records {
         app.apply(r);
     }
@@ -102,6 +104,7 @@ pub fn render_compare_screenshot(
     let mut app = App::compare(
         shot.title.clone().unwrap_or_else(|| "compare".into()),
         theme.clone(),
+        KeyMap::default(),
         runs,
     );
     app.view = shot.view;
@@ -124,7 +127,7 @@ fn rgb_of(c: Color) -> Option<(u8, u8, u8)> {
     match c {
         Color::Reset => None,
         Color::Rgb(r, g, b) => Some((r, g, b)),
-        Color::Indexed(i) => Some(super::theme::xterm_rgb(i)),
+        Color::Indexed(i) => Some(xterm_rgb(i)),
         named => ANSI16
             .iter()
             .find(|(n, _)| *n == named)

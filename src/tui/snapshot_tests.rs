@@ -7,6 +7,7 @@ use ratatui::style::{Color, Modifier};
 use super::app::{App, LayoutChoice, Panel, Source, ViewOptions};
 use super::fixture;
 use super::history::XAxis;
+use super::keys::KeyMap;
 use super::screenshot::{render_buffer, render_text, Shot};
 use super::theme::{ColorMode, Role, Theme};
 use super::ui;
@@ -166,7 +167,7 @@ fn compare_view() {
         ("decay-lr".to_string(), fixture::decay_lr_records()),
     ];
     for (w, h, x) in [(80, 24, XAxis::Updates), (160, 40, XAxis::Epochs)] {
-        let mut app = App::compare("compare".into(), dark(), runs.clone());
+        let mut app = App::compare("compare".into(), dark(), KeyMap::default(), runs.clone());
         app.view.x = x;
         let text = ui::buffer_text(&render_buffer(&app, w, h));
         snap(&format!("compare_{w}x{h}"), &text);
@@ -175,7 +176,13 @@ fn compare_view() {
 
 #[test]
 fn replay_header_shows_playback() {
-    let mut app = App::replay("replay".into(), dark(), fixture::demo_records(), Some(8.0));
+    let mut app = App::replay(
+        "replay".into(),
+        dark(),
+        KeyMap::default(),
+        fixture::demo_records(),
+        Some(8.0),
+    );
     app.advance(0.0);
     app.advance(30.0);
     app.on_action(super::keys::Action::Pause);
@@ -189,7 +196,7 @@ fn replay_header_shows_playback() {
 fn status_and_current_stage_are_coloured() {
     let theme = dark();
     let recs = fixture::after_stage(&fixture::demo_records(), 1, 12);
-    let mut app = App::new(Source::Live, "t".into(), theme.clone());
+    let mut app = App::new(Source::Live, "t".into(), theme.clone(), KeyMap::default());
     for r in &recs {
         app.apply(r);
     }
@@ -215,7 +222,7 @@ fn status_and_current_stage_are_coloured() {
 #[test]
 fn a_million_updates_draw_as_fast_as_a_thousand() {
     use crate::events::{Event, StepEvent};
-    let mut app = App::new(Source::Live, "big".into(), dark());
+    let mut app = App::new(Source::Live, "big".into(), dark(), KeyMap::default());
     for r in fixture::warming_up(&fixture::demo_records()) {
         app.apply(&r);
     }
@@ -285,4 +292,21 @@ fn resources_show_gpu_figures_or_say_why_not() {
     ));
     let text = render_text(&recs, 80, 24, &dark(), &Shot::default());
     assert!(text.contains("resources n/a · NVML not found"), "{text}");
+}
+
+#[test]
+fn hints_name_the_key_map_not_the_theme() {
+    let mut keys = KeyMap::default();
+    let mut table = std::collections::BTreeMap::new();
+    table.insert("pause".to_string(), toml::Value::String("P".into()));
+    keys.apply(&table).unwrap();
+    let mut app = App::new(Source::Live, "t".into(), dark(), keys);
+    for r in fixture::cut_at_update(&fixture::demo_records(), 200) {
+        app.apply(&r);
+    }
+    let text = ui::buffer_text(&render_buffer(&app, 120, 40));
+    assert!(
+        text.lines().last().unwrap().starts_with("P pause"),
+        "{text}"
+    );
 }

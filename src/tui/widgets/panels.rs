@@ -26,16 +26,6 @@ pub fn status_style(theme: &Theme, s: Status) -> Style {
     theme.bold(role)
 }
 
-fn spinner(theme: &Theme, tick: u64) -> &'static str {
-    const UNI: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
-    const ASC: [&str; 4] = ["|", "/", "-", "\\"];
-    if theme.ascii {
-        ASC[(tick % 4) as usize]
-    } else {
-        UNI[(tick % 10) as usize]
-    }
-}
-
 /// Spans laid out with `left` at the start and `right` flush right in `width` cells.
 pub fn spread<'a>(left: Vec<Span<'a>>, right: Vec<Span<'a>>, width: u16) -> Line<'a> {
     let lw: usize = left.iter().map(Span::width).sum();
@@ -111,7 +101,7 @@ pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
         }
         let status = app.status();
         let dot = if status == Status::WarmingUp {
-            spinner(t, app.tick)
+            t.sym.spinner_frame(app.tick)
         } else {
             t.sym.dot
         };
@@ -155,7 +145,7 @@ pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
 /// The footer: key hints for this source, or the latest message.
 pub fn footer(app: &App, area: Rect, buf: &mut Buffer) {
     let t = &app.theme;
-    let k = |a: Action| app.theme.keys.hint(a);
+    let k = |a: Action| app.keys.hint(a);
     let key = |s: String| Span::styled(s, t.bold(Role::Accent));
     let txt = |s: &str| Span::styled(format!(" {s}  "), t.fg(Role::Muted));
     let mut spans = Vec::new();

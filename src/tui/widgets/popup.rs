@@ -50,7 +50,7 @@ pub fn help(app: &App, area: Rect, buf: &mut Buffer) {
     let mut lines: Vec<Line> = actions
         .iter()
         .map(|a| {
-            let keys: Vec<String> = t.keys.keys(*a).iter().map(|k| k.label()).collect();
+            let keys: Vec<String> = app.keys.keys(*a).iter().map(|k| k.label()).collect();
             let desc = match (a, app.source) {
                 (Action::Pause, Source::Replay) => "pause / resume the playback",
                 _ => a.describe(),

@@ -4,8 +4,10 @@
 //! (`crate::events`) and talks back only through [`Control`] messages.
 //!
 //! Layout of this module, following the data flow:
-//! `state` (one run from its events) → `app` (view options, keys → effects, replay playback)
-//! → `ui` + `widgets` (drawing) → `runner` (the select loop) with `terminal` (raw mode guard);
+//! `state` (one run from its events) → `mode` (the source, each with its own state: a live run
+//! with its pending requests, a followed log, a replay with its playback, a comparison) → `app`
+//! (keys → effects, with `view` for how the curves are drawn) → `ui` + `widgets` (drawing, each
+//! widget from a small view) → `runner` (the select loop) with `terminal` (raw mode guard);
 //! `history` keeps bounded curves, `theme` (colours, glyphs, theme files) and `keys` (bindings)
 //! are two separate things loaded from the same `themes/*.toml`, `screenshot` renders frames to
 //! SVG, `fixture` turns `runlog::sample` runs into UI states for tests and demos.
@@ -17,12 +19,14 @@ pub mod fixture;
 pub mod format;
 pub mod history;
 pub mod keys;
+pub mod mode;
 mod runner;
 pub mod screenshot;
 pub mod state;
 pub mod terminal;
 pub mod theme;
 pub mod ui;
+pub mod view;
 pub mod widgets;
 
 #[cfg(test)]

@@ -16,8 +16,9 @@ use ratatui::crossterm::event::{self, Event as TermEvent};
 use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
-use super::app::{App, Effect, Source};
+use super::app::{App, Effect};
 use super::keys::KeyMap;
+use super::mode::{Mode, Status};
 use super::terminal::TerminalGuard;
 use super::theme::{ColorMode, Theme, ThemeFile};
 use super::{ui, Feed, TuiError, UiExit, UiOptions};
@@ -92,7 +93,7 @@ pub(crate) struct Channels {
 pub(crate) fn prepare(feed: Feed, title: String, theme: Theme, keys: KeyMap) -> (App, Channels) {
     match feed {
         Feed::Live { events, control } => (
-            App::new(Source::Live, title, theme, keys),
+            App::live(title, theme, keys),
             Channels {
                 live: events,
                 follow: never(),
@@ -100,7 +101,7 @@ pub(crate) fn prepare(feed: Feed, title: String, theme: Theme, keys: KeyMap) -> 
             },
         ),
         Feed::Follow { events } => (
-            App::new(Source::Follow, title, theme, keys),
+            App::follow(title, theme, keys),
             Channels {
                 live: never(),
                 follow: events,
@@ -236,9 +237,10 @@ pub(crate) fn event_loop<B: Backend>(
         control,
     } = channels;
     let ticker = tick(FRAME);
-    let frame_gap = match app.source {
-        Source::Live | Source::Follow => DATA_FRAME,
-        Source::Replay | Source::Compare => FRAME,
+    // A running process's events arrive in floods; a replay paces itself by the ticker.
+    let frame_gap = match app.mode() {
+        Mode::Live(_) | Mode::Follow(_) => DATA_FRAME,
+        Mode::Replay(_) | Mode::Compare(_) => FRAME,
     };
     let mut dirty = true;
     let mut draw_now = true;
@@ -307,7 +309,7 @@ pub(crate) fn event_loop<B: Backend>(
                 if app.advance(dt) {
                     dirty = true;
                 }
-                if app.status() == super::app::Status::WarmingUp {
+                if app.status() == Some(Status::WarmingUp) {
                     app.tick += 1;
                     dirty = true;
                 }
@@ -414,7 +416,7 @@ mod tests {
             vec![Control::Pause, Control::Stop { checkpoint: true }]
         );
         assert_eq!(
-            app.run.checkpoint.as_ref().unwrap().path,
+            app.mode().run().unwrap().checkpoint.as_ref().unwrap().path,
             "ck.safetensors",
             "final events shown"
         );
@@ -517,7 +519,32 @@ mod tests {
         let exit = event_loop(&mut term, &mut app, ch, irx, never()).unwrap();
         t.join().unwrap();
         assert_eq!(exit, UiExit::FeedEnded);
-        assert_eq!(app.run.update(), 30);
-        assert!(app.run.log.iter().any(|l| l.text.contains("not JSON")));
+        let run = app.mode().run().unwrap();
+        assert_eq!(run.update(), 30);
+        assert!(run.log.iter().any(|l| l.text.contains("not JSON")));
+    }
+
+    #[test]
+    fn replay_feed_seeks_to_the_end_and_leaves_with_the_feed_ended() {
+        let recs = fixture::demo_records();
+        let theme = Theme::builtin("dark", ColorMode::None).unwrap();
+        let feed = Feed::Replay {
+            records: recs.clone(),
+            speed: Some(1.0),
+        };
+        let (mut app, ch) = prepare(feed, "replay".into(), theme, KeyMap::default());
+        let (itx, irx) = crossbeam_channel::unbounded();
+        itx.send(Ok(TermEvent::Key(KeyEvent::new(
+            KeyCode::End,
+            KeyModifiers::NONE,
+        ))))
+        .unwrap();
+        itx.send(key('q')).unwrap();
+        let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let exit = event_loop(&mut term, &mut app, ch, irx, never()).unwrap();
+        assert_eq!(exit, UiExit::FeedEnded);
+        assert_eq!(app.mode().run().unwrap().records, recs.len() as u64);
+        let screen = ui::buffer_text(term.backend().buffer());
+        assert!(screen.lines().next().unwrap().contains("100%"), "{screen}");
     }
 }

@@ -1,5 +1,6 @@
-//! The panels and the pieces they are built from. Each widget reads `App`/`RunState` and writes
-//! cells; none of them changes state or decides what a key does.
+//! The panels and the pieces they are built from. Each widget takes a small view, the theme and
+//! what it draws (a run, the named runs, the view options, the bindings it hints at), never the
+//! whole `App`, and writes cells; none of them changes state or decides what a key does.
 
 pub mod chart;
 pub mod compare;

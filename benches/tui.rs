@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use batchramp::events::{Event, Record};
 use batchramp::runlog::sample::SampleRun;
-use batchramp::tui::app::{App, Source};
-use batchramp::tui::{ColorMode, Theme};
+use batchramp::tui::app::App;
+use batchramp::tui::{ColorMode, KeyMap, Theme};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
@@ -58,7 +58,7 @@ fn thread_cpu() -> Duration {
 fn measure(records: &[Record], width: u16, height: u16, theme: &Theme) {
     // Start mid-run with a long history, as a user looking at a run that has gone on for hours.
     let start = records.len() / 2;
-    let mut app = App::new(Source::Live, "bench".into(), theme.clone());
+    let mut app = App::live("bench".into(), theme.clone(), KeyMap::default());
     for rec in &records[..start] {
         app.apply(rec);
     }

@@ -10,9 +10,9 @@
 use std::path::PathBuf;
 
 use batchramp::events::Record;
-use batchramp::tui::app::{LayoutChoice, Panel, ViewOptions};
 use batchramp::tui::fixture;
 use batchramp::tui::history::XAxis;
+use batchramp::tui::view::{LayoutChoice, Panel, ViewOptions};
 use batchramp::tui::{render_compare_screenshot, render_screenshot, ColorMode, Shot, Theme};
 
 /// The run's name from its header (the log's first record).

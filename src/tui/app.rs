@@ -1,109 +1,24 @@
-//! The UI's state: the run(s) being shown, view options, overlays, requests sent to the trainer
-//! and replay playback; turns keys into effects. Owns every decision about what a key does; must
-//! never draw, read the terminal or a clock (the loop passes elapsed time in), so it is tested by
-//! feeding keys and events.
+//! The UI's state: the source with its own state (see `mode`), the colours and the key map
+//! (kept apart), view options, the popup in front, and the one-line flash; turns keys into
+//! effects. Owns every decision about what a key does; must never draw, read the terminal or a
+//! clock (the loop passes elapsed time in), so it is tested by feeding keys and events.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
-use crate::events::{Control, Event, Record};
+use crate::events::{Control, Record};
 
-use super::history::XAxis;
-use super::keys::{is_interrupt, Action};
-use super::state::{Level, RunState};
+use super::keys::{is_interrupt, Action, KeyMap};
+use super::mode::{Answer, Compare, Follow, Live, Mode, Replay, Status};
 use super::theme::Theme;
+use super::view::ViewOptions;
 use super::UiExit;
 
-/// Deepest zoom: 1/2^12 of the history.
-const MAX_ZOOM: u32 = 12;
-/// Replay applies at most this many records per call when running as fast as possible,
-/// so keys stay responsive on huge logs.
-const MAX_SPEED_CHUNK: usize = 20_000;
-/// Replay skips idle gaps in the log longer than this many seconds of real time.
-const MAX_IDLE_GAP: f64 = 3.0;
-
-/// Where the events come from, as far as key handling cares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    /// A run in this process; control goes back to it.
-    Live,
-    /// A log another process is writing.
-    Follow,
-    /// A finished log played back.
-    Replay,
-    /// Several finished runs overlaid.
-    Compare,
-}
-
-/// The chart shown in the compact layout (and the second chart in the full one).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Panel {
-    /// Train loss.
-    #[default]
-    Loss,
-    /// Test and train accuracy.
-    Accuracy,
-    /// Batch size against the measured noise scale.
-    Noise,
-}
-
-/// The layout the user asked for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LayoutChoice {
-    /// Full when the terminal is large enough, compact otherwise.
-    #[default]
-    Auto,
-    /// One chart and one-line panels.
-    Compact,
-    /// Every panel.
-    Full,
-}
-
-/// How the curves are drawn.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ViewOptions {
-    /// Horizontal axis.
-    pub x: XAxis,
-    /// Log scale for the loss.
-    pub log_loss: bool,
-    /// EMA on top of a faint raw curve (off: raw only).
-    pub smooth: bool,
-    /// Chart in focus.
-    pub panel: Panel,
-    /// Layout choice.
-    pub layout: LayoutChoice,
-    /// Zoom level: the window shows 1/2^zoom of the history.
-    pub zoom: u32,
-    /// Right edge of the window as a fraction of the history; `None` follows the newest point.
-    pub pan: Option<f64>,
-}
-
-impl Default for ViewOptions {
-    fn default() -> Self {
-        ViewOptions {
-            x: XAxis::Updates,
-            log_loss: false,
-            smooth: true,
-            panel: Panel::Loss,
-            layout: LayoutChoice::Auto,
-            zoom: 0,
-            pan: None,
-        }
-    }
-}
-
-impl ViewOptions {
-    /// The visible part of `[lo, hi]`.
-    pub fn window(&self, lo: f64, hi: f64) -> (f64, f64) {
-        let span = (hi - lo).max(0.0);
-        let frac = 0.5f64.powi(self.zoom as i32);
-        let right = lo + span * self.pan.unwrap_or(1.0).clamp(frac, 1.0);
-        let left = right - span * frac;
-        if span == 0.0 {
-            return (lo, lo + 1.0);
-        }
-        (left, right)
-    }
-}
+/// Said when a key meant for a live run's trainer is pressed elsewhere.
+const NO_PAUSE: &str = "read-only view: pause works in a live run";
+/// Said when the checkpoint key is pressed outside a live run.
+const NO_CHECKPOINT: &str = "read-only view: checkpoints are written by a live run";
+/// Said when a playback key is pressed outside a replay.
+const NO_PLAYBACK: &str = "seeking and speed work in replay";
 
 /// The popup in front of the panels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,94 +27,8 @@ pub enum Overlay {
     None,
     /// The key list.
     Help,
-    /// "Stop training?" with checkpoint choice (live runs).
+    /// "Stop training?" with checkpoint choice; only ever opened in a live run.
     ConfirmQuit,
-}
-
-/// Requests sent to the trainer and not yet answered by an event.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Pending {
-    /// Pause sent, `paused` not yet seen.
-    pub pausing: bool,
-    /// Resume sent, `resumed` not yet seen.
-    pub resuming: bool,
-    /// Checkpoint sent, `checkpoint` not yet seen.
-    pub checkpointing: bool,
-    /// Stop sent (with checkpoint when true); the UI leaves when the trainer's channel closes.
-    pub stopping: Option<bool>,
-}
-
-/// The run's state as the header shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    /// Before the first metric.
-    WarmingUp,
-    /// Training.
-    Running,
-    /// Pause requested.
-    Pausing,
-    /// Paused.
-    Paused,
-    /// Resume requested.
-    Resuming,
-    /// Checkpoint requested.
-    Checkpointing,
-    /// Stop requested; waiting for the trainer's last events.
-    Stopping,
-    /// Completed.
-    Finished,
-    /// Stopped on an error.
-    Failed,
-    /// The feed ended without a finish (trainer gone, log no longer written).
-    Ended,
-}
-
-impl Status {
-    /// Lower-case label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Status::WarmingUp => "warming up",
-            Status::Running => "running",
-            Status::Pausing => "pausing…",
-            Status::Paused => "paused",
-            Status::Resuming => "resuming…",
-            Status::Checkpointing => "checkpointing…",
-            Status::Stopping => "stopping…",
-            Status::Finished => "finished",
-            Status::Failed => "failed",
-            Status::Ended => "ended",
-        }
-    }
-}
-
-/// Replay playback state.
-#[derive(Clone, Debug)]
-pub struct Playback {
-    records: Vec<Record>,
-    /// Records applied so far.
-    pub cursor: usize,
-    /// Log time reached, seconds.
-    pub clock: f64,
-    /// Speed factor; `None` = as fast as possible.
-    pub speed: Option<f64>,
-    /// Playback paused by the user.
-    pub paused: bool,
-}
-
-impl Playback {
-    /// Fraction of the records applied.
-    pub fn progress(&self) -> f64 {
-        if self.records.is_empty() {
-            1.0
-        } else {
-            self.cursor as f64 / self.records.len() as f64
-        }
-    }
-
-    /// True when every record has been applied.
-    pub fn done(&self) -> bool {
-        self.cursor >= self.records.len()
-    }
 }
 
 /// What the loop must do after a key or an event.
@@ -214,143 +43,106 @@ pub enum Effect {
 /// The whole UI state.
 #[derive(Clone, Debug)]
 pub struct App {
-    /// Where events come from.
-    pub source: Source,
     /// Title shown in the header.
     pub title: String,
-    /// Colours, symbols and keys.
+    /// Colours and glyphs.
     pub theme: Theme,
-    /// The run shown (Live, Follow, Replay).
-    pub run: RunState,
-    /// The runs overlaid (Compare), with their names.
-    pub runs: Vec<(String, RunState)>,
+    /// Which key does what.
+    pub keys: KeyMap,
     /// How the curves are drawn.
     pub view: ViewOptions,
-    /// Popup in front.
-    pub overlay: Overlay,
-    /// Unanswered requests to the trainer.
-    pub pending: Pending,
-    /// Replay playback.
-    pub playback: Option<Playback>,
-    /// The feed ended (channel closed, log no longer followed, replay at the end).
-    pub feed_ended: bool,
     /// A one-line message shown until the next key.
     pub flash: Option<String>,
     /// Ticks seen, for the spinner only.
     pub tick: u64,
+    mode: Mode,
+    overlay: Overlay,
 }
 
 impl App {
-    /// A UI with no events yet.
-    pub fn new(source: Source, title: String, theme: Theme) -> Self {
+    /// A UI over `mode`, with the default view and no popup.
+    pub fn new(mode: Mode, title: String, theme: Theme, keys: KeyMap) -> Self {
         App {
-            source,
             title,
             theme,
-            run: RunState::default(),
-            runs: Vec::new(),
+            keys,
             view: ViewOptions::default(),
-            overlay: Overlay::None,
-            pending: Pending::default(),
-            playback: None,
-            feed_ended: false,
             flash: None,
             tick: 0,
+            mode,
+            overlay: Overlay::None,
         }
+    }
+
+    /// A live run with no events yet.
+    pub fn live(title: String, theme: Theme, keys: KeyMap) -> Self {
+        App::new(Mode::Live(Live::new()), title, theme, keys)
+    }
+
+    /// A followed log with no records yet.
+    pub fn follow(title: String, theme: Theme, keys: KeyMap) -> Self {
+        App::new(Mode::Follow(Follow::new()), title, theme, keys)
     }
 
     /// A replay of `records` at `speed` × real time (`None`: as fast as possible).
-    pub fn replay(title: String, theme: Theme, records: Vec<Record>, speed: Option<f64>) -> Self {
-        let mut app = App::new(Source::Replay, title, theme);
-        let speed = speed.filter(|s| s.is_finite() && *s > 0.0);
-        app.playback = Some(Playback {
-            records,
-            cursor: 0,
-            clock: 0.0,
-            speed,
-            paused: false,
-        });
-        app
+    pub fn replay(
+        title: String,
+        theme: Theme,
+        keys: KeyMap,
+        records: Vec<Record>,
+        speed: Option<f64>,
+    ) -> Self {
+        App::new(
+            Mode::Replay(Replay::new(records, speed)),
+            title,
+            theme,
+            keys,
+        )
     }
 
     /// An overlay of finished runs.
-    pub fn compare(title: String, theme: Theme, runs: Vec<(String, Vec<Record>)>) -> Self {
-        let mut app = App::new(Source::Compare, title, theme);
-        app.runs = runs
-            .into_iter()
-            .map(|(name, recs)| (name, RunState::from_records(&recs)))
-            .collect();
-        app.feed_ended = true;
-        app
+    pub fn compare(
+        title: String,
+        theme: Theme,
+        keys: KeyMap,
+        runs: Vec<(String, Vec<Record>)>,
+    ) -> Self {
+        App::new(Mode::Compare(Compare::new(runs)), title, theme, keys)
     }
 
-    /// Applies an event from the feed and clears the requests it answers.
+    /// Where the events come from, with that source's state.
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// The popup in front.
+    pub fn overlay(&self) -> Overlay {
+        self.overlay
+    }
+
+    /// The header's status; a comparison has none.
+    pub fn status(&self) -> Option<Status> {
+        self.mode.status()
+    }
+
+    /// Applies an event from the feed (see [`Mode::apply`]).
     pub fn apply(&mut self, rec: &Record) {
-        match &rec.event {
-            Event::Paused(_) => self.pending.pausing = false,
-            Event::Resumed(_) => self.pending.resuming = false,
-            Event::Checkpoint(_) => self.pending.checkpointing = false,
-            Event::Finished(_) | Event::Failed(_) => {
-                self.pending.pausing = false;
-                self.pending.resuming = false;
-                self.pending.checkpointing = false;
-            }
-            _ => {}
-        }
-        self.run.apply(rec);
+        self.mode.apply(rec);
     }
 
     /// Records a problem reported by the log reader.
     pub fn reader_problem(&mut self, msg: String) {
-        let t = self.run.t;
-        self.run.push_log(t, Level::Warn, msg);
+        self.mode.reader_problem(msg);
     }
 
     /// The feed closed; returns the exit to take when the user was waiting for it.
     pub fn feed_closed(&mut self) -> Option<Effect> {
-        self.feed_ended = true;
-        self.pending.pausing = false;
-        self.pending.resuming = false;
-        self.pending.checkpointing = false;
-        self.pending.stopping.map(|cp| {
-            Effect::Exit(if cp {
-                UiExit::QuitWithCheckpoint
-            } else {
-                UiExit::Quit
-            })
-        })
+        self.mode.feed_closed().map(Effect::Exit)
     }
 
-    /// The status for the header.
-    pub fn status(&self) -> Status {
-        let r = &self.run;
-        if r.failed.is_some() {
-            Status::Failed
-        } else if r.finished.is_some() {
-            Status::Finished
-        } else if self.pending.stopping.is_some() && !self.feed_ended {
-            Status::Stopping
-        } else if self.feed_ended && matches!(self.source, Source::Live | Source::Follow) {
-            Status::Ended
-        } else if self.pending.checkpointing {
-            Status::Checkpointing
-        } else if r.paused.is_some() {
-            if self.pending.resuming {
-                Status::Resuming
-            } else {
-                Status::Paused
-            }
-        } else if self.pending.pausing {
-            Status::Pausing
-        } else if r.warming_up() {
-            Status::WarmingUp
-        } else {
-            Status::Running
-        }
-    }
-
-    fn run_over(&self) -> bool {
-        self.feed_ended || self.run.finished.is_some() || self.run.failed.is_some()
+    /// Moves replay playback on by `dt` seconds of real time; true when records were applied.
+    pub fn advance(&mut self, dt: f64) -> bool {
+        self.mode.advance(dt)
     }
 
     /// Handles a key press.
@@ -370,7 +162,7 @@ impl App {
             Overlay::ConfirmQuit => return self.confirm_key(key),
             Overlay::None => {}
         }
-        match self.theme.keys.action(key) {
+        match self.keys.action(key) {
             Some(a) => self.on_action(a),
             None => Vec::new(),
         }
@@ -378,248 +170,156 @@ impl App {
 
     /// Ctrl-C or a termination signal: checkpoint and quit without asking; a second one leaves at once.
     pub fn interrupt(&mut self) -> Vec<Effect> {
-        if self.source != Source::Live || self.run_over() {
-            return vec![Effect::Exit(self.leave_result())];
-        }
-        match self.pending.stopping {
-            Some(cp) => vec![Effect::Exit(if cp {
-                UiExit::QuitWithCheckpoint
-            } else {
-                UiExit::Quit
-            })],
-            None => {
-                self.overlay = Overlay::None;
-                self.pending.stopping = Some(true);
-                vec![Effect::Send(Control::Stop { checkpoint: true })]
-            }
-        }
-    }
-
-    fn leave_result(&self) -> UiExit {
-        if self.feed_ended || self.run.finished.is_some() || self.run.failed.is_some() {
-            UiExit::FeedEnded
-        } else {
-            UiExit::Quit
+        match &mut self.mode {
+            Mode::Live(live) if !live.over() => match live.stop_exit() {
+                Some(exit) => vec![Effect::Exit(exit)],
+                None => {
+                    self.overlay = Overlay::None;
+                    vec![Effect::Send(live.stop(true))]
+                }
+            },
+            mode => vec![Effect::Exit(mode.exit())],
         }
     }
 
     fn confirm_key(&mut self, key: &KeyEvent) -> Vec<Effect> {
-        let stop = |app: &mut App, checkpoint: bool| {
-            app.overlay = Overlay::None;
-            app.pending.stopping = Some(checkpoint);
-            vec![Effect::Send(Control::Stop { checkpoint })]
-        };
-        match key.code {
-            KeyCode::Char('c' | 'C') | KeyCode::Enter => stop(self, true),
-            KeyCode::Char('y' | 'Y') => stop(self, false),
+        let checkpoint = match key.code {
+            KeyCode::Char('c' | 'C') | KeyCode::Enter => true,
+            KeyCode::Char('y' | 'Y') => false,
             KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => {
                 self.overlay = Overlay::None;
-                Vec::new()
+                return Vec::new();
             }
-            _ => Vec::new(),
+            _ => return Vec::new(),
+        };
+        self.overlay = Overlay::None;
+        match &mut self.mode {
+            Mode::Live(live) => vec![Effect::Send(live.stop(checkpoint))],
+            // `quit` opens the question only in a live run, and a UI never changes its source.
+            Mode::Follow(_) | Mode::Replay(_) | Mode::Compare(_) => Vec::new(),
         }
     }
 
     /// Carries out an action.
     pub fn on_action(&mut self, action: Action) -> Vec<Effect> {
-        let v = &mut self.view;
         match action {
             Action::Quit => return self.quit(),
             Action::Pause => return self.pause(),
             Action::Checkpoint => return self.checkpoint(),
             Action::Help => self.overlay = Overlay::Help,
-            Action::XAxis => v.x = v.x.toggled(),
-            Action::LogScale => v.log_loss = !v.log_loss,
-            Action::Smooth => v.smooth = !v.smooth,
-            Action::NextPanel => {
-                v.panel = match v.panel {
-                    Panel::Loss => Panel::Accuracy,
-                    Panel::Accuracy => Panel::Noise,
-                    Panel::Noise => Panel::Loss,
-                }
-            }
-            Action::Layout => {
-                v.layout = match v.layout {
-                    LayoutChoice::Auto => LayoutChoice::Compact,
-                    LayoutChoice::Compact => LayoutChoice::Full,
-                    LayoutChoice::Full => LayoutChoice::Auto,
-                }
-            }
-            Action::PanLeft => {
-                let w = 0.5f64.powi(v.zoom as i32);
-                v.pan = Some((v.pan.unwrap_or(1.0) - w / 4.0).max(w));
-            }
-            Action::PanRight => {
-                let w = 0.5f64.powi(v.zoom as i32);
-                let right = v.pan.unwrap_or(1.0) + w / 4.0;
-                v.pan = (right < 1.0).then_some(right);
-            }
-            Action::ZoomIn => v.zoom = (v.zoom + 1).min(MAX_ZOOM),
-            Action::ZoomOut => {
-                v.zoom = v.zoom.saturating_sub(1);
-                let w = 0.5f64.powi(v.zoom as i32);
-                v.pan = v.pan.map(|p| p.max(w)).filter(|_| v.zoom > 0);
-            }
-            Action::ResetView => {
-                v.zoom = 0;
-                v.pan = None;
-            }
-            Action::SeekStart | Action::SeekEnd | Action::Faster | Action::Slower => {
-                self.playback_action(action)
-            }
+            Action::SeekStart => self.on_replay(Replay::seek_start),
+            Action::SeekEnd => self.on_replay(Replay::seek_end),
+            Action::Faster => self.on_replay(Replay::faster),
+            Action::Slower => self.on_replay(Replay::slower),
+            Action::XAxis
+            | Action::LogScale
+            | Action::Smooth
+            | Action::NextPanel
+            | Action::Layout
+            | Action::PanLeft
+            | Action::PanRight
+            | Action::ZoomIn
+            | Action::ZoomOut
+            | Action::ResetView => self.view.apply(action),
         }
         Vec::new()
     }
 
     fn quit(&mut self) -> Vec<Effect> {
-        if self.source != Source::Live || self.run_over() {
-            return vec![Effect::Exit(self.leave_result())];
+        match &self.mode {
+            Mode::Live(live) if !live.over() => {
+                if live.pending().stopping.is_some() {
+                    // Asked twice while the trainer winds down: leave without waiting.
+                    return self.interrupt();
+                }
+                self.overlay = Overlay::ConfirmQuit;
+                Vec::new()
+            }
+            mode => vec![Effect::Exit(mode.exit())],
         }
-        if self.pending.stopping.is_some() {
-            // Asked twice while the trainer winds down: leave without waiting.
-            return self.interrupt();
-        }
-        self.overlay = Overlay::ConfirmQuit;
-        Vec::new()
     }
 
     fn pause(&mut self) -> Vec<Effect> {
-        match self.source {
-            Source::Live if self.run_over() => {
-                self.flash = Some("the run has ended".into());
-                Vec::new()
+        let answer = match &mut self.mode {
+            Mode::Live(live) => live.pause(),
+            Mode::Replay(replay) => {
+                replay.toggle_pause();
+                Ok(None)
             }
-            Source::Live if self.pending.stopping.is_some() => Vec::new(),
-            Source::Live => {
-                if self.run.paused.is_some() && !self.pending.resuming {
-                    self.pending.resuming = true;
-                    vec![Effect::Send(Control::Resume)]
-                } else if self.run.paused.is_none() && !self.pending.pausing {
-                    self.pending.pausing = true;
-                    vec![Effect::Send(Control::Pause)]
-                } else {
-                    Vec::new()
-                }
-            }
-            Source::Replay => {
-                if let Some(p) = &mut self.playback {
-                    p.paused = !p.paused;
-                }
-                Vec::new()
-            }
-            Source::Follow | Source::Compare => {
-                self.flash = Some("read-only view: pause works in a live run".into());
-                Vec::new()
-            }
-        }
+            Mode::Follow(_) | Mode::Compare(_) => Err(NO_PAUSE),
+        };
+        self.answer(answer)
     }
 
     fn checkpoint(&mut self) -> Vec<Effect> {
-        match self.source {
-            Source::Live if self.run_over() || self.pending.stopping.is_some() => {
-                self.flash = Some("the run has ended".into());
-                Vec::new()
-            }
-            Source::Live if self.pending.checkpointing => Vec::new(),
-            Source::Live => {
-                self.pending.checkpointing = true;
-                vec![Effect::Send(Control::Checkpoint)]
-            }
-            _ => {
-                self.flash = Some("read-only view: checkpoints are written by a live run".into());
-                Vec::new()
+        let answer = match &mut self.mode {
+            Mode::Live(live) => live.checkpoint(),
+            Mode::Follow(_) | Mode::Replay(_) | Mode::Compare(_) => Err(NO_CHECKPOINT),
+        };
+        self.answer(answer)
+    }
+
+    fn on_replay(&mut self, act: fn(&mut Replay)) {
+        match &mut self.mode {
+            Mode::Replay(replay) => act(replay),
+            Mode::Live(_) | Mode::Follow(_) | Mode::Compare(_) => {
+                self.flash = Some(NO_PLAYBACK.into())
             }
         }
     }
 
-    fn playback_action(&mut self, action: Action) {
-        let Some(p) = &mut self.playback else {
-            self.flash = Some("seeking and speed work in replay".into());
-            return;
-        };
-        match action {
-            Action::SeekStart => {
-                p.cursor = 0;
-                p.clock = 0.0;
-                self.run = RunState::default();
-                self.feed_ended = false;
-            }
-            Action::SeekEnd => {
-                let rest: Vec<Record> = p.records[p.cursor..].to_vec();
-                p.cursor = p.records.len();
-                p.clock = rest.last().map_or(p.clock, |r| r.t);
-                for r in &rest {
-                    self.run.apply(r);
-                }
-                self.feed_ended = true;
-            }
-            Action::Faster => p.speed = p.speed.map(|s| (s * 2.0).min(1e6)),
-            Action::Slower => p.speed = Some(p.speed.map_or(1000.0, |s| (s / 2.0).max(0.125))),
-            _ => {}
-        }
-        // Replayed runs never have requests pending; the seek above may have moved past them.
-        self.pending = Pending::default();
-    }
-
-    /// Moves replay playback on by `dt` seconds of real time; true when records were applied.
-    pub fn advance(&mut self, dt: f64) -> bool {
-        let Some(p) = &mut self.playback else {
-            return false;
-        };
-        if p.paused || p.done() {
-            return false;
-        }
-        let start = p.cursor;
-        match p.speed {
-            None => {
-                let end = (p.cursor + MAX_SPEED_CHUNK).min(p.records.len());
-                for r in &p.records[p.cursor..end] {
-                    self.run.apply(r);
-                }
-                p.cursor = end;
-                p.clock = p.records.get(end.saturating_sub(1)).map_or(0.0, |r| r.t);
-            }
-            Some(speed) => {
-                p.clock += dt.max(0.0) * speed;
-                if let Some(next) = p.records.get(p.cursor) {
-                    if next.t > p.clock + MAX_IDLE_GAP * speed {
-                        p.clock = next.t;
-                    }
-                }
-                while let Some(r) = p.records.get(p.cursor) {
-                    if r.t > p.clock {
-                        break;
-                    }
-                    self.run.apply(r);
-                    p.cursor += 1;
-                }
+    fn answer(&mut self, answer: Answer) -> Vec<Effect> {
+        match answer {
+            Ok(command) => command.map(Effect::Send).into_iter().collect(),
+            Err(why) => {
+                self.flash = Some(why.into());
+                Vec::new()
             }
         }
-        if p.done() {
-            self.feed_ended = true;
-        }
-        p.cursor != start
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::fixture;
-    use super::super::theme::{ColorMode, Theme};
+    use super::super::history::XAxis;
+    use super::super::mode::Controls;
+    use super::super::theme::ColorMode;
     use super::*;
-    use crate::events::{CheckpointEvent, PauseEvent};
+    use crate::events::{CheckpointEvent, Event, PauseEvent};
     use ratatui::crossterm::event::KeyModifiers;
 
+    fn theme() -> Theme {
+        Theme::builtin("dark", ColorMode::None).unwrap()
+    }
+
     fn live() -> App {
-        let mut app = App::new(
-            Source::Live,
-            "t".into(),
-            Theme::builtin("dark", ColorMode::None).unwrap(),
-        );
+        let mut app = App::live("t".into(), theme(), KeyMap::default());
         for r in fixture::cut_at_update(&fixture::demo_records(), 50) {
             app.apply(&r);
         }
         app
+    }
+
+    fn replay(speed: Option<f64>) -> App {
+        App::replay(
+            "r".into(),
+            theme(),
+            KeyMap::default(),
+            fixture::demo_records(),
+            speed,
+        )
+    }
+
+    fn run(app: &App) -> &crate::tui::state::RunState {
+        app.mode().run().expect("one run shown")
+    }
+
+    fn playback(app: &App) -> &crate::tui::mode::Playback {
+        match app.mode() {
+            Mode::Replay(r) => r.playback(),
+            other => panic!("not a replay: {other:?}"),
+        }
     }
 
     fn key(c: char) -> KeyEvent {
@@ -629,9 +329,9 @@ mod tests {
     #[test]
     fn pause_sends_pause_then_resume_after_the_event() {
         let mut app = live();
-        assert_eq!(app.status(), Status::Running);
+        assert_eq!(app.status(), Some(Status::Running));
         assert_eq!(app.on_key(&key('p')), vec![Effect::Send(Control::Pause)]);
-        assert_eq!(app.status(), Status::Pausing);
+        assert_eq!(app.status(), Some(Status::Pausing));
         assert_eq!(
             app.on_key(&key('p')),
             vec![],
@@ -644,9 +344,9 @@ mod tests {
                 reason: "key".into(),
             }),
         ));
-        assert_eq!(app.status(), Status::Paused);
+        assert_eq!(app.status(), Some(Status::Paused));
         assert_eq!(app.on_key(&key('p')), vec![Effect::Send(Control::Resume)]);
-        assert_eq!(app.status(), Status::Resuming);
+        assert_eq!(app.status(), Some(Status::Resuming));
         app.apply(&Record::new(
             10.0,
             Event::Resumed(PauseEvent {
@@ -654,7 +354,7 @@ mod tests {
                 reason: "key".into(),
             }),
         ));
-        assert_eq!(app.status(), Status::Running);
+        assert_eq!(app.status(), Some(Status::Running));
     }
 
     #[test]
@@ -664,7 +364,8 @@ mod tests {
             app.on_key(&key('c')),
             vec![Effect::Send(Control::Checkpoint)]
         );
-        assert_eq!(app.status(), Status::Checkpointing);
+        assert_eq!(app.status(), Some(Status::Checkpointing));
+        assert_eq!(app.on_key(&key('c')), vec![], "one request at a time");
         app.apply(&Record::new(
             9.0,
             Event::Checkpoint(CheckpointEvent {
@@ -674,26 +375,33 @@ mod tests {
                 reason: "key".into(),
             }),
         ));
-        assert_eq!(app.status(), Status::Running);
-        assert_eq!(app.run.checkpoint.as_ref().unwrap().update, 50);
+        assert_eq!(app.status(), Some(Status::Running));
+        assert_eq!(run(&app).checkpoint.as_ref().unwrap().update, 50);
     }
 
     #[test]
     fn quit_asks_then_stops_with_checkpoint_and_waits_for_the_trainer() {
         let mut app = live();
         assert_eq!(app.on_key(&key('q')), vec![]);
-        assert_eq!(app.overlay, Overlay::ConfirmQuit);
+        assert_eq!(app.overlay(), Overlay::ConfirmQuit);
         assert_eq!(
             app.on_key(&KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
             vec![]
         );
-        assert_eq!(app.overlay, Overlay::None);
+        assert_eq!(app.overlay(), Overlay::None);
         app.on_key(&key('q'));
+        assert_eq!(app.on_key(&key('x')), vec![], "other keys keep asking");
+        assert_eq!(app.overlay(), Overlay::ConfirmQuit);
         assert_eq!(
             app.on_key(&key('c')),
             vec![Effect::Send(Control::Stop { checkpoint: true })]
         );
-        assert_eq!(app.status(), Status::Stopping);
+        assert_eq!(app.status(), Some(Status::Stopping));
+        assert_eq!(
+            app.on_key(&key('p')),
+            vec![],
+            "nothing more asked while stopping"
+        );
         assert_eq!(
             app.feed_closed(),
             Some(Effect::Exit(UiExit::QuitWithCheckpoint))
@@ -712,6 +420,14 @@ mod tests {
     }
 
     #[test]
+    fn quit_twice_while_stopping_leaves_at_once() {
+        let mut app = live();
+        app.on_key(&key('q'));
+        app.on_key(&key('y'));
+        assert_eq!(app.on_key(&key('q')), vec![Effect::Exit(UiExit::Quit)]);
+    }
+
+    #[test]
     fn ctrl_c_stops_with_checkpoint_at_once_and_twice_leaves() {
         let mut app = live();
         app.on_key(&key('?'));
@@ -720,7 +436,7 @@ mod tests {
             app.on_key(&ctrl_c),
             vec![Effect::Send(Control::Stop { checkpoint: true })]
         );
-        assert_eq!(app.overlay, Overlay::None);
+        assert_eq!(app.overlay(), Overlay::None);
         assert_eq!(
             app.on_key(&ctrl_c),
             vec![Effect::Exit(UiExit::QuitWithCheckpoint)]
@@ -731,21 +447,27 @@ mod tests {
     fn after_the_run_ends_q_leaves_at_once() {
         let mut app = live();
         assert_eq!(app.feed_closed(), None);
-        assert_eq!(app.status(), Status::Ended);
+        assert_eq!(app.status(), Some(Status::Ended));
         assert_eq!(app.on_key(&key('q')), vec![Effect::Exit(UiExit::FeedEnded)]);
         assert_eq!(app.on_key(&key('p')), vec![]);
-        assert!(app.flash.is_some());
+        assert_eq!(app.flash.as_deref(), Some("the run has ended"));
+        assert_eq!(app.on_key(&key('c')), vec![]);
+        assert_eq!(app.flash.as_deref(), Some("the run has ended"));
     }
 
     #[test]
     fn read_only_views_never_send_controls() {
-        let theme = Theme::builtin("dark", ColorMode::None).unwrap();
-        let mut app = App::replay("r".into(), theme, fixture::demo_records(), Some(10.0));
+        let mut app = replay(Some(10.0));
         for c in ['p', 'c', 'x', 'l', 's', '[', ']'] {
             assert_eq!(app.on_key(&key(c)), vec![]);
         }
-        assert!(app.playback.as_ref().unwrap().paused);
+        assert!(playback(&app).paused());
         assert_eq!(app.on_key(&key('q')), vec![Effect::Exit(UiExit::Quit)]);
+        assert_eq!(
+            app.overlay(),
+            Overlay::None,
+            "only a live run asks before stopping"
+        );
     }
 
     #[test]
@@ -780,25 +502,101 @@ mod tests {
 
     #[test]
     fn replay_follows_log_time_and_seeks() {
-        let theme = Theme::builtin("dark", ColorMode::None).unwrap();
         let recs = fixture::demo_records();
         let last_t = recs.last().unwrap().t;
-        let mut app = App::replay("r".into(), theme, recs.clone(), Some(1.0));
+        let mut app = replay(Some(1.0));
         assert!(app.advance(0.0), "records at t=0 show at once");
-        let first = app.run.records;
+        let first = run(&app).records;
         assert!(first < recs.len() as u64);
         app.advance(5.0);
-        let p = app.playback.as_ref().unwrap();
-        assert!(recs[..p.cursor].iter().all(|r| r.t <= p.clock));
+        let p = playback(&app);
+        assert!(recs[..p.cursor()].iter().all(|r| r.t <= p.clock()));
         app.on_action(Action::SeekEnd);
-        assert_eq!(app.run.records, recs.len() as u64);
-        assert!(app.feed_ended);
-        assert_eq!(app.playback.as_ref().unwrap().clock, last_t);
+        assert_eq!(run(&app).records, recs.len() as u64);
+        assert!(app.mode().over());
+        assert_eq!(playback(&app).clock(), last_t);
+        assert_eq!(app.on_key(&key('q')), vec![Effect::Exit(UiExit::FeedEnded)]);
         app.on_action(Action::SeekStart);
-        assert_eq!(app.run.records, 0);
-        let mut fast = App::replay("r".into(), app.theme.clone(), recs.clone(), None);
+        assert_eq!(run(&app).records, 0);
+        assert!(!app.mode().over(), "seeking back starts the replay over");
+        assert_eq!(app.on_key(&key('q')), vec![Effect::Exit(UiExit::Quit)]);
+        let mut fast = replay(None);
         while fast.advance(0.0) {}
-        assert_eq!(fast.run.records, recs.len() as u64);
-        assert_eq!(fast.status(), Status::Finished);
+        assert_eq!(run(&fast).records, recs.len() as u64);
+        assert_eq!(fast.status(), Some(Status::Finished));
+    }
+
+    #[test]
+    fn an_empty_replay_is_over_at_once() {
+        let mut app = App::replay("r".into(), theme(), KeyMap::default(), Vec::new(), None);
+        assert!(!app.advance(0.0));
+        assert_eq!(app.on_key(&key('q')), vec![Effect::Exit(UiExit::FeedEnded)]);
+    }
+
+    #[test]
+    fn playback_keys_outside_a_replay_only_say_so() {
+        for mut app in [live(), App::follow("f".into(), theme(), KeyMap::default())] {
+            for a in [
+                Action::SeekStart,
+                Action::SeekEnd,
+                Action::Faster,
+                Action::Slower,
+            ] {
+                assert_eq!(app.on_action(a), vec![]);
+                assert_eq!(app.flash.as_deref(), Some(NO_PLAYBACK));
+            }
+        }
+    }
+
+    #[test]
+    fn a_followed_log_ends_and_stays_read_only() {
+        let mut app = App::follow("f".into(), theme(), KeyMap::default());
+        for r in fixture::cut_at_update(&fixture::demo_records(), 30) {
+            app.apply(&r);
+        }
+        app.reader_problem("line 40: not JSON, skipped".into());
+        assert_eq!(app.mode().controls(), Controls::ReadOnly);
+        assert_eq!(app.status(), Some(Status::Running));
+        assert_eq!(app.on_key(&key('p')), vec![]);
+        assert_eq!(app.flash.as_deref(), Some(NO_PAUSE));
+        assert_eq!(app.on_key(&key('c')), vec![]);
+        assert_eq!(app.flash.as_deref(), Some(NO_CHECKPOINT));
+        assert_eq!(app.on_key(&key('q')), vec![Effect::Exit(UiExit::Quit)]);
+        assert_eq!(app.feed_closed(), None, "nobody was waiting for the end");
+        assert_eq!(app.status(), Some(Status::Ended));
+        assert!(run(&app).log.iter().any(|l| l.text.contains("not JSON")));
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(app.on_key(&ctrl_c), vec![Effect::Exit(UiExit::FeedEnded)]);
+    }
+
+    #[test]
+    fn a_comparison_has_no_status_and_leaves_at_once() {
+        let runs = vec![
+            ("a".to_string(), fixture::demo_records()),
+            ("b".to_string(), fixture::decay_lr_records()),
+        ];
+        let mut app = App::compare("c".into(), theme(), KeyMap::default(), runs);
+        assert_eq!(app.status(), None);
+        assert!(app.mode().run().is_none());
+        assert!(!app.advance(1.0));
+        assert_eq!(app.on_key(&key('p')), vec![]);
+        assert_eq!(app.flash.as_deref(), Some(NO_PAUSE));
+        assert_eq!(app.on_key(&key('q')), vec![Effect::Exit(UiExit::FeedEnded)]);
+    }
+
+    #[test]
+    fn feed_events_reach_only_the_sources_that_have_a_feed() {
+        let recs = fixture::cut_at_update(&fixture::demo_records(), 10);
+        let mut app = replay(Some(1.0));
+        for r in &recs {
+            app.apply(r);
+        }
+        app.reader_problem("ignored".into());
+        assert_eq!(app.feed_closed(), None);
+        assert_eq!(
+            run(&app).records,
+            0,
+            "a replay shows only what it has played"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Key bindings: the actions a user can take, their default keys, and parsing of the `[keys]`
-//! table in theme files. Owns the mapping from key presses to actions; must never decide what
-//! an action does (that is `app`) or send anything to the trainer.
+//! table in theme files. A [`KeyMap`] is its own object, held beside the theme and never inside
+//! it, though both come from the same file. Owns the mapping from key presses to actions; must
+//! never decide what an action does (that is `app`) or send anything to the trainer.
 
 use std::collections::BTreeMap;
 

@@ -4,10 +4,13 @@
 //! (`crate::events`) and talks back only through [`Control`] messages.
 //!
 //! Layout of this module, following the data flow:
-//! `state` (one run from its events) → `app` (view options, keys → effects, replay playback)
-//! → `ui` + `widgets` (drawing) → `runner` (the select loop) with `terminal` (raw mode guard);
-//! `history` keeps bounded curves, `theme`/`keys` load colours and bindings from `themes/*.toml`,
-//! `screenshot` renders frames to SVG, `fixture` turns `runlog::sample` runs into UI states for tests and demos.
+//! `state` (one run from its events) → `mode` (the source, each with its own state: a live run
+//! with its pending requests, a followed log, a replay with its playback, a comparison) → `app`
+//! (keys → effects, with `view` for how the curves are drawn) → `ui` + `widgets` (drawing, each
+//! widget from a small view) → `runner` (the select loop) with `terminal` (raw mode guard);
+//! `history` keeps bounded curves, `theme` (colours, glyphs, theme files) and `keys` (bindings)
+//! are two separate things loaded from the same `themes/*.toml`, `screenshot` renders frames to
+//! SVG, `fixture` turns `runlog::sample` runs into UI states for tests and demos.
 
 #![warn(missing_docs)]
 
@@ -16,12 +19,14 @@ pub mod fixture;
 pub mod format;
 pub mod history;
 pub mod keys;
+pub mod mode;
 mod runner;
 pub mod screenshot;
 pub mod state;
 pub mod terminal;
 pub mod theme;
 pub mod ui;
+pub mod view;
 pub mod widgets;
 
 #[cfg(test)]
@@ -31,6 +36,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::events::{Control, Record};
 
+pub use keys::KeyMap;
 pub use screenshot::{render_compare_screenshot, render_screenshot, render_text, Shot};
 pub use theme::{ColorMode, Theme};
 
@@ -112,7 +118,8 @@ pub fn run(feed: Feed, opts: UiOptions) -> Result<UiExit, TuiError> {
 /// The loop runs exactly as in [`run`] (same thread priority, frame cap and redraw rules), which is
 /// what `cargo bench --bench ui_overhead` relies on to time the UI's cost to training. Without
 /// keys, the UI leaves when a message arrives on `shutdown` (see [`run_with_shutdown`]): once
-/// the feed has ended it returns [`UiExit::FeedEnded`] at once.
+/// the feed has ended it returns [`UiExit::FeedEnded`] at once. The footer's hints name the
+/// default key bindings, since none are read.
 pub fn run_on_writer<W: std::io::Write + Send>(
     feed: Feed,
     theme: Theme,
@@ -140,6 +147,13 @@ pub fn run_with_shutdown(
 }
 
 /// Load a theme by name (`dark`, `light`, `mono`) or TOML path; honours NO_COLOR; truecolor only when COLORTERM says so.
+///
+/// The file is accepted or refused whole: a bad `[keys]` table is an error here too, so a caller
+/// that checks `--theme` before a run starts hears about it then, although the key map itself is
+/// built apart from the theme (see [`theme::ThemeFile::keys`]).
 pub fn load_theme(name: Option<&str>) -> Result<Theme, TuiError> {
-    theme::load_theme_with(name, ColorMode::from_env())
+    let file = theme::ThemeFile::load(name)?;
+    let theme = file.theme(ColorMode::from_env())?;
+    file.keys()?;
+    Ok(theme)
 }

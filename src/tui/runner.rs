@@ -16,8 +16,11 @@ use ratatui::crossterm::event::{self, Event as TermEvent};
 use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
-use super::app::{App, Effect, Source};
+use super::app::{App, Effect};
+use super::keys::KeyMap;
+use super::mode::{Mode, Status};
 use super::terminal::TerminalGuard;
+use super::theme::{ColorMode, Theme, ThemeFile};
 use super::{ui, Feed, TuiError, UiExit, UiOptions};
 use crate::events::{Control, Record};
 
@@ -87,10 +90,10 @@ pub(crate) struct Channels {
 }
 
 /// Builds the app state and channels for a feed.
-pub(crate) fn prepare(feed: Feed, title: String, theme: super::Theme) -> (App, Channels) {
+pub(crate) fn prepare(feed: Feed, title: String, theme: Theme, keys: KeyMap) -> (App, Channels) {
     match feed {
         Feed::Live { events, control } => (
-            App::new(Source::Live, title, theme),
+            App::live(title, theme, keys),
             Channels {
                 live: events,
                 follow: never(),
@@ -98,7 +101,7 @@ pub(crate) fn prepare(feed: Feed, title: String, theme: super::Theme) -> (App, C
             },
         ),
         Feed::Follow { events } => (
-            App::new(Source::Follow, title, theme),
+            App::follow(title, theme, keys),
             Channels {
                 live: never(),
                 follow: events,
@@ -106,7 +109,7 @@ pub(crate) fn prepare(feed: Feed, title: String, theme: super::Theme) -> (App, C
             },
         ),
         Feed::Replay { records, speed } => (
-            App::replay(title, theme, records, speed),
+            App::replay(title, theme, keys, records, speed),
             Channels {
                 live: never(),
                 follow: never(),
@@ -114,7 +117,7 @@ pub(crate) fn prepare(feed: Feed, title: String, theme: super::Theme) -> (App, C
             },
         ),
         Feed::Compare { runs } => (
-            App::compare(title, theme, runs),
+            App::compare(title, theme, keys, runs),
             Channels {
                 live: never(),
                 follow: never(),
@@ -130,8 +133,11 @@ pub(crate) fn run_terminal(
     opts: UiOptions,
     shutdown: Receiver<()>,
 ) -> Result<UiExit, TuiError> {
-    let theme = super::load_theme(opts.theme.as_deref())?;
-    let (mut app, channels) = prepare(feed, opts.title, theme);
+    // One read of the file gives both: its colours and, apart from them, its key bindings.
+    let file = ThemeFile::load(opts.theme.as_deref())?;
+    let theme = file.theme(ColorMode::from_env())?;
+    let keys = file.keys()?;
+    let (mut app, channels) = prepare(feed, opts.title, theme, keys);
     let guard = TerminalGuard::enter()?;
     let mut terminal =
         Terminal::new(CrosstermBackend::new(frame_buffer(stdout()))).map_err(TuiError::Terminal)?;
@@ -151,16 +157,17 @@ pub(crate) fn run_terminal(
 }
 
 /// Runs the UI drawing into `writer` as a terminal of `cols` × `rows` that the caller owns; reads
-/// no keys, so it leaves on a `shutdown` message (or when a live run asked to stop has ended).
+/// no keys, so it leaves on a `shutdown` message (or when a live run asked to stop has ended), and
+/// its hints name the default bindings.
 pub(crate) fn run_writer<W: Write + Send>(
     feed: Feed,
-    theme: super::Theme,
+    theme: Theme,
     title: String,
     writer: W,
     (cols, rows): (u16, u16),
     shutdown: Receiver<()>,
 ) -> Result<UiExit, TuiError> {
-    let (mut app, channels) = prepare(feed, title, theme);
+    let (mut app, channels) = prepare(feed, title, theme, KeyMap::default());
     let mut terminal = Terminal::with_options(
         CrosstermBackend::new(frame_buffer(writer)),
         TerminalOptions {
@@ -230,9 +237,10 @@ pub(crate) fn event_loop<B: Backend>(
         control,
     } = channels;
     let ticker = tick(FRAME);
-    let frame_gap = match app.source {
-        Source::Live | Source::Follow => DATA_FRAME,
-        Source::Replay | Source::Compare => FRAME,
+    // A running process's events arrive in floods; a replay paces itself by the ticker.
+    let frame_gap = match app.mode() {
+        Mode::Live(_) | Mode::Follow(_) => DATA_FRAME,
+        Mode::Replay(_) | Mode::Compare(_) => FRAME,
     };
     let mut dirty = true;
     let mut draw_now = true;
@@ -301,7 +309,7 @@ pub(crate) fn event_loop<B: Backend>(
                 if app.advance(dt) {
                     dirty = true;
                 }
-                if app.status() == super::app::Status::WarmingUp {
+                if app.status() == Some(Status::WarmingUp) {
                     app.tick += 1;
                     dirty = true;
                 }
@@ -337,7 +345,6 @@ pub(crate) fn event_loop<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::super::fixture;
-    use super::super::theme::{ColorMode, Theme};
     use super::*;
     use ratatui::backend::TestBackend;
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -389,6 +396,7 @@ mod tests {
             },
             "test".into(),
             theme,
+            KeyMap::default(),
         );
         (app, ch, handle)
     }
@@ -408,7 +416,7 @@ mod tests {
             vec![Control::Pause, Control::Stop { checkpoint: true }]
         );
         assert_eq!(
-            app.run.checkpoint.as_ref().unwrap().path,
+            app.mode().run().unwrap().checkpoint.as_ref().unwrap().path,
             "ck.safetensors",
             "final events shown"
         );
@@ -495,7 +503,12 @@ mod tests {
             .unwrap();
         drop(tx);
         let theme = Theme::builtin("mono", ColorMode::None).unwrap();
-        let (mut app, ch) = prepare(Feed::Follow { events: rx }, "watch".into(), theme);
+        let (mut app, ch) = prepare(
+            Feed::Follow { events: rx },
+            "watch".into(),
+            theme,
+            KeyMap::default(),
+        );
         let (itx, irx) = crossbeam_channel::unbounded();
         let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
         // The quit key arrives after the feed has been drained and closed.
@@ -506,7 +519,32 @@ mod tests {
         let exit = event_loop(&mut term, &mut app, ch, irx, never()).unwrap();
         t.join().unwrap();
         assert_eq!(exit, UiExit::FeedEnded);
-        assert_eq!(app.run.update(), 30);
-        assert!(app.run.log.iter().any(|l| l.text.contains("not JSON")));
+        let run = app.mode().run().unwrap();
+        assert_eq!(run.update(), 30);
+        assert!(run.log.iter().any(|l| l.text.contains("not JSON")));
+    }
+
+    #[test]
+    fn replay_feed_seeks_to_the_end_and_leaves_with_the_feed_ended() {
+        let recs = fixture::demo_records();
+        let theme = Theme::builtin("dark", ColorMode::None).unwrap();
+        let feed = Feed::Replay {
+            records: recs.clone(),
+            speed: Some(1.0),
+        };
+        let (mut app, ch) = prepare(feed, "replay".into(), theme, KeyMap::default());
+        let (itx, irx) = crossbeam_channel::unbounded();
+        itx.send(Ok(TermEvent::Key(KeyEvent::new(
+            KeyCode::End,
+            KeyModifiers::NONE,
+        ))))
+        .unwrap();
+        itx.send(key('q')).unwrap();
+        let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let exit = event_loop(&mut term, &mut app, ch, irx, never()).unwrap();
+        assert_eq!(exit, UiExit::FeedEnded);
+        assert_eq!(app.mode().run().unwrap().records, recs.len() as u64);
+        let screen = ui::buffer_text(term.backend().buffer());
+        assert!(screen.lines().next().unwrap().contains("100%"), "{screen}");
     }
 }

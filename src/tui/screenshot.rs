@@ -1,5 +1,6 @@
 //! Frames rendered off-screen: as plain text (snapshot tests) and as SVG that looks like a
-//! terminal (README screenshots). Owns the SVG writer; must never touch the real terminal.
+//! terminal (README screenshots). Owns the SVG writer; must never touch the real terminal. Key
+//! hints and the key list show the default bindings: a [`Theme`] holds colours only.
 
 use std::fmt::Write as _;
 
@@ -8,10 +9,13 @@ use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
 
-use super::app::{App, Overlay, Source, ViewOptions};
+use super::app::App;
+use super::keys::{Action, KeyMap};
+use super::mode::{Live, Mode, Replay};
 use super::state::RunState;
-use super::theme::{Role, Theme, ANSI16};
+use super::theme::{xterm_rgb, Role, Theme, ANSI16};
 use super::ui;
+use super::view::ViewOptions;
 use crate::events::Record;
 
 /// What to change from the defaults before taking a screenshot.
@@ -21,38 +25,42 @@ pub struct Shot {
     pub view: ViewOptions,
     /// Show the key list.
     pub help: bool,
-    /// Show the stop confirmation.
+    /// Show the stop confirmation, as the quit key does in a live run that has not ended.
     pub confirm_quit: bool,
     /// Header title (defaults to the run name).
     pub title: Option<String>,
-    /// Draw as `batchramp replay` shows a log, instead of a live run.
+    /// Draw as `batchramp replay --speed max` shows a log played to its end, instead of a live run.
     pub replay: bool,
 }
 
-fn live_app(records: &[Record], theme: &Theme, shot: &Shot) -> App {
+/// The UI after `records`, reached as a user reaches it: events applied, then the popup's key.
+fn shot_app(records: &[Record], theme: &Theme, shot: &Shot) -> App {
     let run = RunState::from_records(records);
     let title = shot
         .title
         .clone()
         .or_else(|| run.started.as_ref().map(|r| r.name.clone()))
         .unwrap_or_else(|| "run".into());
-    let source = if shot.replay {
-        Source::Replay
+    let mode = if shot.replay {
+        let mut replay = Replay::new(records.to_vec(), None);
+        replay.seek_end();
+        Mode::Replay(replay)
     } else {
-        Source::Live
+        let mut live = Live::new();
+        for r in records {
+            live.apply(r);
+        }
+        Mode::Live(live)
     };
-    let mut app = App::new(source, title, theme.clone());
-    for r in records {
-        app.apply(r);
-    }
+    let mut app = App::new(mode, title, theme.clone(), KeyMap::default());
     app.view = shot.view;
-    app.overlay = if shot.help {
-        Overlay::Help
+    // What a key would send or how it would leave is dropped: a picture does neither. Where quit
+    // leaves at once (a replay, a run that has ended) no question shows, as in the UI.
+    if shot.help {
+        app.on_action(Action::Help);
     } else if shot.confirm_quit {
-        Overlay::ConfirmQuit
-    } else {
-        Overlay::None
-    };
+        app.on_action(Action::Quit);
+    }
     app
 }
 
@@ -73,7 +81,7 @@ pub fn render_text(
     shot: &Shot,
 ) -> String {
     ui::buffer_text(&render_buffer(
-        &live_app(records, theme, shot),
+        &shot_app(records, theme, shot),
         width,
         height,
     ))
@@ -87,7 +95,7 @@ pub fn render_screenshot(
     theme: &Theme,
     shot: &Shot,
 ) -> String {
-    let app = live_app(records, theme, shot);
+    let app = shot_app(records, theme, shot);
     buffer_svg(&render_buffer(&app, width, height), theme)
 }
 
@@ -102,6 +110,7 @@ pub fn render_compare_screenshot(
     let mut app = App::compare(
         shot.title.clone().unwrap_or_else(|| "compare".into()),
         theme.clone(),
+        KeyMap::default(),
         runs,
     );
     app.view = shot.view;
@@ -124,7 +133,7 @@ fn rgb_of(c: Color) -> Option<(u8, u8, u8)> {
     match c {
         Color::Reset => None,
         Color::Rgb(r, g, b) => Some((r, g, b)),
-        Color::Indexed(i) => Some(super::theme::xterm_rgb(i)),
+        Color::Indexed(i) => Some(xterm_rgb(i)),
         named => ANSI16
             .iter()
             .find(|(n, _)| *n == named)

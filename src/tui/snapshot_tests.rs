@@ -4,12 +4,15 @@
 
 use ratatui::style::{Color, Modifier};
 
-use super::app::{App, LayoutChoice, Panel, Source, ViewOptions};
+use super::app::App;
 use super::fixture;
 use super::history::XAxis;
+use super::keys::KeyMap;
+use super::mode::{Controls, Mode};
 use super::screenshot::{render_buffer, render_text, Shot};
 use super::theme::{ColorMode, Role, Theme};
 use super::ui;
+use super::view::{LayoutChoice, Panel, ViewOptions};
 use crate::events::Record;
 
 /// Name, events, width, height, theme, view changes.
@@ -166,7 +169,7 @@ fn compare_view() {
         ("decay-lr".to_string(), fixture::decay_lr_records()),
     ];
     for (w, h, x) in [(80, 24, XAxis::Updates), (160, 40, XAxis::Epochs)] {
-        let mut app = App::compare("compare".into(), dark(), runs.clone());
+        let mut app = App::compare("compare".into(), dark(), KeyMap::default(), runs.clone());
         app.view.x = x;
         let text = ui::buffer_text(&render_buffer(&app, w, h));
         snap(&format!("compare_{w}x{h}"), &text);
@@ -175,21 +178,27 @@ fn compare_view() {
 
 #[test]
 fn replay_header_shows_playback() {
-    let mut app = App::replay("replay".into(), dark(), fixture::demo_records(), Some(8.0));
+    let mut app = App::replay(
+        "replay".into(),
+        dark(),
+        KeyMap::default(),
+        fixture::demo_records(),
+        Some(8.0),
+    );
     app.advance(0.0);
     app.advance(30.0);
     app.on_action(super::keys::Action::Pause);
     let text = ui::buffer_text(&render_buffer(&app, 80, 24));
     let header = text.lines().next().unwrap();
     assert!(header.contains("replay paused ×8"), "{header}");
-    assert_eq!(app.source, Source::Replay);
+    assert!(matches!(app.mode(), Mode::Replay(_)));
 }
 
 #[test]
 fn status_and_current_stage_are_coloured() {
     let theme = dark();
     let recs = fixture::after_stage(&fixture::demo_records(), 1, 12);
-    let mut app = App::new(Source::Live, "t".into(), theme.clone());
+    let mut app = App::live("t".into(), theme.clone(), KeyMap::default());
     for r in &recs {
         app.apply(r);
     }
@@ -215,7 +224,7 @@ fn status_and_current_stage_are_coloured() {
 #[test]
 fn a_million_updates_draw_as_fast_as_a_thousand() {
     use crate::events::{Event, StepEvent};
-    let mut app = App::new(Source::Live, "big".into(), dark());
+    let mut app = App::live("big".into(), dark(), KeyMap::default());
     for r in fixture::warming_up(&fixture::demo_records()) {
         app.apply(&r);
     }
@@ -234,7 +243,7 @@ fn a_million_updates_draw_as_fast_as_a_thousand() {
             }),
         ));
     }
-    assert!(app.run.loss.stored() < 5000);
+    assert!(app.mode().run().unwrap().loss.stored() < 5000);
     let start = std::time::Instant::now();
     let buf = render_buffer(&app, 160, 48);
     let took = start.elapsed();
@@ -285,4 +294,73 @@ fn resources_show_gpu_figures_or_say_why_not() {
     ));
     let text = render_text(&recs, 80, 24, &dark(), &Shot::default());
     assert!(text.contains("resources n/a · NVML not found"), "{text}");
+}
+
+#[test]
+fn hints_and_key_list_follow_what_the_keys_control() {
+    use super::keys::Action;
+    let recs = fixture::cut_at_update(&fixture::demo_records(), 200);
+    let mut live = App::live("live".into(), dark(), KeyMap::default());
+    let mut follow = App::follow("follow".into(), dark(), KeyMap::default());
+    for r in &recs {
+        live.apply(r);
+        follow.apply(r);
+    }
+    let mut replay = App::replay("replay".into(), dark(), KeyMap::default(), recs, None);
+    replay.advance(0.0);
+    let cases = [
+        (live, &["pause", "checkpoint"][..], &["play/pause"][..]),
+        (follow, &["quit"][..], &["pause", "checkpoint", "start"][..]),
+        (
+            replay,
+            &["play/pause", "start", "end"][..],
+            &["checkpoint"][..],
+        ),
+    ];
+    for (mut app, shown, hidden) in cases {
+        let text = ui::buffer_text(&render_buffer(&app, 120, 40));
+        let footer = text.lines().last().unwrap();
+        for word in shown {
+            assert!(footer.contains(&format!(" {word} ")), "{footer}");
+        }
+        for word in hidden {
+            assert!(!footer.contains(&format!(" {word} ")), "{footer}");
+        }
+        app.on_action(Action::Help);
+        let help = ui::buffer_text(&render_buffer(&app, 120, 40));
+        let controls = app.mode().controls();
+        assert_eq!(
+            help.contains("write a checkpoint now"),
+            controls == Controls::Trainer,
+            "{help}"
+        );
+        assert_eq!(
+            help.contains("replay: back to the start"),
+            controls == Controls::Playback,
+            "{help}"
+        );
+        assert_eq!(
+            help.contains("pause / resume"),
+            controls != Controls::ReadOnly,
+            "{help}"
+        );
+        assert_eq!(help.contains("ctrl-c"), controls == Controls::Trainer);
+    }
+}
+
+#[test]
+fn hints_name_the_key_map_not_the_theme() {
+    let mut keys = KeyMap::default();
+    let mut table = std::collections::BTreeMap::new();
+    table.insert("pause".to_string(), toml::Value::String("P".into()));
+    keys.apply(&table).unwrap();
+    let mut app = App::live("t".into(), dark(), keys);
+    for r in fixture::cut_at_update(&fixture::demo_records(), 200) {
+        app.apply(&r);
+    }
+    let text = ui::buffer_text(&render_buffer(&app, 120, 40));
+    assert!(
+        text.lines().last().unwrap().starts_with("P pause"),
+        "{text}"
+    );
 }

@@ -1,13 +1,23 @@
-//! Drawing entry point: picks the layout (compact, full, compare) for the terminal size, places
-//! the panels, and draws popups on top. Must never change state; everything it shows comes from
-//! `App`, so a frame is a pure function of the events and the keys.
+//! Drawing entry point: picks the layout (compact, full, compare) for the terminal size, hands
+//! each widget the small view it draws (the theme and its part of the state), and draws popups on
+//! top. Must never change state; everything it shows comes from `App`, so a frame is a pure
+//! function of the events and the keys.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::Widget;
 use ratatui::Frame;
 
-use super::app::{App, LayoutChoice, Overlay, Panel, Source};
-use super::widgets::{asciify, compare, curves, fill, panels, popup, schedule};
+use super::app::{App, Overlay};
+use super::mode::Shown;
+use super::state::RunState;
+use super::theme::{Role, Theme};
+use super::view::{LayoutChoice, Panel, ViewOptions};
+use super::widgets::compare::Overlaid;
+use super::widgets::curves::RunCharts;
+use super::widgets::panels::{Footer, Header};
+use super::widgets::{asciify, fill, panels, popup, put_line, schedule};
 
 /// Smallest terminal the compact layout fits in.
 pub const MIN_SIZE: (u16, u16) = (60, 18);
@@ -37,17 +47,50 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Constraint::Length(1),
         ])
         .areas(area);
-        panels::header(app, head, buf);
-        panels::footer(app, foot, buf);
-        let full = use_full(app, area);
-        match (app.source, full) {
-            (Source::Compare, _) => compare_layout(app, body, buf, full),
-            (_, true) => full_layout(app, body, buf),
-            (_, false) => compact_layout(app, body, buf),
+        Header {
+            theme: t,
+            title: &app.title,
+            mode: app.mode(),
+            tick: app.tick,
         }
-        match app.overlay {
-            Overlay::Help => popup::help(app, area, buf),
-            Overlay::ConfirmQuit => popup::confirm_quit(app, area, buf),
+        .render(head, buf);
+        Footer {
+            theme: t,
+            keys: &app.keys,
+            controls: app.mode().controls(),
+            flash: app.flash.as_deref(),
+            x: app.view.x,
+        }
+        .render(foot, buf);
+        let full = use_full(&app.view, area);
+        match app.mode().shown() {
+            Shown::Runs(runs) => {
+                let overlaid = Overlaid {
+                    theme: t,
+                    view: &app.view,
+                    runs,
+                };
+                compare_layout(overlaid, body, buf, full);
+            }
+            Shown::Run(run) => {
+                let charts = RunCharts {
+                    theme: t,
+                    view: &app.view,
+                    run,
+                };
+                if full {
+                    full_layout(charts, body, buf);
+                } else {
+                    compact_layout(charts, body, buf);
+                }
+            }
+        }
+        match app.overlay() {
+            Overlay::Help => popup::help(t, &app.keys, app.mode().controls(), area, buf),
+            Overlay::ConfirmQuit => {
+                let last = app.mode().run().and_then(|r| r.checkpoint.as_ref());
+                popup::confirm_quit(t, last, area, buf);
+            }
             Overlay::None => {}
         }
     }
@@ -56,118 +99,114 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
 }
 
-fn use_full(app: &App, area: Rect) -> bool {
+fn use_full(view: &ViewOptions, area: Rect) -> bool {
     let fits = |min: (u16, u16)| area.width >= min.0 && area.height >= min.1;
-    match app.view.layout {
+    match view.layout {
         LayoutChoice::Auto => fits(FULL_SIZE),
         LayoutChoice::Compact => false,
         LayoutChoice::Full => fits(FULL_FORCED),
     }
 }
 
-fn chart(app: &App, panel: Panel, area: Rect, buf: &mut Buffer) {
-    match panel {
-        Panel::Loss => curves::loss(app, &app.run, area, buf),
-        Panel::Accuracy => curves::accuracy(app, &app.run, area, buf),
-        Panel::Noise => curves::noise(app, &app.run, area, buf),
-    }
-}
-
-fn compact_layout(app: &App, body: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
-    let run = &app.run;
+fn compact_layout(charts: RunCharts<'_>, body: Rect, buf: &mut Buffer) {
+    let RunCharts {
+        theme: t,
+        view,
+        run,
+    } = charts;
     let [top, sched, bottom] = Layout::vertical([
         Constraint::Min(6),
         Constraint::Length(4),
         Constraint::Length(6),
     ])
     .areas(body);
-    chart(app, app.view.panel, top, buf);
+    charts.draw(view.panel, top, buf);
 
-    let block = super::widgets::panel(
-        t,
-        vec![ratatui::text::Span::styled(
-            "Schedule",
-            t.bold(super::theme::Role::Title),
-        )],
-    );
+    let block = super::widgets::panel(t, vec![Span::styled("Schedule", t.bold(Role::Title))]);
     let inner = block.inner(sched);
-    ratatui::widgets::Widget::render(block, sched, buf);
+    block.render(sched, buf);
     let rows = run.stage_rows();
-    super::widgets::put_line(
+    put_line(
         buf,
         inner,
         0,
         &schedule::timeline(t, run, &rows, inner.width),
     );
-    super::widgets::put_line(
+    put_line(
         buf,
         inner,
         1,
-        &schedule::now_line(app, run, &rows, inner.width),
+        &schedule::now_line(t, run, &rows, inner.width),
     );
 
     let width = bottom.width.saturating_sub(2);
-    let mut lines = panels::progress_lines(app, run, width, true);
-    lines.extend(panels::resource_lines(app, run, width, true));
-    lines.push(panels::latest_event_line(app, run, width));
+    let mut lines = panels::progress_lines(t, run, width, true);
+    lines.extend(panels::resource_lines(t, run, width, true));
+    lines.push(panels::latest_event_line(t, run, width));
     panels::lines_panel(t, "Progress", &lines, bottom, buf);
 }
 
-fn full_layout(app: &App, body: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
-    let run = &app.run;
+fn full_layout(charts: RunCharts<'_>, body: Rect, buf: &mut Buffer) {
+    let RunCharts {
+        theme: t,
+        view,
+        run,
+    } = charts;
     let stages = run.stage_rows().len() as u16;
     let sched_h = (6 + stages).clamp(6, 10);
-    let [charts, sched, bottom] = Layout::vertical([
+    let [chart_area, sched, bottom] = Layout::vertical([
         Constraint::Min(10),
         Constraint::Length(sched_h),
         Constraint::Length(9),
     ])
     .areas(body);
-    if charts.width >= THREE_CHARTS {
-        let [a, b, c] = Layout::horizontal([Constraint::Ratio(1, 3); 3]).areas(charts);
-        chart(app, Panel::Loss, a, buf);
-        chart(app, Panel::Accuracy, b, buf);
-        chart(app, Panel::Noise, c, buf);
+    if chart_area.width >= THREE_CHARTS {
+        let [a, b, c] = Layout::horizontal([Constraint::Ratio(1, 3); 3]).areas(chart_area);
+        charts.draw(Panel::Loss, a, buf);
+        charts.draw(Panel::Accuracy, b, buf);
+        charts.draw(Panel::Noise, c, buf);
     } else {
-        let [a, b] = Layout::horizontal([Constraint::Ratio(1, 2); 2]).areas(charts);
-        chart(app, Panel::Loss, a, buf);
-        let second = if app.view.panel == Panel::Noise {
+        let [a, b] = Layout::horizontal([Constraint::Ratio(1, 2); 2]).areas(chart_area);
+        charts.draw(Panel::Loss, a, buf);
+        let second = if view.panel == Panel::Noise {
             Panel::Noise
         } else {
             Panel::Accuracy
         };
-        chart(app, second, b, buf);
+        charts.draw(second, b, buf);
     }
-    schedule::panel_full(app, run, sched, buf);
+    schedule::panel_full(t, run, sched, buf);
+    bottom_panels(t, run, bottom, buf);
+}
+
+fn bottom_panels(t: &Theme, run: &RunState, bottom: Rect, buf: &mut Buffer) {
     let [p, r, e] = Layout::horizontal([
         Constraint::Percentage(42),
         Constraint::Percentage(24),
         Constraint::Percentage(34),
     ])
     .areas(bottom);
-    let lines = panels::progress_lines(app, run, p.width.saturating_sub(2), false);
+    let lines = panels::progress_lines(t, run, p.width.saturating_sub(2), false);
     panels::lines_panel(t, "Progress", &lines, p, buf);
-    let lines = panels::resource_lines(app, run, r.width.saturating_sub(2), false);
+    let lines = panels::resource_lines(t, run, r.width.saturating_sub(2), false);
     panels::lines_panel(t, "Resources", &lines, r, buf);
-    panels::events(app, run, e, buf);
+    panels::events(t, run, e, buf);
 }
 
-fn compare_layout(app: &App, body: Rect, buf: &mut Buffer, full: bool) {
-    let table_h = (app.runs.len() as u16 + 3).min(body.height / 2);
+fn compare_layout(overlaid: Overlaid<'_>, body: Rect, buf: &mut Buffer, full: bool) {
+    let table_h = (overlaid.runs.len() as u16 + 3).min(body.height / 2);
     let [charts, table] =
         Layout::vertical([Constraint::Min(6), Constraint::Length(table_h)]).areas(body);
     if full {
         let [a, b] = Layout::horizontal([Constraint::Ratio(1, 2); 2]).areas(charts);
-        compare::loss_chart(app, a, buf);
-        compare::acc_chart(app, b, buf);
-    } else if app.view.panel == Panel::Loss {
-        compare::loss_chart(app, charts, buf);
+        overlaid.loss_chart(a, buf);
+        overlaid.acc_chart(b, buf);
+    } else if overlaid.view.panel == Panel::Loss {
+        overlaid.loss_chart(charts, buf);
     } else {
-        compare::acc_chart(app, charts, buf);
+        overlaid.acc_chart(charts, buf);
     }
-    compare::table(app, table, buf);
+    overlaid.table(table, buf);
 }
 
 /// The frame as plain text, one line per row (for snapshot tests and debugging).

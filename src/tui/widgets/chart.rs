@@ -224,7 +224,7 @@ impl CurveChart<'_> {
             .collect();
         // Each curve gets its own layer with a sentinel colour, mapped back to its style below.
         let canvas = Canvas::default()
-            .marker(self.theme.marker())
+            .marker(self.theme.sym.canvas)
             .x_bounds([x0, x1])
             .y_bounds([y0, y1])
             .paint(|ctx| {

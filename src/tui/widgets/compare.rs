@@ -1,7 +1,8 @@
 //! The compare view: several runs' per-epoch curves overlaid (one colour per run, legend in the
 //! title) and a table of their outcomes. Per-epoch points make runs with different batch sizes
 //! line up on the epoch axis and spread apart on the update axis, which is the paper's point.
-//! Must never change state.
+//! Both draw from an [`Overlaid`] view (theme, view options, the named runs). Must never change
+//! state.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -13,144 +14,223 @@ use super::chart::{pad_range, Curve, CurveChart, Draw, Marker};
 use super::curves::{epoch_x, x_label};
 use super::{panel, put_line};
 use crate::events::EpochEvent;
-use crate::tui::app::App;
 use crate::tui::format;
-use crate::tui::theme::Role;
+use crate::tui::state::RunState;
+use crate::tui::theme::{Role, Theme};
+use crate::tui::view::ViewOptions;
 
 const ASCII_MARKS: [char; 6] = ['*', '+', 'o', 'x', '#', '@'];
 
-fn chart(
-    app: &App,
-    area: Rect,
-    buf: &mut Buffer,
-    name: &str,
-    value: fn(&EpochEvent) -> f64,
-    percent: bool,
-) {
-    let (t, view) = (&app.theme, &app.view);
-    let hi = app
-        .runs
-        .iter()
-        .filter_map(|(_, r)| r.epochs.last().map(|e| epoch_x(view.x, e.epoch, e.updates)))
-        .fold(1.0f64, f64::max);
-    let window = view.window(0.0, hi);
-    let log = !percent && view.log_loss;
-    let mut curves = Vec::new();
-    let mut head = vec![
-        Span::styled(name.to_string(), t.bold(Role::Title)),
-        Span::raw("  "),
-    ];
-    for (i, (run_name, r)) in app.runs.iter().enumerate() {
-        let style = Style::new().fg(t.series(i)).add_modifier(Modifier::BOLD);
-        let mut pts: Vec<(f64, f64)> = r
-            .epochs
+/// What the compare view draws from.
+#[derive(Clone, Copy)]
+pub struct Overlaid<'a> {
+    /// Colours and glyphs.
+    pub theme: &'a Theme,
+    /// Axis, scale and window.
+    pub view: &'a ViewOptions,
+    /// The runs with their names, one colour each in this order.
+    pub runs: &'a [(String, RunState)],
+}
+
+impl Overlaid<'_> {
+    fn chart(
+        self,
+        area: Rect,
+        buf: &mut Buffer,
+        name: &str,
+        value: fn(&EpochEvent) -> f64,
+        percent: bool,
+    ) {
+        let Overlaid {
+            theme: t,
+            view,
+            runs,
+        } = self;
+        let hi = runs
             .iter()
-            .map(|e| (epoch_x(view.x, e.epoch, e.updates), value(e)))
-            .filter(|p| p.1.is_finite())
-            .collect();
-        if log {
-            for p in &mut pts {
-                p.1 = p.1.max(1e-6).log10();
+            .filter_map(|(_, r)| r.epochs.last().map(|e| epoch_x(view.x, e.epoch, e.updates)))
+            .fold(1.0f64, f64::max);
+        let window = view.window(0.0, hi);
+        let log = !percent && view.log_loss;
+        let mut curves = Vec::new();
+        let mut head = vec![
+            Span::styled(name.to_string(), t.bold(Role::Title)),
+            Span::raw("  "),
+        ];
+        for (i, (run_name, r)) in runs.iter().enumerate() {
+            let style = Style::new().fg(t.series(i)).add_modifier(Modifier::BOLD);
+            let mut pts: Vec<(f64, f64)> = r
+                .epochs
+                .iter()
+                .map(|e| (epoch_x(view.x, e.epoch, e.updates), value(e)))
+                .filter(|p| p.1.is_finite())
+                .collect();
+            if log {
+                for p in &mut pts {
+                    p.1 = p.1.max(1e-6).log10();
+                }
             }
+            let mark = ASCII_MARKS[i % ASCII_MARKS.len()];
+            curves.push(Curve {
+                points: pts.clone(),
+                style,
+                draw: Draw::Line,
+                ascii: mark,
+            });
+            curves.push(Curve {
+                points: pts,
+                style,
+                draw: Draw::Dots,
+                ascii: mark,
+            });
+            let sample = if t.ascii {
+                mark.to_string()
+            } else {
+                "━".to_string()
+            };
+            head.push(Span::styled(sample, style));
+            head.push(Span::styled(format!(" {run_name}  "), t.fg(Role::Muted)));
         }
-        let mark = ASCII_MARKS[i % ASCII_MARKS.len()];
-        curves.push(Curve {
-            points: pts.clone(),
-            style,
-            draw: Draw::Line,
-            ascii: mark,
-        });
-        curves.push(Curve {
-            points: pts,
-            style,
-            draw: Draw::Dots,
-            ascii: mark,
-        });
-        let sample = if t.ascii {
-            mark.to_string()
-        } else {
-            "━".to_string()
-        };
-        head.push(Span::styled(sample, style));
-        head.push(Span::styled(format!(" {run_name}  "), t.fg(Role::Muted)));
-    }
-    head.push(Span::styled(
-        format!("x: {}", view.x.label()),
-        t.fg(Role::Muted),
-    ));
-    if log {
         head.push(Span::styled(
-            format!(" {} log", t.sym.sep),
-            t.fg(Role::Accent),
+            format!("x: {}", view.x.label()),
+            t.fg(Role::Muted),
         ));
-    }
-    let (lo, hi_y) = curves
-        .iter()
-        .flat_map(|c| c.points.iter())
-        .filter(|p| p.0 >= window.0 && p.0 <= window.1)
-        .fold((f64::MAX, f64::MIN), |(lo, hi), p| {
-            (lo.min(p.1), hi.max(p.1))
-        });
-    let y = if lo <= hi_y {
-        pad_range(lo, hi_y)
-    } else {
-        (0.0, 1.0)
-    };
-    let y = if percent {
-        (y.0.max(0.0), y.1.min(1.0).max(y.0.max(0.0) + 0.01))
-    } else {
-        y
-    };
-    let x_fmt = move |v: f64| x_label(view.x, v);
-    let y_fmt = move |v: f64| {
-        if percent {
-            format!("{:.0}%", v * 100.0)
-        } else {
-            let v = if log { 10f64.powf(v) } else { v };
-            format!("{v:.2}")
+        if log {
+            head.push(Span::styled(
+                format!(" {} log", t.sym.sep),
+                t.fg(Role::Accent),
+            ));
         }
-    };
-    CurveChart {
-        block: panel(t, head),
-        curves,
-        x: window,
-        y,
-        x_fmt: &x_fmt,
-        y_fmt: &y_fmt,
-        markers: Vec::<Marker>::new(),
-        empty: "no finished epochs in these runs".into(),
-        theme: t,
+        let (lo, hi_y) = curves
+            .iter()
+            .flat_map(|c| c.points.iter())
+            .filter(|p| p.0 >= window.0 && p.0 <= window.1)
+            .fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+                (lo.min(p.1), hi.max(p.1))
+            });
+        let y = if lo <= hi_y {
+            pad_range(lo, hi_y)
+        } else {
+            (0.0, 1.0)
+        };
+        let y = if percent {
+            (y.0.max(0.0), y.1.min(1.0).max(y.0.max(0.0) + 0.01))
+        } else {
+            y
+        };
+        let x_fmt = move |v: f64| x_label(view.x, v);
+        let y_fmt = move |v: f64| {
+            if percent {
+                format!("{:.0}%", v * 100.0)
+            } else {
+                let v = if log { 10f64.powf(v) } else { v };
+                format!("{v:.2}")
+            }
+        };
+        CurveChart {
+            block: panel(t, head),
+            curves,
+            x: window,
+            y,
+            x_fmt: &x_fmt,
+            y_fmt: &y_fmt,
+            markers: Vec::<Marker>::new(),
+            empty: "no finished epochs in these runs".into(),
+            theme: t,
+        }
+        .render(area, buf);
     }
-    .render(area, buf);
-}
 
-/// Train loss per epoch of every run.
-pub fn loss_chart(app: &App, area: Rect, buf: &mut Buffer) {
-    chart(
-        app,
-        area,
-        buf,
-        "Train loss per epoch",
-        |e| e.train_loss,
-        false,
-    );
-}
+    /// Train loss per epoch of every run.
+    pub fn loss_chart(self, area: Rect, buf: &mut Buffer) {
+        self.chart(area, buf, "Train loss per epoch", |e| e.train_loss, false);
+    }
 
-/// Test accuracy per epoch of every run.
-pub fn acc_chart(app: &App, area: Rect, buf: &mut Buffer) {
-    chart(
-        app,
-        area,
-        buf,
-        "Test accuracy per epoch",
-        |e| e.test_acc,
-        true,
-    );
+    /// Test accuracy per epoch of every run.
+    pub fn acc_chart(self, area: Rect, buf: &mut Buffer) {
+        self.chart(area, buf, "Test accuracy per epoch", |e| e.test_acc, true);
+    }
+
+    /// One row per run: epochs, updates (vs the decay-LR baseline), accuracy, wall time, schedule;
+    /// the best-accuracy and time columns go first when the panel is narrow.
+    pub fn table(self, area: Rect, buf: &mut Buffer) {
+        let Overlaid { theme: t, runs, .. } = self;
+        let block = panel(t, vec![Span::styled("Runs", t.bold(Role::Title))]);
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let name_w = runs
+            .iter()
+            .map(|(n, _)| n.chars().count())
+            .max()
+            .unwrap_or(4)
+            .clamp(4, 28);
+        let wide = usize::from(inner.width) >= name_w + 90;
+        let head = if wide {
+            format!(
+                "  {:<name_w$}  {:>6}  {:>15}  {:>8}  {:>8}  {:>7}  {}",
+                "run", "epochs", "updates (base)", "test", "best", "time", "schedule"
+            )
+        } else {
+            format!(
+                "  {:<name_w$}  {:>6}  {:>15}  {:>8}  {}",
+                "run", "epochs", "updates (base)", "test", "schedule"
+            )
+        };
+        put_line(buf, inner, 0, &Line::styled(head, t.fg(Role::Muted)));
+        for (i, (name, r)) in runs.iter().enumerate() {
+            let style = Style::new().fg(t.series(i)).add_modifier(Modifier::BOLD);
+            let base = r.started.as_ref().map_or(0, |s| s.baseline_updates);
+            let test = r
+                .epochs
+                .last()
+                .map_or("n/a".into(), |e| format::pct(e.test_acc));
+            let best = r
+                .best_test_acc()
+                .map_or("n/a".into(), |(a, _)| format::pct(a));
+            let time = r.finished.as_ref().map_or(r.t, |s| s.wall);
+            let name: String = name.chars().take(name_w).collect();
+            let status = if r.failed.is_some() {
+                " (failed)"
+            } else if r.finished.is_none() {
+                " (unfinished)"
+            } else {
+                ""
+            };
+            let updates = format!(
+                "{} ({})",
+                format::count(r.update()),
+                format::si(base as f64)
+            );
+            let sched = schedule_text(t, r);
+            let rest = if wide {
+                format!(
+                    "  {:>6}  {updates:>15}  {test:>8}  {best:>8}  {:>7}  {sched}{status}",
+                    r.epochs.len(),
+                    format::duration(time),
+                )
+            } else {
+                format!(
+                    "  {:>6}  {updates:>15}  {test:>8}  {sched}{status}",
+                    r.epochs.len()
+                )
+            };
+            let mark = if t.ascii {
+                ASCII_MARKS[i % ASCII_MARKS.len()].to_string()
+            } else {
+                "●".to_string()
+            };
+            let line = Line::from(vec![
+                Span::styled(format!("{mark} "), style),
+                Span::styled(format!("{name:<name_w$}"), t.bold(Role::Fg)),
+                Span::styled(rest, t.fg(Role::Fg)),
+            ]);
+            put_line(buf, inner, 1 + i as u16, &line);
+        }
+    }
 }
 
 /// How a run's schedule changed: the batch sizes, the learning rates, or both.
-fn schedule_text(app: &App, r: &crate::tui::state::RunState) -> String {
-    let t = &app.theme;
+fn schedule_text(t: &Theme, r: &RunState) -> String {
     let rows = r.stage_rows();
     let bs: Vec<String> = rows.iter().map(|s| s.batch.to_string()).collect();
     let lrs: Vec<String> = rows.iter().map(|s| format::lr(s.lr)).collect();
@@ -165,83 +245,5 @@ fn schedule_text(app: &App, r: &crate::tui::state::RunState) -> String {
             lrs.join(a)
         ),
         (true, true) => format!("B {} {} {}", bs.join(a), t.sym.lr, lrs.join(a)),
-    }
-}
-
-/// One row per run: epochs, updates (vs the decay-LR baseline), accuracy, wall time, schedule;
-/// the best-accuracy and time columns go first when the panel is narrow.
-pub fn table(app: &App, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
-    let block = panel(t, vec![Span::styled("Runs", t.bold(Role::Title))]);
-    let inner = block.inner(area);
-    block.render(area, buf);
-    let name_w = app
-        .runs
-        .iter()
-        .map(|(n, _)| n.chars().count())
-        .max()
-        .unwrap_or(4)
-        .clamp(4, 28);
-    let wide = usize::from(inner.width) >= name_w + 90;
-    let head = if wide {
-        format!(
-            "  {:<name_w$}  {:>6}  {:>15}  {:>8}  {:>8}  {:>7}  {}",
-            "run", "epochs", "updates (base)", "test", "best", "time", "schedule"
-        )
-    } else {
-        format!(
-            "  {:<name_w$}  {:>6}  {:>15}  {:>8}  {}",
-            "run", "epochs", "updates (base)", "test", "schedule"
-        )
-    };
-    put_line(buf, inner, 0, &Line::styled(head, t.fg(Role::Muted)));
-    for (i, (name, r)) in app.runs.iter().enumerate() {
-        let style = Style::new().fg(t.series(i)).add_modifier(Modifier::BOLD);
-        let base = r.started.as_ref().map_or(0, |s| s.baseline_updates);
-        let test = r
-            .epochs
-            .last()
-            .map_or("n/a".into(), |e| format::pct(e.test_acc));
-        let best = r
-            .best_test_acc()
-            .map_or("n/a".into(), |(a, _)| format::pct(a));
-        let time = r.finished.as_ref().map_or(r.t, |s| s.wall);
-        let name: String = name.chars().take(name_w).collect();
-        let status = if r.failed.is_some() {
-            " (failed)"
-        } else if r.finished.is_none() {
-            " (unfinished)"
-        } else {
-            ""
-        };
-        let updates = format!(
-            "{} ({})",
-            format::count(r.update()),
-            format::si(base as f64)
-        );
-        let sched = schedule_text(app, r);
-        let rest = if wide {
-            format!(
-                "  {:>6}  {updates:>15}  {test:>8}  {best:>8}  {:>7}  {sched}{status}",
-                r.epochs.len(),
-                format::duration(time),
-            )
-        } else {
-            format!(
-                "  {:>6}  {updates:>15}  {test:>8}  {sched}{status}",
-                r.epochs.len()
-            )
-        };
-        let mark = if t.ascii {
-            ASCII_MARKS[i % ASCII_MARKS.len()].to_string()
-        } else {
-            "●".to_string()
-        };
-        let line = Line::from(vec![
-            Span::styled(format!("{mark} "), style),
-            Span::styled(format!("{name:<name_w$}"), t.bold(Role::Fg)),
-            Span::styled(rest, t.fg(Role::Fg)),
-        ]);
-        put_line(buf, inner, 1 + i as u16, &line);
     }
 }

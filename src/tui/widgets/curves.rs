@@ -1,6 +1,7 @@
 //! The three run charts: train loss (EMA over faint raw, log scale), accuracy (test and train per
 //! epoch, smoothed batch accuracy), and batch size against the measured noise scale; all with a
-//! marker at each stage change and the shared pan/zoom window. Must never change the run state.
+//! marker at each stage change and the shared pan/zoom window. Each chart draws from a
+//! [`RunCharts`] view (theme, view options, one run). Must never change the run state.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -10,11 +11,11 @@ use ratatui::widgets::Widget;
 
 use super::chart::{legend, pad_range, title, Curve, CurveChart, Draw, Marker};
 use super::panel;
-use crate::tui::app::{App, ViewOptions};
 use crate::tui::format;
 use crate::tui::history::{Series, XAxis};
 use crate::tui::state::RunState;
 use crate::tui::theme::{Role, Theme};
+use crate::tui::view::{Panel, ViewOptions};
 
 /// Formats an x value for its axis.
 pub fn x_label(axis: XAxis, v: f64) -> String {
@@ -130,107 +131,274 @@ fn view_hint(view: &ViewOptions, theme: &Theme) -> Vec<Span<'static>> {
     v
 }
 
-/// Draws the loss chart of `run`.
-pub fn loss(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
-    let (t, view) = (&app.theme, &app.view);
-    let extent = run_extent(run, view.x);
-    let window = view.window(extent.0, extent.1);
-    let cols = usize::from(area.width) * 2;
-    let log = view.log_loss;
-    let mut curves = Vec::new();
-    let mut legend_spans = Vec::new();
-    if view.smooth {
-        curves.push(series_curve(
-            &run.loss,
-            view,
-            window,
-            cols,
-            t.fg(Role::LossRaw),
-            '.',
-            log,
-        ));
-        curves.push(series_curve(
-            &run.loss_ema,
-            view,
-            window,
-            cols,
-            t.bold(Role::Loss),
-            '*',
-            log,
-        ));
-        legend_spans.extend(legend(t, t.bold(Role::Loss), '*', "train (EMA)"));
-        legend_spans.extend(legend(t, t.fg(Role::LossRaw), '.', "raw"));
-    } else {
-        curves.push(series_curve(
-            &run.loss,
-            view,
-            window,
-            cols,
-            t.fg(Role::Loss),
-            '*',
-            log,
-        ));
-        legend_spans.extend(legend(t, t.fg(Role::Loss), '*', "train"));
+/// What the charts of one run draw from.
+#[derive(Clone, Copy)]
+pub struct RunCharts<'a> {
+    /// Colours and glyphs.
+    pub theme: &'a Theme,
+    /// Axis, scale, smoothing and window.
+    pub view: &'a ViewOptions,
+    /// The run.
+    pub run: &'a RunState,
+}
+
+impl RunCharts<'_> {
+    /// Draws `panel`'s chart.
+    pub fn draw(self, panel: Panel, area: Rect, buf: &mut Buffer) {
+        match panel {
+            Panel::Loss => self.loss(area, buf),
+            Panel::Accuracy => self.accuracy(area, buf),
+            Panel::Noise => self.noise(area, buf),
+        }
     }
-    let test: Vec<(f64, f64)> = run
-        .epochs
-        .iter()
-        .filter(|e| e.test_loss.is_finite())
-        .map(|e| {
-            let y = if log {
-                e.test_loss.max(1e-6).log10()
+
+    /// Draws the loss chart.
+    fn loss(self, area: Rect, buf: &mut Buffer) {
+        let RunCharts {
+            theme: t,
+            view,
+            run,
+        } = self;
+        let extent = run_extent(run, view.x);
+        let window = view.window(extent.0, extent.1);
+        let cols = usize::from(area.width) * 2;
+        let log = view.log_loss;
+        let mut curves = Vec::new();
+        let mut legend_spans = Vec::new();
+        if view.smooth {
+            curves.push(series_curve(
+                &run.loss,
+                view,
+                window,
+                cols,
+                t.fg(Role::LossRaw),
+                '.',
+                log,
+            ));
+            curves.push(series_curve(
+                &run.loss_ema,
+                view,
+                window,
+                cols,
+                t.bold(Role::Loss),
+                '*',
+                log,
+            ));
+            legend_spans.extend(legend(t, t.bold(Role::Loss), '*', "train (EMA)"));
+            legend_spans.extend(legend(t, t.fg(Role::LossRaw), '.', "raw"));
+        } else {
+            curves.push(series_curve(
+                &run.loss,
+                view,
+                window,
+                cols,
+                t.fg(Role::Loss),
+                '*',
+                log,
+            ));
+            legend_spans.extend(legend(t, t.fg(Role::Loss), '*', "train"));
+        }
+        let test: Vec<(f64, f64)> = run
+            .epochs
+            .iter()
+            .filter(|e| e.test_loss.is_finite())
+            .map(|e| {
+                let y = if log {
+                    e.test_loss.max(1e-6).log10()
+                } else {
+                    e.test_loss
+                };
+                (epoch_x(view.x, e.epoch, e.updates), y)
+            })
+            .collect();
+        if !test.is_empty() {
+            legend_spans.extend(legend(t, t.bold(Role::TestAcc), 'o', "test"));
+            curves.push(Curve {
+                points: test,
+                style: t.bold(Role::TestAcc),
+                draw: Draw::Dots,
+                ascii: 'o',
+            });
+        }
+        let (y0, y1) = y_range(&curves, window).unwrap_or((0.0, 1.0));
+        let y = pad_range(y0, y1);
+        let mut extra = legend_spans;
+        extra.extend(view_hint(view, t));
+        if log {
+            extra.push(Span::styled(
+                format!(" {} log", t.sym.sep),
+                t.fg(Role::Accent),
+            ));
+        }
+        let now = run.loss_ema.last().or(run.loss.last()).map(|p| p.y);
+        let mut head = title(t, "Loss", Vec::new());
+        if let Some(v) = now {
+            head.insert(1, Span::styled(format!(" {v:.3}"), t.bold(Role::Fg)));
+        }
+        head.extend(extra);
+        let x_fmt = move |v: f64| x_label(view.x, v);
+        let y_fmt = move |v: f64| {
+            let v = if log { 10f64.powf(v) } else { v };
+            if v.abs() >= 10.0 {
+                format!("{v:.1}")
             } else {
-                e.test_loss
-            };
-            (epoch_x(view.x, e.epoch, e.updates), y)
-        })
-        .collect();
-    if !test.is_empty() {
-        legend_spans.extend(legend(t, t.bold(Role::TestAcc), 'o', "test"));
+                format!("{v:.2}")
+            }
+        };
+        CurveChart {
+            block: panel(t, head),
+            curves,
+            x: window,
+            y,
+            x_fmt: &x_fmt,
+            y_fmt: &y_fmt,
+            markers: stage_markers(run, view.x),
+            empty: waiting_text(run),
+            theme: t,
+        }
+        .render(area, buf);
+    }
+
+    /// Draws the accuracy chart: test and train accuracy per epoch, smoothed batch accuracy.
+    fn accuracy(self, area: Rect, buf: &mut Buffer) {
+        let RunCharts {
+            theme: t,
+            view,
+            run,
+        } = self;
+        let extent = run_extent(run, view.x);
+        let window = view.window(extent.0, extent.1);
+        let cols = usize::from(area.width) * 2;
+        let per_epoch = |f: &dyn Fn(&crate::events::EpochEvent) -> f64| -> Vec<(f64, f64)> {
+            run.epochs
+                .iter()
+                .map(|e| (epoch_x(view.x, e.epoch, e.updates), f(e)))
+                .filter(|p| p.1.is_finite())
+                .collect()
+        };
+        let test = per_epoch(&|e| e.test_acc);
+        let train = per_epoch(&|e| e.train_acc);
+        let batch = series_curve(
+            &run.acc_ema,
+            view,
+            window,
+            cols,
+            t.fg(Role::Faint),
+            '.',
+            false,
+        );
+        let mut curves = vec![batch];
+        curves.push(Curve {
+            points: train,
+            style: t.fg(Role::TrainAcc),
+            draw: Draw::Line,
+            ascii: '+',
+        });
+        curves.push(Curve {
+            points: test.clone(),
+            style: t.bold(Role::TestAcc),
+            draw: Draw::Line,
+            ascii: '*',
+        });
         curves.push(Curve {
             points: test,
-            style: t.bold(Role::TestAcc),
+            style: t.bold(Role::TestAcc).add_modifier(Modifier::BOLD),
             draw: Draw::Dots,
             ascii: 'o',
         });
-    }
-    let (y0, y1) = y_range(&curves, window).unwrap_or((0.0, 1.0));
-    let y = pad_range(y0, y1);
-    let mut extra = legend_spans;
-    extra.extend(view_hint(view, t));
-    if log {
-        extra.push(Span::styled(
-            format!(" {} log", t.sym.sep),
-            t.fg(Role::Accent),
-        ));
-    }
-    let now = run.loss_ema.last().or(run.loss.last()).map(|p| p.y);
-    let mut head = title(t, "Loss", Vec::new());
-    if let Some(v) = now {
-        head.insert(1, Span::styled(format!(" {v:.3}"), t.bold(Role::Fg)));
-    }
-    head.extend(extra);
-    let x_fmt = move |v: f64| x_label(view.x, v);
-    let y_fmt = move |v: f64| {
-        let v = if log { 10f64.powf(v) } else { v };
-        if v.abs() >= 10.0 {
-            format!("{v:.1}")
-        } else {
-            format!("{v:.2}")
+        let (y0, y1) = y_range(&curves, window).unwrap_or((0.0, 1.0));
+        let (y0, y1) = pad_range(y0, y1);
+        let y = (y0.max(0.0), y1.min(1.0).max(y0.max(0.0) + 0.01));
+        let mut head = title(t, "Accuracy", Vec::new());
+        if let Some(e) = run.epochs.last() {
+            head.insert(
+                1,
+                Span::styled(
+                    format!(" {}", format::pct(e.test_acc)),
+                    t.bold(Role::TestAcc),
+                ),
+            );
         }
-    };
-    CurveChart {
-        block: panel(t, head),
-        curves,
-        x: window,
-        y,
-        x_fmt: &x_fmt,
-        y_fmt: &y_fmt,
-        markers: stage_markers(run, view.x),
-        empty: waiting_text(run),
-        theme: t,
+        head.extend(legend(t, t.bold(Role::TestAcc), '*', "test"));
+        head.extend(legend(t, t.fg(Role::TrainAcc), '+', "train"));
+        head.extend(legend(t, t.fg(Role::Faint), '.', "batch"));
+        head.extend(view_hint(view, t));
+        let x_fmt = move |v: f64| x_label(view.x, v);
+        let y_fmt = |v: f64| format!("{:.0}%", v * 100.0);
+        CurveChart {
+            block: panel(t, head),
+            curves,
+            x: window,
+            y,
+            x_fmt: &x_fmt,
+            y_fmt: &y_fmt,
+            markers: stage_markers(run, view.x),
+            empty: waiting_text(run),
+            theme: t,
+        }
+        .render(area, buf);
     }
-    .render(area, buf);
+
+    /// Draws batch size against the measured gradient noise scale B_simple (log scale).
+    fn noise(self, area: Rect, buf: &mut Buffer) {
+        let RunCharts {
+            theme: t,
+            view,
+            run,
+        } = self;
+        let extent = run_extent(run, view.x);
+        let window = view.window(extent.0, extent.1);
+        let cols = usize::from(area.width) * 2;
+        let curves = vec![
+            series_curve(
+                &run.noise,
+                view,
+                window,
+                cols,
+                t.bold(Role::Noise),
+                '*',
+                true,
+            ),
+            series_curve(
+                &run.batch,
+                view,
+                window,
+                cols,
+                t.bold(Role::Batch),
+                '=',
+                true,
+            ),
+        ];
+        let (y0, y1) = y_range(&curves, window).unwrap_or((1.0, 3.0));
+        let y = pad_range(y0, y1);
+        let mut head = title(t, "Batch vs noise scale", Vec::new());
+        head.extend(legend(t, t.bold(Role::Batch), '=', "B"));
+        head.extend(legend(t, t.bold(Role::Noise), '*', "B_simple (measured)"));
+        head.extend(view_hint(view, t));
+        head.push(Span::styled(
+            format!(" {} log", t.sym.sep),
+            t.fg(Role::Muted),
+        ));
+        let x_fmt = move |v: f64| x_label(view.x, v);
+        let y_fmt = |v: f64| format::si(10f64.powf(v));
+        let empty = if run.warming_up() {
+            waiting_text(run)
+        } else {
+            "no noise-scale estimates in this run".into()
+        };
+        CurveChart {
+            block: panel(t, head),
+            curves,
+            x: window,
+            y,
+            x_fmt: &x_fmt,
+            y_fmt: &y_fmt,
+            markers: stage_markers(run, view.x),
+            empty,
+            theme: t,
+        }
+        .render(area, buf);
+    }
 }
 
 fn waiting_text(run: &RunState) -> String {
@@ -239,137 +407,4 @@ fn waiting_text(run: &RunState) -> String {
     } else {
         "waiting for the first update".into()
     }
-}
-
-/// Draws the accuracy chart of `run`: test and train accuracy per epoch, smoothed batch accuracy.
-pub fn accuracy(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
-    let (t, view) = (&app.theme, &app.view);
-    let extent = run_extent(run, view.x);
-    let window = view.window(extent.0, extent.1);
-    let cols = usize::from(area.width) * 2;
-    let per_epoch = |f: &dyn Fn(&crate::events::EpochEvent) -> f64| -> Vec<(f64, f64)> {
-        run.epochs
-            .iter()
-            .map(|e| (epoch_x(view.x, e.epoch, e.updates), f(e)))
-            .filter(|p| p.1.is_finite())
-            .collect()
-    };
-    let test = per_epoch(&|e| e.test_acc);
-    let train = per_epoch(&|e| e.train_acc);
-    let batch = series_curve(
-        &run.acc_ema,
-        view,
-        window,
-        cols,
-        t.fg(Role::Faint),
-        '.',
-        false,
-    );
-    let mut curves = vec![batch];
-    curves.push(Curve {
-        points: train,
-        style: t.fg(Role::TrainAcc),
-        draw: Draw::Line,
-        ascii: '+',
-    });
-    curves.push(Curve {
-        points: test.clone(),
-        style: t.bold(Role::TestAcc),
-        draw: Draw::Line,
-        ascii: '*',
-    });
-    curves.push(Curve {
-        points: test,
-        style: t.bold(Role::TestAcc).add_modifier(Modifier::BOLD),
-        draw: Draw::Dots,
-        ascii: 'o',
-    });
-    let (y0, y1) = y_range(&curves, window).unwrap_or((0.0, 1.0));
-    let (y0, y1) = pad_range(y0, y1);
-    let y = (y0.max(0.0), y1.min(1.0).max(y0.max(0.0) + 0.01));
-    let mut head = title(t, "Accuracy", Vec::new());
-    if let Some(e) = run.epochs.last() {
-        head.insert(
-            1,
-            Span::styled(
-                format!(" {}", format::pct(e.test_acc)),
-                t.bold(Role::TestAcc),
-            ),
-        );
-    }
-    head.extend(legend(t, t.bold(Role::TestAcc), '*', "test"));
-    head.extend(legend(t, t.fg(Role::TrainAcc), '+', "train"));
-    head.extend(legend(t, t.fg(Role::Faint), '.', "batch"));
-    head.extend(view_hint(view, t));
-    let x_fmt = move |v: f64| x_label(view.x, v);
-    let y_fmt = |v: f64| format!("{:.0}%", v * 100.0);
-    CurveChart {
-        block: panel(t, head),
-        curves,
-        x: window,
-        y,
-        x_fmt: &x_fmt,
-        y_fmt: &y_fmt,
-        markers: stage_markers(run, view.x),
-        empty: waiting_text(run),
-        theme: t,
-    }
-    .render(area, buf);
-}
-
-/// Draws batch size against the measured gradient noise scale B_simple (log scale).
-pub fn noise(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
-    let (t, view) = (&app.theme, &app.view);
-    let extent = run_extent(run, view.x);
-    let window = view.window(extent.0, extent.1);
-    let cols = usize::from(area.width) * 2;
-    let curves = vec![
-        series_curve(
-            &run.noise,
-            view,
-            window,
-            cols,
-            t.bold(Role::Noise),
-            '*',
-            true,
-        ),
-        series_curve(
-            &run.batch,
-            view,
-            window,
-            cols,
-            t.bold(Role::Batch),
-            '=',
-            true,
-        ),
-    ];
-    let (y0, y1) = y_range(&curves, window).unwrap_or((1.0, 3.0));
-    let y = pad_range(y0, y1);
-    let mut head = title(t, "Batch vs noise scale", Vec::new());
-    head.extend(legend(t, t.bold(Role::Batch), '=', "B"));
-    head.extend(legend(t, t.bold(Role::Noise), '*', "B_simple (measured)"));
-    head.extend(view_hint(view, t));
-    head.push(Span::styled(
-        format!(" {} log", t.sym.sep),
-        t.fg(Role::Muted),
-    ));
-    let x_fmt = move |v: f64| x_label(view.x, v);
-    let y_fmt = |v: f64| format::si(10f64.powf(v));
-    let empty = if run.warming_up() {
-        waiting_text(run)
-    } else {
-        "no noise-scale estimates in this run".into()
-    };
-    CurveChart {
-        block: panel(t, head),
-        curves,
-        x: window,
-        y,
-        x_fmt: &x_fmt,
-        y_fmt: &y_fmt,
-        markers: stage_markers(run, view.x),
-        empty,
-        theme: t,
-    }
-    .render(area, buf);
 }

@@ -1,5 +1,6 @@
-//! The panels and the pieces they are built from. Each widget reads `App`/`RunState` and writes
-//! cells; none of them changes state or decides what a key does.
+//! The panels and the pieces they are built from. Each widget takes a small view, the theme and
+//! what it draws (a run, the named runs, the view options, the bindings it hints at), never the
+//! whole `App`, and writes cells; none of them changes state or decides what a key does.
 
 pub mod chart;
 pub mod compare;
@@ -12,7 +13,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders};
+use ratatui::widgets::{Block, Borders};
 
 use super::theme::{Role, Theme};
 
@@ -21,15 +22,11 @@ pub fn panel<'a>(theme: &Theme, title: Vec<Span<'a>>) -> Block<'a> {
     let mut spans = vec![Span::raw(" ")];
     spans.extend(title);
     spans.push(Span::raw(" "));
-    let block = Block::default()
+    Block::default()
         .borders(Borders::ALL)
         .border_style(theme.fg(Role::Border))
-        .title(Line::from(spans));
-    if theme.ascii {
-        block.border_set(theme.border_set())
-    } else {
-        block.border_type(BorderType::Rounded)
-    }
+        .border_set(theme.sym.border)
+        .title(Line::from(spans))
 }
 
 /// A horizontal progress bar `width` cells wide.

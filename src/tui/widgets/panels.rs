@@ -1,5 +1,6 @@
 //! Header (run, status), footer (key hints), progress, resources and the notable-events log.
-//! Every figure is computed from event times, never from a clock. Must never change state.
+//! Every figure is computed from event times, never from a clock. Each draws from the theme and
+//! its own part of the state ([`Header`] and [`Footer`] are those views). Must never change state.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -8,9 +9,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use super::{bar, ellipsize, panel, put_line, sparkline};
-use crate::tui::app::{App, Source, Status};
 use crate::tui::format;
-use crate::tui::keys::Action;
+use crate::tui::history::XAxis;
+use crate::tui::keys::{Action, KeyMap};
+use crate::tui::mode::{Controls, Mode, Playback, Status};
 use crate::tui::state::{Level, RunState};
 use crate::tui::theme::{Role, Theme};
 
@@ -24,16 +26,6 @@ pub fn status_style(theme: &Theme, s: Status) -> Style {
         Status::Failed => Role::Bad,
     };
     theme.bold(role)
-}
-
-fn spinner(theme: &Theme, tick: u64) -> &'static str {
-    const UNI: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
-    const ASC: [&str; 4] = ["|", "/", "-", "\\"];
-    if theme.ascii {
-        ASC[(tick % 4) as usize]
-    } else {
-        UNI[(tick % 10) as usize]
-    }
 }
 
 /// Spans laid out with `left` at the start and `right` flush right in `width` cells.
@@ -64,28 +56,27 @@ pub fn spread<'a>(left: Vec<Span<'a>>, right: Vec<Span<'a>>, width: u16) -> Line
     Line::from(spans)
 }
 
-/// The header: program, title, run, model, device; status on the right. Details that do not
-/// fit are left out, least useful first.
-pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
-    let muted = t.fg(Role::Muted);
-    let left = vec![
-        Span::styled(
-            " batchramp ",
-            t.bold(Role::Accent).add_modifier(Modifier::REVERSED),
-        ),
-        Span::raw(" "),
-        Span::styled(app.title.clone(), t.bold(Role::Fg)),
-    ];
-    // (priority, text, style): lower priority numbers are kept longer.
-    let mut details: Vec<(u8, String, Style)> = Vec::new();
-    let mut right = Vec::new();
-    if app.source == Source::Compare {
-        details.push((0, format!("{} runs", app.runs.len()), muted));
-    } else {
-        let run = &app.run;
+/// The header's view: program, title, what the source says about the run (or the runs), the
+/// status on the right. Details that do not fit are left out, least useful first.
+pub struct Header<'a> {
+    /// Colours and glyphs.
+    pub theme: &'a Theme,
+    /// The UI's title.
+    pub title: &'a str,
+    /// The source and its state.
+    pub mode: &'a Mode,
+    /// Ticker periods seen, for the spinner.
+    pub tick: u64,
+}
+
+impl Header<'_> {
+    /// Details about one run, with priorities: lower numbers are kept longer.
+    fn run_details(&self, run: &RunState) -> Vec<(u8, String, Style)> {
+        let t = self.theme;
+        let muted = t.fg(Role::Muted);
+        let mut details = Vec::new();
         if let Some(r) = &run.started {
-            if r.name != app.title {
+            if r.name != self.title {
                 details.push((0, r.name.clone(), t.fg(Role::Fg)));
             }
             details.push((
@@ -96,107 +87,167 @@ pub fn header(app: &App, area: Rect, buf: &mut Buffer) {
             details.push((2, r.device.clone(), muted));
             details.push((3, format!("data {}", r.data), muted));
         }
-        if let Some(p) = &app.playback {
-            let speed = p.speed.map_or("max".to_string(), |s| {
-                format!("{}{}", t.sym.times, format::si(s))
-            });
-            let state = if p.paused { "replay paused" } else { "replay" };
-            right.push(Span::styled(
-                format!("{state} {speed} {:.0}%  ", p.progress() * 100.0),
-                t.fg(Role::Accent),
-            ));
-        }
-        if app.source == Source::Follow {
-            right.push(Span::styled("following log  ", t.fg(Role::Accent)));
-        }
-        let status = app.status();
+        details
+    }
+
+    fn playback_span(&self, p: &Playback) -> Span<'static> {
+        let t = self.theme;
+        let speed = p.speed().map_or("max".to_string(), |s| {
+            format!("{}{}", t.sym.times, format::si(s))
+        });
+        let state = if p.paused() {
+            "replay paused"
+        } else {
+            "replay"
+        };
+        Span::styled(
+            format!("{state} {speed} {:.0}%  ", p.progress() * 100.0),
+            t.fg(Role::Accent),
+        )
+    }
+
+    fn status_span(&self, status: Status) -> Span<'static> {
+        let t = self.theme;
         let dot = if status == Status::WarmingUp {
-            spinner(t, app.tick)
+            t.sym.spinner_frame(self.tick)
         } else {
             t.sym.dot
         };
-        right.push(Span::styled(
+        Span::styled(
             format!("{dot} {} ", status.label()),
             status_style(t, status),
-        ));
+        )
     }
-    let sep_w = t.sym.sep.chars().count() + 2;
-    let used: usize = left
-        .iter()
-        .chain(right.iter())
-        .map(Span::width)
-        .sum::<usize>()
-        + 1;
-    let mut room = usize::from(area.width).saturating_sub(used);
-    let mut keep = vec![false; details.len()];
-    let mut order: Vec<usize> = (0..details.len()).collect();
-    order.sort_by_key(|&i| details[i].0);
-    for i in order {
-        let w = details[i].1.chars().count() + sep_w;
-        // Strict priority: a detail never shows when a more useful one did not fit.
-        if w > room {
-            break;
-        }
-        keep[i] = true;
-        room -= w;
-    }
-    let mut spans = left;
-    for (i, (_, text, style)) in details.into_iter().enumerate() {
-        if keep[i] {
-            spans.push(Span::styled(format!(" {} ", t.sym.sep), muted));
-            spans.push(Span::styled(text, style));
-        }
-    }
-    spread(spans, right, area.width)
-        .style(t.base())
-        .render(area, buf);
 }
 
-/// The footer: key hints for this source, or the latest message.
-pub fn footer(app: &App, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
-    let k = |a: Action| app.theme.keys.hint(a);
-    let key = |s: String| Span::styled(s, t.bold(Role::Accent));
-    let txt = |s: &str| Span::styled(format!(" {s}  "), t.fg(Role::Muted));
-    let mut spans = Vec::new();
-    if let Some(msg) = &app.flash {
-        spans.push(Span::styled(format!(" {msg}  "), t.bold(Role::Warn)));
-    }
-    let mut hint = |a: Action, s: &str| {
-        spans.push(key(k(a)));
-        spans.push(txt(s));
-    };
-    match app.source {
-        Source::Live => {
-            hint(Action::Pause, "pause");
-            hint(Action::Checkpoint, "checkpoint");
+impl Widget for Header<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let t = self.theme;
+        let muted = t.fg(Role::Muted);
+        let left = vec![
+            Span::styled(
+                " batchramp ",
+                t.bold(Role::Accent).add_modifier(Modifier::REVERSED),
+            ),
+            Span::raw(" "),
+            Span::styled(self.title.to_string(), t.bold(Role::Fg)),
+        ];
+        // (priority, text, style): lower priority numbers are kept longer.
+        let (details, right) = match self.mode {
+            Mode::Compare(m) => (
+                vec![(0, format!("{} runs", m.runs().len()), muted)],
+                Vec::new(),
+            ),
+            Mode::Live(m) => (
+                self.run_details(m.run()),
+                vec![self.status_span(m.status())],
+            ),
+            Mode::Follow(m) => (
+                self.run_details(m.run()),
+                vec![
+                    Span::styled("following log  ", t.fg(Role::Accent)),
+                    self.status_span(m.status()),
+                ],
+            ),
+            Mode::Replay(m) => (
+                self.run_details(m.run()),
+                vec![
+                    self.playback_span(m.playback()),
+                    self.status_span(m.status()),
+                ],
+            ),
+        };
+        let sep_w = t.sym.sep.chars().count() + 2;
+        let used: usize = left
+            .iter()
+            .chain(right.iter())
+            .map(Span::width)
+            .sum::<usize>()
+            + 1;
+        let mut room = usize::from(area.width).saturating_sub(used);
+        let mut keep = vec![false; details.len()];
+        let mut order: Vec<usize> = (0..details.len()).collect();
+        order.sort_by_key(|&i| details[i].0);
+        for i in order {
+            let w = details[i].1.chars().count() + sep_w;
+            // Strict priority: a detail never shows when a more useful one did not fit.
+            if w > room {
+                break;
+            }
+            keep[i] = true;
+            room -= w;
         }
-        Source::Replay => {
-            hint(Action::Pause, "play/pause");
-            hint(Action::SeekStart, "start");
-            hint(Action::SeekEnd, "end");
+        let mut spans = left;
+        for (i, (_, text, style)) in details.into_iter().enumerate() {
+            if keep[i] {
+                spans.push(Span::styled(format!(" {} ", t.sym.sep), muted));
+                spans.push(Span::styled(text, style));
+            }
         }
-        _ => {}
+        spread(spans, right, area.width)
+            .style(t.base())
+            .render(area, buf);
     }
-    hint(Action::Quit, "quit");
-    hint(
-        Action::XAxis,
-        if app.view.x == crate::tui::history::XAxis::Updates {
-            "epochs"
-        } else {
-            "updates"
-        },
-    );
-    hint(Action::LogScale, "log");
-    hint(Action::Smooth, "smooth");
-    hint(Action::NextPanel, "chart");
-    hint(Action::Help, "help");
-    Line::from(spans).style(t.base()).render(area, buf);
+}
+
+/// The footer's view: key hints for what the keys control here, or the latest message.
+pub struct Footer<'a> {
+    /// Colours and glyphs.
+    pub theme: &'a Theme,
+    /// The bindings the hints name.
+    pub keys: &'a KeyMap,
+    /// What the keys act on besides the view.
+    pub controls: Controls,
+    /// The one-line message, shown first.
+    pub flash: Option<&'a str>,
+    /// The current x axis (the hint names the other one).
+    pub x: XAxis,
+}
+
+impl Widget for Footer<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let t = self.theme;
+        let key = |s: String| Span::styled(s, t.bold(Role::Accent));
+        let txt = |s: &str| Span::styled(format!(" {s}  "), t.fg(Role::Muted));
+        let mut spans = Vec::new();
+        if let Some(msg) = self.flash {
+            spans.push(Span::styled(format!(" {msg}  "), t.bold(Role::Warn)));
+        }
+        let mut hint = |a: Action, s: &str| {
+            spans.push(key(self.keys.hint(a)));
+            spans.push(txt(s));
+        };
+        match self.controls {
+            Controls::Trainer => {
+                hint(Action::Pause, "pause");
+                hint(Action::Checkpoint, "checkpoint");
+            }
+            Controls::Playback => {
+                hint(Action::Pause, "play/pause");
+                hint(Action::SeekStart, "start");
+                hint(Action::SeekEnd, "end");
+            }
+            Controls::ReadOnly => {}
+        }
+        hint(Action::Quit, "quit");
+        hint(
+            Action::XAxis,
+            if self.x == XAxis::Updates {
+                "epochs"
+            } else {
+                "updates"
+            },
+        );
+        hint(Action::LogScale, "log");
+        hint(Action::Smooth, "smooth");
+        hint(Action::NextPanel, "chart");
+        hint(Action::Help, "help");
+        Line::from(spans).style(t.base()).render(area, buf);
+    }
 }
 
 /// Progress lines: epoch bar, updates against the plan, throughput, elapsed and ETA, updates saved.
-pub fn progress_lines(app: &App, run: &RunState, width: u16, compact: bool) -> Vec<Line<'static>> {
-    let t = &app.theme;
+pub fn progress_lines(t: &Theme, run: &RunState, width: u16, compact: bool) -> Vec<Line<'static>> {
     let muted = t.fg(Role::Muted);
     let fg = t.fg(Role::Fg);
     let strong = t.bold(Role::Fg);
@@ -364,8 +415,7 @@ fn metric_spans(t: &Theme, run: &RunState) -> Vec<Span<'static>> {
 }
 
 /// Resource lines: device memory, GPU util/temp/power, CPU and RSS; "n/a" with the reason otherwise.
-pub fn resource_lines(app: &App, run: &RunState, width: u16, compact: bool) -> Vec<Line<'static>> {
-    let t = &app.theme;
+pub fn resource_lines(t: &Theme, run: &RunState, width: u16, compact: bool) -> Vec<Line<'static>> {
     let muted = t.fg(Role::Muted);
     let strong = t.bold(Role::Fg);
     let Some(r) = &run.resources else {
@@ -483,8 +533,7 @@ fn level_style(t: &Theme, l: Level) -> Style {
 }
 
 /// One line for the compact layout: the failure, else the latest notable event, else the checkpoint.
-pub fn latest_event_line(app: &App, run: &RunState, width: u16) -> Line<'static> {
-    let t = &app.theme;
+pub fn latest_event_line(t: &Theme, run: &RunState, width: u16) -> Line<'static> {
     let muted = t.fg(Role::Muted);
     if let Some(msg) = &run.failed {
         return Line::from(vec![
@@ -503,8 +552,7 @@ pub fn latest_event_line(app: &App, run: &RunState, width: u16) -> Line<'static>
 }
 
 /// The events panel: last checkpoint, warning count, then the newest log lines.
-pub fn events(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
+pub fn events(t: &Theme, run: &RunState, area: Rect, buf: &mut Buffer) {
     let mut head = vec![Span::styled("Events", t.bold(Role::Title))];
     if run.warnings > 0 {
         head.push(Span::styled(

@@ -1,5 +1,5 @@
 //! Popups over the panels: the key list, the stop confirmation, and the "terminal too small"
-//! message. Must never act on keys; `app` does.
+//! message, each drawn from the theme and what it shows. Must never act on keys; `app` does.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -7,8 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Widget};
 
 use super::{fill, panel, put_line};
-use crate::tui::app::{App, Source};
-use crate::tui::keys::Action;
+use crate::events::CheckpointEvent;
+use crate::tui::keys::{Action, KeyMap};
+use crate::tui::mode::Controls;
 use crate::tui::theme::{Role, Theme};
 
 /// A rectangle of `w`×`h` centred in `area` (shrunk to fit).
@@ -23,7 +24,7 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     }
 }
 
-fn actions_for(source: Source) -> Vec<Action> {
+fn actions_for(controls: Controls) -> Vec<Action> {
     let replay_only = |a: &Action| {
         matches!(
             a,
@@ -32,36 +33,38 @@ fn actions_for(source: Source) -> Vec<Action> {
     };
     Action::ALL
         .into_iter()
-        .filter(|a| match source {
-            Source::Live => !replay_only(a),
-            Source::Replay => *a != Action::Checkpoint,
-            Source::Follow | Source::Compare => {
+        .filter(|a| match controls {
+            Controls::Trainer => !replay_only(a),
+            Controls::Playback => *a != Action::Checkpoint,
+            Controls::ReadOnly => {
                 !replay_only(a) && !matches!(a, Action::Pause | Action::Checkpoint)
             }
         })
         .collect()
 }
 
-/// The key list; shows the keys actually bound (from the theme's keymap).
-pub fn help(app: &App, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
-    let actions = actions_for(app.source);
+/// The key list for what the keys control here; shows the keys actually bound.
+pub fn help(t: &Theme, keys: &KeyMap, controls: Controls, area: Rect, buf: &mut Buffer) {
+    let actions = actions_for(controls);
     let key_w = 16usize;
     let mut lines: Vec<Line> = actions
         .iter()
         .map(|a| {
-            let keys: Vec<String> = t.keys.keys(*a).iter().map(|k| k.label()).collect();
-            let desc = match (a, app.source) {
-                (Action::Pause, Source::Replay) => "pause / resume the playback",
+            let bound: Vec<String> = keys.keys(*a).iter().map(|k| k.label()).collect();
+            let desc = match (a, controls) {
+                (Action::Pause, Controls::Playback) => "pause / resume the playback",
                 _ => a.describe(),
             };
             Line::from(vec![
-                Span::styled(format!(" {:<key_w$}", keys.join(" ")), t.bold(Role::Accent)),
+                Span::styled(
+                    format!(" {:<key_w$}", bound.join(" ")),
+                    t.bold(Role::Accent),
+                ),
                 Span::styled(desc.to_string(), t.fg(Role::Fg)),
             ])
         })
         .collect();
-    if app.source == Source::Live {
+    if controls == Controls::Trainer {
         lines.push(Line::from(vec![
             Span::styled(format!(" {:<key_w$}", "ctrl-c"), t.bold(Role::Accent)),
             Span::styled(
@@ -90,9 +93,8 @@ pub fn help(app: &App, area: Rect, buf: &mut Buffer) {
     }
 }
 
-/// "Stop training?" with the checkpoint choice.
-pub fn confirm_quit(app: &App, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
+/// "Stop training?" with the checkpoint choice, and the last checkpoint written if any.
+pub fn confirm_quit(t: &Theme, last: Option<&CheckpointEvent>, area: Rect, buf: &mut Buffer) {
     let key = |k: &str| Span::styled(format!(" {k} "), t.bold(Role::Accent));
     let txt = |s: &str| Span::styled(s.to_string(), t.fg(Role::Fg));
     let mut lines = vec![
@@ -102,7 +104,7 @@ pub fn confirm_quit(app: &App, area: Rect, buf: &mut Buffer) {
         Line::from(vec![key("y"), txt("stop without a checkpoint")]),
         Line::from(vec![key("n"), txt("keep training (esc)")]),
     ];
-    if let Some(c) = &app.run.checkpoint {
+    if let Some(c) = last {
         lines.push(Line::default());
         lines.push(Line::styled(
             format!(" last checkpoint: update {}", c.update),

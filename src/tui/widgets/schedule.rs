@@ -9,7 +9,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use super::{panel, put_line};
-use crate::tui::app::App;
 use crate::tui::format;
 use crate::tui::state::{RunState, StageRow};
 use crate::tui::theme::{Role, Theme};
@@ -133,16 +132,15 @@ pub fn ticks(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) -> Li
 
 /// The current stage in one line: B with the measured noise scale beside it, ε, m, g, and the
 /// next change; a terser wording when `width` is too small for the full one.
-pub fn now_line(app: &App, run: &RunState, rows: &[StageRow], width: u16) -> Line<'static> {
-    let full = stage_spans(app, run, rows, false);
+pub fn now_line(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) -> Line<'static> {
+    let full = stage_spans(theme, run, rows, false);
     if full.iter().map(Span::width).sum::<usize>() <= usize::from(width) {
         return Line::from(full);
     }
-    Line::from(stage_spans(app, run, rows, true))
+    Line::from(stage_spans(theme, run, rows, true))
 }
 
-fn stage_spans(app: &App, run: &RunState, rows: &[StageRow], terse: bool) -> Vec<Span<'static>> {
-    let t = &app.theme;
+fn stage_spans(t: &Theme, run: &RunState, rows: &[StageRow], terse: bool) -> Vec<Span<'static>> {
     let muted = t.fg(Role::Muted);
     let fg = t.fg(Role::Fg);
     let Some(ci) = run.current_stage(rows) else {
@@ -196,18 +194,17 @@ fn stage_spans(app: &App, run: &RunState, rows: &[StageRow], terse: bool) -> Vec
         },
         muted,
     ));
-    spans.extend(next_change(app, run, rows, ci, terse));
+    spans.extend(next_change(t, run, rows, ci, terse));
     spans
 }
 
 fn next_change(
-    app: &App,
+    t: &Theme,
     run: &RunState,
     rows: &[StageRow],
     ci: usize,
     terse: bool,
 ) -> Vec<Span<'static>> {
-    let t = &app.theme;
     let muted = t.fg(Role::Muted);
     if run.finished.is_some() {
         return vec![Span::styled(
@@ -263,18 +260,17 @@ fn next_change(
 }
 
 /// The full schedule panel: timeline, ticks, current values and (when there is room) the stage table.
-pub fn panel_full(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
+pub fn panel_full(t: &Theme, run: &RunState, area: Rect, buf: &mut Buffer) {
     let block = panel(t, vec![Span::styled("Schedule", t.bold(Role::Title))]);
     let inner = block.inner(area);
     block.render(area, buf);
     let rows = run.stage_rows();
     put_line(buf, inner, 0, &timeline(t, run, &rows, inner.width));
     put_line(buf, inner, 1, &ticks(t, run, &rows, inner.width));
-    put_line(buf, inner, 2, &now_line(app, run, &rows, inner.width));
+    put_line(buf, inner, 2, &now_line(t, run, &rows, inner.width));
     if inner.height > 4 {
         table(
-            app,
+            t,
             run,
             &rows,
             Rect {
@@ -287,8 +283,7 @@ pub fn panel_full(app: &App, run: &RunState, area: Rect, buf: &mut Buffer) {
     }
 }
 
-fn table(app: &App, run: &RunState, rows: &[StageRow], area: Rect, buf: &mut Buffer) {
-    let t = &app.theme;
+fn table(t: &Theme, run: &RunState, rows: &[StageRow], area: Rect, buf: &mut Buffer) {
     let current = run.current_stage(rows);
     let n = run.train_size();
     let header = format!(

@@ -10,6 +10,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod events;
+pub mod format;
 pub mod model;
 pub mod ops;
 pub mod report;

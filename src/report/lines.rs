@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 
 use crate::events::{Event, Record, RunStarted, StageEvent};
-use crate::tui::format::{count, duration, lr};
+use crate::format::{count, duration, lr};
 
 /// Formats records as lines, remembering what an epoch line needs from earlier records
 /// (planned epochs from the header, batch and learning rate from the current stage).

@@ -12,7 +12,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::events::{Event, Record};
-use crate::tui::format::si;
+use crate::format::si;
 
 /// DejaVu Sans, cut down to the characters figures use (see assets/fonts/README.md); plotters'
 /// `ab_glyph` backend loads no system fonts, and embedding makes figures identical everywhere.

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::events::{Event, Record, StageSummary, Summary};
+use crate::format::{count, duration};
 use crate::runlog::{read_log, LogContents, RunLogError};
-use crate::tui::format::{count, duration};
 
 /// One run read for a report.
 #[derive(Clone, Debug)]

@@ -16,7 +16,6 @@
 
 pub mod app;
 pub mod fixture;
-pub mod format;
 pub mod history;
 pub mod keys;
 pub mod mode;

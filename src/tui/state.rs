@@ -179,7 +179,7 @@ impl RunState {
                             s.index + 1,
                             s.epoch,
                             s.batch,
-                            super::format::lr(s.lr),
+                            crate::format::lr(s.lr),
                             s.momentum
                         ),
                     );
@@ -245,7 +245,7 @@ impl RunState {
                     format!(
                         "finished: test acc {:.2}% after {} updates",
                         s.final_test_acc * 100.0,
-                        super::format::count(s.updates)
+                        crate::format::count(s.updates)
                     ),
                 );
                 self.paused = None;

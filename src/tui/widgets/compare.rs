@@ -14,7 +14,7 @@ use super::chart::{pad_range, Curve, CurveChart, Draw, Marker};
 use super::curves::{epoch_x, x_label};
 use super::{panel, put_line};
 use crate::events::EpochEvent;
-use crate::tui::format;
+use crate::format;
 use crate::tui::state::RunState;
 use crate::tui::theme::{Role, Theme};
 use crate::tui::view::ViewOptions;

@@ -11,7 +11,7 @@ use ratatui::widgets::Widget;
 
 use super::chart::{legend, pad_range, title, Curve, CurveChart, Draw, Marker};
 use super::panel;
-use crate::tui::format;
+use crate::format;
 use crate::tui::history::{Series, XAxis};
 use crate::tui::state::RunState;
 use crate::tui::theme::{Role, Theme};

@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use super::{bar, ellipsize, panel, put_line, sparkline};
-use crate::tui::format;
+use crate::format;
 use crate::tui::history::XAxis;
 use crate::tui::keys::{Action, KeyMap};
 use crate::tui::mode::{Controls, Mode, Playback, Status};

@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use super::{panel, put_line};
-use crate::tui::format;
+use crate::format;
 use crate::tui::state::{RunState, StageRow};
 use crate::tui::theme::{Role, Theme};
 

@@ -1,5 +1,15 @@
-//! Number and time formatting shared by the panels, so every figure reads the same everywhere.
-//! Owns text shapes only; must never decide what to show.
+//! Number, time and count formatting shared by the UI, the plain lines and the reports, so
+//! every figure reads the same everywhere. Owns text shapes only; must never decide what to
+//! show.
+
+/// `1 epoch`, `2 epochs`, `1,200 updates`: a count with its noun, singular for one.
+pub fn counted(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{} {noun}s", count(n))
+    }
+}
 
 /// `12345` → `12,345`.
 pub fn count(n: u64) -> String {

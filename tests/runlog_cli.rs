@@ -167,7 +167,10 @@ fn export_and_plot_write_their_files() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let csv = text(&out.stdout);
     assert!(csv.starts_with("run,kind,epoch,update,t,metric,value\n"));
-    assert!(csv.contains("\n20240101-000000-seed,epoch,11,270,"));
+    assert!(
+        csv.contains("\n20240101-000000-seed,epoch,12,270,"),
+        "the 12th epoch, counted from 1"
+    );
 
     let tb = dir.path().join("tb");
     for _ in 0..2 {

@@ -227,14 +227,14 @@ fn unknown_kinds_are_skipped_and_newer_majors_refused() {
     let line = records.len() + 2;
     append_raw(
         dir.path(),
-        "{\"v\":2,\"t\":51.0,\"kind\":\"epoch\",\"whatever\":1}\n",
+        "{\"v\":3,\"t\":51.0,\"kind\":\"epoch\",\"whatever\":1}\n",
     );
     match read_log(dir.path()) {
         Err(e @ RunLogError::NewerSchema { .. }) => {
             let msg = e.to_string();
             assert!(msg.contains(&format!("line {line}")), "{msg}");
             assert!(
-                msg.contains("schema v2") && msg.contains("upgrade batchramp"),
+                msg.contains("schema v3") && msg.contains("upgrade batchramp"),
                 "{msg}"
             );
         }

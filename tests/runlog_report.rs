@@ -211,13 +211,13 @@ fn csv_is_tidy_and_complete() {
             assert_eq!(value, e.test_acc, "values survive the text round trip");
         }
     }
-    // Stage rows carry the schedule.
+    // Stage rows carry the schedule, at their first epoch (counted from 1).
     assert!(rows
         .iter()
-        .any(|r| r.starts_with("b,stage,0,0,") && r.ends_with(",batch,128")));
+        .any(|r| r.starts_with("b,stage,1,0,") && r.ends_with(",batch,128")));
     assert!(rows
         .iter()
-        .any(|r| r.starts_with("\"run,a\",stage,6,") && r.ends_with(",batch,640")));
+        .any(|r| r.starts_with("\"run,a\",stage,7,") && r.ends_with(",batch,640")));
 }
 
 #[test]
@@ -293,4 +293,43 @@ fn plot_refuses_unknown_formats_and_missing_data() {
         }
         other => panic!("expected NoData, got {other:?}"),
     }
+}
+
+/// The run summary has one computation: the trainer's (what it writes to `finished` and
+/// `summary.json`), the reports' (for a log that never finished) and the UI's agree, also on a
+/// tied best epoch, which goes to the first.
+#[test]
+fn trainer_reports_and_ui_agree_on_the_summary_with_a_tied_best_epoch() {
+    let mut recs = SampleRun::default().records();
+    recs.retain(|r| !matches!(r.event, Event::Finished(_)));
+    let best = recs
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Epoch(e) => Some(e.test_acc),
+            _ => None,
+        })
+        .fold(0.0, f64::max);
+    // Epochs 4 and 9 both reach the best accuracy.
+    for r in &mut recs {
+        if let Event::Epoch(e) = &mut r.event {
+            if e.epoch == 4 || e.epoch == 9 {
+                e.test_acc = best + 0.01;
+            }
+        }
+    }
+    let Some(Event::RunStarted(h)) = recs.first().map(|r| r.event.clone()) else {
+        panic!("the sample starts with its header")
+    };
+    let mut trainer =
+        batchramp::train::progress::Progress::start(&h.name, h.train_size, h.baseline_updates);
+    for r in &recs[1..] {
+        trainer.observe(&r.event);
+    }
+    let from_trainer = trainer.summary();
+    let from_report = batchramp::report::summary::summarize(&recs);
+    let ui = batchramp::tui::state::RunState::from_records(&recs);
+    assert_eq!(from_trainer, from_report);
+    assert_eq!(from_report.best_epoch, 4);
+    assert_eq!(ui.best_test_acc(), Some((best + 0.01, 4)));
+    assert!(from_report.stages.iter().all(|s| s.images_per_sec > 0.0));
 }

@@ -104,7 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                     "run directory: {}  (best test accuracy {:.2}% at epoch {}, {} updates)",
                     run_dir.display(),
                     s.best_test_acc * 100.0,
-                    s.best_epoch + 1,
+                    s.best_epoch,
                     s.updates
                 );
             }

@@ -2,7 +2,7 @@
 //!
 //! Owns the TFRecord framing, the few protobuf messages TensorBoard reads, and the CSV layout.
 //! It must never change a value on the way out: numbers are written as logged (accuracies as
-//! fractions, epochs 0-based as in the log).
+//! fractions, epochs counted from 1 as in the log).
 //!
 //! The protobufs are hand-encoded: TensorBoard needs two messages with five fields between
 //! them, and a protobuf code generator (plus its build step and the TensorFlow .proto files)
@@ -39,7 +39,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
 pub struct Scalar {
     /// Event kind it came from (`epoch`, `step`, …).
     pub kind: &'static str,
-    /// Epoch (0-based, as logged) it belongs to.
+    /// The epoch it belongs to (counted from 1, as logged).
     pub epoch: usize,
     /// Updates done when it was measured.
     pub update: u64,

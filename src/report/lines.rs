@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 
 use crate::events::{Event, Record, RunStarted, StageEvent};
-use crate::format::{count, duration, lr};
+use crate::format::{count, counted, duration, lr};
 
 /// Formats records as lines, remembering what an epoch line needs from earlier records
 /// (planned epochs from the header, batch and learning rate from the current stage).
@@ -43,8 +43,8 @@ impl LineFormatter {
             }
             Event::Epoch(e) => {
                 let mut line = match self.epochs {
-                    Some(total) => format!("epoch {}/{total}", e.epoch + 1),
-                    None => format!("epoch {}", e.epoch + 1),
+                    Some(total) => format!("epoch {}/{total}", e.epoch),
+                    None => format!("epoch {}", e.epoch),
                 };
                 if let Some(s) = &self.stage {
                     line += &format!("  B {}  lr {}", batch_text(s), lr(s.lr));
@@ -61,11 +61,10 @@ impl LineFormatter {
                 Some(line)
             }
             Event::Checkpoint(c) => Some(format!(
-                "checkpoint {} (epoch {}, update {}, {})",
+                "checkpoint {} ({}, after update {})",
                 c.path,
-                c.epoch + 1,
-                count(c.update),
-                c.reason
+                c.reason,
+                count(c.update)
             )),
             Event::Paused(p) => Some(match p.reason.is_empty() {
                 true => format!("paused at update {}", count(p.update)),
@@ -75,14 +74,14 @@ impl LineFormatter {
             Event::Warning(m) => Some(format!("warning: {}", m.message)),
             Event::Failed(m) => Some(format!("failed: {}", m.message)),
             Event::Finished(s) => Some(format!(
-                "finished {}: {} epochs, {} updates ({} for decay-LR), test {} (best {} at epoch {}), {}",
+                "finished {}: {}, {} ({} for decay-LR), test {} (best {} at epoch {}), {}",
                 s.name,
-                s.epochs,
-                count(s.updates),
+                counted(s.epochs as u64, "epoch"),
+                counted(s.updates, "update"),
                 count(s.baseline_updates as u64),
                 percent(s.final_test_acc),
                 percent(s.best_test_acc),
-                s.best_epoch + 1,
+                s.best_epoch,
                 duration(s.wall)
             )),
             Event::Step(_) | Event::Resources(_) | Event::NoiseScale(_) => None,
@@ -97,7 +96,7 @@ impl LineFormatter {
         let mut line = format!(
             "stage {}{of} from epoch {}: B {}  lr {}  momentum {}  noise scale {}",
             s.index + 1,
-            s.epoch + 1,
+            s.epoch,
             batch_text(s),
             lr(s.lr),
             s.momentum,
@@ -123,7 +122,7 @@ pub fn format_record(rec: &Record) -> Option<String> {
 
 fn header_line(h: &RunStarted) -> String {
     let mut line = format!(
-        "run {}: {} ({} params) on {}; {} train / {} test images from {}; {} epochs, {} stage{}, {} updates planned ({} for decay-LR)",
+        "run {}: {} ({} params) on {}; {} train / {} test images from {}; {}, {}, {} planned ({} for decay-LR)",
         h.name,
         h.model,
         count(h.params as u64),
@@ -131,10 +130,9 @@ fn header_line(h: &RunStarted) -> String {
         count(h.train_size as u64),
         count(h.test_size as u64),
         h.data,
-        h.epochs,
-        h.stages.len(),
-        if h.stages.len() == 1 { "" } else { "s" },
-        count(h.planned_updates as u64),
+        counted(h.epochs as u64, "epoch"),
+        counted(h.stages.len() as u64, "stage"),
+        counted(h.planned_updates as u64, "update"),
         count(h.baseline_updates as u64),
     );
     if let Some(from) = &h.resumed_from {
@@ -227,11 +225,11 @@ mod tests {
             .unwrap()
             .starts_with("run sample: resnet8 (78,042 params) on cpu"));
         assert_eq!(
-            f.format(&stage(1, 20, 640, 128)).unwrap(),
+            f.format(&stage(1, 21, 640, 128)).unwrap(),
             "stage 2/3 from epoch 21: B 640 (5×128)  lr 0.1  momentum 0.9  noise scale 781"
         );
         assert_eq!(
-            f.format(&epoch(2)).unwrap(),
+            f.format(&epoch(3)).unwrap(),
             "epoch 3/40  B 640 (5×128)  lr 0.1  updates 1,234  loss 1.234  train 55.1%  test 52.3%  2,345 img/s  3m12s"
         );
     }
@@ -240,12 +238,12 @@ mod tests {
     fn lines_without_context_still_read() {
         let mut f = LineFormatter::new();
         assert_eq!(
-            f.format(&epoch(0)).unwrap(),
+            f.format(&epoch(1)).unwrap(),
             "epoch 1  updates 1,234  loss 1.234  train 55.1%  test 52.3%  2,345 img/s  3m12s"
         );
-        f.format(&stage(0, 0, 128, 128));
+        f.format(&stage(0, 1, 128, 128));
         assert!(f
-            .format(&epoch(0))
+            .format(&epoch(1))
             .unwrap()
             .starts_with("epoch 1  B 128  lr 0.1  updates"));
     }

@@ -482,7 +482,7 @@ pub fn series(records: &[Record], metric: Metric, x: XAxis) -> Vec<(f64, f64)> {
             .filter_map(|r| match &r.event {
                 Event::Epoch(e) => {
                     let xv = match x {
-                        XAxis::Epoch => (e.epoch + 1) as f64,
+                        XAxis::Epoch => e.epoch as f64,
                         XAxis::Update => e.updates as f64,
                         XAxis::Time => r.t,
                     };
@@ -503,7 +503,7 @@ pub fn series(records: &[Record], metric: Metric, x: XAxis) -> Vec<(f64, f64)> {
                 .filter_map(|r| match &r.event {
                     Event::Step(s) => {
                         let xv = match x {
-                            XAxis::Epoch => s.epoch as f64 + s.epoch_progress,
+                            XAxis::Epoch => s.epochs_done(),
                             XAxis::Update => s.update as f64,
                             XAxis::Time => r.t,
                         };
@@ -549,7 +549,7 @@ pub fn stage_marks(records: &[Record], x: XAxis) -> Vec<f64> {
         .iter()
         .filter_map(|r| match &r.event {
             Event::Stage(s) if s.index > 0 => Some(match x {
-                XAxis::Epoch => s.epoch as f64,
+                XAxis::Epoch => s.epochs_done() as f64,
                 XAxis::Update => s.update as f64,
                 XAxis::Time => r.t,
             }),
@@ -565,7 +565,7 @@ fn schedule_steps(records: &[Record], metric: Metric, x: XAxis) -> Vec<(f64, f64
     for r in records {
         if let Event::Stage(s) = &r.event {
             let xv = match x {
-                XAxis::Epoch => s.epoch as f64,
+                XAxis::Epoch => s.epochs_done() as f64,
                 XAxis::Update => s.update as f64,
                 XAxis::Time => r.t,
             };
@@ -583,12 +583,12 @@ fn schedule_steps(records: &[Record], metric: Metric, x: XAxis) -> Vec<(f64, f64
     }
     let end = records.iter().rev().find_map(|r| match &r.event {
         Event::Epoch(e) => Some(match x {
-            XAxis::Epoch => (e.epoch + 1) as f64,
+            XAxis::Epoch => e.epoch as f64,
             XAxis::Update => e.updates as f64,
             XAxis::Time => r.t,
         }),
         Event::Step(s) => Some(match x {
-            XAxis::Epoch => s.epoch as f64 + s.epoch_progress,
+            XAxis::Epoch => s.epochs_done(),
             XAxis::Update => s.update as f64,
             XAxis::Time => r.t,
         }),
@@ -607,7 +607,7 @@ impl EpochOfUpdate {
     fn new(records: &[Record]) -> Self {
         let mut knots = vec![(0.0, 0.0)];
         knots.extend(records.iter().filter_map(|r| match &r.event {
-            Event::Epoch(e) => Some((e.updates as f64, (e.epoch + 1) as f64)),
+            Event::Epoch(e) => Some((e.updates as f64, e.epoch as f64)),
             _ => None,
         }));
         EpochOfUpdate(knots)

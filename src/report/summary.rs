@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::events::{Event, Record, StageSummary, Summary};
+use crate::events::{Event, Record, Summary, SummaryBuilder};
 use crate::format::{count, duration};
 use crate::runlog::{read_log, LogContents, RunLogError};
 
@@ -109,69 +109,12 @@ pub fn status(records: &[Record]) -> RunStatus {
     RunStatus::Incomplete
 }
 
-/// A summary computed from the records, for runs that never wrote `finished`.
+/// A summary computed from the records, for runs that never wrote `finished` (the same
+/// computation the trainer and the UI use).
 pub fn summarize(records: &[Record]) -> Summary {
-    let mut s = Summary::default();
-    let mut stage_start: Option<(usize, u64, f64)> = None;
-    let mut last_update = 0u64;
-    let mut images = (0.0, 0usize);
-    for rec in records {
-        match &rec.event {
-            Event::RunStarted(h) => {
-                s.name = h.name.clone();
-                s.baseline_updates = h.baseline_updates;
-            }
-            Event::Stage(st) => {
-                close_stage(&mut s, &mut stage_start, last_update, images);
-                images = (0.0, 0);
-                stage_start = Some((st.epoch, st.update, st.lr));
-                s.stages.push(StageSummary {
-                    index: st.index,
-                    batch: st.batch,
-                    lr: st.lr,
-                    ..Default::default()
-                });
-            }
-            Event::Epoch(e) => {
-                s.epochs = e.epoch + 1;
-                s.updates = e.updates;
-                last_update = e.updates;
-                s.final_test_acc = e.test_acc;
-                s.final_train_loss = e.train_loss;
-                s.final_test_loss = e.test_loss;
-                s.wall = e.wall;
-                if e.test_acc > s.best_test_acc {
-                    s.best_test_acc = e.test_acc;
-                    s.best_epoch = e.epoch;
-                }
-                if let Some(st) = s.stages.last_mut() {
-                    st.epochs += 1;
-                }
-                images = (images.0 + e.images_per_sec, images.1 + 1);
-            }
-            Event::Step(st) => {
-                last_update = st.update;
-                s.updates = s.updates.max(st.update);
-            }
-            _ => {}
-        }
-    }
-    close_stage(&mut s, &mut stage_start, last_update, images);
-    s
-}
-
-fn close_stage(
-    s: &mut Summary,
-    start: &mut Option<(usize, u64, f64)>,
-    update: u64,
-    images: (f64, usize),
-) {
-    if let (Some((_, first, _)), Some(st)) = (start.take(), s.stages.last_mut()) {
-        st.updates = update.saturating_sub(first);
-        if images.1 > 0 {
-            st.images_per_sec = images.0 / images.1 as f64;
-        }
-    }
+    SummaryBuilder::from_events(records.iter().map(|r| &r.event))
+        .summary()
+        .clone()
 }
 
 /// The table `compare --no-tui` prints: one row per run, columns aligned.
@@ -204,7 +147,7 @@ pub fn comparison_table(runs: &[LoadedRun]) -> String {
                 "-".into()
             },
             if has_epochs {
-                format!("{} (ep {})", pct(s.best_test_acc), s.best_epoch + 1)
+                format!("{} (ep {})", pct(s.best_test_acc), s.best_epoch)
             } else {
                 "-".into()
             },

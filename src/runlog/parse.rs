@@ -45,7 +45,7 @@ pub(crate) fn parse_line(line: &[u8]) -> Parsed {
 pub(crate) fn parse_text(line: &str) -> Parsed {
     let bytes = line.as_bytes();
     match serde_json::from_str::<Fast>(line) {
-        Ok(Fast::Record(rec)) => Parsed::Record(rec),
+        Ok(Fast::Record(rec)) => Parsed::Record(rec.upgrade()),
         Ok(Fast::Unknown { v, kind }) => slow_path(bytes, Some((v, kind))),
         Ok(Fast::OtherOrder) => slow_path(bytes, None),
         Err(e) => Parsed::Bad(clean_error(&e)),
@@ -55,7 +55,7 @@ pub(crate) fn parse_text(line: &str) -> Parsed {
 /// serde's derived deserializer; `known` carries what the fast path already learned.
 fn slow_path(line: &[u8], known: Option<(u32, String)>) -> Parsed {
     match serde_json::from_slice::<Record>(line) {
-        Ok(rec) => Parsed::Record(rec),
+        Ok(rec) => Parsed::Record(rec.upgrade()),
         Err(e) => {
             let head = match known {
                 Some(h) => Some(h),

@@ -158,7 +158,7 @@ impl SampleRun {
     /// The records of one update: its step, then the resource and noise-scale samples due at it.
     fn update_records(&self, t: f64, step: StepEvent, out: &mut Vec<Record>) {
         let (update, batch) = (step.update, step.batch);
-        let pos = step.epoch as f64 + step.epoch_progress;
+        let pos = step.epochs_done();
         let n = noise(self.seed, update);
         out.push(Record::new(t, Event::Step(step)));
         if update.is_multiple_of(100) {
@@ -194,9 +194,6 @@ impl SampleRun {
         let plan = self.plan();
         let mut out = vec![Record::new(0.0, Event::RunStarted(self.header(&plan)))];
         let (mut t, mut update, mut wall) = (0.05, 0u64, 0.0);
-        let mut best = (0.0, 0);
-        let mut last_epoch: Option<EpochEvent> = None;
-        let mut stage_sums = Vec::new();
         let mut last_accumulation = 1;
         let end_epoch = if self.finished {
             self.epochs
@@ -213,7 +210,7 @@ impl SampleRun {
                 t,
                 Event::Stage(StageEvent {
                     index,
-                    epoch: stage.start_epoch,
+                    epoch: stage.start_epoch + 1,
                     update,
                     batch: stage.batch,
                     micro_batch,
@@ -237,7 +234,6 @@ impl SampleRun {
             let per_epoch = self.updates_per_epoch(stage.batch);
             // The loss of a bigger batch is a less noisy estimate.
             let spread = 0.15 * (self.batch as f64 / stage.batch as f64).sqrt();
-            let stage_start = update;
             for epoch in stage.start_epoch..stage.end_epoch.min(end_epoch) {
                 // Epochs wobble a little, so runs with different seeds do not draw one line.
                 let n = noise(self.seed ^ 0xE, epoch as u64);
@@ -254,7 +250,7 @@ impl SampleRun {
                             self.loss_at(stage, epoch as f64 + epoch_progress) * (1.0 + spread * n);
                         let step = StepEvent {
                             update,
-                            epoch,
+                            epoch: epoch + 1,
                             epoch_progress,
                             loss,
                             acc: (1.0 - loss / 2.4).clamp(0.0, 1.0),
@@ -267,7 +263,7 @@ impl SampleRun {
                 }
                 let test_loss = epoch_loss * 1.25 + 0.08 + 0.02 * n;
                 let ev = EpochEvent {
-                    epoch,
+                    epoch: epoch + 1,
                     train_loss: epoch_loss,
                     train_acc: (1.0 - epoch_loss / 2.4).clamp(0.0, 1.0),
                     test_loss,
@@ -278,27 +274,15 @@ impl SampleRun {
                     // Evaluation runs forward only, about three times the training rate.
                     eval_seconds: (self.train_size / 5) as f64 / (3.0 * ips),
                 };
-                if ev.test_acc > best.0 {
-                    best = (ev.test_acc, epoch);
-                }
                 t += 0.5;
-                out.push(Record::new(t, Event::Epoch(ev.clone())));
-                last_epoch = Some(ev);
+                out.push(Record::new(t, Event::Epoch(ev)));
             }
-            stage_sums.push(StageSummary {
-                index,
-                batch: stage.batch,
-                lr: stage.lr,
-                epochs: stage.end_epoch.min(end_epoch) - stage.start_epoch,
-                updates: update - stage_start,
-                images_per_sec: ips,
-            });
             if self.finished && index + 1 < plan.len() {
                 out.push(Record::new(
                     t,
                     Event::Checkpoint(CheckpointEvent {
                         path: format!("checkpoints/{}-{}.safetensors", stage.end_epoch, update),
-                        epoch: stage.end_epoch,
+                        epoch: stage.end_epoch + 1,
                         update,
                         reason: "stage".into(),
                     }),
@@ -306,33 +290,11 @@ impl SampleRun {
             }
         }
         if self.finished {
-            let last = last_epoch.unwrap_or(EpochEvent {
-                epoch: 0,
-                train_loss: 0.0,
-                train_acc: 0.0,
-                test_loss: 0.0,
-                test_acc: 0.0,
-                updates: 0,
-                wall: 0.0,
-                images_per_sec: 0.0,
-                eval_seconds: 0.0,
-            });
-            out.push(Record::new(
-                t,
-                Event::Finished(Summary {
-                    name: self.name.clone(),
-                    epochs: self.epochs,
-                    updates: update,
-                    baseline_updates: self.epochs * self.updates_per_epoch(self.batch),
-                    final_test_acc: last.test_acc,
-                    best_test_acc: best.0,
-                    best_epoch: best.1,
-                    final_train_loss: last.train_loss,
-                    final_test_loss: last.test_loss,
-                    wall,
-                    stages: stage_sums,
-                }),
-            ));
+            // The summary the trainer would write: the same computation over the same events.
+            let summary = SummaryBuilder::from_events(out.iter().map(|r| &r.event))
+                .summary()
+                .clone();
+            out.push(Record::new(t, Event::Finished(summary)));
         }
         out
     }

@@ -148,6 +148,8 @@ impl Trainer {
         let train = Arc::new(setup.data.train);
         let norm = Normalization::from_dataset(&train);
         let schedule = Schedule::new(&cfg, train.len());
+        let progress =
+            Progress::start(&cfg.name, train.len(), schedule.baseline_updates() as usize);
         let loader = Loader::new(train, norm.clone(), cfg.seed, cfg.data.augment);
         let test: Vec<(Vec<f32>, Vec<u32>)> =
             crate::data::loader::test_batches(&setup.data.test, &norm, cfg.data.eval_batch)
@@ -168,7 +170,7 @@ impl Trainer {
             loader,
             test,
             micro: MicroBatching::new(cfg.hardware.max_micro_batch, cfg.model.ghost_batch),
-            progress: Progress::default(),
+            progress,
             noise: NoiseMeter::new(cfg.noise.ema),
             checkpoints: Checkpoints::new(&setup.run_dir, cfg.checkpoint.keep_last),
             data_label: setup.data_label,
@@ -267,9 +269,9 @@ impl Trainer {
                 let seconds = started.elapsed().as_secs_f64();
                 self.progress
                     .record_step(g.loss_sum, g.correct, g.count, seconds);
-                self.events.emit(Event::Step(StepEvent {
+                self.emit(Event::Step(StepEvent {
                     update: self.progress.update,
-                    epoch,
+                    epoch: epoch + 1,
                     epoch_progress: (batch.first_position + batch.len) as f64
                         / self.loader.len() as f64,
                     loss,
@@ -284,13 +286,11 @@ impl Trainer {
             }
             self.finish_epoch()?;
         }
-        let summary = self
-            .progress
-            .summary(&self.cfg.name, self.schedule.baseline_updates() as usize);
+        let summary = self.progress.summary();
         if self.cfg.checkpoint.every_epochs > 0 || self.cfg.checkpoint.at_stage_change {
             self.checkpoint(CheckpointReason::Final)?;
         }
-        self.events.emit(Event::Finished(summary.clone()));
+        self.emit(Event::Finished(summary.clone()));
         Ok(Outcome::Finished(summary))
     }
 
@@ -341,7 +341,7 @@ impl Trainer {
             } else {
                 String::new()
             };
-            self.events.emit(Event::Warning(MessageEvent {
+            self.emit(Event::Warning(MessageEvent {
                 message: format!(
                     "out of memory with micro-batches of {old}: retrying update {} with micro-batches of {new} ({} per update){note}",
                     self.progress.update + 1,
@@ -360,10 +360,10 @@ impl Trainer {
         let stage = self.schedule.stage(epoch).clone();
         self.optim.set_lr(stage.lr);
         self.optim.set_momentum(stage.momentum);
-        self.progress.begin_stage(index, stage.batch, stage.lr);
-        self.events.emit(Event::Stage(StageEvent {
+        self.progress.stage_index = Some(index);
+        self.emit(Event::Stage(StageEvent {
             index,
-            epoch,
+            epoch: epoch + 1,
             update: self.progress.update,
             batch: stage.batch,
             micro_batch: self.micro.size(stage.batch),
@@ -389,15 +389,13 @@ impl Trainer {
             self.test.iter().map(|(i, l)| (i.as_slice(), l.as_slice())),
             &self.device,
         )?;
-        let ev: EpochEvent = self.progress.end_epoch(
-            test_loss,
-            test_acc,
-            self.progress.train_seconds,
-            eval_started.elapsed().as_secs_f64(),
-        );
-        let finished_epoch = ev.epoch;
+        let ev: EpochEvent =
+            self.progress
+                .end_epoch(test_loss, test_acc, eval_started.elapsed().as_secs_f64());
+        // The schedule counts epochs from 0.
+        let finished_epoch = ev.epoch - 1;
         let train_loss = ev.train_loss;
-        self.events.emit(Event::Epoch(ev));
+        self.emit(Event::Epoch(ev));
         self.schedule
             .observe_epoch(finished_epoch, train_loss, self.noise.scale().b_simple());
         let next = self.progress.epoch;
@@ -422,7 +420,7 @@ impl Trainer {
         self.noise.observe(g)?;
         let scale = self.noise.scale();
         if let (Some(b), Some(gs), Some(tr)) = (scale.b_simple(), scale.grad_sq(), scale.trace()) {
-            self.events.emit(Event::NoiseScale(NoiseScaleEvent {
+            self.emit(Event::NoiseScale(NoiseScaleEvent {
                 update: self.progress.update + 1,
                 b_simple: b,
                 grad_sq: gs,
@@ -456,13 +454,13 @@ impl Trainer {
             match cmd {
                 Control::Pause if !paused => {
                     paused = true;
-                    self.events.emit(Event::Paused(PauseEvent {
+                    self.emit(Event::Paused(PauseEvent {
                         update: self.progress.update,
                         reason: "key".into(),
                     }));
                 }
                 Control::Resume if paused => {
-                    self.events.emit(Event::Resumed(PauseEvent {
+                    self.emit(Event::Resumed(PauseEvent {
                         update: self.progress.update,
                         reason: "key".into(),
                     }));
@@ -494,18 +492,18 @@ impl Trainer {
             "non-finite loss or gradient (loss {loss}) at update {}: the update was not applied; lower optim.lr or check the data",
             self.progress.update + 1
         );
-        self.events.emit(Event::Warning(MessageEvent {
+        self.emit(Event::Warning(MessageEvent {
             message: message.clone(),
         }));
         let path = self.checkpoint(CheckpointReason::Nan)?;
         if self.pause_on_non_finite {
-            self.events.emit(Event::Paused(PauseEvent {
+            self.emit(Event::Paused(PauseEvent {
                 update: self.progress.update,
                 reason: "non-finite loss".into(),
             }));
             return self.handle_control(control, true);
         }
-        self.events.emit(Event::Failed(MessageEvent {
+        self.emit(Event::Failed(MessageEvent {
             message: format!("{message}; last good state saved to {}", path.display()),
         }));
         Ok(Some(Outcome::Diverged(Some(path))))
@@ -541,9 +539,9 @@ impl Trainer {
         let state = self.state(reason);
         match self.checkpoints.write(&state) {
             Ok(Written::Saved(path)) => {
-                self.events.emit(Event::Checkpoint(CheckpointEvent {
+                self.emit(Event::Checkpoint(CheckpointEvent {
                     path: path.display().to_string(),
-                    epoch: self.progress.epoch,
+                    epoch: self.progress.epoch + 1,
                     update: self.progress.update,
                     reason: reason.as_str().to_string(),
                 }));
@@ -560,8 +558,14 @@ impl Trainer {
         }
     }
 
-    fn warn(&self, message: String) {
-        self.events.emit(Event::Warning(MessageEvent { message }));
+    fn warn(&mut self, message: String) {
+        self.emit(Event::Warning(MessageEvent { message }));
+    }
+
+    /// Sends an event out, and into the run's summary.
+    fn emit(&mut self, event: Event) {
+        self.progress.observe(&event);
+        self.events.emit(event);
     }
 }
 

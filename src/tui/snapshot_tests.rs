@@ -213,9 +213,9 @@ fn status_and_current_stage_are_coloured() {
     let (row, line) = text
         .lines()
         .enumerate()
-        .find(|(_, l)| l.contains("  5-9  "))
+        .find(|(_, l)| l.contains("  6-9  "))
         .unwrap();
-    let x = line.find("5-9").unwrap() as u16;
+    let x = line.find("6-9").unwrap() as u16;
     assert_eq!(buf[(x, row as u16)].bg, theme.color(Role::Highlight));
     assert!(buf[(x, row as u16)].modifier.contains(Modifier::BOLD));
     assert_ne!(theme.color(Role::Highlight), Color::Reset);

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use crate::events::{
     CheckpointEvent, EpochEvent, Event, NoiseScaleEvent, PauseEvent, Record, ResourcesEvent,
-    RunStarted, StageEvent, StepEvent, Summary,
+    RunStarted, StageEvent, StepEvent, Summary, SummaryBuilder,
 };
 
 use super::history::{Ema, Point, Series};
@@ -111,6 +111,8 @@ pub struct RunState {
     pub t: f64,
     /// Events applied.
     pub records: u64,
+    /// The run's summary from the events shown (best epoch, per-stage figures).
+    summary: SummaryBuilder,
     loss_avg: Ema,
     acc_avg: Ema,
 }
@@ -139,6 +141,7 @@ impl Default for RunState {
             log: VecDeque::with_capacity(LOG_LINES),
             t: 0.0,
             records: 0,
+            summary: SummaryBuilder::default(),
             loss_avg: Ema::new(EMA_WEIGHT),
             acc_avg: Ema::new(EMA_WEIGHT),
         }
@@ -162,6 +165,7 @@ impl RunState {
             self.t = rec.t;
         }
         let t = rec.t;
+        self.summary.observe(&rec.event);
         match &rec.event {
             Event::RunStarted(r) => {
                 if let Some(from) = &r.resumed_from {
@@ -262,7 +266,7 @@ impl RunState {
     fn apply_step(&mut self, s: &StepEvent) {
         let p = |y: f64| Point {
             update: s.update as f64,
-            epoch: s.epoch as f64 + s.epoch_progress.clamp(0.0, 1.0),
+            epoch: s.epochs_done(),
             y,
         };
         self.loss.push(p(s.loss));
@@ -311,21 +315,15 @@ impl RunState {
 
     /// Position in epochs (completed epochs plus the fraction of the current one).
     pub fn epoch_pos(&self) -> f64 {
-        let from_step = self
-            .step
-            .as_ref()
-            .map_or(0.0, |s| s.epoch as f64 + s.epoch_progress.clamp(0.0, 1.0));
-        let from_epoch = self.epochs.last().map_or(0.0, |e| e.epoch as f64 + 1.0);
+        let from_step = self.step.as_ref().map_or(0.0, StepEvent::epochs_done);
+        let from_epoch = self.epochs.last().map_or(0.0, |e| e.epoch as f64);
         from_step.max(from_epoch)
     }
 
     /// The epoch reached at `update`, estimated from the latest step (for events without an epoch).
     fn epoch_at_update(&self, update: u64) -> f64 {
         match &self.step {
-            Some(s) if s.update > 0 => {
-                let pos = s.epoch as f64 + s.epoch_progress;
-                pos * update as f64 / s.update as f64
-            }
+            Some(s) if s.update > 0 => s.epochs_done() * update as f64 / s.update as f64,
             _ => 0.0,
         }
     }
@@ -394,10 +392,10 @@ impl RunState {
         for s in &self.stages {
             let row = StageRow {
                 index: s.index,
-                start_epoch: s.epoch,
-                end_epoch: rows
-                    .get(s.index)
-                    .map_or(s.epoch + 1, |r| r.end_epoch.max(s.epoch + 1)),
+                start_epoch: s.epochs_done(),
+                end_epoch: rows.get(s.index).map_or(s.epochs_done() + 1, |r| {
+                    r.end_epoch.max(s.epochs_done() + 1)
+                }),
                 batch: s.batch,
                 lr: s.lr,
                 momentum: s.momentum,
@@ -434,21 +432,18 @@ impl RunState {
             .position(|r| (r.start_epoch as f64) <= pos && pos < r.end_epoch as f64)
     }
 
-    /// Best test accuracy so far and its epoch.
+    /// Best test accuracy so far and its epoch (the run summary's, so the UI, the lines and
+    /// `summary.json` agree).
     pub fn best_test_acc(&self) -> Option<(f64, usize)> {
-        self.epochs
-            .iter()
-            .filter(|e| e.test_acc.is_finite())
-            .max_by(|a, b| a.test_acc.total_cmp(&b.test_acc))
-            .map(|e| (e.test_acc, e.epoch))
+        self.summary.best()
     }
 
     /// Where each stage after the first began: (update, epoch).
     pub fn stage_changes(&self) -> Vec<(f64, f64, usize)> {
         self.stages
             .iter()
-            .filter(|s| s.index > 0 || s.epoch > 0)
-            .map(|s| (s.update as f64, s.epoch as f64, s.batch))
+            .filter(|s| s.index > 0 || s.epochs_done() > 0)
+            .map(|s| (s.update as f64, s.epochs_done() as f64, s.batch))
             .collect()
     }
 }

@@ -53,7 +53,7 @@ pub fn run_extent(run: &RunState, axis: XAxis) -> (f64, f64) {
 pub fn epoch_x(axis: XAxis, epoch: usize, updates: u64) -> f64 {
     match axis {
         XAxis::Updates => updates as f64,
-        XAxis::Epochs => epoch as f64 + 1.0,
+        XAxis::Epochs => epoch as f64,
     }
 }
 

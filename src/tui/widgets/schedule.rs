@@ -241,9 +241,9 @@ fn next_change(
         what.push(format!("m{}{}", t.sym.arrow, next.momentum));
     }
     let at = if terse {
-        format!(" @ep {}", next.start_epoch)
+        format!(" @ep {}", next.start_epoch + 1)
     } else {
-        format!(" at epoch {}", next.start_epoch)
+        format!(" at epoch {}", next.start_epoch + 1)
     };
     let mut v = vec![
         Span::styled("next ", muted),
@@ -314,7 +314,7 @@ fn table(t: &Theme, run: &RunState, rows: &[StageRow], area: Rect, buf: &mut Buf
         let text = format!(
             " {:>2}  {:>7}  {:>6}  {:>11}  {:>7}  {:>5}  {:>8}  {:>17}",
             i + 1,
-            format!("{}-{}", r.start_epoch, r.end_epoch),
+            format!("{}-{}", r.start_epoch + 1, r.end_epoch),
             r.batch,
             exec,
             format::lr(r.lr),

@@ -1,10 +1,25 @@
 //! The one event schema shared by the training thread, the UI channel, the JSON Lines run log
-//! and replay. Owns the wire format; must never know who produces or consumes an event.
+//! and replay, and the run summary computed from it (`summary`). Owns the wire format; must
+//! never know who produces or consumes an event.
+//!
+//! **Epoch numbering.** An epoch is named by its number counted from 1: "epoch 1" is the first
+//! pass over the training set, everywhere a person reads one (the UI, the plain lines,
+//! `summary.json`, plots, CSV and TensorBoard exports). Every `epoch` field below is such a
+//! number. Fields that say how far a run has come count epochs *done* instead
+//! (`Summary::epochs`, `StagePlan::start_epoch`/`end_epoch`: a stage with 0 and 6 covers epochs
+//! 1–6), and so do checkpoint file names (`0006-…` is written after six epochs). Schema v1 logs
+//! counted `epoch` fields from 0; [`Record::upgrade`] reads them into this numbering, so old
+//! logs stay readable.
 
 use serde::{Deserialize, Serialize};
 
-/// Major schema version written in every line's `v` field; readers refuse a newer major.
-pub const SCHEMA_VERSION: u32 = 1;
+pub mod summary;
+
+pub use summary::SummaryBuilder;
+
+/// Major schema version written in every line's `v` field; readers refuse a newer major and
+/// upgrade older ones ([`Record::upgrade`]). v2: `epoch` fields count from 1 (v1: from 0).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One line of `events.jsonl`: schema version, seconds since the run started, and the event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,6 +41,24 @@ impl Record {
             t,
             event,
         }
+    }
+
+    /// The record in this build's schema: a v1 record's `epoch` fields (and its summary's
+    /// best epoch) counted from 0 and are moved to the 1-based numbering. Newer records are
+    /// returned as they are (readers refuse them before they get here).
+    pub fn upgrade(mut self) -> Record {
+        if self.v < 2 {
+            match &mut self.event {
+                Event::Stage(s) => s.epoch += 1,
+                Event::Step(s) => s.epoch += 1,
+                Event::Epoch(e) => e.epoch += 1,
+                Event::Checkpoint(c) => c.epoch += 1,
+                Event::Finished(s) => s.best_epoch += 1,
+                _ => {}
+            }
+            self.v = 2;
+        }
+        self
     }
 }
 
@@ -125,12 +158,12 @@ pub struct RunStarted {
     pub resumed_from: Option<String>,
 }
 
-/// One stage of a schedule plan: epochs `[start_epoch, end_epoch)` at fixed (B, ε, m).
+/// One stage of a schedule plan at fixed (B, ε, m): epochs `start_epoch + 1 ..= end_epoch`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StagePlan {
-    /// First epoch of the stage (0-based).
+    /// Epochs done when the stage begins (its first epoch is `start_epoch + 1`).
     pub start_epoch: usize,
-    /// One past the last epoch of the stage.
+    /// Epochs done when the stage ends (its last epoch).
     pub end_epoch: usize,
     /// Batch size B.
     pub batch: usize,
@@ -150,7 +183,7 @@ pub struct StagePlan {
 pub struct StageEvent {
     /// Index of the stage in the plan (grows for the adaptive schedule).
     pub index: usize,
-    /// Epoch at which the stage starts (0-based).
+    /// The stage's first epoch (counted from 1).
     pub epoch: usize,
     /// Update count when the stage starts.
     pub update: u64,
@@ -171,12 +204,19 @@ pub struct StageEvent {
     pub reason: Option<String>,
 }
 
+impl StageEvent {
+    /// Epochs done when the stage begins: where it starts on an axis of epochs.
+    pub fn epochs_done(&self) -> usize {
+        self.epoch.saturating_sub(1)
+    }
+}
+
 /// One parameter update.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepEvent {
     /// Updates done so far, this one included (1-based).
     pub update: u64,
-    /// Current epoch (0-based).
+    /// The epoch this update belongs to (counted from 1).
     pub epoch: usize,
     /// Fraction of the current epoch done after this update, in (0, 1].
     pub epoch_progress: f64,
@@ -192,10 +232,17 @@ pub struct StepEvent {
     pub images_per_sec: f64,
 }
 
+impl StepEvent {
+    /// Epochs done after this update, fractional: where it sits on an axis of epochs.
+    pub fn epochs_done(&self) -> f64 {
+        self.epoch.saturating_sub(1) as f64 + self.epoch_progress.clamp(0.0, 1.0)
+    }
+}
+
 /// End of an epoch with its evaluation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochEvent {
-    /// The epoch that finished (0-based).
+    /// The epoch that finished (counted from 1).
     pub epoch: usize,
     /// Mean training loss over the epoch.
     pub train_loss: f64,
@@ -265,7 +312,7 @@ pub struct NoiseScaleEvent {
 pub struct CheckpointEvent {
     /// Path of the `.safetensors` file.
     pub path: String,
-    /// Epoch of the checkpoint (0-based, the epoch in progress).
+    /// The epoch a run resumed from this checkpoint continues in (counted from 1).
     pub epoch: usize,
     /// Updates done at the checkpoint.
     pub update: u64,
@@ -305,7 +352,7 @@ pub struct Summary {
     pub final_test_acc: f64,
     /// Best test accuracy over all epochs.
     pub best_test_acc: f64,
-    /// Epoch of the best test accuracy.
+    /// The epoch of the best test accuracy (counted from 1; the first such epoch on a tie).
     pub best_epoch: usize,
     /// Training loss of the last epoch.
     pub final_train_loss: f64,
@@ -330,7 +377,7 @@ pub struct StageSummary {
     pub epochs: usize,
     /// Updates done in the stage.
     pub updates: u64,
-    /// Mean images per second over the stage.
+    /// Images per second over the stage: its images over its training seconds.
     pub images_per_sec: f64,
 }
 
@@ -365,10 +412,44 @@ mod tests {
         let json = serde_json::to_string(&rec).unwrap();
         assert_eq!(
             json,
-            r#"{"v":1,"t":1.5,"kind":"warning","message":"micro-batch halved"}"#
+            r#"{"v":2,"t":1.5,"kind":"warning","message":"micro-batch halved"}"#
         );
         let back: Record = serde_json::from_str(&json).unwrap();
         assert_eq!(back, rec);
+    }
+
+    #[test]
+    fn v1_records_are_read_with_epochs_counted_from_one() {
+        let v1 = |body: &str| -> Record {
+            serde_json::from_str::<Record>(&format!(r#"{{"v":1,"t":1.0,{body}}}"#))
+                .unwrap()
+                .upgrade()
+        };
+        let e = v1(
+            r#""kind":"epoch","epoch":0,"train_loss":1.0,"train_acc":0.5,"test_loss":1.0,"test_acc":0.5,"updates":10,"wall":1.0,"images_per_sec":1.0"#,
+        );
+        assert!(
+            matches!(e.event, Event::Epoch(EpochEvent { epoch: 1, .. })),
+            "{e:?}"
+        );
+        assert_eq!(e.v, SCHEMA_VERSION);
+        let s = v1(
+            r#""kind":"step","update":1,"epoch":0,"epoch_progress":0.5,"loss":1.0,"acc":0.5,"lr":0.1,"batch":8,"images_per_sec":1.0"#,
+        );
+        let Event::Step(step) = &s.event else {
+            panic!("{s:?}")
+        };
+        assert_eq!((step.epoch, step.epochs_done()), (1, 0.5));
+        let f = v1(
+            r#""kind":"finished","name":"r","epochs":3,"updates":30,"baseline_updates":30,"final_test_acc":0.5,"best_test_acc":0.6,"best_epoch":1,"final_train_loss":1.0,"final_test_loss":1.0,"wall":3.0,"stages":[]"#,
+        );
+        assert!(
+            matches!(f.event, Event::Finished(Summary { best_epoch: 2, .. })),
+            "{f:?}"
+        );
+        // A current record passes through unchanged.
+        let now = Record::new(1.0, e.event.clone());
+        assert_eq!(now.clone().upgrade(), now);
     }
 
     #[test]

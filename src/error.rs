@@ -12,3 +12,9 @@ pub struct BadInput(pub String);
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted")]
 pub struct Interrupted(pub i32);
+
+/// An error another process of the same job reports: exit with this code without a message (a
+/// data-parallel run prints a refusal once, from rank 0, not once per worker).
+#[derive(Debug, thiserror::Error)]
+#[error("reported by another worker")]
+pub struct Silent(pub i32);

@@ -60,7 +60,9 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {}", cli::one_line(&e));
+            if e.downcast_ref::<batchramp::error::Silent>().is_none() {
+                eprintln!("error: {}", cli::one_line(&e));
+            }
             std::process::exit(cli::exit_code(&e));
         }
     }

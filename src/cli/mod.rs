@@ -19,6 +19,9 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
         if let Some(Interrupted(code)) = cause.downcast_ref::<Interrupted>() {
             return *code;
         }
+        if let Some(crate::error::Silent(code)) = cause.downcast_ref::<crate::error::Silent>() {
+            return *code;
+        }
         if let Some(e) = cause.downcast_ref::<crate::train::session::SessionError>() {
             return if e.is_bad_input() { 2 } else { 1 };
         }

@@ -10,9 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::error::{BadInput, Interrupted};
+use crate::error::{BadInput, Interrupted, Silent};
 use crate::events::{Control, Record};
-use crate::train::session::{RunRequest, Session};
+use crate::train::collective::{host_name, Launch};
+use crate::train::session::{Interrupter, RunRequest, Session, SessionError};
 use crate::train::{Faults, Outcome};
 
 /// Arguments of `batchramp train`.
@@ -61,14 +62,23 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         interactive,
         faults: faults_from_env()?,
         ..RunRequest::new()
-    })?;
+    })
+    .map_err(in_the_job)?;
     let run_dir = session.run_dir.clone();
     let (shutdown_tx, shutdown_rx) = bounded::<()>(1);
-    let signals = install_signal_handler(session.control.clone(), shutdown_tx)?;
-    let events = session
-        .events
-        .take()
-        .context("the run was started without an event stream")?;
+    let signals = install_signal_handler(session.interrupt(), shutdown_tx)?;
+    let Some(events) = session.events.take() else {
+        // A data-parallel worker other than rank 0: rank 0 shows and logs the run.
+        let outcome = session.join().map_err(in_the_job);
+        drop(signals);
+        return match outcome? {
+            Outcome::Stopped(_) if SIGNAL_EXIT.load(Ordering::SeqCst) != 0 => {
+                Err(Interrupted(SIGNAL_EXIT.load(Ordering::SeqCst)).into())
+            }
+            Outcome::Diverged(_) => Err(Silent(1).into()),
+            _ => Ok(0),
+        };
+    };
 
     let ui_result = if interactive {
         let feed = crate::tui::Feed::Live {
@@ -91,7 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         // On a normal quit the UI has already told the trainer how to stop.
         let _ = session.control.send(Control::Stop { checkpoint: true });
     }
-    let outcome = session.join();
+    let outcome = session.join().map_err(in_the_job);
     drop(signals);
     ui_result?;
     let outcome = outcome?;
@@ -131,6 +141,23 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
 }
 
+/// A session error as this process of its job reports it: prefixed with the worker's rank and
+/// host in a data-parallel run, and left to rank 0 when every worker hits the same refusal.
+fn in_the_job(e: SessionError) -> anyhow::Error {
+    let Some(launch) = Launch::from_env().filter(|l| l.world > 1) else {
+        return e.into();
+    };
+    let repeated = match &e {
+        SessionError::Join(j) => !j.speaks(),
+        SessionError::Disagree(_) => launch.rank != 0,
+        _ => false,
+    };
+    if repeated {
+        return Silent(if e.is_bad_input() { 2 } else { 1 }).into();
+    }
+    anyhow::Error::new(e).context(format!("rank {} on {}", launch.rank, host_name()))
+}
+
 /// `BATCHRAMP_FAULT_OOM_ABOVE=N`: micro-batches of more than N images fail as out of memory, so
 /// the end-to-end tests can watch the recovery. Read here, at the binary's edge only.
 fn faults_from_env() -> anyhow::Result<Faults> {
@@ -162,7 +189,7 @@ fn print_plain(events: &Receiver<Record>) {
 /// to leave once it has); a second SIGINT exits at once after giving the log writer its flush.
 /// In the UI, Ctrl-C arrives as a key instead and the UI handles it the same way.
 fn install_signal_handler(
-    control: Sender<Control>,
+    stop: Interrupter,
     ui_shutdown: Sender<()>,
 ) -> anyhow::Result<signal_hook::iterator::Handle> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -181,7 +208,7 @@ fn install_signal_handler(
                     std::process::exit(130);
                 }
                 SIGNAL_EXIT.store(code, Ordering::SeqCst);
-                let _ = control.send(Control::Stop { checkpoint: true });
+                stop.stop();
                 let _ = ui_shutdown.try_send(());
             }
         })

@@ -156,6 +156,20 @@ pub struct RunStarted {
     /// Present when this run continues from a checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_from: Option<String>,
+    /// The processes training together, in rank order (empty: one process).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<Worker>,
+}
+
+/// One process of a data-parallel run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Worker {
+    /// Its rank (0 owns the run directory).
+    pub rank: usize,
+    /// The machine it runs on.
+    pub host: String,
+    /// CPU threads its kernels use.
+    pub threads: usize,
 }
 
 /// One stage of a schedule plan at fixed (B, ε, m): epochs `start_epoch + 1 ..= end_epoch`.
@@ -230,6 +244,23 @@ pub struct StepEvent {
     pub batch: usize,
     /// Training throughput over recent updates, images per second.
     pub images_per_sec: f64,
+    /// How the update was shared among the workers of a data-parallel run (absent for one
+    /// process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<ParallelStep>,
+}
+
+/// One update of a data-parallel run, as rank 0 saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParallelStep {
+    /// Workers that had micro-batches to compute: min(workers, micro-batches of the update).
+    pub busy: usize,
+    /// Seconds spent combining the workers' shares (the all-reduces, waiting included).
+    pub comm_seconds: f64,
+    /// Bytes rank 0 contributed to them.
+    pub comm_bytes: u64,
+    /// Seconds the whole update took on rank 0.
+    pub step_seconds: f64,
 }
 
 impl StepEvent {

@@ -158,6 +158,7 @@ mod tests {
             planned_updates: 30,
             baseline_updates: 40,
             resumed_from: None,
+            workers: Vec::new(),
         })
     }
 
@@ -207,6 +208,7 @@ mod tests {
                 lr: 0.1,
                 batch: 500,
                 images_per_sec: 1.0,
+                parallel: None,
             }),
             epoch(3, 22, 0.7, 35.0),
         ];

@@ -64,9 +64,10 @@ impl ConvBn {
             )
         })??;
         let shape = pass.out_shape();
-        let (n, _, h, wd) = shape.dims4()?;
+        let (_, _, h, wd) = shape.dims4()?;
         let st = pass.stats();
-        self.bn.update_running_stats(n, h * wd, &st.mean, &st.var)?;
+        self.bn
+            .record_stats(h * wd, st.mean.clone(), st.var.clone());
         Ok(LayerRun {
             pass,
             out,
@@ -115,7 +116,7 @@ impl ResNet {
             && x.rank() == 4
     }
 
-    /// Forward pass in training mode (moving the batch-norm running statistics, as
+    /// Forward pass in training mode (recording the batch-norm statistics, as
     /// `forward(x, true)` does) and the gradient of `loss(logits) × scale` for every trainable
     /// tensor. Only where [`ResNet::trains_without_graph`] holds.
     pub fn train_pass(
@@ -257,6 +258,10 @@ mod tests {
             // Same kernels in the same order: the same bits, not just close.
             assert_eq!(ga, gb, "{arch} n={n} {name}");
         }
+        let (stats_a, stats_b) = (net_a.take_pass_stats(n), net_b.take_pass_stats(n));
+        assert_eq!(stats_a, stats_b, "{arch} n={n}: batch statistics");
+        net_a.fold_running_stats(&[stats_a]).unwrap();
+        net_b.fold_running_stats(&[stats_b]).unwrap();
         for ((name, a), (_, b)) in store_a.buffers().iter().zip(store_b.buffers()) {
             assert_eq!(
                 values(a.as_tensor()),

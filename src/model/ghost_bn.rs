@@ -1,12 +1,21 @@
 //! Ghost batch norm: batch-norm statistics over fixed-size chunks of the batch, so that the
 //! normalisation a sample sees does not change when the batch size B grows (Hoffer et al. 2017,
 //! used by Smith et al.). Running statistics follow PyTorch: each chunk updates them in turn
-//! with the unbiased variance.
+//! with the unbiased variance. A training pass only records its chunks' statistics; they are
+//! folded into the running ones when the update is applied ([`super::ResNet::fold_running_stats`]),
+//! so an update that is retried or dropped leaves them untouched, and a data-parallel run can
+//! fold every worker's chunks in the same order a single process would.
+
+use std::sync::Mutex;
 
 use candle_core::{Result, Tensor, Var};
 
 use super::ParamStore;
 use crate::ops::{ghost_chunks, Kernels};
+
+/// One training pass's statistics of a layer: values per channel and sample, chunk-major
+/// means, chunk-major biased variances.
+type Recorded = (usize, Vec<f32>, Vec<f32>);
 
 /// One batch-norm layer with ghost chunks and running statistics.
 pub struct GhostBatchNorm {
@@ -17,6 +26,8 @@ pub struct GhostBatchNorm {
     ghost: usize,
     momentum: f64,
     eps: f64,
+    /// Statistics of training passes not yet folded.
+    pending: Mutex<Vec<Recorded>>,
 }
 
 impl GhostBatchNorm {
@@ -37,11 +48,12 @@ impl GhostBatchNorm {
             ghost,
             momentum,
             eps,
+            pending: Mutex::new(Vec::new()),
         })
     }
 
-    /// Normalises `x` (NCHW), optionally followed by ReLU. In training mode the running
-    /// statistics are updated from every chunk.
+    /// Normalises `x` (NCHW), optionally followed by ReLU. In training mode the chunks'
+    /// statistics are recorded for the running ones.
     pub fn forward(&self, k: Kernels, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
         if !train {
             return k.batch_norm_eval(
@@ -67,7 +79,7 @@ impl GhostBatchNorm {
     }
 
     /// Training mode applied to the convolution of `x` by `w` (stride, padding): the two run as
-    /// one fused op where the kernels allow, and the running statistics are updated.
+    /// one fused op where the kernels allow, and the chunks' statistics are recorded.
     pub fn forward_train_after_conv(
         &self,
         k: Kernels,
@@ -91,16 +103,69 @@ impl GhostBatchNorm {
     }
 
     fn update_running(&self, x: &Tensor, mean: &Tensor, var: &Tensor) -> Result<()> {
-        let (n, _, h, w) = x.dims4()?;
+        let (_, _, h, w) = x.dims4()?;
         let means = mean.flatten_all()?.to_vec1::<f32>()?;
         let vars = var.flatten_all()?.to_vec1::<f32>()?;
-        self.update_running_stats(n, h * w, &means, &vars)
+        self.record_stats(h * w, means, vars);
+        Ok(())
+    }
+
+    /// Records one training pass's batch statistics: `means` and `vars` are chunk-major
+    /// (chunks × C, biased variances), over `positions` values per channel and sample.
+    pub(super) fn record_stats(&self, positions: usize, means: Vec<f32>, vars: Vec<f32>) {
+        self.lock_pending().push((positions, means, vars));
+    }
+
+    /// The oldest recorded pass's statistics, laid out as `[positions, means…, vars…]`.
+    pub(super) fn take_stats(&self) -> Option<Vec<f32>> {
+        let mut pending = self.lock_pending();
+        if pending.is_empty() {
+            return None;
+        }
+        let (positions, means, vars) = pending.remove(0);
+        let mut out = Vec::with_capacity(1 + means.len() + vars.len());
+        out.push(positions as f32);
+        out.extend(means);
+        out.extend(vars);
+        Some(out)
+    }
+
+    /// Forgets every recorded pass.
+    pub(super) fn discard_stats(&self) {
+        self.lock_pending().clear();
+    }
+
+    /// Values [`Self::take_stats`] gives for a pass over `samples`.
+    pub(super) fn stats_len(&self, samples: usize) -> usize {
+        1 + 2 * ghost_chunks(samples, self.ghost).len() * rm_len(&self.running_mean)
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Vec<Recorded>> {
+        // The data is plain numbers: a panic elsewhere cannot leave it half-written.
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Folds one pass's statistics, as [`Self::take_stats`] laid them out, over a micro-batch of
+    /// `n` samples into the running ones.
+    pub(super) fn fold_stats(&self, n: usize, stats: &[f32]) -> Result<()> {
+        let c = rm_len(&self.running_mean);
+        let chunks = ghost_chunks(n, self.ghost).len();
+        if stats.len() != 1 + 2 * chunks * c {
+            candle_core::bail!(
+                "batch-norm statistics of {} values for {n} samples, expected {}",
+                stats.len(),
+                1 + 2 * chunks * c
+            );
+        }
+        let positions = stats[0] as usize;
+        let (means, vars) = stats[1..].split_at(chunks * c);
+        self.update_running_stats(n, positions, means, vars)
     }
 
     /// Folds the batch statistics of one training pass into the running ones: `means` and `vars`
     /// are chunk-major (chunks × C, biased variances) over a batch of `n` samples of `positions`
     /// values per channel.
-    pub(super) fn update_running_stats(
+    fn update_running_stats(
         &self,
         n: usize,
         positions: usize,

@@ -11,4 +11,4 @@ mod resnet;
 pub use cpu_step::TrainPass;
 pub use ghost_bn::GhostBatchNorm;
 pub use params::ParamStore;
-pub use resnet::ResNet;
+pub use resnet::{PassStats, ResNet};

@@ -96,22 +96,6 @@ impl ParamStore {
             .collect()
     }
 
-    /// Deep copies of the buffers, taken before an update that might have to be undone.
-    pub fn snapshot_buffers(&self) -> Result<Vec<Tensor>> {
-        self.buffers
-            .iter()
-            .map(|(_, v)| v.as_tensor().copy())
-            .collect()
-    }
-
-    /// Puts back buffers saved by [`Self::snapshot_buffers`].
-    pub fn restore_buffers(&self, saved: &[Tensor]) -> Result<()> {
-        for ((_, v), t) in self.buffers.iter().zip(saved) {
-            v.set(t)?;
-        }
-        Ok(())
-    }
-
     /// Number of trainable scalars.
     pub fn param_count(&self) -> usize {
         self.trainable.iter().map(|(_, v)| v.elem_count()).sum()

@@ -71,6 +71,16 @@ impl Block {
     }
 }
 
+/// The batch-norm statistics of one training pass over a micro-batch of `samples` images, every
+/// layer's in turn: what a data-parallel worker sends so that every worker folds the same ones.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PassStats {
+    /// Images in the micro-batch.
+    pub samples: usize,
+    /// Per layer: positions per channel, then chunk-major means and biased variances.
+    pub values: Vec<f32>,
+}
+
 /// A CIFAR ResNet classifier over 3×32×32 images.
 pub struct ResNet {
     arch: Arch,
@@ -137,7 +147,7 @@ impl ResNet {
     }
 
     /// Logits (N, classes) for images (N, 3, 32, 32). `train` selects batch statistics (and
-    /// updates the running ones) or running statistics.
+    /// records them: [`Self::take_pass_stats`]) or running statistics.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let k = self.kernels;
         let mut h = self.stem.forward(k, x, train, true)?;
@@ -145,6 +155,69 @@ impl ResNet {
             h = block.forward(k, &h, train)?;
         }
         self.head(&h)
+    }
+
+    /// Every batch-norm layer, in the fixed order their statistics are exchanged and folded.
+    fn bn_layers(&self) -> Vec<&GhostBatchNorm> {
+        let mut out = vec![&self.stem.bn];
+        for b in &self.blocks {
+            out.push(&b.a.bn);
+            out.push(&b.b.bn);
+            if let Some(s) = &b.shortcut {
+                out.push(&s.bn);
+            }
+        }
+        out
+    }
+
+    /// The batch-norm statistics of the oldest training pass not yet taken, over `samples`
+    /// images: every layer's chunk means and variances as one flat buffer.
+    pub fn take_pass_stats(&self, samples: usize) -> PassStats {
+        let values = self
+            .bn_layers()
+            .iter()
+            .flat_map(|bn| bn.take_stats().unwrap_or_default())
+            .collect();
+        PassStats { samples, values }
+    }
+
+    /// Values of a [`PassStats`] over `samples` images.
+    pub fn pass_stats_len(&self, samples: usize) -> usize {
+        self.bn_layers()
+            .iter()
+            .map(|bn| bn.stats_len(samples))
+            .sum()
+    }
+
+    /// Folds passes' statistics into the running ones, in the order given (one pass after the
+    /// other, as a single process training on those micro-batches in turn would).
+    pub fn fold_running_stats(&self, passes: &[PassStats]) -> Result<()> {
+        let layers = self.bn_layers();
+        for pass in passes {
+            let mut rest = pass.values.as_slice();
+            for bn in &layers {
+                let len = bn.stats_len(pass.samples);
+                if rest.len() < len {
+                    candle_core::bail!(
+                        "batch-norm statistics of {} values for {} samples, expected {}",
+                        pass.values.len(),
+                        pass.samples,
+                        self.pass_stats_len(pass.samples)
+                    );
+                }
+                let (mine, tail) = rest.split_at(len);
+                bn.fold_stats(pass.samples, mine)?;
+                rest = tail;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the statistics of training passes whose update will not be applied.
+    pub fn discard_pass_stats(&self) {
+        for bn in self.bn_layers() {
+            bn.discard_stats();
+        }
     }
 
     /// The classifier's parameters (weight, bias).

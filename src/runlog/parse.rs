@@ -426,6 +426,7 @@ mod tests {
                 lr: 0.1,
                 batch: 128,
                 images_per_sec: f64::INFINITY,
+                parallel: None,
             }),
         );
         let line = serde_json::to_vec(&rec).unwrap();

@@ -146,6 +146,7 @@ impl SampleRun {
                 .sum(),
             baseline_updates: self.epochs * self.updates_per_epoch(self.batch),
             resumed_from: None,
+            workers: Vec::new(),
         }
     }
 
@@ -257,6 +258,7 @@ impl SampleRun {
                             lr: stage.lr,
                             batch: stage.batch,
                             images_per_sec: ips * (1.0 + 0.05 * n),
+                            parallel: None,
                         };
                         self.update_records(t, step, &mut out);
                     }

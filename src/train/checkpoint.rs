@@ -378,6 +378,25 @@ pub fn latest(run_dir: &Path) -> Result<PathBuf, CheckpointError> {
 
 /// Reads and validates a checkpoint (`.safetensors` path, its `.json` stem, or a run directory).
 pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
+    let files = read_files(path)?;
+    decode(&files)
+}
+
+/// A checkpoint's two files as bytes: what a data-parallel run's rank 0 reads and sends to the
+/// other workers, which need not see its disk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointFiles {
+    /// The `.safetensors` path they were read from.
+    pub path: PathBuf,
+    /// The `.json` description.
+    pub json: Vec<u8>,
+    /// The `.safetensors` weights.
+    pub weights: Vec<u8>,
+}
+
+/// Reads a checkpoint's files (`.safetensors` path, its `.json` stem, or a run directory's
+/// latest).
+pub fn read_files(path: &Path) -> Result<CheckpointFiles, CheckpointError> {
     let weights = if path.is_dir() {
         latest(path)?
     } else if path.extension().is_some_and(|e| e == "json") {
@@ -395,7 +414,20 @@ pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
             format!("its metadata {} cannot be read ({e})", json.display()),
         )
     })?;
-    let meta: CheckpointMeta = serde_json::from_slice(&text).map_err(|e| {
+    let bytes =
+        fs::read(&weights).map_err(|e| invalid(&weights, format!("cannot be read ({e})")))?;
+    Ok(CheckpointFiles {
+        path: weights,
+        json: text,
+        weights: bytes,
+    })
+}
+
+/// Validates and decodes a checkpoint's files.
+pub fn decode(files: &CheckpointFiles) -> Result<Checkpoint, CheckpointError> {
+    let weights = &files.path;
+    let json = weights.with_extension("json");
+    let meta: CheckpointMeta = serde_json::from_slice(&files.json).map_err(|e| {
         invalid(
             &json,
             format!("not a batchramp checkpoint description ({e})"),
@@ -410,11 +442,11 @@ pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
             ),
         ));
     }
-    let tensors = candle_core::safetensors::load(&weights, &Device::Cpu)
-        .map_err(|e| invalid(&weights, format!("corrupt or truncated weights file ({e})")))?;
+    let tensors = candle_core::safetensors::load_buffer(&files.weights, &Device::Cpu)
+        .map_err(|e| invalid(weights, format!("corrupt or truncated weights file ({e})")))?;
     Ok(Checkpoint {
-        state: TrainState::decode(&weights, meta, tensors)?,
-        path: weights,
+        state: TrainState::decode(weights, meta, tensors)?,
+        path: weights.clone(),
     })
 }
 

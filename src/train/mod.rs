@@ -4,9 +4,12 @@
 //! the terminal.
 
 pub mod checkpoint;
+pub mod collective;
+pub mod handshake;
 pub mod micro;
 pub mod noise;
 pub mod optim;
+pub mod parallel;
 pub mod progress;
 pub mod schedule;
 pub mod session;

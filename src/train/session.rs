@@ -13,9 +13,11 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use crate::config::{ConfigError, RunConfig};
 use crate::data::{self, DataError, DataSource, SyntheticSpec};
 use crate::device::DeviceError;
-use crate::events::{Control, Event, MessageEvent, PauseEvent, Record, RunStarted};
+use crate::events::{Control, Event, MessageEvent, PauseEvent, Record, RunStarted, Worker};
 use crate::runlog::{LogWriter, RunLogError};
 use crate::train::checkpoint::{self, Checkpoint, CheckpointError};
+use crate::train::collective::{self, Collective, CollectiveError, JoinError};
+use crate::train::handshake;
 use crate::train::{EventSink, Faults, Outcome, TrainError, TrainSetup, Trainer};
 
 /// What to start.
@@ -106,6 +108,12 @@ pub enum SessionError {
     /// A thread could not be started, or one panicked.
     #[error("{0}")]
     Thread(String),
+    /// This process cannot join the world its launcher started it in.
+    #[error(transparent)]
+    Join(#[from] JoinError),
+    /// The workers of a data-parallel run were not started alike.
+    #[error("{0}")]
+    Disagree(String),
 }
 
 impl SessionError {
@@ -124,7 +132,10 @@ impl SessionError {
                 TrainError::Mismatch { .. }
                     | TrainError::Checkpoint(CheckpointError::Invalid { .. })
             ),
-            SessionError::RunDir { .. } | SessionError::Thread(_) => false,
+            SessionError::Join(JoinError::NotBuiltWithMpi { .. }) | SessionError::Disagree(_) => {
+                true
+            }
+            SessionError::RunDir { .. } | SessionError::Thread(_) | SessionError::Join(_) => false,
         }
     }
 }
@@ -141,44 +152,149 @@ pub struct Session {
     pub events: Option<Receiver<Record>>,
     /// Commands to the trainer, obeyed at update boundaries.
     pub control: Sender<Control>,
+    interrupt: Sender<()>,
+    rank: usize,
+    world: usize,
     trainer: JoinHandle<Result<Outcome, TrainError>>,
     sampler: Option<JoinHandle<()>>,
-    log: LogWriter,
+    log: Option<LogWriter>,
+}
+
+/// Stops a run from another thread (a signal handler): a stop with a checkpoint at the next
+/// update, or at once when the trainer is waiting for the other workers.
+#[derive(Clone)]
+pub struct Interrupter {
+    control: Sender<Control>,
+    interrupt: Sender<()>,
+}
+
+impl Interrupter {
+    /// Asks for the stop.
+    pub fn stop(&self) {
+        let _ = self.control.send(Control::Stop { checkpoint: true });
+        let _ = self.interrupt.try_send(());
+    }
+}
+
+/// A run whose config, data, device and run directory are settled, before its trainer starts.
+struct Prepared {
+    req: RunRequest,
+    cfg: RunConfig,
+    resume: Option<Checkpoint>,
+    cifar: crate::data::Cifar,
+    source: DataSource,
+    device: candle_core::Device,
+    device_name: String,
+    workers: Vec<Worker>,
+    /// Rank 0's: the run directory, its log, the run time and log lines to continue from.
+    owned: Option<(PathBuf, LogWriter, f64, u64)>,
+    run_dir: PathBuf,
 }
 
 impl Session {
-    /// Starts the run `req` describes. The log's first record (the header, or `resumed`) is
-    /// written before this returns.
+    /// Starts the run `req` describes, as one worker of the launcher's world (of one process,
+    /// without a launcher). The log's first record (the header, or `resumed`) is written before
+    /// this returns. On a data-parallel run every worker must call it with the same request;
+    /// rank 0 owns the run directory, the log and the stream.
     pub fn start(req: RunRequest) -> Result<Session, SessionError> {
-        let resume = req.resume.as_deref().map(checkpoint::load).transpose()?;
-        let cfg = resolve_config(&req, resume.as_ref())?;
-        crate::device::set_cpu_threads(cfg.hardware.threads);
-
-        // A resumed run reads the data it was started on unless told otherwise.
-        let data_arg = req.data.clone().or_else(|| {
-            resume
-                .as_ref()
-                .map(|ck| ck.state.meta.data.clone())
-                .filter(|d| !d.is_empty())
-        });
-        let source = data::resolve_source(data_arg.as_deref())?;
-        let mut cifar = data::load(
-            &source,
-            &SyntheticSpec {
-                train: cfg.data.synthetic_train,
-                test: cfg.data.synthetic_test,
-                seed: cfg.seed,
-            },
-        )?;
-        if cfg.data.train_subset > 0 {
-            cifar.train = cifar.train.subset(cfg.data.train_subset);
+        let (interrupt_tx, interrupt_rx) = bounded::<()>(1);
+        let mut comm = collective::join(interrupt_rx)?;
+        let world = comm.world();
+        match start_in(req, comm.as_mut()) {
+            Ok(prepared) => prepared.launch(comm, interrupt_tx),
+            Err(e) => {
+                if world > 1 {
+                    comm.abandon();
+                }
+                Err(e)
+            }
         }
-        if cfg.data.test_subset > 0 {
-            cifar.test = cifar.test.subset(cfg.data.test_subset);
-        }
-        let (device, device_name) = crate::device::select(&req.device, cfg.hardware.threads)?;
+    }
 
-        let (run_dir, log, t0, lines) = match &resume {
+    /// This worker's rank (0 owns the run).
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// Workers in the run.
+    pub fn world(&self) -> usize {
+        self.world
+    }
+
+    /// Asks the run to stop with a checkpoint, also when this worker is waiting for the others
+    /// (what a signal means).
+    pub fn interrupt(&self) -> Interrupter {
+        Interrupter {
+            control: self.control.clone(),
+            interrupt: self.interrupt.clone(),
+        }
+    }
+
+    /// Waits for the run to end, then for its log to be on disk: the trainer's outcome, or the
+    /// first error (training before logging).
+    pub fn join(self) -> Result<Outcome, SessionError> {
+        let Session {
+            trainer,
+            sampler,
+            log,
+            control,
+            events,
+            interrupt,
+            ..
+        } = self;
+        drop(interrupt);
+        // Nobody will send more commands or read the stream: a paused trainer stops instead
+        // of waiting forever, and a full stream never holds it up.
+        drop(control);
+        drop(events);
+        let outcome = trainer
+            .join()
+            .map_err(|_| SessionError::Thread("the training thread panicked".into()));
+        if let Some(s) = sampler {
+            let _ = s.join();
+        }
+        let logged = log.map_or(Ok(()), LogWriter::close);
+        let outcome = outcome??;
+        logged?;
+        Ok(outcome)
+    }
+}
+
+/// Everything up to the trainer: config, data, device, the workers' agreement, and (rank 0)
+/// the run directory and log.
+fn start_in(req: RunRequest, comm: &mut dyn Collective) -> Result<Prepared, SessionError> {
+    let rank = comm.rank();
+    let resume = load_resume(&req, comm)?;
+    let cfg = resolve_config(&req, resume.as_ref())?;
+    crate::device::set_cpu_threads(cfg.hardware.threads);
+
+    // A resumed run reads the data it was started on unless told otherwise.
+    let data_arg = req.data.clone().or_else(|| {
+        resume
+            .as_ref()
+            .map(|ck| ck.state.meta.data.clone())
+            .filter(|d| !d.is_empty())
+    });
+    let source = data::resolve_source(data_arg.as_deref())?;
+    let mut cifar = data::load(
+        &source,
+        &SyntheticSpec {
+            train: cfg.data.synthetic_train,
+            test: cfg.data.synthetic_test,
+            seed: cfg.seed,
+        },
+    )?;
+    if cfg.data.train_subset > 0 {
+        cifar.train = cifar.train.subset(cfg.data.train_subset);
+    }
+    if cfg.data.test_subset > 0 {
+        cifar.test = cifar.test.subset(cfg.data.test_subset);
+    }
+    let (device, device_name) = crate::device::select(&req.device, cfg.hardware.threads)?;
+    let workers = handshake::agree(comm, &cfg, &cifar)?;
+
+    let owned = if rank == 0 {
+        Some(match &resume {
             Some(ck) => {
                 let run_dir = run_dir_of(ck)?;
                 let lines = ck.state.meta.log_lines;
@@ -195,19 +311,102 @@ impl Session {
                         source,
                     }
                 })?;
-                (run_dir.clone(), LogWriter::create(&run_dir)?, 0.0, 0)
+                let log = LogWriter::create(&run_dir)?;
+                (run_dir, log, 0.0, 0)
             }
-        };
+        })
+    } else {
+        None
+    };
+    // Every worker learns where the run lives, for its messages.
+    let mut dir = owned
+        .as_ref()
+        .map(|o| o.0.display().to_string().into_bytes())
+        .unwrap_or_default();
+    comm.broadcast_bytes(&mut dir).map_err(collective_failed)?;
+    Ok(Prepared {
+        run_dir: PathBuf::from(String::from_utf8_lossy(&dir).into_owned()),
+        req,
+        cfg,
+        resume,
+        cifar,
+        source,
+        device,
+        device_name,
+        workers,
+        owned,
+    })
+}
 
-        let (stream_tx, stream_rx) = match req.stream_capacity {
-            0 => (None, None),
-            n => {
+/// The checkpoint to resume from: rank 0 reads its files and sends them to the other workers,
+/// which need not see its disk.
+fn load_resume(
+    req: &RunRequest,
+    comm: &mut dyn Collective,
+) -> Result<Option<Checkpoint>, SessionError> {
+    let Some(path) = &req.resume else {
+        return Ok(None);
+    };
+    if comm.world() == 1 {
+        return Ok(Some(checkpoint::load(path)?));
+    }
+    let mut bytes = if comm.rank() == 0 {
+        let files = checkpoint::read_files(path)?;
+        // Refuse a bad checkpoint before sending it anywhere.
+        checkpoint::decode(&files)?;
+        serde_json::to_vec(&files).map_err(|e| SessionError::Thread(e.to_string()))?
+    } else {
+        Vec::new()
+    };
+    comm.broadcast_bytes(&mut bytes)
+        .map_err(collective_failed)?;
+    let files: checkpoint::CheckpointFiles = serde_json::from_slice(&bytes).map_err(|e| {
+        SessionError::Thread(format!("the checkpoint from rank 0 arrived damaged: {e}"))
+    })?;
+    Ok(Some(checkpoint::decode(&files)?))
+}
+
+fn collective_failed(e: CollectiveError) -> SessionError {
+    SessionError::Train(TrainError::Collective(e))
+}
+
+impl Prepared {
+    /// Builds the trainer, checks every worker starts from the same parameters, writes the
+    /// run's first record and starts the threads.
+    fn launch(
+        self,
+        comm: Box<dyn Collective>,
+        interrupt: Sender<()>,
+    ) -> Result<Session, SessionError> {
+        let Prepared {
+            req,
+            cfg,
+            resume,
+            cifar,
+            source,
+            device,
+            device_name,
+            workers,
+            owned,
+            run_dir,
+        } = self;
+        let (rank, world) = (comm.rank(), comm.world());
+        let (stream_tx, stream_rx) = match (req.stream_capacity, &owned) {
+            (0, _) | (_, None) => (None, None),
+            (n, Some(_)) => {
                 let (tx, rx) = bounded::<Record>(n);
                 (Some(tx), Some(rx))
             }
         };
+        let (sink, log) = match owned {
+            Some((_, log, t0, lines)) => (
+                EventSink::new(t0, Some(log.sender()), stream_tx).with_emitted(lines),
+                Some(log),
+            ),
+            // The other workers write nothing: their figures are rank 0's.
+            None => (EventSink::discard(), None),
+        };
         let (control_tx, control_rx) = unbounded::<Control>();
-        let sink = EventSink::new(t0, Some(log.sender()), stream_tx).with_emitted(lines);
         let (train_size, test_size) = (cifar.train.len(), cifar.test.len());
         let data_label = data_label(&source);
         let mut trainer = Trainer::new(TrainSetup {
@@ -215,34 +414,44 @@ impl Session {
             data: cifar,
             data_label: data_label.clone(),
             device: device.clone(),
-            run_dir: run_dir.clone(),
+            run_dir: log.is_some().then(|| run_dir.clone()),
+            comm,
             events: sink.clone(),
             pause_on_non_finite: req.interactive,
             faults: req.faults,
         })?;
-
-        // The first record must precede the sampler's first sample.
-        match resume {
+        let first = match resume {
             Some(ck) => {
                 let from = ck.path.display().to_string();
                 trainer.restore(ck)?;
-                sink.emit(Event::Resumed(PauseEvent {
+                Event::Resumed(PauseEvent {
                     update: trainer.progress().update,
                     reason: format!("resumed from {from}"),
-                }));
+                })
             }
-            None => sink.emit(Event::RunStarted(header(
-                &cfg,
-                &trainer,
-                train_size,
-                test_size,
-                data_label,
-                device_name,
-            ))),
+            None => Event::RunStarted(RunStarted {
+                workers: if world > 1 { workers } else { Vec::new() },
+                ..header(
+                    &cfg,
+                    &trainer,
+                    train_size,
+                    test_size,
+                    data_label,
+                    device_name,
+                )
+            }),
+        };
+        if world > 1 {
+            if let Err(e) = handshake::same_parameters(&mut trainer) {
+                trainer.collective().abandon();
+                return Err(e);
+            }
         }
+        // The first record must precede the sampler's first sample.
+        sink.emit(first);
 
         let (stop_sampler, sampler_stop_rx) = bounded::<()>(1);
-        let sampler = req.sample_every.map(|every| {
+        let sampler = req.sample_every.filter(|_| log.is_some()).map(|every| {
             let sampler_sink = sink.clone();
             crate::device::spawn_sampler(device, every, sampler_stop_rx, move |r| {
                 sampler_sink.emit(Event::Resources(r))
@@ -256,6 +465,8 @@ impl Session {
                     sink.emit(Event::Failed(MessageEvent {
                         message: e.to_string(),
                     }));
+                    // The other workers may be waiting for this one: leave without them.
+                    trainer.collective().abandon();
                 }
                 // The stream ends once the trainer, its sink and the sampler are gone.
                 drop(trainer);
@@ -269,37 +480,13 @@ impl Session {
             config: cfg,
             events: stream_rx,
             control: control_tx,
+            interrupt,
+            rank,
+            world,
             trainer,
             sampler,
             log,
         })
-    }
-
-    /// Waits for the run to end, then for its log to be on disk: the trainer's outcome, or the
-    /// first error (training before logging).
-    pub fn join(self) -> Result<Outcome, SessionError> {
-        let Session {
-            trainer,
-            sampler,
-            log,
-            control,
-            events,
-            ..
-        } = self;
-        // Nobody will send more commands or read the stream: a paused trainer stops instead
-        // of waiting forever, and a full stream never holds it up.
-        drop(control);
-        drop(events);
-        let outcome = trainer
-            .join()
-            .map_err(|_| SessionError::Thread("the training thread panicked".into()));
-        if let Some(s) = sampler {
-            let _ = s.join();
-        }
-        let logged = log.close();
-        let outcome = outcome??;
-        logged?;
-        Ok(outcome)
     }
 }
 
@@ -350,6 +537,7 @@ fn header(
         planned_updates: plan.updates() as usize,
         baseline_updates: plan.baseline_updates() as usize,
         resumed_from: None,
+        workers: Vec::new(),
     }
 }
 

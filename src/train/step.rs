@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device, Result, Tensor, Var, D};
 
-use crate::model::ResNet;
+use crate::model::{PassStats, ResNet};
 use crate::ops::slices;
 use crate::train::micro::MicroBatching;
 
@@ -33,6 +33,53 @@ pub struct BatchGradient {
     pub norms: Option<GradNorms>,
     /// |G|² of the accumulated gradient (non-finite when any gradient overflowed).
     pub grad_sq: f64,
+    /// Batch-norm statistics of every micro-batch, in order, to fold when the update is applied.
+    pub bn: Vec<PassStats>,
+}
+
+/// Which of an update's micro-batches one worker computes: worker `rank` of `world` takes the
+/// `rank`-th of `world` contiguous, near-equal blocks. The micro-batches themselves do not
+/// depend on the world size, so neither do their gradients, norms or batch statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    /// This worker.
+    pub rank: usize,
+    /// Workers in all.
+    pub world: usize,
+}
+
+impl Share {
+    /// One worker computing everything.
+    pub const ALL: Share = Share { rank: 0, world: 1 };
+
+    /// The micro-batch indices this worker computes, of `parts`.
+    pub fn range(&self, parts: usize) -> std::ops::Range<usize> {
+        let world = self.world.max(1);
+        self.rank * parts / world..(self.rank + 1) * parts / world
+    }
+
+    /// Workers with at least one of `parts` micro-batches to compute.
+    pub fn busy(world: usize, parts: usize) -> usize {
+        world.max(1).min(parts)
+    }
+}
+
+/// What one worker computed of an update: its micro-batches' gradients summed (each already
+/// scaled by its share of the whole batch), and the sums the noise scale and the step's
+/// figures need.
+pub struct LocalGradient {
+    /// The summed gradients; `None` when this worker had no micro-batch.
+    pub grads: Option<Vec<Tensor>>,
+    /// Sum of per-sample losses.
+    pub loss_sum: f64,
+    /// Correctly classified samples.
+    pub correct: usize,
+    /// Σ |G_small|² over the full-size micro-batches (of their own mean loss).
+    pub small_sq_sum: f64,
+    /// Full-size micro-batches in that sum.
+    pub smalls: usize,
+    /// (micro-batch index, its batch-norm statistics).
+    pub bn: Vec<(usize, PassStats)>,
 }
 
 /// Forward and backward over `images` (N×3×32×32, normalised) in the micro-batches of `micro`,
@@ -46,14 +93,97 @@ pub fn batch_gradient(
     device: &Device,
     want_norms: bool,
 ) -> Result<BatchGradient> {
+    let local = local_gradient(
+        model,
+        params,
+        (images, labels),
+        micro,
+        Share::ALL,
+        device,
+        want_norms,
+    )?;
+    whole_batch(local, labels.len(), micro, params, want_norms)
+}
+
+/// The update of `n` samples from one worker that computed all of it.
+pub fn whole_batch(
+    local: LocalGradient,
+    n: usize,
+    micro: &MicroBatching,
+    params: &[Var],
+    want_norms: bool,
+) -> Result<BatchGradient> {
+    let grads = match local.grads {
+        Some(g) => g,
+        None => zeros_like(params)?,
+    };
+    let grad_sq = squared_norm(&grads)?;
+    Ok(BatchGradient {
+        norms: norms(
+            want_norms,
+            micro.size(n),
+            n,
+            local.small_sq_sum,
+            local.smalls,
+            grad_sq,
+        ),
+        grad_sq,
+        grads,
+        loss_sum: local.loss_sum,
+        correct: local.correct,
+        count: n,
+        bn: local.bn.into_iter().map(|(_, s)| s).collect(),
+    })
+}
+
+/// The noise-scale norms of an update of `n` samples in micro-batches of `full`, from the
+/// summed full-size micro-batch norms and the whole batch's |G|².
+pub fn norms(
+    want: bool,
+    full: usize,
+    n: usize,
+    small_sq_sum: f64,
+    smalls: usize,
+    grad_sq: f64,
+) -> Option<GradNorms> {
+    if !want || n == 0 {
+        return None;
+    }
+    // One micro-batch: it is the whole batch, its norm the batch's.
+    let (sum, count) = if full == n {
+        (grad_sq, 1)
+    } else {
+        (small_sq_sum, smalls)
+    };
+    (count > 0).then(|| GradNorms {
+        b_small: full,
+        small_sq: sum / count as f64,
+        smalls: count,
+    })
+}
+
+/// This worker's share (`share`) of the forward and backward passes over `images` with
+/// `labels`, in the micro-batches of `micro`.
+pub fn local_gradient(
+    model: &ResNet,
+    params: &[Var],
+    (images, labels): (&[f32], &[u32]),
+    micro: &MicroBatching,
+    share: Share,
+    device: &Device,
+    want_norms: bool,
+) -> Result<LocalGradient> {
     let n = labels.len();
     let mut acc: Option<Vec<Tensor>> = None;
     let mut loss_sum = 0.0;
     let mut correct = 0;
     let mut small_sq_sum = 0.0;
     let mut smalls = 0;
+    let mut bn = Vec::new();
     let full = micro.size(n);
-    for (start, len) in micro.split(n) {
+    let parts: Vec<(usize, usize)> = micro.split(n).collect();
+    for index in share.range(parts.len()) {
+        let (start, len) = parts[index];
         let x = Tensor::from_slice(
             &images[start * 3072..(start + len) * 3072],
             (len, 3, 32, 32),
@@ -79,6 +209,7 @@ pub fn batch_gradient(
             let grads = gather(params, |p| store.get(p.as_tensor()).map(Tensor::detach))?;
             (logits, loss, grads)
         };
+        bn.push((index, model.take_pass_stats(len)));
         let loss_value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         loss_sum += loss_value * len as f64;
         correct += logits
@@ -102,25 +233,19 @@ pub fn batch_gradient(
                 .collect::<Result<Vec<_>>>()?,
         });
     }
-    let grads = acc.unwrap_or_default();
-    let grad_sq = squared_norm(&grads)?;
-    if want_norms && full == n && n > 0 {
-        // One micro-batch: it is the whole batch, its norm the one just taken.
-        small_sq_sum = grad_sq;
-        smalls = 1;
-    }
-    Ok(BatchGradient {
-        grad_sq,
-        grads,
+    Ok(LocalGradient {
+        grads: acc,
         loss_sum,
         correct,
-        count: n,
-        norms: (want_norms && smalls > 0).then(|| GradNorms {
-            b_small: full,
-            small_sq: small_sq_sum / smalls as f64,
-            smalls,
-        }),
+        small_sq_sum,
+        smalls,
+        bn,
     })
+}
+
+/// Zeros shaped like every parameter (the gradient of a worker with nothing to compute).
+pub fn zeros_like(params: &[Var]) -> Result<Vec<Tensor>> {
+    params.iter().map(|p| p.as_tensor().zeros_like()).collect()
 }
 
 /// Each parameter's gradient from `get`, zeros for a parameter the loss does not reach.
@@ -178,12 +303,34 @@ pub fn squared_norm_of_mean(a: &[Tensor], b: &[Tensor]) -> Result<f64> {
     squared_norm(&mean)
 }
 
-/// Mean loss and accuracy of `model` (inference mode) over prepared test batches.
+/// What an evaluation adds up to: loss sum, correct predictions and samples (so several
+/// workers' shares of the test set can be summed before dividing).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EvalSums {
+    /// Sum of per-sample losses.
+    pub loss_sum: f64,
+    /// Correct predictions.
+    pub correct: f64,
+    /// Samples.
+    pub count: f64,
+}
+
+impl EvalSums {
+    /// Mean loss and accuracy (NaN and 0 for no samples).
+    pub fn mean(&self) -> (f64, f64) {
+        if self.count == 0.0 {
+            return (f64::NAN, 0.0);
+        }
+        (self.loss_sum / self.count, self.correct / self.count)
+    }
+}
+
+/// Loss and accuracy sums of `model` (inference mode) over prepared test batches.
 pub fn evaluate<'a>(
     model: &ResNet,
     batches: impl Iterator<Item = (&'a [f32], &'a [u32])>,
     device: &Device,
-) -> Result<(f64, f64)> {
+) -> Result<EvalSums> {
     let (mut loss_sum, mut correct, mut count) = (0.0, 0usize, 0usize);
     for (images, labels) in batches {
         let len = labels.len();
@@ -200,10 +347,11 @@ pub fn evaluate<'a>(
             .to_scalar::<u32>()? as usize;
         count += len;
     }
-    if count == 0 {
-        return Ok((f64::NAN, 0.0));
-    }
-    Ok((loss_sum / count as f64, correct as f64 / count as f64))
+    Ok(EvalSums {
+        loss_sum,
+        correct: correct as f64,
+        count: count as f64,
+    })
 }
 
 #[cfg(test)]

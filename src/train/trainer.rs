@@ -15,21 +15,25 @@ use crate::config::RunConfig;
 use crate::data::loader::{Loader, LoaderCursor, Normalization};
 use crate::data::{Batch, Cifar};
 use crate::events::{
-    CheckpointEvent, Control, EpochEvent, Event, MessageEvent, NoiseScaleEvent, PauseEvent,
-    StageEvent, StepEvent, Summary,
+    CheckpointEvent, Control, EpochEvent, Event, MessageEvent, NoiseScaleEvent, ParallelStep,
+    PauseEvent, StageEvent, StepEvent, Summary,
 };
 use crate::model::{ParamStore, ResNet};
 use crate::train::checkpoint::{
     self, Checkpoint, CheckpointMeta, CheckpointReason, Checkpoints, TrainState, Written,
     CHECKPOINT_FORMAT,
 };
+use crate::train::collective::{Collective, CollectiveError};
 use crate::train::micro::MicroBatching;
 use crate::train::noise::NoiseMeter;
 use crate::train::optim::Optimizer;
+use crate::train::parallel::{self, Combined, Contribution};
 use crate::train::progress::Progress;
 use crate::train::schedule::Schedule;
 use crate::train::sink::EventSink;
-use crate::train::step::{batch_gradient, evaluate, BatchGradient};
+use crate::train::step::{
+    evaluate, local_gradient, whole_batch, BatchGradient, EvalSums, LocalGradient, Share,
+};
 
 /// Failures of the training thread.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +55,9 @@ pub enum TrainError {
     /// Out of memory even with micro-batches of one sample.
     #[error("out of memory with micro-batches of one image: {0}")]
     OutOfMemory(String),
+    /// Combining the workers' shares failed.
+    #[error("data-parallel training: {0}")]
+    Collective(CollectiveError),
 }
 
 /// How a run ended.
@@ -82,8 +89,10 @@ pub struct TrainSetup {
     pub data_label: String,
     /// The device to train on.
     pub device: Device,
-    /// The run directory (checkpoints go under it).
-    pub run_dir: PathBuf,
+    /// The run directory, where checkpoints go; `None` on the workers that do not own the run.
+    pub run_dir: Option<PathBuf>,
+    /// The workers this run is shared with ([`crate::train::collective::Local`] for one).
+    pub comm: Box<dyn Collective>,
     /// Where events go.
     pub events: EventSink,
     /// Pause instead of stopping on a non-finite loss (interactive runs).
@@ -114,8 +123,20 @@ pub struct Trainer {
     micro: MicroBatching,
     progress: Progress,
     noise: NoiseMeter,
-    checkpoints: Checkpoints,
+    checkpoints: Option<Checkpoints>,
     data_label: String,
+    comm: Box<dyn Collective>,
+    /// A stop asked for (with a checkpoint when true), to be agreed with the other workers at
+    /// the next update.
+    stopping: Option<bool>,
+}
+
+/// An update's gradient, or the agreement to stop before it.
+enum UpdateGradient {
+    /// The whole batch's gradient, and what sharing it cost (data-parallel runs).
+    Ready(Box<BatchGradient>, Option<ParallelStep>),
+    /// Every worker stops before this update.
+    Stop,
 }
 
 /// Why one attempt at an update's gradient failed.
@@ -172,8 +193,12 @@ impl Trainer {
             micro: MicroBatching::new(cfg.hardware.max_micro_batch, cfg.model.ghost_batch),
             progress,
             noise: NoiseMeter::new(cfg.noise.ema),
-            checkpoints: Checkpoints::new(&setup.run_dir, cfg.checkpoint.keep_last),
+            checkpoints: setup
+                .run_dir
+                .map(|dir| Checkpoints::new(&dir, cfg.checkpoint.keep_last)),
             data_label: setup.data_label,
+            comm: setup.comm,
+            stopping: None,
             cfg,
         })
     }
@@ -211,8 +236,26 @@ impl Trainer {
         self.schedule.restore(meta.stages, meta.adaptive);
         self.loader.seek(meta.cursor);
         self.progress = meta.progress;
-        self.checkpoints.resumed_from(ck.path);
+        if let Some(c) = &mut self.checkpoints {
+            c.resumed_from(ck.path);
+        }
         Ok(())
+    }
+
+    /// The workers this run is shared with.
+    pub fn collective(&mut self) -> &mut dyn Collective {
+        self.comm.as_mut()
+    }
+
+    /// A checksum of the parameters and batch-norm buffers, equal on workers that start alike.
+    pub fn param_checksum(&self) -> Result<u32, TrainError> {
+        let mut crc = 0u32;
+        for (_, t) in self.net.store.named_tensors() {
+            let v = t.flatten_all()?.to_vec1::<f32>()?;
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            crc = crc32c::crc32c_append(crc, &bytes);
+        }
+        Ok(crc)
     }
 
     /// Number of trainable parameters.
@@ -232,6 +275,18 @@ impl Trainer {
 
     /// Trains until the last epoch, a stop request, or a non-finite loss.
     pub fn run(&mut self, control: &Receiver<Control>) -> Result<Outcome, TrainError> {
+        match self.train(control) {
+            // Interrupted waiting for the other workers: the state is that of the last update
+            // applied (a checkpoint, if it must be written, comes from there).
+            Err(TrainError::Collective(CollectiveError::Interrupted)) => {
+                let path = self.checkpoint(CheckpointReason::Interrupt)?;
+                Ok(Outcome::Stopped(path))
+            }
+            other => other,
+        }
+    }
+
+    fn train(&mut self, control: &Receiver<Control>) -> Result<Outcome, TrainError> {
         let mut ips = Throughput::default();
         while self.progress.epoch < self.schedule.epochs() {
             let epoch = self.progress.epoch;
@@ -243,20 +298,36 @@ impl Trainer {
                 }
                 let started = Instant::now();
                 let batch = self.loader.next_batch(stage.batch);
+                let rewind = LoaderCursor {
+                    epoch: batch.epoch,
+                    position: batch.first_position,
+                };
                 let measure = self.cfg.noise.enabled
                     && self.progress.update.is_multiple_of(self.cfg.noise.every);
-                // The forward pass moves batch-norm running statistics; keep the last good ones.
-                let saved_buffers = self.net.store.snapshot_buffers()?;
-                let g = self.gradient_within_memory(&batch, measure, &saved_buffers)?;
+                let interrupted = |t: &mut Self, e: TrainError| {
+                    if matches!(e, TrainError::Collective(CollectiveError::Interrupted)) {
+                        t.loader.seek(rewind);
+                    }
+                    e
+                };
+                let (g, parallel) = match self.gradient(&batch, measure) {
+                    Ok(UpdateGradient::Ready(g, parallel)) => (g, parallel),
+                    Ok(UpdateGradient::Stop) => {
+                        // Every worker stops here, before this batch.
+                        self.loader.seek(rewind);
+                        let path = match self.stopping.take() {
+                            Some(false) => None,
+                            _ => self.checkpoint(CheckpointReason::Interrupt)?,
+                        };
+                        return Ok(Outcome::Stopped(path));
+                    }
+                    Err(e) => return Err(interrupted(self, e)),
+                };
                 let loss = g.loss_sum / g.count.max(1) as f64;
                 if !loss.is_finite() || !g.grad_sq.is_finite() {
-                    self.net.store.restore_buffers(&saved_buffers)?;
                     // Roll the sampler back so the batch is retried after a pause, and keep the
-                    // weights of the last good update.
-                    self.loader.seek(LoaderCursor {
-                        epoch: batch.epoch,
-                        position: batch.first_position,
-                    });
+                    // weights and batch-norm statistics of the last good update.
+                    self.loader.seek(rewind);
                     if let Some(outcome) = self.non_finite(control, loss)? {
                         return Ok(outcome);
                     }
@@ -265,6 +336,7 @@ impl Trainer {
                 if measure {
                     self.measure_noise(&g, stage.batch)?;
                 }
+                self.net.model.fold_running_stats(&g.bn)?;
                 self.optim.step(&g.grads)?;
                 let seconds = started.elapsed().as_secs_f64();
                 self.progress
@@ -279,6 +351,10 @@ impl Trainer {
                     lr: stage.lr,
                     batch: g.count,
                     images_per_sec: ips.add(g.count, seconds),
+                    parallel: parallel.map(|p| ParallelStep {
+                        step_seconds: seconds,
+                        ..p
+                    }),
                 }));
                 if batch.last_in_epoch {
                     break;
@@ -294,60 +370,133 @@ impl Trainer {
         Ok(Outcome::Finished(summary))
     }
 
+    /// The update's gradient: computed here alone, or shared with the other workers.
+    fn gradient(&mut self, batch: &Batch, measure: bool) -> Result<UpdateGradient, TrainError> {
+        if self.comm.world() == 1 {
+            return Ok(UpdateGradient::Ready(
+                Box::new(self.gradient_within_memory(batch, measure)?),
+                None,
+            ));
+        }
+        let share = Share {
+            rank: self.comm.rank(),
+            world: self.comm.world(),
+        };
+        loop {
+            let contribution = if self.stopping.is_some() {
+                Contribution::Stop
+            } else {
+                match self.try_gradient(batch, measure, share) {
+                    Ok(local) => Contribution::Computed(local),
+                    Err(GradientFailure::OutOfMemory(_)) => {
+                        self.net.model.discard_pass_stats();
+                        Contribution::OutOfMemory
+                    }
+                    Err(GradientFailure::Tensor(e)) => return Err(e.into()),
+                }
+            };
+            let combined = parallel::combine(
+                self.comm.as_mut(),
+                &self.net.model,
+                &self.net.params,
+                contribution,
+                (batch.len, &self.micro),
+                measure,
+            )
+            .map_err(TrainError::Collective)?;
+            match combined {
+                Combined::Gradient(g, cost) => {
+                    let step = ParallelStep {
+                        busy: parallel::busy_workers(share.world, batch.len, &self.micro),
+                        comm_seconds: cost.seconds,
+                        comm_bytes: cost.bytes,
+                        step_seconds: 0.0,
+                    };
+                    return Ok(UpdateGradient::Ready(Box::new(g), Some(step)));
+                }
+                Combined::Stop => return Ok(UpdateGradient::Stop),
+                // Some worker ran out of memory: all shrink alike, so the micro-batches stay
+                // the same on every worker, and retry.
+                Combined::OutOfMemory => {
+                    self.shrink_micro(batch.len, "a worker ran out of memory")?
+                }
+            }
+        }
+    }
+
+    /// This worker's share of the update's gradient, or why it failed.
+    fn try_gradient(
+        &self,
+        batch: &Batch,
+        measure: bool,
+        share: Share,
+    ) -> Result<LocalGradient, GradientFailure> {
+        if self
+            .faults
+            .oom_above
+            .is_some_and(|limit| self.micro.size(batch.len) > limit)
+        {
+            return Err(GradientFailure::OutOfMemory(
+                "injected by the test setup".into(),
+            ));
+        }
+        local_gradient(
+            &self.net.model,
+            &self.net.params,
+            (&batch.images, &batch.labels),
+            &self.micro,
+            share,
+            &self.device,
+            measure,
+        )
+        .map_err(GradientFailure::from)
+    }
+
+    /// Halves the micro-batch after an out-of-memory failure, with a warning; fails when a
+    /// micro-batch is one image already.
+    fn shrink_micro(&mut self, batch: usize, reason: &str) -> Result<(), TrainError> {
+        let Some((old, new)) = self.micro.shrink(batch) else {
+            return Err(TrainError::OutOfMemory(reason.to_string()));
+        };
+        let ghost = self.cfg.model.ghost_batch;
+        let note = if self.micro.below_ghost() {
+            format!("; below the ghost batch {ghost}, batch-norm statistics now use {new} samples")
+        } else {
+            String::new()
+        };
+        let message = format!(
+            "out of memory with micro-batches of {old}: retrying update {} with micro-batches of {new} ({} per update){note}",
+            self.progress.update + 1,
+            self.micro.accumulation(batch)
+        );
+        self.warn(message);
+        Ok(())
+    }
+
     /// The batch's gradient; on out-of-memory the micro-batch is halved (accumulation raised)
     /// and the same update retried, with a warning, until it fits or a micro-batch is one image.
     fn gradient_within_memory(
         &mut self,
         batch: &Batch,
         measure: bool,
-        saved_buffers: &[Tensor],
     ) -> Result<BatchGradient, TrainError> {
         loop {
-            let result = if self
-                .faults
-                .oom_above
-                .is_some_and(|limit| self.micro.size(batch.len) > limit)
-            {
-                Err(GradientFailure::OutOfMemory(
-                    "injected by the test setup".into(),
-                ))
-            } else {
-                batch_gradient(
-                    &self.net.model,
-                    &self.net.params,
-                    &batch.images,
-                    &batch.labels,
-                    &self.micro,
-                    &self.device,
-                    measure,
-                )
-                .map_err(GradientFailure::from)
-            };
-            let reason = match result {
-                Ok(g) => return Ok(g),
+            let reason = match self.try_gradient(batch, measure, Share::ALL) {
+                Ok(local) => {
+                    return Ok(whole_batch(
+                        local,
+                        batch.len,
+                        &self.micro,
+                        &self.net.params,
+                        measure,
+                    )?)
+                }
                 Err(GradientFailure::Tensor(e)) => return Err(e.into()),
                 Err(GradientFailure::OutOfMemory(reason)) => reason,
             };
-            // The failed pass may have moved running statistics: undo before retrying.
-            self.net.store.restore_buffers(saved_buffers)?;
-            let Some((old, new)) = self.micro.shrink(batch.len) else {
-                return Err(TrainError::OutOfMemory(reason));
-            };
-            let ghost = self.cfg.model.ghost_batch;
-            let note = if self.micro.below_ghost() {
-                format!(
-                    "; below the ghost batch {ghost}, batch-norm statistics now use {new} samples"
-                )
-            } else {
-                String::new()
-            };
-            self.emit(Event::Warning(MessageEvent {
-                message: format!(
-                    "out of memory with micro-batches of {old}: retrying update {} with micro-batches of {new} ({} per update){note}",
-                    self.progress.update + 1,
-                    self.micro.accumulation(batch.len)
-                ),
-            }));
+            // The failed attempt's batch statistics belong to no update.
+            self.net.model.discard_pass_stats();
+            self.shrink_micro(batch.len, &reason)?;
         }
     }
 
@@ -384,11 +533,29 @@ impl Trainer {
 
     fn finish_epoch(&mut self) -> Result<(), TrainError> {
         let eval_started = std::time::Instant::now();
-        let (test_loss, test_acc) = evaluate(
+        // Each worker evaluates its share of the test batches; the sums make the whole.
+        let share = Share {
+            rank: self.comm.rank(),
+            world: self.comm.world(),
+        };
+        let mine = &self.test[share.range(self.test.len())];
+        let sums = evaluate(
             &self.net.model,
-            self.test.iter().map(|(i, l)| (i.as_slice(), l.as_slice())),
+            mine.iter().map(|(i, l)| (i.as_slice(), l.as_slice())),
             &self.device,
         )?;
+        let sums = if share.world > 1 {
+            let mut v = vec![sums.loss_sum, sums.correct, sums.count];
+            self.comm.sum_f64(&mut v).map_err(TrainError::Collective)?;
+            EvalSums {
+                loss_sum: v[0],
+                correct: v[1],
+                count: v[2],
+            }
+        } else {
+            sums
+        };
+        let (test_loss, test_acc) = sums.mean();
         let ev: EpochEvent =
             self.progress
                 .end_epoch(test_loss, test_acc, eval_started.elapsed().as_secs_f64());
@@ -471,9 +638,15 @@ impl Trainer {
                 Control::Checkpoint => {
                     self.checkpoint(CheckpointReason::Key)?;
                 }
+                // The other workers must stop at the same update: the next one carries the
+                // request to them.
+                Control::Stop { checkpoint } if self.comm.world() > 1 => {
+                    self.stopping = Some(checkpoint);
+                    return Ok(None);
+                }
                 Control::Stop { checkpoint } => {
                     let path = if checkpoint {
-                        Some(self.checkpoint(CheckpointReason::Interrupt)?)
+                        self.checkpoint(CheckpointReason::Interrupt)?
                     } else {
                         None
                     };
@@ -496,6 +669,11 @@ impl Trainer {
             message: message.clone(),
         }));
         let path = self.checkpoint(CheckpointReason::Nan)?;
+        let saved = path
+            .as_ref()
+            .map_or("this worker keeps no checkpoints".to_string(), |p| {
+                format!("last good state saved to {}", p.display())
+            });
         if self.pause_on_non_finite {
             self.emit(Event::Paused(PauseEvent {
                 update: self.progress.update,
@@ -504,9 +682,9 @@ impl Trainer {
             return self.handle_control(control, true);
         }
         self.emit(Event::Failed(MessageEvent {
-            message: format!("{message}; last good state saved to {}", path.display()),
+            message: format!("{message}; {saved}"),
         }));
-        Ok(Some(Outcome::Diverged(Some(path))))
+        Ok(Some(Outcome::Diverged(path)))
     }
 
     /// The run's state as a checkpoint holds it.
@@ -533,11 +711,15 @@ impl Trainer {
         }
     }
 
-    /// Writes a checkpoint of the current state and reports it. A failed write is reported and
-    /// training goes on from the last good checkpoint, unless the run ends with this one.
-    pub fn checkpoint(&mut self, reason: CheckpointReason) -> Result<PathBuf, TrainError> {
+    /// Writes a checkpoint of the current state and reports it (on the worker that owns the
+    /// run; the others keep none). A failed write is reported and training goes on from the
+    /// last good checkpoint, unless the run ends with this one.
+    pub fn checkpoint(&mut self, reason: CheckpointReason) -> Result<Option<PathBuf>, TrainError> {
         let state = self.state(reason);
-        match self.checkpoints.write(&state) {
+        let Some(checkpoints) = self.checkpoints.as_mut() else {
+            return Ok(None);
+        };
+        match checkpoints.write(&state) {
             Ok(Written::Saved(path)) => {
                 self.emit(Event::Checkpoint(CheckpointEvent {
                     path: path.display().to_string(),
@@ -545,11 +727,11 @@ impl Trainer {
                     update: self.progress.update,
                     reason: reason.as_str().to_string(),
                 }));
-                Ok(path)
+                Ok(Some(path))
             }
             Ok(Written::KeptLast { error, path }) => {
                 self.warn(error.to_string());
-                Ok(path)
+                Ok(Some(path))
             }
             Err(e) => {
                 self.warn(e.to_string());
@@ -625,7 +807,8 @@ mod tests {
             data,
             data_label: "synthetic".into(),
             device: Device::Cpu,
-            run_dir: dir.to_path_buf(),
+            run_dir: Some(dir.to_path_buf()),
+            comm: Box::new(crate::train::collective::Local),
             events,
             pause_on_non_finite: false,
             faults: Faults::default(),

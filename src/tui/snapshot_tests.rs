@@ -240,6 +240,7 @@ fn a_million_updates_draw_as_fast_as_a_thousand() {
                 lr: 0.1,
                 batch: 128,
                 images_per_sec: 2000.0,
+                parallel: None,
             }),
         ));
     }

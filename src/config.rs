@@ -210,9 +210,12 @@ pub struct ScheduleConfig {
     pub lr_scale: f64,
     /// B ∝ 1/(1−m) variant: run with this momentum and scale B₀ by (1−m)/(1−this) (unset = off).
     pub momentum: Option<f64>,
-    /// Adaptive: a plateau is an epoch whose fall of the mean training loss is less than this
-    /// fraction of the largest one-epoch fall so far in the stage.
+    /// Adaptive: a plateau is when the mean training loss's fall per epoch, over the last
+    /// `adaptive_window` epochs, is less than this fraction of the largest one-epoch fall so far
+    /// in the stage.
     pub adaptive_threshold: f64,
+    /// Adaptive: epochs averaged for the plateau test (1 = the last epoch alone).
+    pub adaptive_window: usize,
     /// Adaptive: epochs every stage lasts at least.
     pub adaptive_min_epochs: usize,
     /// Adaptive without milestones: how many times the noise is cut (with milestones: one per
@@ -327,6 +330,7 @@ impl Default for ScheduleConfig {
             lr_scale: 1.0,
             momentum: None,
             adaptive_threshold: 0.15,
+            adaptive_window: 2,
             adaptive_min_epochs: 2,
             adaptive_cuts: 3,
             adaptive_efficiency: 0.5,
@@ -504,6 +508,9 @@ impl RunConfig {
                 s.adaptive_efficiency,
                 "must be in (0, 1]",
             ));
+        }
+        if s.adaptive_window == 0 {
+            return Err(bad("schedule.adaptive_window", 0, "must be at least 1"));
         }
         if s.adaptive_min_epochs == 0 {
             return Err(bad("schedule.adaptive_min_epochs", 0, "must be at least 1"));

@@ -35,6 +35,8 @@ enum Command {
     Data(cli::data::Args),
     /// Time the full training step (forward, backward, update) per network and batch size.
     Bench(cli::bench::Args),
+    /// Project a schedule's wall time onto a cluster of workers, beside decay-LR's.
+    Plan(cli::plan::Args),
 }
 
 fn main() {
@@ -56,6 +58,7 @@ fn main() {
         Command::Export(a) => cli::export::run(a),
         Command::Data(a) => cli::data::run(a).map(|()| 0),
         Command::Bench(a) => cli::bench::run(a),
+        Command::Plan(a) => cli::plan::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

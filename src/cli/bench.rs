@@ -3,7 +3,10 @@
 //! images/s, step time and achieved GFLOP/s (training ≈ 3× the forward pass's FLOPs as a direct
 //! convolution counts them: where the Winograd kernels take a layer, fewer multiplications do the
 //! same work, so the figure is a direct-convolution equivalent, above what the FMA units run);
-//! `--both` times our kernels and stock candle back to back and prints the ratio.
+//! `--both` times our kernels and stock candle back to back and prints the ratio. Under
+//! `mpirun -np N` (the `mpi` feature) it times the data-parallel step: every worker computes
+//! its share of the micro-batches, then the shares are combined; rank 0 prints, with the
+//! all-reduce time.
 
 use std::time::Instant;
 
@@ -11,11 +14,14 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::config::{Arch, ModelConfig, OptimConfig, RunConfig};
+use crate::error::Silent;
 use crate::model::{ParamStore, ResNet};
 use crate::ops::Kernels;
+use crate::train::collective::{self, Collective};
 use crate::train::micro::MicroBatching;
 use crate::train::optim::Optimizer;
-use crate::train::step::batch_gradient;
+use crate::train::parallel::{self, Combined, Contribution};
+use crate::train::step::{batch_gradient, local_gradient, Share};
 
 /// Arguments of `batchramp bench`.
 #[derive(clap::Args, Debug, Clone)]
@@ -84,10 +90,20 @@ pub struct BenchResult {
     pub gflops: f64,
     /// Device description.
     pub device: String,
+    /// Workers the step was shared among.
+    pub workers: usize,
+    /// Median milliseconds of combining the workers' shares (0 for one worker).
+    pub comm_ms: f64,
 }
 
 /// Runs the benchmark; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<i32> {
+    let (_interrupt, interrupt_rx) = crossbeam_channel::bounded::<()>(1);
+    let mut comm = collective::join(interrupt_rx).map_err(|e| match e.speaks() {
+        true => anyhow::Error::new(e),
+        false => Silent(2).into(),
+    })?;
+    let speak = comm.rank() == 0;
     let cfg = RunConfig::load(None, &args.set)?;
     crate::device::set_cpu_threads(cfg.hardware.threads);
     let (device, device_name) = crate::device::select(&args.device, cfg.hardware.threads)?;
@@ -110,8 +126,16 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         vec![cfg.hardware.kernels]
     };
     let mut results = Vec::new();
-    if !args.json {
-        println!("device: {device_name}");
+    let world = comm.world();
+    if !args.json && speak {
+        if world > 1 {
+            println!(
+                "device: {device_name} × {world} workers (micro-batches of at most {}; each step shared among them)",
+                cfg.hardware.max_micro_batch
+            );
+        } else {
+            println!("device: {device_name}");
+        }
         println!(
             "{:<9} {:>6} {:>7} {:>10} {:>10} {:>9}",
             "net", "batch", "kernels", "step ms", "images/s", "GFLOP/s"
@@ -121,22 +145,30 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         for &batch in &batches {
             let mut row = Vec::new();
             for &k in &kernels {
-                let r = time_step(arch, batch, k, &cfg, &device, &args)
+                let r = time_step(arch, batch, k, &cfg, &device, &args, comm.as_mut())
                     .with_context(|| format!("timing {arch} at batch {batch}"))?;
                 let r = BenchResult {
                     device: device_name.clone(),
                     ..r
                 };
-                if !args.json {
-                    println!(
+                if !args.json && speak {
+                    print!(
                         "{:<9} {:>6} {:>7} {:>10.1} {:>10.1} {:>9.1}",
                         r.net, r.batch, r.kernels, r.step_ms, r.images_per_sec, r.gflops
                     );
+                    if world > 1 {
+                        print!(
+                            "   comm {:.1} ms ({:.0}%)",
+                            r.comm_ms,
+                            100.0 * r.comm_ms / r.step_ms
+                        );
+                    }
+                    println!();
                 }
                 row.push(r.clone());
                 results.push(r);
             }
-            if row.len() == 2 && !args.json {
+            if row.len() == 2 && !args.json && speak {
                 println!(
                     "{:<9} {:>6} {:>7} speed-up ×{:.2}",
                     "",
@@ -147,7 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             }
         }
     }
-    if args.json {
+    if args.json && speak {
         println!("{}", serde_json::to_string_pretty(&results)?);
     }
     Ok(0)
@@ -160,6 +192,7 @@ fn time_step(
     cfg: &RunConfig,
     device: &candle_core::Device,
     args: &Args,
+    comm: &mut dyn Collective,
 ) -> anyhow::Result<BenchResult> {
     let model_cfg = ModelConfig {
         arch,
@@ -180,22 +213,59 @@ fn time_step(
         .map(|i| ((i.wrapping_mul(2654435761) >> 7) % 1000) as f32 / 500.0 - 1.0)
         .collect();
     let labels: Vec<u32> = (0..batch).map(|i| (i % 10) as u32).collect();
+    let world = comm.world();
+    // One worker runs the whole batch at once; several share its micro-batches.
     let micro = MicroBatching::new(
-        cfg.hardware.max_micro_batch.max(batch),
+        if world > 1 {
+            cfg.hardware.max_micro_batch
+        } else {
+            cfg.hardware.max_micro_batch.max(batch)
+        },
         model_cfg.ghost_batch,
     );
+    let share = Share {
+        rank: comm.rank(),
+        world,
+    };
     let mut times = Vec::with_capacity(args.steps);
+    let mut comm_times = Vec::with_capacity(args.steps);
     for i in 0..args.warmup + args.steps {
         let t = Instant::now();
-        let g = batch_gradient(&model, &params, &images, &labels, &micro, device, false)?;
-        optim.step(&g.grads)?;
+        let (grads, comm_seconds) = if world > 1 {
+            let local = local_gradient(
+                &model,
+                &params,
+                (&images, &labels),
+                &micro,
+                share,
+                device,
+                false,
+            )?;
+            match parallel::combine(
+                comm,
+                &model,
+                &params,
+                Contribution::Computed(local),
+                (batch, &micro),
+                false,
+            )? {
+                Combined::Gradient(g, cost) => (g.grads, cost.seconds),
+                _ => anyhow::bail!("the workers did not agree on the benchmark's step"),
+            }
+        } else {
+            let g = batch_gradient(&model, &params, &images, &labels, &micro, device, false)?;
+            (g.grads, 0.0)
+        };
+        optim.step(&grads)?;
         // Make sure queued device work is finished before the clock stops.
         device.synchronize()?;
         if i >= args.warmup {
             times.push(t.elapsed().as_secs_f64());
+            comm_times.push(comm_seconds);
         }
     }
     times.sort_by(f64::total_cmp);
+    comm_times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let flops = 3.0 * model.flops_per_image() * batch as f64;
     Ok(BenchResult {
@@ -206,5 +276,7 @@ fn time_step(
         images_per_sec: batch as f64 / median,
         gflops: flops / median / 1e9,
         device: String::new(),
+        workers: world,
+        comm_ms: comm_times[comm_times.len() / 2] * 1e3,
     })
 }

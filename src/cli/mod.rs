@@ -5,6 +5,7 @@ pub mod bench;
 pub mod compare;
 pub mod data;
 pub mod export;
+pub mod plan;
 pub mod plot;
 pub mod replay;
 pub mod train;

@@ -72,8 +72,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let outcome = session.join().map_err(in_the_job);
         drop(signals);
         return match outcome? {
+            // Rank 0 says it; the other workers leave quietly with the same code.
             Outcome::Stopped(_) if SIGNAL_EXIT.load(Ordering::SeqCst) != 0 => {
-                Err(Interrupted(SIGNAL_EXIT.load(Ordering::SeqCst)).into())
+                Err(Silent(SIGNAL_EXIT.load(Ordering::SeqCst)).into())
             }
             Outcome::Diverged(_) => Err(Silent(1).into()),
             _ => Ok(0),

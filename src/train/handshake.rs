@@ -62,7 +62,7 @@ pub fn agree(
         let keys = config_differences(&first.config, &other.config);
         if !keys.is_empty() {
             problems.push(format!(
-                "{who} has another config: {} (rank 0's first)",
+                "{who} has another config (rank 0's value vs its own): {}",
                 keys.join(", ")
             ));
         }

@@ -10,6 +10,7 @@ pub mod micro;
 pub mod noise;
 pub mod optim;
 pub mod parallel;
+pub mod plan;
 pub mod progress;
 pub mod schedule;
 pub mod session;

@@ -38,6 +38,8 @@ struct AdaptiveRule {
     /// Plateau: the last epoch's fall of the training loss is below this fraction of the
     /// stage's largest ([`plateau_ratio`]).
     threshold: f64,
+    /// Epochs whose falls are averaged for the plateau test.
+    window: usize,
     /// Smallest statistical efficiency, relative to the initial batch, that a larger B may have.
     efficiency: f64,
     /// B is kept a multiple of the ghost batch so chunks line up.
@@ -57,7 +59,7 @@ pub struct AdaptiveState {
 /// Why the adaptive rule cut the noise at the end of an epoch.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum CutTrigger {
-    /// The last epoch's fall of the training loss was this fraction of the stage's largest.
+    /// The training loss's recent fall per epoch was this fraction of the stage's largest.
     Plateau(f64),
     /// The config's milestone for this cut was reached.
     Milestone(usize),
@@ -120,6 +122,7 @@ impl Schedule {
                 deadlines,
                 min_epochs: s.adaptive_min_epochs.max(1),
                 threshold: s.adaptive_threshold,
+                window: s.adaptive_window,
                 efficiency: s.adaptive_efficiency,
                 ghost: cfg.model.ghost_batch,
             },
@@ -235,8 +238,8 @@ impl Schedule {
 
     /// The adaptive rule, at the end of `epoch` with that epoch's mean training loss and the
     /// current noise-scale estimate. It decides *when* the SGD noise g falls by the factor k —
-    /// when the training loss has plateaued (its last fall is below `adaptive_threshold` of the
-    /// stage's largest, [`plateau_ratio`]), at the latest at the config's milestone for this cut, and in any case early
+    /// when the training loss has plateaued (its mean fall over the last `adaptive_window`
+    /// epochs is below `adaptive_threshold` of the stage's largest, [`plateau_ratio`]), at the latest at the config's milestone for this cut, and in any case early
     /// enough that the remaining cuts fit before the end — never before the stage has lasted
     /// `adaptive_min_epochs`, and never on the noise estimate alone. B_simple decides *how
     /// much* of the fall B takes: B grows to the largest batch whose statistical efficiency
@@ -277,7 +280,7 @@ impl Schedule {
 
     /// Whether the noise falls from epoch `next` on, and why (the first reason that holds).
     fn trigger(&self, next: usize) -> Option<CutTrigger> {
-        if let Some(ratio) = plateau_ratio(&self.state.stage_losses) {
+        if let Some(ratio) = plateau_ratio(&self.state.stage_losses, self.rule.window) {
             if ratio < self.rule.threshold {
                 return Some(CutTrigger::Plateau(ratio));
             }
@@ -325,19 +328,22 @@ impl Schedule {
     }
 }
 
-/// How much the training loss fell over the last epoch, as a fraction of its largest fall over
-/// one epoch of the stage so far; 0 when the stage's loss has not fallen at all. Needs three
-/// epochs (two falls). The ratio does not depend on the loss's scale, so one threshold serves
-/// a noisy first stage with fast falls and quiet late stages with small ones.
-pub fn plateau_ratio(losses: &[f64]) -> Option<f64> {
-    if losses.len() < 3 {
+/// How much the training loss fell per epoch over the last `window` epochs, as a fraction of its
+/// largest fall over one epoch of the stage so far; 0 when the stage's loss has not fallen at
+/// all. Needs `window + 1` falls (`window + 2` epochs), so the largest can come before the
+/// ones averaged. The ratio does not depend on the loss's scale, so one threshold serves a noisy
+/// first stage with fast falls and quiet late stages with small ones; averaging over a window
+/// keeps one flat epoch of a noisy curve from passing for a plateau.
+pub fn plateau_ratio(losses: &[f64], window: usize) -> Option<f64> {
+    let window = window.max(1);
+    if losses.len() < window + 2 {
         return None;
     }
     let falls: Vec<f64> = losses.windows(2).map(|w| w[0] - w[1]).collect();
     let largest = falls.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let last = falls[falls.len() - 1];
+    let recent = falls[falls.len() - window..].iter().sum::<f64>() / window as f64;
     Some(if largest > 0.0 {
-        (last / largest).max(0.0)
+        (recent / largest).max(0.0)
     } else {
         0.0
     })
@@ -347,7 +353,7 @@ pub fn plateau_ratio(losses: &[f64]) -> Option<f64> {
 fn describe_cut(trigger: CutTrigger, b_simple: Option<f64>, from: usize, to: usize) -> String {
     let why = match trigger {
         CutTrigger::Plateau(ratio) => format!(
-            "plateau: the training loss fell {:.0}% as much as in the stage's best epoch",
+            "plateau: the training loss fell {:.0}% as much per epoch as in the stage's best",
             ratio * 100.0
         ),
         CutTrigger::Milestone(m) => format!("milestone {m}"),
@@ -366,6 +372,8 @@ mod tests {
 
     fn paper_config(kind: ScheduleKind) -> RunConfig {
         let mut cfg = RunConfig::default();
+        // The rule's tests read one epoch at a time; the window has its own test.
+        cfg.schedule.adaptive_window = 1;
         cfg.schedule.kind = kind;
         cfg.schedule.epochs = 200;
         cfg.schedule.milestones = vec![60, 120, 160];
@@ -490,6 +498,24 @@ mod tests {
         assert!((stage.noise_scale - g0 / 5.0).abs() < 1e-9 * g0);
         assert!(stage.reason.as_deref().unwrap().starts_with("plateau"));
         assert_eq!(s.stage(5).batch, 128);
+    }
+
+    #[test]
+    fn adaptive_window_waits_out_a_single_flat_epoch() {
+        let mut cfg = paper_config(ScheduleKind::Adaptive);
+        cfg.schedule.epochs = 20;
+        cfg.schedule.milestones = vec![];
+        cfg.schedule.max_batch = 5000;
+        cfg.schedule.adaptive_window = 2;
+        let mut s = Schedule::new(&cfg, 50_000);
+        // Falls 0.4, 0.2, 0.01 (flat), 0.2, then small ones: one epoch alone would cut after
+        // the flat one; two averaged wait for the loss to settle.
+        let losses = [2.0, 1.6, 1.4, 1.39, 1.19, 1.18, 1.175, 1.17];
+        let cuts = feed(&mut s, 0..losses.len(), |e| losses[e], 1e5);
+        assert_eq!(cuts, vec![6], "{:?}", s.stages());
+        cfg.schedule.adaptive_window = 1;
+        let mut s = Schedule::new(&cfg, 50_000);
+        assert_eq!(feed(&mut s, 0..4, |e| losses[e], 1e5), vec![3]);
     }
 
     #[test]
@@ -639,16 +665,26 @@ mod tests {
 
     #[test]
     fn plateau_ratio_is_scale_free() {
-        assert_eq!(plateau_ratio(&[2.0, 1.0]), None);
-        let a = plateau_ratio(&[2.0, 1.0, 0.9]).unwrap();
-        let b = plateau_ratio(&[0.2, 0.1, 0.09]).unwrap();
+        assert_eq!(plateau_ratio(&[2.0, 1.0], 1), None);
+        let a = plateau_ratio(&[2.0, 1.0, 0.9], 1).unwrap();
+        let b = plateau_ratio(&[0.2, 0.1, 0.09], 1).unwrap();
         assert!((a - 0.1).abs() < 1e-12 && (a - b).abs() < 1e-12);
         assert_eq!(
-            plateau_ratio(&[1.0, 1.1, 1.2]),
+            plateau_ratio(&[1.0, 1.1, 1.2], 1),
             Some(0.0),
             "a rising loss is a plateau"
         );
-        assert_eq!(plateau_ratio(&[1.0, 0.9, 1.0]), Some(0.0));
+        assert_eq!(plateau_ratio(&[1.0, 0.9, 1.0], 1), Some(0.0));
+        // A window of two: one flat epoch between two falls is not a plateau.
+        let noisy = [2.0, 1.0, 0.9, 0.899, 0.8];
+        assert!(plateau_ratio(&noisy, 1).unwrap() > 0.09);
+        assert!(plateau_ratio(&noisy[..4], 1).unwrap() < 0.01);
+        assert!((plateau_ratio(&noisy[..4], 2).unwrap() - 0.0505).abs() < 1e-9);
+        assert_eq!(
+            plateau_ratio(&noisy[..3], 2),
+            None,
+            "needs the largest fall before the window"
+        );
         assert!((efficient_batch(128, 1000.0, 0.5) - 1256.0).abs() < 1e-9);
         assert!((efficient_batch(128, 1000.0, 1.0) - 128.0).abs() < 1e-9);
     }

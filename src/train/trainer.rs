@@ -279,6 +279,10 @@ impl Trainer {
             // Interrupted waiting for the other workers: the state is that of the last update
             // applied (a checkpoint, if it must be written, comes from there).
             Err(TrainError::Collective(CollectiveError::Interrupted)) => {
+                self.warn(format!(
+                    "interrupted while waiting for the other workers (a signal, or another worker ended): stopping after update {}",
+                    self.progress.update
+                ));
                 let path = self.checkpoint(CheckpointReason::Interrupt)?;
                 Ok(Outcome::Stopped(path))
             }

@@ -1,0 +1,278 @@
+//! `batchramp plan`: projects a config's schedule, and its decay-LR equivalent, onto a cluster
+//! of workers (`train::plan`), from the time one micro-batch takes on this machine (measured
+//! here, or read from `batchramp bench --json`) and a link's bandwidth and latency; with
+//! `--from-run`, sets a data-parallel run's measured all-reduces beside the model's.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::config::{RunConfig, ScheduleKind};
+use crate::events::Event;
+use crate::format::{count, duration};
+use crate::model::{ParamStore, ResNet};
+use crate::train::micro::MicroBatching;
+use crate::train::optim::Optimizer;
+use crate::train::plan::{project, Cluster, Projection};
+use crate::train::schedule::Schedule;
+use crate::train::step::batch_gradient;
+use crate::BadInput;
+
+/// Arguments of `batchramp plan`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Config file (TOML); defaults to the built-in default preset.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Override a config key, e.g. --set schedule.epochs=200 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Workers in the cluster.
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// Link bandwidth in Gbit/s.
+    #[arg(long, value_name = "GBIT/S", default_value_t = 10.0)]
+    pub bandwidth: f64,
+    /// Fixed cost of one all-reduce in microseconds.
+    #[arg(long, value_name = "US", default_value_t = 50.0)]
+    pub latency_us: f64,
+    /// Training images per epoch (default: CIFAR-10's 50,000, or the config's subset).
+    #[arg(long)]
+    pub images: Option<usize>,
+    /// Use this `batchramp bench --json` output for the time of a micro-batch instead of
+    /// measuring it here.
+    #[arg(long, value_name = "FILE")]
+    pub bench: Option<PathBuf>,
+    /// A data-parallel run whose measured all-reduces to show beside the model's.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub from_run: Option<PathBuf>,
+}
+
+/// Runs `batchramp plan`; returns the exit code.
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    if args.workers == 0 || !(args.bandwidth > 0.0) || args.latency_us < 0.0 {
+        return Err(BadInput(
+            "--workers must be at least 1, --bandwidth above 0 and --latency-us at least 0".into(),
+        )
+        .into());
+    }
+    let cfg = RunConfig::load(args.config.as_deref(), &args.set)?;
+    crate::device::set_cpu_threads(cfg.hardware.threads);
+    let images = args.images.unwrap_or(match cfg.data.train_subset {
+        0 => 50_000,
+        n => n.min(50_000),
+    });
+    let micro = MicroBatching::new(cfg.hardware.max_micro_batch, cfg.model.ghost_batch);
+    let micro_size = micro.size(usize::MAX);
+    let (per_image, source) = match &args.bench {
+        Some(path) => from_bench(path, &cfg, micro_size)?,
+        None => measure(&cfg, micro_size)?,
+    };
+    let (params, bn_values) = model_sizes(&cfg, micro_size)?;
+    let cluster = |workers| Cluster {
+        workers,
+        bandwidth: args.bandwidth * 1e9 / 8.0,
+        latency: args.latency_us * 1e-6,
+        seconds_per_image: per_image,
+        // The gradient, the batch-norm statistics of the update's micro-batches, six f64 sums.
+        bytes_per_update: 4.0 * (params as f64 + bn_values) + 48.0,
+    };
+    let planned = Schedule::new(&cfg, images);
+    let baseline = {
+        let mut c = cfg.clone();
+        c.schedule.kind = ScheduleKind::DecayLr;
+        Schedule::new(&c, images)
+    };
+
+    println!(
+        "plan: {} ({} params), {} images per epoch, {} epochs; {} workers, {} Gbit/s, {} µs per all-reduce",
+        cfg.model.arch,
+        count(params as u64),
+        count(images as u64),
+        cfg.schedule.epochs,
+        args.workers,
+        args.bandwidth,
+        args.latency_us
+    );
+    println!(
+        "a micro-batch of {micro_size} images takes {:.1} ms ({source}); {:.2} MB are all-reduced per update",
+        per_image * micro_size as f64 * 1e3,
+        cluster(args.workers).bytes_per_update / 1e6
+    );
+    if cfg.schedule.kind == ScheduleKind::Adaptive {
+        println!("(the adaptive schedule decides its stages while training: only its first stage is known here)");
+    }
+    let ours = project(&planned, images, &micro, &cluster(args.workers));
+    let theirs = project(&baseline, images, &micro, &cluster(args.workers));
+    print_projection(&format!("{}", cfg.schedule.kind), &ours, args.workers);
+    print_projection(
+        &format!("decay-lr (same epochs, B {})", baseline.stages()[0].batch),
+        &theirs,
+        args.workers,
+    );
+
+    // Scaling: where each schedule stops gaining from more workers.
+    let mut ws: Vec<usize> = std::iter::successors(Some(1usize), |w| Some(w * 2))
+        .take_while(|&w| w < args.workers)
+        .collect();
+    ws.push(args.workers);
+    println!();
+    print!("{:<16}", "workers");
+    for w in &ws {
+        print!("{w:>10}");
+    }
+    println!();
+    for (name, sched) in [
+        (cfg.schedule.kind.to_string(), &planned),
+        ("decay-lr".into(), &baseline),
+    ] {
+        print!("{name:<16}");
+        for &w in &ws {
+            print!(
+                "{:>10}",
+                duration(project(sched, images, &micro, &cluster(w)).seconds())
+            );
+        }
+        println!();
+    }
+    if let Some(dir) = &args.from_run {
+        compare_with_run(dir, &cluster)?;
+    }
+    Ok(0)
+}
+
+fn print_projection(title: &str, p: &Projection, workers: usize) {
+    println!();
+    println!("{title}");
+    println!(
+        "  {:<6} {:>7} {:>6} {:>8} {:>9} {:>6} {:>10}",
+        "stage", "epochs", "B", "busy", "img/s", "comm", "wall"
+    );
+    for (i, s) in p.stages.iter().enumerate() {
+        println!(
+            "  {:<6} {:>7} {:>6} {:>8} {:>9} {:>5.0}% {:>10}",
+            i + 1,
+            format!("{}-{}", s.epochs.0 + 1, s.epochs.1),
+            s.batch,
+            format!("{}/{workers}", s.busy),
+            count(s.images_per_sec.round() as u64),
+            100.0 * s.comm_share,
+            duration(s.seconds)
+        );
+    }
+    println!(
+        "  total: {} updates, {:.0}% communication, {}",
+        count(p.updates()),
+        100.0 * p.comm_share(),
+        duration(p.seconds())
+    );
+}
+
+/// Seconds per training image, timed here on one micro-batch (warm-up, then the median of
+/// three steps).
+fn measure(cfg: &RunConfig, micro_size: usize) -> anyhow::Result<(f64, String)> {
+    let device = candle_core::Device::Cpu;
+    let mut store = ParamStore::new(&device, cfg.seed);
+    let model = ResNet::new(&mut store, &cfg.model, cfg.hardware.kernels, 10)?;
+    let params: Vec<_> = store.trainable().iter().map(|(_, v)| v.clone()).collect();
+    let mut optim = Optimizer::new(&cfg.optim, params.clone());
+    let images: Vec<f32> = (0..micro_size * 3072)
+        .map(|i| ((i.wrapping_mul(2654435761) >> 7) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    let labels: Vec<u32> = (0..micro_size).map(|i| (i % 10) as u32).collect();
+    let micro = MicroBatching::new(micro_size, cfg.model.ghost_batch);
+    let mut times = Vec::new();
+    for i in 0..4 {
+        let t = Instant::now();
+        let g = batch_gradient(&model, &params, &images, &labels, &micro, &device, false)?;
+        optim.step(&g.grads)?;
+        if i > 0 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let threads = match cfg.hardware.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    Ok((
+        times[times.len() / 2] / micro_size as f64,
+        format!(
+            "measured here, {threads} thread{}",
+            if threads == 1 { "" } else { "s" }
+        ),
+    ))
+}
+
+/// Seconds per training image from `bench --json` output: the row of this network at the
+/// micro-batch size (else the nearest batch).
+fn from_bench(path: &PathBuf, cfg: &RunConfig, micro_size: usize) -> anyhow::Result<(f64, String)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
+        BadInput(format!(
+            "{}: not the output of `batchramp bench --json` ({e})",
+            path.display()
+        ))
+    })?;
+    let net = cfg.model.arch.to_string();
+    let best = rows
+        .iter()
+        .filter(|r| r["net"] == net.as_str())
+        .filter_map(|r| Some((r["batch"].as_u64()? as usize, r["images_per_sec"].as_f64()?)))
+        .min_by_key(|(b, _)| b.abs_diff(micro_size))
+        .ok_or_else(|| {
+            BadInput(format!(
+                "{}: no {net} row; run `batchramp bench --net {net} --batch {micro_size} --json`",
+                path.display()
+            ))
+        })?;
+    Ok((
+        1.0 / best.1,
+        format!("from {} at batch {}", path.display(), best.0),
+    ))
+}
+
+/// Parameters, and batch-norm statistics values per update of a micro-batch.
+fn model_sizes(cfg: &RunConfig, micro_size: usize) -> anyhow::Result<(usize, f64)> {
+    let mut store = ParamStore::new(&candle_core::Device::Cpu, cfg.seed);
+    let model = ResNet::new(&mut store, &cfg.model, cfg.hardware.kernels, 10)?;
+    Ok((store.param_count(), model.pass_stats_len(micro_size) as f64))
+}
+
+/// The run's measured all-reduce time per update beside the model's for its world size.
+fn compare_with_run(dir: &PathBuf, cluster: &dyn Fn(usize) -> Cluster) -> anyhow::Result<()> {
+    let log = crate::runlog::read_log(dir)?;
+    let world = log.header().map_or(1, |h| h.workers.len().max(1));
+    let mut comm: Vec<(f64, u64, f64)> = log
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Step(s) => s
+                .parallel
+                .map(|p| (p.comm_seconds, p.comm_bytes, p.step_seconds)),
+            _ => None,
+        })
+        .collect();
+    if comm.is_empty() {
+        return Err(BadInput(format!(
+            "{}: no data-parallel steps in this run (was it started with mpirun -np N?)",
+            dir.display()
+        ))
+        .into());
+    }
+    comm.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (seconds, bytes, _) = comm[comm.len() / 2];
+    let share = comm.iter().map(|c| c.0).sum::<f64>() / comm.iter().map(|c| c.2).sum::<f64>();
+    println!();
+    println!(
+        "measured in {} ({world} workers): median all-reduce {:.2} ms for {:.2} MB, {:.0}% of the update time; the model says {:.2} ms",
+        dir.display(),
+        seconds * 1e3,
+        bytes as f64 / 1e6,
+        100.0 * share,
+        cluster(world).allreduce_seconds() * 1e3
+    );
+    Ok(())
+}

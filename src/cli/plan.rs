@@ -51,7 +51,11 @@ pub struct Args {
 
 /// Runs `batchramp plan`; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    if args.workers == 0 || !(args.bandwidth > 0.0) || args.latency_us < 0.0 {
+    if args.workers == 0
+        || args.bandwidth.is_nan()
+        || args.bandwidth <= 0.0
+        || args.latency_us < 0.0
+    {
         return Err(BadInput(
             "--workers must be at least 1, --bandwidth above 0 and --latency-us at least 0".into(),
         )
@@ -242,7 +246,10 @@ fn model_sizes(cfg: &RunConfig, micro_size: usize) -> anyhow::Result<(usize, f64
 }
 
 /// The run's measured all-reduce time per update beside the model's for its world size.
-fn compare_with_run(dir: &PathBuf, cluster: &dyn Fn(usize) -> Cluster) -> anyhow::Result<()> {
+fn compare_with_run(
+    dir: &std::path::Path,
+    cluster: &dyn Fn(usize) -> Cluster,
+) -> anyhow::Result<()> {
     let log = crate::runlog::read_log(dir)?;
     let world = log.header().map_or(1, |h| h.workers.len().max(1));
     let mut comm: Vec<(f64, u64, f64)> = log

@@ -263,3 +263,27 @@ fn resume_refuses_a_corrupt_checkpoint_without_touching_the_run() {
     assert!(err.contains("corrupt or truncated"), "{err}");
     assert_eq!(std::fs::read(dir.join("events.jsonl")).unwrap(), before);
 }
+
+/// Started by a launcher as one of several processes, a build without MPI refuses once (rank 0
+/// says why, the others leave quietly) instead of running several independent trainings.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_build_without_mpi_refuses_to_be_one_of_several_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (rank, speaks) in [("0", true), ("1", false)] {
+        let out = bin()
+            .args(["train", "--data", "synthetic", "--no-tui", "--out"])
+            .arg(dir.path())
+            .env("OMPI_COMM_WORLD_SIZE", "2")
+            .env("OMPI_COMM_WORLD_RANK", rank)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), usize::from(speaks), "rank {rank}: {err}");
+        if speaks {
+            assert!(err.contains("built without MPI") && err.contains("--features mpi"), "{err}");
+        }
+    }
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "no run directory");
+}

@@ -1,0 +1,297 @@
+//! End to end over MPI (the `mpi` feature; needs `mpirun`, e.g. Debian's openmpi-bin): one
+//! training over 1, 2 and 3 processes gives the same numbers, a checkpoint of a 2-process run
+//! resumes in one process, workers started unlike refuse to train, and a worker that dies ends
+//! the job with rank 0's checkpoint and log intact.
+//!
+//! `cargo test --release --features mpi --test mpi`
+
+#![cfg(feature = "mpi")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use batchramp::events::{Event, Record};
+
+/// Small settings: 3 epochs of 640 synthetic images, B 32 → 160 → 800 in micro-batches of 32.
+const QUICK: &[&str] = &[
+    "--set",
+    "data.synthetic_train=640",
+    "--set",
+    "data.synthetic_test=256",
+    "--set",
+    "schedule.epochs=3",
+    "--set",
+    "schedule.milestones=[1,2]",
+    "--set",
+    "schedule.batch=32",
+    "--set",
+    "model.ghost_batch=32",
+    "--set",
+    "hardware.max_micro_batch=32",
+    "--set",
+    "hardware.threads=1",
+    "--set",
+    "data.eval_batch=64",
+];
+
+/// `mpirun -np N` as root too (CI runs as root), more processes than cores allowed.
+fn mpirun(n: usize) -> Command {
+    let mut c = Command::new("mpirun");
+    c.args(["--oversubscribe", "-np", &n.to_string()])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    c
+}
+
+fn train_args(out: &Path) -> Vec<String> {
+    let mut a: Vec<String> = ["train", "--data", "synthetic", "--no-tui", "--out"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    a.push(out.display().to_string());
+    a.extend(QUICK.iter().map(|s| s.to_string()));
+    a
+}
+
+fn train_on(n: usize, out: &Path, extra: &[&str]) -> Output {
+    mpirun(n)
+        .arg(env!("CARGO_BIN_EXE_batchramp"))
+        .args(train_args(out))
+        .args(extra)
+        .output()
+        .expect("running mpirun (is openmpi-bin installed?)")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn run_dir(out: &Path) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "only rank 0 makes a run directory: {dirs:?}");
+    dirs.pop().unwrap()
+}
+
+fn events(dir: &Path) -> Vec<Record> {
+    batchramp::runlog::read_log(dir).unwrap().records
+}
+
+/// (kind, update, values) of every step, epoch and noise-scale record.
+fn figures(recs: &[Record]) -> Vec<(&'static str, u64, Vec<f64>)> {
+    recs.iter()
+        .filter_map(|r| match &r.event {
+            Event::Step(s) => Some(("step", s.update, vec![s.loss, s.acc])),
+            Event::Epoch(e) => Some((
+                "epoch",
+                e.updates,
+                vec![e.train_loss, e.train_acc, e.test_loss, e.test_acc],
+            )),
+            Event::NoiseScale(n) => Some(("noise", n.update, vec![n.b_simple, n.grad_sq])),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The same figures up to float summation order (the all-reduce adds in another order).
+fn assert_close(a: &[Record], b: &[Record], what: &str) {
+    let (fa, fb) = (figures(a), figures(b));
+    assert_eq!(fa.len(), fb.len(), "{what}: record counts");
+    for (x, y) in fa.iter().zip(&fb) {
+        assert_eq!((x.0, x.1), (y.0, y.1), "{what}");
+        for (u, v) in x.2.iter().zip(&y.2) {
+            assert!(
+                (u - v).abs() <= 1e-4 * u.abs().max(1.0),
+                "{what}: {} at update {}: {u} vs {v}",
+                x.0,
+                x.1
+            );
+        }
+    }
+}
+
+#[test]
+fn the_world_size_does_not_change_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut logs = Vec::new();
+    for n in [1, 2, 3] {
+        let out = dir.path().join(format!("w{n}"));
+        let o = train_on(n, &out, &[]);
+        assert_eq!(o.status.code(), Some(0), "{n} workers: {}", text(&o.stderr));
+        let recs = events(&run_dir(&out));
+        if n > 1 {
+            let Event::RunStarted(h) = &recs[0].event else {
+                panic!("the log starts with its header")
+            };
+            assert_eq!(h.workers.len(), n);
+            let busy: Vec<usize> = recs
+                .iter()
+                .filter_map(|r| match &r.event {
+                    Event::Step(s) => s.parallel.map(|p| p.busy),
+                    _ => None,
+                })
+                .collect();
+            // B 32 is one micro-batch; B 800 is 25 of them, enough for every worker.
+            assert_eq!(busy.first(), Some(&1));
+            assert_eq!(busy.last(), Some(&n));
+        }
+        logs.push(recs);
+    }
+    assert_close(&logs[0], &logs[1], "1 vs 2 workers");
+    assert_close(&logs[0], &logs[2], "1 vs 3 workers");
+}
+
+#[test]
+fn a_checkpoint_of_two_workers_resumes_in_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("two");
+    let o = train_on(2, &out, &["--set", "checkpoint.keep_last=0"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let full = run_dir(&out);
+    let whole = events(&full);
+    // Resume a copy from the end of epoch 1 in a single process.
+    let copy = dir.path().join("copy");
+    std::fs::create_dir_all(copy.join("checkpoints")).unwrap();
+    let first = std::fs::read_dir(full.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .min()
+        .unwrap();
+    for ext in ["safetensors", "json"] {
+        let from = first.with_extension(ext);
+        std::fs::copy(
+            &from,
+            copy.join("checkpoints").join(from.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    // The resume cuts the log at the checkpoint's line.
+    for f in ["events.jsonl", "config.toml"] {
+        std::fs::copy(full.join(f), copy.join(f)).unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_batchramp"))
+        .args(["train", "--no-tui", "--resume"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_close(&whole, &events(&copy), "2 workers vs resumed in 1");
+}
+
+#[test]
+fn workers_started_unlike_refuse_saying_what_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("unlike.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then exec {bin} \"$@\" --set seed=5; fi\nexec {bin} \"$@\"\n",
+            bin = env!("CARGO_BIN_EXE_batchramp")
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&script)
+        .status()
+        .unwrap();
+    let out = dir.path().join("out");
+    let o = mpirun(2)
+        .arg(&script)
+        .args(train_args(&out))
+        .output()
+        .unwrap();
+    let err = text(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    let ours: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(ours.len(), 1, "one line for the job: {err}");
+    assert!(
+        ours[0].contains("rank 1 on") && ours[0].contains("seed (0 vs 5)"),
+        "{err}"
+    );
+    assert!(!out.exists(), "no run directory for a refused job");
+}
+
+#[test]
+fn a_worker_that_dies_ends_the_job_and_rank_0_keeps_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dies");
+    let mut child = mpirun(2)
+        .arg(env!("CARGO_BIN_EXE_batchramp"))
+        .args(train_args(&out))
+        .args([
+            "--set",
+            "schedule.epochs=30",
+            "--set",
+            "schedule.milestones=[]",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for an epoch's checkpoint, then kill rank 1.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let ck_dir = loop {
+        assert!(Instant::now() < deadline, "no checkpoint after two minutes");
+        std::thread::sleep(Duration::from_millis(200));
+        let Ok(mut entries) = std::fs::read_dir(&out) else {
+            continue;
+        };
+        let Some(Ok(run)) = entries.next() else {
+            continue;
+        };
+        let cks = run.path().join("checkpoints");
+        if std::fs::read_dir(&cks).is_ok_and(|mut d| d.next().is_some()) {
+            break cks;
+        }
+    };
+    let pids = Command::new("pgrep")
+        .args([
+            "-f",
+            &format!(
+                "^{} train.*{}",
+                env!("CARGO_BIN_EXE_batchramp"),
+                out.display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    let pids: Vec<String> = text(&pids.stdout).lines().map(String::from).collect();
+    assert_eq!(pids.len(), 2, "two workers: {pids:?}");
+    // Rank 1 is the one whose launcher environment says so.
+    let rank1 = pids
+        .iter()
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|&b| b == 0)
+                    .any(|v| v == b"OMPI_COMM_WORLD_RANK=1")
+            })
+        })
+        .expect("a worker of rank 1");
+    let killed = Instant::now();
+    Command::new("kill").args(["-9", rank1]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        killed.elapsed() < Duration::from_secs(30),
+        "the job took {:?} to end",
+        killed.elapsed()
+    );
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("rank 1"),
+        "the launcher names the worker: {err}"
+    );
+    // Rank 0's log is readable to its end, and its checkpoints load.
+    let run = ck_dir.parent().unwrap();
+    let recs = events(run);
+    assert!(matches!(recs[0].event, Event::RunStarted(_)));
+    let latest = batchramp::train::checkpoint::latest(run).unwrap();
+    batchramp::train::checkpoint::load(&latest).unwrap();
+}

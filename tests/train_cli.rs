@@ -280,10 +280,20 @@ fn a_build_without_mpi_refuses_to_be_one_of_several_processes() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.lines().count(), usize::from(speaks), "rank {rank}: {err}");
+        assert_eq!(
+            err.lines().count(),
+            usize::from(speaks),
+            "rank {rank}: {err}"
+        );
         if speaks {
-            assert!(err.contains("built without MPI") && err.contains("--features mpi"), "{err}");
+            assert!(
+                err.contains("built without MPI") && err.contains("--features mpi"),
+                "{err}"
+            );
         }
     }
-    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "no run directory");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "no run directory"
+    );
 }

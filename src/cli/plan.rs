@@ -150,12 +150,12 @@ fn print_projection(title: &str, p: &Projection, workers: usize) {
     println!();
     println!("{title}");
     println!(
-        "  {:<6} {:>7} {:>6} {:>8} {:>9} {:>6} {:>10}",
+        "  {:<6} {:>7} {:>6} {:>8} {:>9} {:>7} {:>10}",
         "stage", "epochs", "B", "busy", "img/s", "comm", "wall"
     );
     for (i, s) in p.stages.iter().enumerate() {
         println!(
-            "  {:<6} {:>7} {:>6} {:>8} {:>9} {:>5.0}% {:>10}",
+            "  {:<6} {:>7} {:>6} {:>8} {:>9} {:>6.1}% {:>10}",
             i + 1,
             format!("{}-{}", s.epochs.0 + 1, s.epochs.1),
             s.batch,
@@ -166,7 +166,7 @@ fn print_projection(title: &str, p: &Projection, workers: usize) {
         );
     }
     println!(
-        "  total: {} updates, {:.0}% communication, {}",
+        "  total: {} updates, {:.1}% communication, {}",
         count(p.updates()),
         100.0 * p.comm_share(),
         duration(p.seconds())

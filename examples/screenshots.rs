@@ -23,10 +23,20 @@ fn run_name(records: &[Record]) -> String {
     }
 }
 
+/// The log's records, with the header's data source shown by its file name alone: a picture
+/// should not carry the directories of the machine it was made on.
 fn read_log(path: &str) -> Result<Vec<Record>, String> {
-    batchramp::runlog::read_log(path.as_ref())
+    let mut records = batchramp::runlog::read_log(path.as_ref())
         .map(|log| log.records)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    for r in &mut records {
+        if let batchramp::events::Event::RunStarted(h) = &mut r.event {
+            if let Some(name) = std::path::Path::new(&h.data).file_name() {
+                h.data = name.to_string_lossy().into_owned();
+            }
+        }
+    }
+    Ok(records)
 }
 
 /// Name, events, width, height, theme, view changes.

@@ -22,8 +22,9 @@
 #   OPTIM_ARMS  default "adam-decay-lr adam-increase-batch nesterov-decay-lr nesterov-increase-batch"
 #   SCALE  full (default) | reduced (32,000 images, 10 epochs, milestones 3/6/8, cap 3,200:
 #          the scale of the first study, kept for comparison)
-# A run whose summary exists is skipped; a run that was interrupted resumes from its last
-# checkpoint, so rerunning the script continues the study.
+# A run whose summary exists (in OUT, or committed under docs/replication/runs/) is skipped; a
+# run that was interrupted resumes from its last checkpoint, so rerunning the script continues
+# the study.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data/cifar-10-binary.tar.gz}
@@ -79,6 +80,8 @@ next_run() {
     [[ -z $spec || $spec == \#* ]] && continue
     local name="paper-${spec%%:*}-s${spec##*:}"
     compgen -G "$OUT/*-$name/summary.json" >/dev/null && continue
+    # A run already in the record (committed from an earlier machine) is not run again.
+    [[ $SCALE == full && -e docs/replication/runs/$name/summary.json ]] && continue
     # A run that failed is not retried by this study; delete the marker to retry it.
     [[ -e $OUT/.claims/$name.failed ]] && continue
     claim "$name" || continue

@@ -78,11 +78,15 @@ def main():
         arm, seed = spec.split(":")
         name = f"paper-{arm}-s{seed}"
         found = sorted(glob.glob(os.path.join(runs_dir, f"*-{name}", "summary.json")))
-        if not found:
+        if found:
+            run = os.path.dirname(found[-1])
+            keep = copy_run(run, name)
+        elif os.path.exists(os.path.join(KEEP, name, "summary.json")):
+            # A run of an earlier machine, kept only as its committed copy: the copy is the record.
+            run = keep = os.path.join(KEEP, name)
+        else:
             print(f"(no finished run of {name} yet)", file=sys.stderr)
             continue
-        run = os.path.dirname(found[-1])
-        keep = copy_run(run, name)
         summary = json.load(open(os.path.join(run, "summary.json")))
         recs = records(os.path.join(run, "events.jsonl"))
         arms.setdefault(arm, []).append((int(seed), keep, summary, recs))

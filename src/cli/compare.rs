@@ -40,7 +40,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let title = format!("compare: {} runs", runs.len());
+    // The header adds the count ("compare · 2 runs").
+    let title = "compare".to_string();
     let feed = crate::tui::Feed::Compare {
         runs: runs.into_iter().map(|r| (r.label, r.log.records)).collect(),
     };

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::config::{RunConfig, ScheduleKind};
-use crate::events::Event;
+use crate::events::{Event, ParallelStep, ParallelTotals};
 use crate::format::{count, duration};
 use crate::model::{ParamStore, ResNet};
 use crate::train::micro::MicroBatching;
@@ -252,13 +252,11 @@ fn compare_with_run(
 ) -> anyhow::Result<()> {
     let log = crate::runlog::read_log(dir)?;
     let world = log.header().map_or(1, |h| h.workers.len().max(1));
-    let mut comm: Vec<(f64, u64, f64)> = log
+    let mut comm: Vec<ParallelStep> = log
         .records
         .iter()
         .filter_map(|r| match &r.event {
-            Event::Step(s) => s
-                .parallel
-                .map(|p| (p.comm_seconds, p.comm_bytes, p.step_seconds)),
+            Event::Step(s) => s.parallel,
             _ => None,
         })
         .collect();
@@ -269,9 +267,14 @@ fn compare_with_run(
         ))
         .into());
     }
-    comm.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (seconds, bytes, _) = comm[comm.len() / 2];
-    let share = comm.iter().map(|c| c.0).sum::<f64>() / comm.iter().map(|c| c.2).sum::<f64>();
+    comm.sort_by(|a, b| a.comm_seconds.total_cmp(&b.comm_seconds));
+    let (seconds, bytes) = (
+        comm[comm.len() / 2].comm_seconds,
+        comm[comm.len() / 2].comm_bytes,
+    );
+    let mut totals = ParallelTotals::default();
+    comm.iter().for_each(|p| totals.add(p));
+    let share = totals.comm_share().unwrap_or(0.0);
     println!();
     println!(
         "measured in {} ({world} workers): median all-reduce {:.2} ms for {:.2} MB, {:.0}% of the update time; the model says {:.2} ms",

@@ -223,6 +223,19 @@ impl StageEvent {
     pub fn epochs_done(&self) -> usize {
         self.epoch.saturating_sub(1)
     }
+
+    /// The stage as a plan entry ending where `end_epoch` says (the event does not know its end).
+    pub fn plan(&self, end_epoch: usize) -> StagePlan {
+        StagePlan {
+            start_epoch: self.epochs_done(),
+            end_epoch,
+            batch: self.batch,
+            lr: self.lr,
+            momentum: self.momentum,
+            noise_scale: self.noise_scale,
+            reason: self.reason.clone(),
+        }
+    }
 }
 
 /// One parameter update.
@@ -261,6 +274,32 @@ pub struct ParallelStep {
     pub comm_bytes: u64,
     /// Seconds the whole update took on rank 0.
     pub step_seconds: f64,
+}
+
+/// Sums over the updates of a data-parallel run: the share of update time spent combining the
+/// workers' shares, as the UI shows it and `batchramp plan --from-run` reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ParallelTotals {
+    /// Updates counted.
+    pub updates: u64,
+    /// Their combining seconds.
+    pub comm_seconds: f64,
+    /// Their whole seconds on rank 0.
+    pub step_seconds: f64,
+}
+
+impl ParallelTotals {
+    /// Counts one update.
+    pub fn add(&mut self, p: &ParallelStep) {
+        self.updates += 1;
+        self.comm_seconds += p.comm_seconds;
+        self.step_seconds += p.step_seconds;
+    }
+
+    /// Combining time over update time, once any time is counted.
+    pub fn comm_share(&self) -> Option<f64> {
+        (self.step_seconds > 0.0).then(|| (self.comm_seconds / self.step_seconds).clamp(0.0, 1.0))
+    }
 }
 
 impl StepEvent {

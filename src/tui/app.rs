@@ -9,9 +9,9 @@ use crate::events::{Control, Record};
 
 use super::keys::{is_interrupt, Action, KeyMap};
 use super::mode::{Answer, Compare, Follow, Live, Mode, Replay, Status};
+use super::outcome::UiExit;
 use super::theme::Theme;
 use super::view::ViewOptions;
-use super::UiExit;
 
 /// Said when a key meant for a live run's trainer is pressed elsewhere.
 const NO_PAUSE: &str = "read-only view: pause works in a live run";

@@ -2,7 +2,9 @@
 //! into one UI state (warming up, paused, failed…). Generates nothing itself: the events come from
 //! `runlog::sample::SampleRun`; must never be used to report real results.
 
-use crate::events::{CheckpointEvent, Event, MessageEvent, PauseEvent, Record};
+use crate::events::{
+    CheckpointEvent, Event, MessageEvent, ParallelStep, PauseEvent, Record, Worker,
+};
 use crate::runlog::sample::SampleRun;
 
 /// The increase-batch demo run, finished: header, stages, steps, epochs, resources, noise scale,
@@ -82,5 +84,34 @@ pub fn failed_at(records: &[Record], u: u64) -> Vec<Record> {
             message: format!("loss became NaN at update {u}; lower the learning rate or resume from the last checkpoint"),
         }),
     ));
+    out
+}
+
+/// The run as `workers` processes on two machines would log it: workers in the header, and every
+/// update shared among min(workers, B / 128) of them, a tenth of its time spent combining.
+pub fn data_parallel(records: &[Record], workers: usize) -> Vec<Record> {
+    let mut out = records.to_vec();
+    for r in &mut out {
+        match &mut r.event {
+            Event::RunStarted(h) => {
+                h.workers = (0..workers)
+                    .map(|rank| Worker {
+                        rank,
+                        host: format!("node-{}", rank % 2),
+                        threads: 1,
+                    })
+                    .collect();
+            }
+            Event::Step(s) => {
+                s.parallel = Some(ParallelStep {
+                    busy: workers.min(s.batch.div_ceil(128)),
+                    comm_seconds: 0.02,
+                    comm_bytes: 1 << 20,
+                    step_seconds: 0.2,
+                });
+            }
+            _ => {}
+        }
+    }
     out
 }

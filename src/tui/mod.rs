@@ -7,7 +7,8 @@
 //! `state` (one run from its events) → `mode` (the source, each with its own state: a live run
 //! with its pending requests, a followed log, a replay with its playback, a comparison) → `app`
 //! (keys → effects, with `view` for how the curves are drawn) → `ui` + `widgets` (drawing, each
-//! widget from a small view) → `runner` (the select loop) with `terminal` (raw mode guard);
+//! widget from a small view) → `runner` (the select loop) with `terminal` (raw mode guard) →
+//! `outcome` (how the user left, or why the UI could not run);
 //! `history` keeps bounded curves, `theme` (colours, glyphs, theme files) and `keys` (bindings)
 //! are two separate things loaded from the same `themes/*.toml`, `screenshot` renders frames to
 //! SVG, `fixture` turns `runlog::sample` runs into UI states for tests and demos.
@@ -19,6 +20,7 @@ pub mod fixture;
 pub mod history;
 pub mod keys;
 pub mod mode;
+mod outcome;
 mod runner;
 pub mod screenshot;
 pub mod state;
@@ -36,6 +38,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::events::{Control, Record};
 
 pub use keys::KeyMap;
+pub use outcome::{TuiError, UiExit};
 pub use screenshot::{render_compare_screenshot, render_screenshot, render_text, Shot};
 pub use theme::{ColorMode, Theme};
 
@@ -78,31 +81,6 @@ pub struct UiOptions {
     pub theme: Option<String>,
     /// Title in the header (e.g. the run directory name).
     pub title: String,
-}
-
-/// What the user ended with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UiExit {
-    /// Left without a checkpoint (q → y in a live run, q elsewhere, a second Ctrl-C).
-    Quit,
-    /// Asked the trainer to checkpoint and stop, and it did (q → c, Ctrl-C, a shutdown request).
-    QuitWithCheckpoint,
-    /// The feed had ended (run finished or failed, log closed, replay done) and the user closed the UI.
-    FeedEnded,
-}
-
-/// Errors of the terminal UI.
-#[derive(Debug, thiserror::Error)]
-pub enum TuiError {
-    /// A theme could not be loaded; the message names the file or value and what to do.
-    #[error("theme: {0}")]
-    Theme(String),
-    /// Standard output is not a terminal.
-    #[error("stdout is not a terminal: run with --no-tui, or in a terminal")]
-    NotATerminal,
-    /// Reading from or writing to the terminal failed.
-    #[error("terminal: {0}")]
-    Terminal(#[source] std::io::Error),
 }
 
 /// Takes over the terminal (alternate screen, raw mode), always restores it (drop guard + panic hook), returns on quit.

@@ -19,9 +19,10 @@ use ratatui::{Terminal, TerminalOptions, Viewport};
 use super::app::{App, Effect};
 use super::keys::KeyMap;
 use super::mode::{Mode, Status};
+use super::outcome::{TuiError, UiExit};
 use super::terminal::TerminalGuard;
 use super::theme::{ColorMode, Theme, ThemeFile};
-use super::{ui, Feed, TuiError, UiExit, UiOptions};
+use super::{ui, Feed, UiOptions};
 use crate::events::{Control, Record};
 
 /// The ticker period, and the least time between frames of a replay.

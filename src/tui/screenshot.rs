@@ -225,13 +225,32 @@ pub fn buffer_svg(buf: &Buffer, theme: &Theme) -> String {
                 );
             }
         }
+        // Braille cells (the charts' points) as vector dots: a viewer whose monospace font lacks
+        // Braille would show boxes. The text runs below carry a space in their place.
+        let mut x = 0usize;
+        while x < cells.len() {
+            let fg = cells[x].1;
+            let mut dots = String::new();
+            while x < cells.len() && cells[x].1 == fg {
+                if let Some(bits) = braille_bits(&cells[x].0) {
+                    braille_dots(&mut dots, x, y, bits);
+                }
+                x += 1;
+            }
+            if !dots.is_empty() {
+                let _ = writeln!(out, r#"<path fill="{}" d="{dots}"/>"#, hex(fg));
+            }
+        }
         let mut x = 0usize;
         while x < cells.len() {
             let (fg, m) = (cells[x].1, cells[x].3);
             let start = x;
             let mut text = String::new();
             while x < cells.len() && cells[x].1 == fg && cells[x].3 == m {
-                text.push_str(&cells[x].0);
+                match braille_bits(&cells[x].0) {
+                    Some(_) => text.push(' '),
+                    None => text.push_str(&cells[x].0),
+                }
                 x += 1;
             }
             if text.trim().is_empty() {
@@ -266,6 +285,43 @@ pub fn buffer_svg(buf: &Buffer, theme: &Theme) -> String {
     out
 }
 
+/// The dots of a Braille pattern cell (U+2800–U+28FF) as its 8 bits, `None` for other symbols.
+fn braille_bits(symbol: &str) -> Option<u8> {
+    let mut chars = symbol.chars();
+    let c = chars.next()?;
+    let code = u32::from(c);
+    (chars.next().is_none() && (0x2800..=0x28ff).contains(&code)).then(|| (code - 0x2800) as u8)
+}
+
+/// Appends one square per raised dot of the Braille cell at (`col`, `row`) to a path: the cell is
+/// 2 dots wide and 4 high; bit k is dot k+1 (dots 1–3 and 7 in the left column, 4–6 and 8 right).
+fn braille_dots(path: &mut String, col: usize, row: u16, bits: u8) {
+    const DOT: [(u8, u8); 8] = [
+        (0, 0),
+        (0, 1),
+        (0, 2),
+        (1, 0),
+        (1, 1),
+        (1, 2),
+        (0, 3),
+        (1, 3),
+    ];
+    let side = 2.2;
+    for (k, (dx, dy)) in DOT.iter().enumerate() {
+        if bits & (1 << k) == 0 {
+            continue;
+        }
+        let cx = col as f64 * CW + (f64::from(*dx) + 0.5) * CW / 2.0;
+        let cy = f64::from(row) * CH + (f64::from(*dy) + 0.5) * CH / 4.0;
+        let _ = write!(
+            path,
+            "M{:.1} {:.1}h{side}v{side}h-{side}z",
+            cx - side / 2.0,
+            cy - side / 2.0
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::fixture;
@@ -292,5 +348,40 @@ mod tests {
         );
         // Well-formed enough: every opened text is closed, no raw '<' inside text.
         assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
+    }
+
+    #[test]
+    fn braille_is_drawn_as_dots_not_text() {
+        let theme = Theme::builtin("dark", ColorMode::TrueColor).unwrap();
+        let recs = fixture::cut_at_update(&fixture::demo_records(), 1500);
+        let app = shot_app(&recs, &theme, &Shot::default());
+        let buf = render_buffer(&app, 100, 30);
+        let braille = buf
+            .content
+            .iter()
+            .filter(|c| braille_bits(c.symbol()).is_some())
+            .count();
+        assert!(braille > 0, "the charts draw Braille points");
+        let svg = buffer_svg(&buf, &theme);
+        assert!(
+            !svg.chars().any(|c| ('\u{2800}'..='\u{28ff}').contains(&c)),
+            "no Braille glyph left for a font to miss"
+        );
+        assert!(
+            svg.matches("h2.2v2.2h-2.2z").count() >= braille,
+            "at least one dot per Braille cell"
+        );
+    }
+
+    #[test]
+    fn braille_dots_follow_the_unicode_layout() {
+        assert_eq!(braille_bits("⠁"), Some(1));
+        assert_eq!(braille_bits("⣿"), Some(0xff));
+        assert_eq!(braille_bits("a"), None);
+        let mut path = String::new();
+        // Dot 1 (top left) and dot 8 (bottom right) of the cell at column 0, row 0.
+        braille_dots(&mut path, 0, 0, 0b1000_0001);
+        assert_eq!(path.matches('M').count(), 2);
+        assert!(path.starts_with("M1.0 1.1"), "{path}");
     }
 }

@@ -365,3 +365,24 @@ fn hints_name_the_key_map_not_the_theme() {
         "{text}"
     );
 }
+
+#[test]
+fn a_data_parallel_run_shows_its_workers_and_their_comm_share() {
+    let all = fixture::data_parallel(&fixture::demo_records(), 8);
+    // Stage 1 (B 128): one micro-batch, so one of the eight workers has work.
+    let early = render_text(
+        &fixture::cut_at_update(&all, 500),
+        160,
+        48,
+        &dark(),
+        &Shot::default(),
+    );
+    assert!(early.contains("8 workers on 2 machines"), "{early}");
+    assert!(early.contains("workers 8 (1 busy) comm 10%"), "{early}");
+    // The last stage's B 3,200 keeps all eight busy; a wide panel has room for the whole wording.
+    let late = render_text(&all, 220, 50, &dark(), &Shot::default());
+    assert!(late.contains("workers 8 comm 10% of update time"), "{late}");
+    // One process: nothing about workers.
+    let single = render_text(&fixture::demo_records(), 160, 48, &dark(), &Shot::default());
+    assert!(!single.contains("workers"), "{single}");
+}

@@ -6,8 +6,8 @@
 use std::collections::VecDeque;
 
 use crate::events::{
-    CheckpointEvent, EpochEvent, Event, NoiseScaleEvent, PauseEvent, Record, ResourcesEvent,
-    RunStarted, StageEvent, StepEvent, Summary, SummaryBuilder,
+    CheckpointEvent, EpochEvent, Event, NoiseScaleEvent, ParallelTotals, PauseEvent, Record,
+    ResourcesEvent, RunStarted, StageEvent, StagePlan, StepEvent, Summary, SummaryBuilder,
 };
 
 use super::history::{Ema, Point, Series};
@@ -48,18 +48,8 @@ pub struct LogLine {
 pub struct StageRow {
     /// Stage index.
     pub index: usize,
-    /// First epoch.
-    pub start_epoch: usize,
-    /// One past the last epoch.
-    pub end_epoch: usize,
-    /// Batch size B.
-    pub batch: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// Momentum.
-    pub momentum: f64,
-    /// Noise scale g.
-    pub noise_scale: f64,
+    /// Its epochs and values: the planned ones, or what the stage event said once it began.
+    pub plan: StagePlan,
     /// Micro-batch and accumulation steps, once the stage has started.
     pub execution: Option<(usize, usize)>,
     /// Update count at which the stage started, once it has.
@@ -95,6 +85,8 @@ pub struct RunState {
     pub resources: Option<ResourcesEvent>,
     /// Recent CPU (or GPU, when known) utilisation samples, percent.
     pub util_hist: VecDeque<f64>,
+    /// Sums over the data-parallel updates seen (all zero for one process).
+    pub parallel: ParallelTotals,
     /// Latest checkpoint written.
     pub checkpoint: Option<CheckpointEvent>,
     /// Set while the trainer reports itself paused.
@@ -133,6 +125,7 @@ impl Default for RunState {
             noise_last: None,
             resources: None,
             util_hist: VecDeque::with_capacity(RESOURCE_SAMPLES),
+            parallel: ParallelTotals::default(),
             checkpoint: None,
             paused: None,
             finished: None,
@@ -270,6 +263,9 @@ impl RunState {
             y,
         };
         self.loss.push(p(s.loss));
+        if let Some(par) = &s.parallel {
+            self.parallel.add(par);
+        }
         if let Some(v) = self.loss_avg.push(s.loss) {
             self.loss_ema.push(p(v));
         }
@@ -379,27 +375,18 @@ impl RunState {
             .enumerate()
             .map(|(index, p)| StageRow {
                 index,
-                start_epoch: p.start_epoch,
-                end_epoch: p.end_epoch,
-                batch: p.batch,
-                lr: p.lr,
-                momentum: p.momentum,
-                noise_scale: p.noise_scale,
+                plan: p.clone(),
                 execution: None,
                 start_update: None,
             })
             .collect();
         for s in &self.stages {
+            let end = rows.get(s.index).map_or(s.epochs_done() + 1, |r| {
+                r.plan.end_epoch.max(s.epochs_done() + 1)
+            });
             let row = StageRow {
                 index: s.index,
-                start_epoch: s.epochs_done(),
-                end_epoch: rows.get(s.index).map_or(s.epochs_done() + 1, |r| {
-                    r.end_epoch.max(s.epochs_done() + 1)
-                }),
-                batch: s.batch,
-                lr: s.lr,
-                momentum: s.momentum,
-                noise_scale: s.noise_scale,
+                plan: s.plan(end),
                 execution: Some((s.micro_batch, s.accumulation)),
                 start_update: Some(s.update),
             };
@@ -411,12 +398,12 @@ impl RunState {
         rows.sort_by_key(|r| r.index);
         // An adaptive schedule learns its stages as it goes: each known stage ends where the next begins.
         for i in 1..rows.len() {
-            rows[i - 1].end_epoch = rows[i].start_epoch.max(rows[i - 1].start_epoch);
+            rows[i - 1].plan.end_epoch = rows[i].plan.start_epoch.max(rows[i - 1].plan.start_epoch);
         }
         let total = self.total_epochs();
         if let Some(last) = rows.last_mut() {
-            if total > last.start_epoch {
-                last.end_epoch = total;
+            if total > last.plan.start_epoch {
+                last.plan.end_epoch = total;
             }
         }
         rows
@@ -429,7 +416,7 @@ impl RunState {
         }
         let pos = self.epoch_pos();
         rows.iter()
-            .position(|r| (r.start_epoch as f64) <= pos && pos < r.end_epoch as f64)
+            .position(|r| (r.plan.start_epoch as f64) <= pos && pos < r.plan.end_epoch as f64)
     }
 
     /// Best test accuracy so far and its epoch (the run summary's, so the UI, the lines and
@@ -495,7 +482,7 @@ mod tests {
         let rows = all.stage_rows();
         assert_eq!(rows.len(), 3);
         assert_eq!(
-            rows.iter().map(|r| r.batch).collect::<Vec<_>>(),
+            rows.iter().map(|r| r.plan.batch).collect::<Vec<_>>(),
             vec![128, 640, 3200]
         );
         assert!(rows.iter().all(|r| r.start_update.is_some()));

@@ -12,7 +12,7 @@ use ratatui::crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
 
-use super::TuiError;
+use super::outcome::TuiError;
 
 /// True while the terminal is in the UI's modes.
 static ACTIVE: AtomicBool = AtomicBool::new(false);

@@ -4,8 +4,8 @@
 //! command back for the loop to send.
 
 use crate::events::{Control, Event, Record};
+use crate::tui::outcome::UiExit;
 use crate::tui::state::RunState;
-use crate::tui::UiExit;
 
 use super::Status;
 

@@ -14,8 +14,8 @@ pub use follow::Follow;
 pub use live::{Answer, Live, Pending};
 pub use replay::{Playback, Replay};
 
+use super::outcome::UiExit;
 use super::state::RunState;
-use super::UiExit;
 use crate::events::Record;
 
 /// The source of the events, with the state that belongs to it.

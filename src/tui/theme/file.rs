@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{ColorMode, Role, Theme};
 use crate::tui::keys::KeyMap;
-use crate::tui::TuiError;
+use crate::tui::outcome::TuiError;
 
 /// The built-in themes, embedded so the binary works from any directory.
 pub const BUILTIN: [(&str, &str); 3] = [

@@ -21,7 +21,7 @@ pub use file::{parse_color, ThemeFile, BUILTIN};
 pub use role::Role;
 pub use symbols::Symbols;
 
-use super::TuiError;
+use super::outcome::TuiError;
 
 /// A loaded theme: colours for every role, converted for the terminal, and the glyphs to draw with.
 #[derive(Clone, Debug)]

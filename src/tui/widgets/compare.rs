@@ -232,8 +232,8 @@ impl Overlaid<'_> {
 /// How a run's schedule changed: the batch sizes, the learning rates, or both.
 fn schedule_text(t: &Theme, r: &RunState) -> String {
     let rows = r.stage_rows();
-    let bs: Vec<String> = rows.iter().map(|s| s.batch.to_string()).collect();
-    let lrs: Vec<String> = rows.iter().map(|s| format::lr(s.lr)).collect();
+    let bs: Vec<String> = rows.iter().map(|s| s.plan.batch.to_string()).collect();
+    let lrs: Vec<String> = rows.iter().map(|s| format::lr(s.plan.lr)).collect();
     let varies = |v: &[String]| v.windows(2).any(|w| w[0] != w[1]);
     let a = t.sym.arrow;
     match (varies(&bs), varies(&lrs)) {

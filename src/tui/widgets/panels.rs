@@ -85,6 +85,20 @@ impl Header<'_> {
                 muted,
             ));
             details.push((2, r.device.clone(), muted));
+            if r.workers.len() > 1 {
+                let mut hosts: Vec<&str> = r.workers.iter().map(|w| w.host.as_str()).collect();
+                hosts.sort_unstable();
+                hosts.dedup();
+                details.push((
+                    2,
+                    format!(
+                        "{} workers on {}",
+                        r.workers.len(),
+                        format::counted(hosts.len() as u64, "machine")
+                    ),
+                    muted,
+                ));
+            }
             details.push((3, format!("data {}", r.data), muted));
         }
         details
@@ -314,10 +328,15 @@ pub fn progress_lines(t: &Theme, run: &RunState, width: u16, compact: bool) -> V
             ));
         }
     }
-    let saved = saved_spans(t, run, compact);
     if compact {
         time.push(Span::styled(format!("  {}  ", t.sym.sep), muted));
-        time.extend(saved);
+        let used: usize = time.iter().map(Span::width).sum();
+        // The short wording: the loss trend may want the rest of the line.
+        time.extend(saved_spans(
+            t,
+            run,
+            usize::from(width).saturating_sub(used).min(26),
+        ));
         // The loss trend, when there is room left on the line.
         let used: usize = time.iter().map(Span::width).sum();
         let spark_w = usize::from(width).saturating_sub(used + 14).min(16);
@@ -331,42 +350,51 @@ pub fn progress_lines(t: &Theme, run: &RunState, width: u16, compact: bool) -> V
         lines.push(Line::from(time));
     } else {
         lines.push(Line::from(time));
-        lines.push(Line::from(saved));
+        lines.push(Line::from(saved_spans(t, run, usize::from(width))));
         lines.push(Line::from(plan_spans(t, run)));
         lines.push(Line::from(metric_spans(t, run)));
     }
     lines
 }
 
-fn saved_spans(t: &Theme, run: &RunState, compact: bool) -> Vec<Span<'static>> {
+/// Updates saved so far against the decay-LR baseline, in the longest wording that fits `width`
+/// (never cut mid-sentence). The share is of the rounded count, so "0 updates" never reads "(1%)".
+fn saved_spans(t: &Theme, run: &RunState, width: usize) -> Vec<Span<'static>> {
     let muted = t.fg(Role::Muted);
     let Some(base) = run.baseline_updates_now() else {
         return vec![Span::styled("updates saved: n/a", muted)];
     };
-    let done = run.update() as f64;
-    let saved = (base - done).max(0.0);
-    let pct = if base > 0.0 {
-        saved / base * 100.0
-    } else {
-        0.0
+    let base = base.round().max(0.0) as u64;
+    let saved = base.saturating_sub(run.update());
+    let share = match (saved, base) {
+        (0, _) | (_, 0) => "0%".to_string(),
+        (s, b) if s * 100 < b => "<1%".to_string(),
+        (s, b) if s < b && s * 100 >= b * 99 => ">99%".to_string(),
+        (s, b) => format!("{:.0}%", s as f64 / b as f64 * 100.0),
     };
-    let lead = if compact {
-        "saved "
-    } else {
-        "saved vs decay-LR "
+    let n = format::count(saved);
+    let at = format::count(base);
+    let wordings: [(&str, String); 4] = [
+        (
+            "saved vs decay-LR ",
+            format!(" updates ({share}), it would be at {at}"),
+        ),
+        ("saved vs decay-LR ", format!(" updates ({share})")),
+        ("saved ", format!(" updates ({share})")),
+        ("saved ", format!(" ({share})")),
+    ];
+    let fits = |(lead, rest): &(&str, String)| {
+        lead.chars().count() + n.chars().count() + rest.chars().count() <= width
     };
+    let (lead, rest) = wordings
+        .iter()
+        .find(|w| fits(w))
+        .unwrap_or(&wordings[3])
+        .clone();
     vec![
         Span::styled(lead, muted),
-        Span::styled(format::count(saved.round() as u64), t.bold(Role::Good)),
-        Span::styled(format!(" updates ({pct:.0}%)"), muted),
-        Span::styled(
-            if compact {
-                String::new()
-            } else {
-                format!(", it would be at {}", format::count(base.round() as u64))
-            },
-            muted,
-        ),
+        Span::styled(n, t.bold(Role::Good)),
+        Span::styled(rest, muted),
     ]
 }
 
@@ -509,6 +537,9 @@ pub fn resource_lines(t: &Theme, run: &RunState, width: u16, compact: bool) -> V
     if let Some(note) = &r.note {
         lines.push(vec![Span::styled(note.clone(), muted)]);
     }
+    // In the compact layout the line is shared: the short wording.
+    let room = if compact { 28 } else { usize::from(width) };
+    lines.extend(workers_spans(t, run, room));
     if compact {
         // One line: join with separators.
         let mut joined = Vec::new();
@@ -521,6 +552,58 @@ pub fn resource_lines(t: &Theme, run: &RunState, width: u16, compact: bool) -> V
         return vec![Line::from(joined)];
     }
     lines.into_iter().map(Line::from).collect()
+}
+
+/// A data-parallel run's workers: how many, how many had micro-batches in the latest update
+/// (min(workers, micro-batches)), and the share of update time spent combining their work; the
+/// longest wording that fits `width`.
+fn workers_spans(t: &Theme, run: &RunState, width: usize) -> Option<Vec<Span<'static>>> {
+    let muted = t.fg(Role::Muted);
+    let strong = t.bold(Role::Fg);
+    let world = run.started.as_ref().map_or(0, |r| r.workers.len());
+    if world < 2 {
+        return None;
+    }
+    let busy = run
+        .step
+        .as_ref()
+        .and_then(|s| s.parallel)
+        .map(|p| p.busy)
+        .filter(|&b| b < world)
+        .map_or(String::new(), |b| format!(" ({b} busy)"));
+    let share = run
+        .parallel
+        .comm_share()
+        .map(|s| format!("{:.0}%", 100.0 * s));
+    let wordings: Vec<Vec<(String, bool)>> = [(" comm ", " of update time"), (" comm ", "")]
+        .into_iter()
+        .map(|(lead, tail)| {
+            let mut w = vec![
+                ("workers ".to_string(), false),
+                (world.to_string(), true),
+                (busy.clone(), false),
+            ];
+            if let Some(share) = &share {
+                w.extend([
+                    (lead.to_string(), false),
+                    (share.clone(), true),
+                    (tail.to_string(), false),
+                ]);
+            }
+            w
+        })
+        .collect();
+    let chosen = wordings
+        .iter()
+        .find(|w| w.iter().map(|(s, _)| s.chars().count()).sum::<usize>() <= width)
+        .unwrap_or(&wordings[1]);
+    Some(
+        chosen
+            .iter()
+            .filter(|(s, _)| !s.is_empty())
+            .map(|(s, bold)| Span::styled(s.clone(), if *bold { strong } else { muted }))
+            .collect(),
+    )
 }
 
 fn level_style(t: &Theme, l: Level) -> Style {
@@ -632,5 +715,40 @@ pub fn lines_panel(
     block.render(area, buf);
     for (i, l) in lines.iter().enumerate() {
         put_line(buf, inner, i as u16, l);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::fixture;
+    use crate::tui::theme::ColorMode;
+
+    fn text(spans: &[Span<'_>]) -> String {
+        spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn updates_saved_fit_their_width_and_agree_with_their_share() {
+        let t = Theme::builtin("dark", ColorMode::TrueColor).unwrap();
+        let all = fixture::demo_records();
+        let late = RunState::from_records(&all);
+        let wide = text(&saved_spans(&t, &late, 200));
+        assert!(
+            wide.starts_with("saved vs decay-LR ") && wide.contains(", it would be at "),
+            "{wide}"
+        );
+        for width in [20, 30, 40, 50, 60] {
+            let s = text(&saved_spans(&t, &late, width));
+            assert!(s.chars().count() <= width, "{width}: {s}");
+            assert!(
+                s.ends_with("%)") || s.contains("it would be at"),
+                "never cut: {s}"
+            );
+        }
+        // Before any update is saved the share is 0%, whatever the rounding.
+        let early = RunState::from_records(&fixture::cut_at_update(&all, 3));
+        let s = text(&saved_spans(&t, &early, 200));
+        assert!(s.contains(" 0 updates (0%)"), "{s}");
     }
 }

@@ -26,7 +26,7 @@ fn col(epoch: f64, total: f64, width: u16) -> u16 {
 pub fn timeline(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) -> Line<'static> {
     let total = run
         .total_epochs()
-        .max(rows.last().map_or(0, |r| r.end_epoch)) as f64;
+        .max(rows.last().map_or(0, |r| r.plan.end_epoch)) as f64;
     if rows.is_empty() || total <= 0.0 || width == 0 {
         return Line::styled("no schedule yet", theme.fg(Role::Muted));
     }
@@ -36,31 +36,27 @@ pub fn timeline(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) ->
     let plain = theme.ascii || theme.color(Role::StageA) == ratatui::style::Color::Reset;
     let mut spans = Vec::new();
     for (i, r) in rows.iter().enumerate() {
-        let a = col(r.start_epoch as f64, total, width);
-        let b = col(r.end_epoch as f64, total, width).max(a);
+        let a = col(r.plan.start_epoch as f64, total, width);
+        let b = col(r.plan.end_epoch as f64, total, width).max(a);
         if b <= a {
             continue;
         }
         let w = usize::from(b - a);
-        let label = [
-            format!(" B {} {} {} ", r.batch, theme.sym.lr, format::lr(r.lr)),
-            format!(" B{} ", r.batch),
-            format!("{}", r.batch),
-        ]
-        .into_iter()
-        .find(|l| l.chars().count() <= w)
-        .unwrap_or_default();
-        // Without background colours the segments need a visible boundary.
-        let text: String = if plain && w > 1 {
-            let inner = w - 1;
+        let labels = [
             format!(
-                "{}{:<inner$}",
-                if theme.ascii { "|" } else { "▏" },
-                label.trim_start()
-            )
-        } else {
-            format!("{label:<w$}")
-        };
+                "B {} {} {}",
+                r.plan.batch,
+                theme.sym.lr,
+                format::lr(r.plan.lr)
+            ),
+            format!("B{}", r.plan.batch),
+            format!("{}", r.plan.batch),
+        ];
+        let marker =
+            ((a..b).contains(&here) && run.finished.is_none()).then(|| usize::from(here - a));
+        // Without background colours the segments need a visible boundary.
+        let boundary = (plain && w > 1).then_some(if theme.ascii { '|' } else { '▏' });
+        let cells = segment_cells(&labels, w, boundary, marker);
         let mut style = if Some(i) == current {
             theme
                 .bg(Role::Highlight)
@@ -74,33 +70,75 @@ pub fn timeline(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) ->
         if current.is_some_and(|c| i > c) {
             style = style.add_modifier(Modifier::DIM);
         }
-        // Split the segment where the position marker falls.
-        if (a..b).contains(&here) && run.finished.is_none() {
-            let k = usize::from(here - a);
-            let chars: Vec<char> = text.chars().collect();
-            let before: String = chars[..k].iter().collect();
-            let after: String = chars[k + 1..].iter().collect();
-            spans.push(Span::styled(before, style));
-            let mark = if theme.ascii { "#" } else { "┃" };
-            spans.push(Span::styled(
-                mark,
-                style
-                    .fg(theme.color(Role::Accent))
-                    .add_modifier(Modifier::BOLD),
-            ));
-            spans.push(Span::styled(after, style));
-        } else {
-            spans.push(Span::styled(text, style));
+        match marker {
+            Some(k) => {
+                spans.push(Span::styled(cells[..k].iter().collect::<String>(), style));
+                let mark = if theme.ascii { "#" } else { "┃" };
+                spans.push(Span::styled(
+                    mark,
+                    style
+                        .fg(theme.color(Role::Accent))
+                        .add_modifier(Modifier::BOLD),
+                ));
+                spans.push(Span::styled(
+                    cells[k + 1..].iter().collect::<String>(),
+                    style,
+                ));
+            }
+            None => spans.push(Span::styled(cells.into_iter().collect::<String>(), style)),
         }
     }
     Line::from(spans)
+}
+
+/// One stage's `w` cells: the optional boundary first, then the longest of `labels` (longest
+/// first) that fits with a space either side (none before it right after the boundary). The
+/// position marker's cell (`marker`) is left blank for the caller to draw: the label goes on
+/// whichever side of it has room for the longer label, so the marker never cuts it in two.
+fn segment_cells(
+    labels: &[String],
+    w: usize,
+    boundary: Option<char>,
+    marker: Option<usize>,
+) -> Vec<char> {
+    let mut cells = vec![' '; w];
+    let start = usize::from(boundary.is_some());
+    if let Some(c) = boundary {
+        cells[0] = c;
+    }
+    // Free runs of cells as (first, len): either side of the marker, or the whole segment.
+    let rooms: Vec<(usize, usize)> = match marker {
+        Some(k) if k >= start => vec![(start, k - start), (k + 1, w - k - 1)],
+        Some(k) => vec![(k + 1, w - k - 1)],
+        None => vec![(start, w - start)],
+    };
+    // (first cell of the label, the label) for the best fit in a room.
+    let fit = |(first, len): (usize, usize)| {
+        let lead = usize::from(!(boundary.is_some() && first == start));
+        labels
+            .iter()
+            .find(|l| lead + l.chars().count() < len)
+            .map(|l| (first + lead, l))
+    };
+    let mut best: Option<(usize, &String)> = None;
+    for found in rooms.into_iter().filter_map(fit) {
+        if best.is_none_or(|(_, l)| found.1.chars().count() > l.chars().count()) {
+            best = Some(found);
+        }
+    }
+    if let Some((first, label)) = best {
+        for (k, ch) in label.chars().enumerate() {
+            cells[first + k] = ch;
+        }
+    }
+    cells
 }
 
 /// Epoch ticks under the timeline: 0, each stage start, the end.
 pub fn ticks(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) -> Line<'static> {
     let total = run
         .total_epochs()
-        .max(rows.last().map_or(0, |r| r.end_epoch));
+        .max(rows.last().map_or(0, |r| r.plan.end_epoch));
     let mut line = vec![' '; usize::from(width)];
     let mut put = |epoch: usize, right_align: bool| {
         let s = epoch.to_string();
@@ -124,7 +162,7 @@ pub fn ticks(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) -> Li
     put(0, false);
     put(total, true);
     for r in rows.iter().skip(1) {
-        put(r.start_epoch, false);
+        put(r.plan.start_epoch, false);
     }
     let text: String = line.into_iter().collect();
     Line::styled(text, theme.fg(Role::Muted))
@@ -160,7 +198,7 @@ fn stage_spans(t: &Theme, run: &RunState, rows: &[StageRow], terse: bool) -> Vec
         ));
     }
     spans.push(Span::styled("B ", muted));
-    spans.push(Span::styled(r.batch.to_string(), t.bold(Role::Batch)));
+    spans.push(Span::styled(r.plan.batch.to_string(), t.bold(Role::Batch)));
     if let Some((micro, acc)) = r.execution.filter(|e| e.1 > 1) {
         spans.push(Span::styled(
             format!(" ({micro}{}{acc})", t.sym.times),
@@ -183,9 +221,9 @@ fn stage_spans(t: &Theme, run: &RunState, rows: &[StageRow], terse: bool) -> Vec
             Span::styled(v, fg),
         ]
     };
-    spans.extend(pair(t.sym.lr, format::lr(r.lr), true));
-    spans.extend(pair("m", format!("{}", r.momentum), false));
-    spans.extend(pair("g", format::si(r.noise_scale), false));
+    spans.extend(pair(t.sym.lr, format::lr(r.plan.lr), true));
+    spans.extend(pair("m", format!("{}", r.plan.momentum), false));
+    spans.extend(pair("g", format::si(r.plan.noise_scale), false));
     spans.push(Span::styled(
         if terse {
             format!(" {} ", t.sym.sep)
@@ -217,40 +255,40 @@ fn next_change(
     };
     let cur = &rows[ci];
     let mut what = Vec::new();
-    if next.batch != cur.batch {
+    if next.plan.batch != cur.plan.batch {
         what.push(if terse {
-            format!("B{}{}", t.sym.arrow, next.batch)
+            format!("B{}{}", t.sym.arrow, next.plan.batch)
         } else {
-            format!("B {}{}{}", cur.batch, t.sym.arrow, next.batch)
+            format!("B {}{}{}", cur.plan.batch, t.sym.arrow, next.plan.batch)
         });
     }
-    if next.lr != cur.lr {
+    if next.plan.lr != cur.plan.lr {
         what.push(if terse {
-            format!("{}{}{}", t.sym.lr, t.sym.arrow, format::lr(next.lr))
+            format!("{}{}{}", t.sym.lr, t.sym.arrow, format::lr(next.plan.lr))
         } else {
             format!(
                 "{} {}{}{}",
                 t.sym.lr,
-                format::lr(cur.lr),
+                format::lr(cur.plan.lr),
                 t.sym.arrow,
-                format::lr(next.lr)
+                format::lr(next.plan.lr)
             )
         });
     }
-    if next.momentum != cur.momentum {
-        what.push(format!("m{}{}", t.sym.arrow, next.momentum));
+    if next.plan.momentum != cur.plan.momentum {
+        what.push(format!("m{}{}", t.sym.arrow, next.plan.momentum));
     }
     let at = if terse {
-        format!(" @ep {}", next.start_epoch + 1)
+        format!(" @ep {}", next.plan.start_epoch + 1)
     } else {
-        format!(" at epoch {}", next.start_epoch + 1)
+        format!(" at epoch {}", next.plan.start_epoch + 1)
     };
     let mut v = vec![
         Span::styled("next ", muted),
         Span::styled(what.join(" "), t.bold(Role::Accent)),
         Span::styled(at, muted),
     ];
-    if let Some(eta) = run.eta_to(next.start_epoch as f64) {
+    if let Some(eta) = run.eta_to(next.plan.start_epoch as f64) {
         v.push(Span::styled(
             format!(" in {}", format::duration(eta)),
             t.fg(Role::Fg),
@@ -302,7 +340,8 @@ fn table(t: &Theme, run: &RunState, rows: &[StageRow], area: Rect, buf: &mut Buf
     // Keep the current stage in view when there are more stages than rows.
     let first = current.map_or(0, |c| (c + 1).saturating_sub(room));
     for (k, (i, r)) in rows.iter().enumerate().skip(first).take(room).enumerate() {
-        let plan = (r.end_epoch - r.start_epoch) as u64 * n.div_ceil(r.batch.max(1)) as u64;
+        let plan =
+            (r.plan.end_epoch - r.plan.start_epoch) as u64 * n.div_ceil(r.plan.batch.max(1)) as u64;
         let done = match (r.start_update, rows.get(i + 1).and_then(|x| x.start_update)) {
             (Some(a), Some(b)) => Some(b - a),
             (Some(a), None) => Some(run.update().saturating_sub(a)),
@@ -314,12 +353,12 @@ fn table(t: &Theme, run: &RunState, rows: &[StageRow], area: Rect, buf: &mut Buf
         let text = format!(
             " {:>2}  {:>7}  {:>6}  {:>11}  {:>7}  {:>5}  {:>8}  {:>17}",
             i + 1,
-            format!("{}-{}", r.start_epoch + 1, r.end_epoch),
-            r.batch,
+            format!("{}-{}", r.plan.start_epoch + 1, r.plan.end_epoch),
+            r.plan.batch,
             exec,
-            format::lr(r.lr),
-            r.momentum,
-            format::si(r.noise_scale),
+            format::lr(r.plan.lr),
+            r.plan.momentum,
+            format::si(r.plan.noise_scale),
             format!(
                 "{}/{}",
                 done.map_or("-".into(), format::count),
@@ -342,5 +381,53 @@ fn table(t: &Theme, run: &RunState, rows: &[StageRow], area: Rect, buf: &mut Buf
             1 + k as u16,
             &Line::styled(format!("{text:<width$}"), style),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment_cells;
+
+    fn labels() -> Vec<String> {
+        vec!["B 640 ε 0.1".into(), "B640".into(), "640".into()]
+    }
+
+    fn text(cells: Vec<char>) -> String {
+        cells.into_iter().collect()
+    }
+
+    #[test]
+    fn a_label_fits_with_a_space_each_side() {
+        assert_eq!(
+            text(segment_cells(&labels(), 14, None, None)),
+            " B 640 ε 0.1  "
+        );
+        assert_eq!(text(segment_cells(&labels(), 6, None, None)), " B640 ");
+        assert_eq!(text(segment_cells(&labels(), 2, None, None)), "  ");
+        assert_eq!(
+            text(segment_cells(&labels(), 14, Some('|'), None)),
+            "|B 640 ε 0.1  "
+        );
+    }
+
+    #[test]
+    fn the_marker_never_cuts_the_label() {
+        // The marker near the start: the label moves past it.
+        let cells = segment_cells(&labels(), 20, None, Some(2));
+        assert_eq!(text(cells), "    B 640 ε 0.1     ");
+        // Near the end: the label stays before it; its cell is left blank for the marker.
+        let cells = segment_cells(&labels(), 20, None, Some(15));
+        assert_eq!(text(cells), " B 640 ε 0.1        ");
+        // No side has room for the long label: the shorter one on the roomier side.
+        let cells = segment_cells(&labels(), 12, Some('▏'), Some(1));
+        assert_eq!(text(cells), "▏  B640     ");
+        for k in 0..20 {
+            let t = text(segment_cells(&labels(), 20, None, Some(k)));
+            assert!(
+                t.contains("B 640 ε 0.1") || t.contains("B640"),
+                "marker at {k}: {t:?}"
+            );
+            assert_eq!(t.chars().nth(k), Some(' '), "marker at {k}: {t:?}");
+        }
     }
 }

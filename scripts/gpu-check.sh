@@ -198,7 +198,8 @@ smi_start "$RESULTS/idle.smi"; sleep 1.5; smi_stop
 for B in "${BATCH_LIST[@]}"; do
   if (( HAVE_BIN )); then
     step "ours_$B" "$STAGE_TIMEOUT" "$BIN" bench --device cuda --net resnet18 --batch "$B" \
-      --steps "$STEPS" --warmup "$WARMUP" --set model.ghost_batch=128 --json
+      --steps "$STEPS" --warmup "$WARMUP" --set model.ghost_batch=128 \
+      --set hardware.max_micro_batch="$B" --json
   else
     note "ours_$B" "no-binary" 0
   fi

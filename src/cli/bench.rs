@@ -94,6 +94,9 @@ pub struct BenchResult {
     pub workers: usize,
     /// Median milliseconds of combining the workers' shares (0 for one worker).
     pub comm_ms: f64,
+    /// Median milliseconds of that spent waiting for the slowest worker's share; the rest is
+    /// the all-reduce proper.
+    pub wait_ms: f64,
 }
 
 /// Runs the benchmark; returns the exit code.
@@ -158,9 +161,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                     );
                     if world > 1 {
                         print!(
-                            "   comm {:.1} ms ({:.0}%)",
+                            "   comm {:.1} ms ({:.0}%), of which waiting for the slowest {:.1} ms",
                             r.comm_ms,
-                            100.0 * r.comm_ms / r.step_ms
+                            100.0 * r.comm_ms / r.step_ms,
+                            r.wait_ms
                         );
                     }
                     println!();
@@ -214,21 +218,16 @@ fn time_step(
         .collect();
     let labels: Vec<u32> = (0..batch).map(|i| (i % 10) as u32).collect();
     let world = comm.world();
-    // One worker runs the whole batch at once; several share its micro-batches.
-    let micro = MicroBatching::new(
-        if world > 1 {
-            cfg.hardware.max_micro_batch
-        } else {
-            cfg.hardware.max_micro_batch.max(batch)
-        },
-        model_cfg.ghost_batch,
-    );
+    // The micro-batches `train` would run (at most `hardware.max_micro_batch`, whole ghost
+    // batches), whatever the world size: one worker accumulates them all, several share them.
+    let micro = MicroBatching::new(cfg.hardware.max_micro_batch, model_cfg.ghost_batch);
     let share = Share {
         rank: comm.rank(),
         world,
     };
     let mut times = Vec::with_capacity(args.steps);
     let mut comm_times = Vec::with_capacity(args.steps);
+    let mut wait_times = Vec::with_capacity(args.steps);
     for i in 0..args.warmup + args.steps {
         let t = Instant::now();
         let (grads, comm_seconds) = if world > 1 {
@@ -249,23 +248,25 @@ fn time_step(
                 (batch, &micro),
                 false,
             )? {
-                Combined::Gradient(g, cost) => (g.grads, cost.seconds),
+                Combined::Gradient(g, cost) => (g.grads, (cost.seconds, cost.wait_seconds)),
                 _ => anyhow::bail!("the workers did not agree on the benchmark's step"),
             }
         } else {
             let g = batch_gradient(&model, &params, &images, &labels, &micro, device, false)?;
-            (g.grads, 0.0)
+            (g.grads, (0.0, 0.0))
         };
         optim.step(&grads)?;
         // Make sure queued device work is finished before the clock stops.
         device.synchronize()?;
         if i >= args.warmup {
             times.push(t.elapsed().as_secs_f64());
-            comm_times.push(comm_seconds);
+            comm_times.push(comm_seconds.0);
+            wait_times.push(comm_seconds.1);
         }
     }
     times.sort_by(f64::total_cmp);
     comm_times.sort_by(f64::total_cmp);
+    wait_times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let flops = 3.0 * model.flops_per_image() * batch as f64;
     Ok(BenchResult {
@@ -278,5 +279,6 @@ fn time_step(
         device: String::new(),
         workers: world,
         comm_ms: comm_times[comm_times.len() / 2] * 1e3,
+        wait_ms: wait_times[wait_times.len() / 2] * 1e3,
     })
 }

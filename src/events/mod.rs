@@ -270,6 +270,9 @@ pub struct ParallelStep {
     pub busy: usize,
     /// Seconds spent combining the workers' shares (the all-reduces, waiting included).
     pub comm_seconds: f64,
+    /// Of those, the seconds waiting for the slowest worker (absent in older logs: 0).
+    #[serde(default)]
+    pub wait_seconds: f64,
     /// Bytes rank 0 contributed to them.
     pub comm_bytes: u64,
     /// Seconds the whole update took on rank 0.

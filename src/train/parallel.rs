@@ -40,6 +40,9 @@ pub enum Combined {
 pub struct CommCost {
     /// Seconds spent in the sums (waiting for the slowest worker included).
     pub seconds: f64,
+    /// Of those, the seconds of the first, small sum: the wait for the slowest worker to finish
+    /// its share (the rest is the all-reduce of the gradient and batch-norm statistics proper).
+    pub wait_seconds: f64,
     /// Bytes this worker contributed.
     pub bytes: u64,
 }
@@ -77,6 +80,7 @@ pub fn combine(
         stop,
     ];
     comm.sum_f64(&mut sums)?;
+    let wait_seconds = started.elapsed().as_secs_f64();
     if sums[5] > 0.0 {
         return Ok(Combined::Stop);
     }
@@ -117,6 +121,7 @@ pub fn combine(
 
     let cost = CommCost {
         seconds: started.elapsed().as_secs_f64(),
+        wait_seconds,
         bytes: (8 * sums.len() + 4 * (flat.len() + bn.len())) as u64,
     };
     let grad_sq = squared_norm(&grads).map_err(tensor_failed)?;

@@ -413,6 +413,7 @@ impl Trainer {
                     let step = ParallelStep {
                         busy: parallel::busy_workers(share.world, batch.len, &self.micro),
                         comm_seconds: cost.seconds,
+                        wait_seconds: cost.wait_seconds,
                         comm_bytes: cost.bytes,
                         step_seconds: 0.0,
                     };

@@ -106,6 +106,7 @@ pub fn data_parallel(records: &[Record], workers: usize) -> Vec<Record> {
                 s.parallel = Some(ParallelStep {
                     busy: workers.min(s.batch.div_ceil(128)),
                     comm_seconds: 0.02,
+                    wait_seconds: 0.005,
                     comm_bytes: 1 << 20,
                     step_seconds: 0.2,
                 });

@@ -239,8 +239,9 @@ impl Schedule {
     /// The adaptive rule, at the end of `epoch` with that epoch's mean training loss and the
     /// current noise-scale estimate. It decides *when* the SGD noise g falls by the factor k —
     /// when the training loss has plateaued (its mean fall over the last `adaptive_window`
-    /// epochs is below `adaptive_threshold` of the stage's largest, [`plateau_ratio`]), at the latest at the config's milestone for this cut, and in any case early
-    /// enough that the remaining cuts fit before the end — never before the stage has lasted
+    /// epochs is below `adaptive_threshold` of the stage's largest, [`plateau_ratio`]), at the
+    /// latest at the config's milestone for this cut, and in any case early enough that the
+    /// remaining cuts fit before the end — never before the stage has lasted
     /// `adaptive_min_epochs`, and never on the noise estimate alone. B_simple decides *how
     /// much* of the fall B takes: B grows to the largest batch whose statistical efficiency
     /// stays at least `adaptive_efficiency` ([`efficient_batch`]), at most ×k and never past

@@ -386,3 +386,25 @@ fn a_data_parallel_run_shows_its_workers_and_their_comm_share() {
     let single = render_text(&fixture::demo_records(), 160, 48, &dark(), &Shot::default());
     assert!(!single.contains("workers"), "{single}");
 }
+
+#[test]
+fn at_120_columns_the_updates_saved_are_never_cut() {
+    let all = fixture::demo_records();
+    for recs in [fixture::cut_at_update(&all, 1000), all.clone()] {
+        let text = render_text(&recs, 120, 40, &dark(), &Shot::default());
+        let line = text
+            .lines()
+            .find(|l| l.contains("saved"))
+            .unwrap_or_else(|| panic!("a line with the updates saved: {text}"));
+        let panel = line
+            .split('│')
+            .find(|p| p.contains("saved"))
+            .unwrap()
+            .trim_end();
+        // Either the short wording, whole, or the long one ending in its whole number.
+        let whole_number = panel.split_once(", it would be at ").is_some_and(|(_, n)| {
+            !n.is_empty() && n.chars().all(|c| c.is_ascii_digit() || c == ',')
+        });
+        assert!(panel.ends_with("%)") || whole_number, "cut: {panel:?}");
+    }
+}

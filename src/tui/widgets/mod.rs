@@ -96,6 +96,18 @@ pub fn ellipsize(theme: &Theme, s: &str, max: usize, keep_end: bool) -> String {
     }
 }
 
+/// The first of `wordings` (longest first) whose width fits `width`; the last (the tersest)
+/// when none does, so a line is shortened by choice of words rather than cut.
+pub fn first_fitting<'a>(wordings: Vec<Vec<Span<'a>>>, width: usize) -> Vec<Span<'a>> {
+    let last = wordings.len().saturating_sub(1);
+    wordings
+        .into_iter()
+        .enumerate()
+        .find(|(i, w)| *i == last || w.iter().map(Span::width).sum::<usize>() <= width)
+        .map(|(_, w)| w)
+        .unwrap_or_default()
+}
+
 /// Writes a line into `area`'s row `row`, clipped to its width.
 pub fn put_line(buf: &mut Buffer, area: Rect, row: u16, line: &Line<'_>) {
     if row < area.height {

@@ -8,7 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use super::{bar, ellipsize, panel, put_line, sparkline};
+use super::{bar, ellipsize, first_fitting, panel, put_line, sparkline};
 use crate::format;
 use crate::tui::history::XAxis;
 use crate::tui::keys::{Action, KeyMap};
@@ -374,28 +374,25 @@ fn saved_spans(t: &Theme, run: &RunState, width: usize) -> Vec<Span<'static>> {
     };
     let n = format::count(saved);
     let at = format::count(base);
-    let wordings: [(&str, String); 4] = [
-        (
-            "saved vs decay-LR ",
-            format!(" updates ({share}), it would be at {at}"),
-        ),
-        ("saved vs decay-LR ", format!(" updates ({share})")),
-        ("saved ", format!(" updates ({share})")),
-        ("saved ", format!(" ({share})")),
-    ];
-    let fits = |(lead, rest): &(&str, String)| {
-        lead.chars().count() + n.chars().count() + rest.chars().count() <= width
+    let wording = |lead: &'static str, rest: String| {
+        vec![
+            Span::styled(lead, muted),
+            Span::styled(n.clone(), t.bold(Role::Good)),
+            Span::styled(rest, muted),
+        ]
     };
-    let (lead, rest) = wordings
-        .iter()
-        .find(|w| fits(w))
-        .unwrap_or(&wordings[3])
-        .clone();
-    vec![
-        Span::styled(lead, muted),
-        Span::styled(n, t.bold(Role::Good)),
-        Span::styled(rest, muted),
-    ]
+    first_fitting(
+        vec![
+            wording(
+                "saved vs decay-LR ",
+                format!(" updates ({share}), it would be at {at}"),
+            ),
+            wording("saved vs decay-LR ", format!(" updates ({share})")),
+            wording("saved ", format!(" updates ({share})")),
+            wording("saved ", format!(" ({share})")),
+        ],
+        width,
+    )
 }
 
 fn plan_spans(t: &Theme, run: &RunState) -> Vec<Span<'static>> {
@@ -571,39 +568,28 @@ fn workers_spans(t: &Theme, run: &RunState, width: usize) -> Option<Vec<Span<'st
         .map(|p| p.busy)
         .filter(|&b| b < world)
         .map_or(String::new(), |b| format!(" ({b} busy)"));
-    let share = run
-        .parallel
-        .comm_share()
-        .map(|s| format!("{:.0}%", 100.0 * s));
-    let wordings: Vec<Vec<(String, bool)>> = [(" comm ", " of update time"), (" comm ", "")]
-        .into_iter()
-        .map(|(lead, tail)| {
-            let mut w = vec![
-                ("workers ".to_string(), false),
-                (world.to_string(), true),
-                (busy.clone(), false),
-            ];
-            if let Some(share) = &share {
-                w.extend([
-                    (lead.to_string(), false),
-                    (share.clone(), true),
-                    (tail.to_string(), false),
-                ]);
+    let share = run.parallel.comm_share();
+    let wording = |tail: &'static str| {
+        let mut w = vec![
+            Span::styled("workers ", muted),
+            Span::styled(world.to_string(), strong),
+        ];
+        if !busy.is_empty() {
+            w.push(Span::styled(busy.clone(), muted));
+        }
+        if let Some(share) = share {
+            w.push(Span::styled(" comm ", muted));
+            w.push(Span::styled(format!("{:.0}%", 100.0 * share), strong));
+            if !tail.is_empty() {
+                w.push(Span::styled(tail, muted));
             }
-            w
-        })
-        .collect();
-    let chosen = wordings
-        .iter()
-        .find(|w| w.iter().map(|(s, _)| s.chars().count()).sum::<usize>() <= width)
-        .unwrap_or(&wordings[1]);
-    Some(
-        chosen
-            .iter()
-            .filter(|(s, _)| !s.is_empty())
-            .map(|(s, bold)| Span::styled(s.clone(), if *bold { strong } else { muted }))
-            .collect(),
-    )
+        }
+        w
+    };
+    Some(first_fitting(
+        vec![wording(" of update time"), wording("")],
+        width,
+    ))
 }
 
 fn level_style(t: &Theme, l: Level) -> Style {

@@ -411,7 +411,12 @@ fn plan_spans(t: &Theme, run: &RunState) -> Vec<Span<'static>> {
         Span::styled(" updates vs ", muted),
         Span::styled(format::count(r.baseline_updates as u64), t.fg(Role::Fg)),
         Span::styled(" for decay-LR ", muted),
-        Span::styled(format!("(-{cut:.0}%)"), t.bold(Role::Good)),
+        // Decay-LR itself, or an adaptive run that has not planned its later stages yet.
+        if cut >= 0.5 {
+            Span::styled(format!("(-{cut:.0}%)"), t.bold(Role::Good))
+        } else {
+            Span::styled("(the same)", muted)
+        },
     ]
 }
 

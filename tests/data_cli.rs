@@ -55,7 +55,15 @@ fn fetch_from_a_local_archive_stores_it_where_asked_and_in_the_cache() {
         stdout.contains("saved") && stdout.contains(ARCHIVE_NAME),
         "{stdout}"
     );
-    assert!(stdout.contains("30 train, 10 test"), "{stdout}");
+    assert!(
+        stdout.contains("30 training and 10 test images"),
+        "{stdout}"
+    );
+    // Stored outside the cache, the archive is found only by name.
+    assert!(
+        stdout.contains("pass --data") && stdout.contains("BATCHRAMP_DATA="),
+        "{stdout}"
+    );
     assert_eq!(
         std::fs::read(to.join(ARCHIVE_NAME)).unwrap(),
         std::fs::read(&src).unwrap()
@@ -74,6 +82,11 @@ fn fetch_from_a_local_archive_stores_it_where_asked_and_in_the_cache() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(cache.join(ARCHIVE_NAME).is_file());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("will now find it by itself"),
+        "in the cache, train needs no --data: {stdout}"
+    );
 }
 
 #[test]

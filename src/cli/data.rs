@@ -25,7 +25,8 @@ pub enum Command {
 /// Arguments of `batchramp data fetch`.
 #[derive(clap::Args, Debug)]
 pub struct FetchArgs {
-    /// Directory to store the archive in [default: the cache directory, or $BATCHRAMP_CACHE].
+    /// Directory to store the archive in [default: $BATCHRAMP_CACHE, else the user's cache
+    /// directory, where `train` looks by itself].
     #[arg(long, value_name = "DIR")]
     pub to: Option<PathBuf>,
     /// Where to get it: an https:// URL or a local .tar.gz [default: the official CIFAR-10 URL].
@@ -40,10 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let fetched = data::fetch_archive(a.to.as_deref(), a.from.as_deref(), progress)?;
             println!("{}", fetched.describe());
-            println!(
-                "use it with: batchramp train --data {}",
-                fetched.path.display()
-            );
+            println!("{}", fetched.how_train_finds_it());
             Ok(())
         }
     }

@@ -16,15 +16,21 @@ pub struct Args {
     #[arg(value_name = "RUN_DIR")]
     pub run: PathBuf,
     /// Write TensorBoard event files under DIR/RUN/ (view with `tensorboard --logdir DIR`).
-    #[arg(long, value_name = "DIR", required_unless_present = "csv")]
+    #[arg(long, value_name = "DIR")]
     pub tensorboard: Option<PathBuf>,
     /// Write a tidy CSV (run,kind,epoch,update,t,metric,value) to FILE, or `-` for stdout.
-    #[arg(long, value_name = "FILE", required_unless_present = "tensorboard")]
+    #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
 }
 
 /// Runs `batchramp export`; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<i32> {
+    if args.tensorboard.is_none() && args.csv.is_none() {
+        return Err(BadInput(
+            "nothing to write: give one of --tensorboard DIR or --csv FILE (or both)".into(),
+        )
+        .into());
+    }
     let log = runlog::read_log(&args.run).map_err(|e| BadInput(e.to_string()))?;
     for note in log.notes() {
         eprintln!("note: {note}");

@@ -6,8 +6,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
-
 use crate::config::{RunConfig, ScheduleKind};
 use crate::events::{Event, ParallelStep, ParallelTotals};
 use crate::format::{count, duration};
@@ -51,17 +49,24 @@ pub struct Args {
 
 /// Runs `batchramp plan`; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    if args.workers == 0
-        || args.bandwidth.is_nan()
-        || args.bandwidth <= 0.0
-        || args.latency_us < 0.0
-    {
-        return Err(BadInput(
-            "--workers must be at least 1, --bandwidth above 0 and --latency-us at least 0".into(),
-        )
-        .into());
+    check_args(&args)?;
+    // A run's own measurements come first: a run that cannot be compared is refused before a
+    // table is printed.
+    let measured = match &args.from_run {
+        Some(dir) => Some(measured_in_run(dir)?),
+        None => None,
+    };
+    let config_file = match (&args.config, &args.from_run) {
+        (Some(file), _) => Some(file.clone()),
+        // Plan the schedule the run trained with.
+        (None, Some(run)) => Some(run_config_file(run)?),
+        (None, None) => None,
+    };
+    let loaded = RunConfig::load_with_notes(config_file.as_deref(), &args.set)?;
+    for note in &loaded.notes {
+        eprintln!("note: {note}");
     }
-    let cfg = RunConfig::load(args.config.as_deref(), &args.set)?;
+    let cfg = loaded.config;
     crate::device::set_cpu_threads(cfg.hardware.threads);
     let images = args.images.unwrap_or(match cfg.data.train_subset {
         0 => 50_000,
@@ -107,14 +112,18 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     if cfg.schedule.kind == ScheduleKind::Adaptive {
         println!("(the adaptive schedule decides its stages while training: only its first stage is known here)");
     }
+    // A decay-LR config is its own baseline: one table, not two identical ones.
+    let is_baseline = cfg.schedule.kind == ScheduleKind::DecayLr;
     let ours = project(&planned, images, &micro, &cluster(args.workers));
-    let theirs = project(&baseline, images, &micro, &cluster(args.workers));
     print_projection(&format!("{}", cfg.schedule.kind), &ours, args.workers);
-    print_projection(
-        &format!("decay-lr (same epochs, B {})", baseline.stages()[0].batch),
-        &theirs,
-        args.workers,
-    );
+    if !is_baseline {
+        let theirs = project(&baseline, images, &micro, &cluster(args.workers));
+        print_projection(
+            &format!("decay-lr (same epochs, B {})", baseline.stages()[0].batch),
+            &theirs,
+            args.workers,
+        );
+    }
 
     // Scaling: where each schedule stops gaining from more workers.
     let mut ws: Vec<usize> = std::iter::successors(Some(1usize), |w| Some(w * 2))
@@ -127,10 +136,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         print!("{w:>10}");
     }
     println!();
-    for (name, sched) in [
+    let rows = [
         (cfg.schedule.kind.to_string(), &planned),
         ("decay-lr".into(), &baseline),
-    ] {
+    ];
+    for (name, sched) in &rows[..if is_baseline { 1 } else { 2 }] {
         print!("{name:<16}");
         for &w in &ws {
             print!(
@@ -140,10 +150,55 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         println!();
     }
-    if let Some(dir) = &args.from_run {
-        compare_with_run(dir, &cluster)?;
+    if let (Some(dir), Some(m)) = (&args.from_run, &measured) {
+        print_measured(dir, m, &cluster);
     }
     Ok(0)
+}
+
+/// Refuses options that make no plan, naming the option.
+fn check_args(args: &Args) -> Result<(), BadInput> {
+    if args.workers == 0 {
+        return Err(BadInput(
+            "--workers 0: a cluster has at least 1 worker".into(),
+        ));
+    }
+    if args.images == Some(0) {
+        return Err(BadInput(
+            "--images 0: an epoch has at least 1 training image (leave it out for CIFAR-10's 50,000)".into(),
+        ));
+    }
+    if !(args.bandwidth.is_finite() && args.bandwidth > 0.0) {
+        return Err(BadInput(format!(
+            "--bandwidth {}: expected a link speed above 0 Gbit/s",
+            args.bandwidth
+        )));
+    }
+    if !(args.latency_us.is_finite() && args.latency_us >= 0.0) {
+        return Err(BadInput(format!(
+            "--latency-us {}: expected a time of at least 0 µs",
+            args.latency_us
+        )));
+    }
+    Ok(())
+}
+
+/// The `config.toml` of the run `--from-run` names (its directory or its events.jsonl).
+fn run_config_file(run: &std::path::Path) -> Result<PathBuf, BadInput> {
+    let dir = if run.is_file() {
+        run.parent().unwrap_or(std::path::Path::new("."))
+    } else {
+        run
+    };
+    let file = dir.join("config.toml");
+    if file.is_file() {
+        Ok(file)
+    } else {
+        Err(BadInput(format!(
+            "{}: no config.toml beside the run's log; give the run's schedule with --config FILE",
+            dir.display()
+        )))
+    }
 }
 
 fn print_projection(title: &str, p: &Projection, workers: usize) {
@@ -212,8 +267,12 @@ fn measure(cfg: &RunConfig, micro_size: usize) -> anyhow::Result<(f64, String)> 
 /// Seconds per training image from `bench --json` output: the row of this network at the
 /// micro-batch size (else the nearest batch).
 fn from_bench(path: &PathBuf, cfg: &RunConfig, micro_size: usize) -> anyhow::Result<(f64, String)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        BadInput(format!(
+            "--bench {}: cannot read it ({e}); make one with `batchramp bench --json > FILE`",
+            path.display()
+        ))
+    })?;
     let rows: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
         BadInput(format!(
             "{}: not the output of `batchramp bench --json` ({e})",
@@ -245,11 +304,18 @@ fn model_sizes(cfg: &RunConfig, micro_size: usize) -> anyhow::Result<(usize, f64
     Ok((store.param_count(), model.pass_stats_len(micro_size) as f64))
 }
 
-/// The run's measured all-reduce time per update beside the model's for its world size.
-fn compare_with_run(
-    dir: &std::path::Path,
-    cluster: &dyn Fn(usize) -> Cluster,
-) -> anyhow::Result<()> {
+/// What a data-parallel run measured of its all-reduces.
+struct Measured {
+    world: usize,
+    /// Median all-reduce of an update: seconds and bytes.
+    seconds: f64,
+    bytes: u64,
+    /// Share of the update time spent combining the workers' work.
+    share: f64,
+}
+
+/// Reads a data-parallel run's measured all-reduces; refuses a run that was not data-parallel.
+fn measured_in_run(dir: &std::path::Path) -> anyhow::Result<Measured> {
     let log = crate::runlog::read_log(dir)?;
     let world = log.header().map_or(1, |h| h.workers.len().max(1));
     let mut comm: Vec<ParallelStep> = log
@@ -262,27 +328,33 @@ fn compare_with_run(
         .collect();
     if comm.is_empty() {
         return Err(BadInput(format!(
-            "{}: no data-parallel steps in this run (was it started with mpirun -np N?)",
+            "{}: this run was not data-parallel (no all-reduces to compare); --from-run needs a run started with mpirun -np N",
             dir.display()
         ))
         .into());
     }
     comm.sort_by(|a, b| a.comm_seconds.total_cmp(&b.comm_seconds));
-    let (seconds, bytes) = (
-        comm[comm.len() / 2].comm_seconds,
-        comm[comm.len() / 2].comm_bytes,
-    );
+    let median = comm[comm.len() / 2];
     let mut totals = ParallelTotals::default();
     comm.iter().for_each(|p| totals.add(p));
-    let share = totals.comm_share().unwrap_or(0.0);
+    Ok(Measured {
+        world,
+        seconds: median.comm_seconds,
+        bytes: median.comm_bytes,
+        share: totals.comm_share().unwrap_or(0.0),
+    })
+}
+
+/// The run's measured all-reduce time per update beside the model's for its world size.
+fn print_measured(dir: &std::path::Path, m: &Measured, cluster: &dyn Fn(usize) -> Cluster) {
     println!();
     println!(
-        "measured in {} ({world} workers): median all-reduce {:.2} ms for {:.2} MB, {:.0}% of the update time; the model says {:.2} ms",
+        "measured in {} ({} workers): median all-reduce {:.2} ms for {:.2} MB, {:.0}% of the update time; the model says {:.2} ms",
         dir.display(),
-        seconds * 1e3,
-        bytes as f64 / 1e6,
-        100.0 * share,
-        cluster(world).allreduce_seconds() * 1e3
+        m.world,
+        m.seconds * 1e3,
+        m.bytes as f64 / 1e6,
+        100.0 * m.share,
+        cluster(m.world).allreduce_seconds() * 1e3
     );
-    Ok(())
 }

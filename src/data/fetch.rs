@@ -84,22 +84,42 @@ impl Fetched {
     /// One line for the user: where, how big, and why it is trusted.
     pub fn describe(&self) -> String {
         let what = if self.already_present {
-            "already present"
+            "CIFAR-10 is already in"
         } else {
-            "saved"
+            "CIFAR-10 saved to"
         };
         let why = match &self.trust {
-            Trust::Known(k) => format!("SHA-256 matches {}", k.name),
+            Trust::Known(k) => format!("checksum matches {}", k.name),
             Trust::Structure { train, test } => format!(
-                "unknown SHA-256 {}, accepted because it reads as CIFAR-10 ({train} train, {test} test images)",
-                self.sha256
+                "unknown checksum {}, accepted because it reads as CIFAR-10: {} training and {} test images",
+                self.sha256,
+                crate::format::count(*train as u64),
+                crate::format::count(*test as u64)
             ),
         };
         format!(
-            "{what}: {} ({} bytes; {why})",
+            "{what} {} ({}; {why})",
             self.path.display(),
-            self.bytes
+            crate::format::bytes(self.bytes)
         )
+    }
+
+    /// How `train` will find the archive: by itself when it is in the cache, else by name.
+    pub fn how_train_finds_it(&self) -> String {
+        let in_cache = cache_root().ok().is_some_and(|root| {
+            self.path
+                .parent()
+                .and_then(|p| std::fs::canonicalize(p).ok())
+                == std::fs::canonicalize(root).ok()
+        });
+        if in_cache {
+            "`batchramp train` will now find it by itself (no --data needed)".into()
+        } else {
+            format!(
+                "this is not the cache `train` looks in: pass --data {p} or set BATCHRAMP_DATA={p}",
+                p = self.path.display()
+            )
+        }
     }
 }
 

@@ -130,6 +130,60 @@ impl Metric {
     }
 }
 
+impl Metric {
+    /// The metric's name on the command line.
+    fn option(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The same quantity per epoch, for a per-step metric.
+    fn per_epoch(self) -> Option<(Metric, &'static str)> {
+        match self {
+            Metric::StepLoss => Some((Metric::TrainLoss, "epoch losses")),
+            Metric::StepAcc => Some((Metric::TrainAcc, "epoch accuracies")),
+            _ => None,
+        }
+    }
+
+    /// What a run lacks when it has none of this, in words.
+    fn missing(self) -> String {
+        match self {
+            Metric::StepLoss => "per-step loss".into(),
+            Metric::StepAcc => "per-step accuracy".into(),
+            m => m.caption().to_lowercase(),
+        }
+    }
+}
+
+/// Why nothing could be drawn: the missing metrics named once each, and where a log has the
+/// same quantity per epoch, the option that draws it.
+fn no_data(runs: &[RunRecords], grid: &[(Metric, XAxis)]) -> PlotError {
+    let mut metrics: Vec<Metric> = Vec::new();
+    for (m, _) in grid {
+        if !metrics.contains(m) {
+            metrics.push(*m);
+        }
+    }
+    let what = metrics
+        .iter()
+        .map(|m| m.missing())
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let instead = metrics.iter().find_map(|m| {
+        let (epoch_metric, words) = m.per_epoch()?;
+        let has = !Panel::build(runs, epoch_metric, XAxis::Epoch)
+            .curves
+            .is_empty();
+        has.then(|| format!("the log has {words}: --metric {}", epoch_metric.option()))
+    });
+    PlotError::NoData {
+        what,
+        hint: instead.unwrap_or_else(|| "finished epochs or the events behind it".into()),
+    }
+}
+
 impl XAxis {
     fn caption(self) -> &'static str {
         match self {
@@ -158,10 +212,12 @@ pub enum PlotError {
     #[error("{}: unknown image format; name the output FILE.png or FILE.svg", .0.display())]
     Format(PathBuf),
     /// No run has the asked-for data.
-    #[error("nothing to plot: no run has {what} (finished epochs or the events behind it)")]
+    #[error("nothing to plot: no run has {what} ({hint})")]
     NoData {
-        /// The metric that is missing.
+        /// The metrics that are missing.
         what: String,
+        /// What the runs do have, or what is needed.
+        hint: String,
     },
     /// Drawing or saving failed.
     #[error("cannot write {}: {message}", .path.display())]
@@ -192,12 +248,7 @@ pub fn plot_runs(runs: &[RunRecords], out: &Path, opts: &PlotOptions) -> Result<
         .map(|&(metric, x)| Panel::build(runs, metric, x))
         .collect();
     if panels.iter().all(|p| p.curves.is_empty()) {
-        let what = grid
-            .iter()
-            .map(|(m, _)| m.caption().to_lowercase())
-            .collect::<Vec<_>>()
-            .join(" or ");
-        return Err(PlotError::NoData { what });
+        return Err(no_data(runs, &grid));
     }
     FONT_ONCE.call_once(|| {
         // The font is compiled in and checked by the tests; a failure here only loses text.

@@ -50,7 +50,8 @@ pub enum CheckpointError {
 pub struct CheckpointMeta {
     /// [`CHECKPOINT_FORMAT`].
     pub format: u32,
-    /// The run's resolved config.
+    /// The run's resolved config (keys an older version wrote are upgraded as it is read).
+    #[serde(deserialize_with = "crate::config::deserialize_upgraded")]
     pub config: RunConfig,
     /// Position and running totals of the run.
     pub progress: Progress,

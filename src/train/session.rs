@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
-use crate::config::{ConfigError, RunConfig};
+use crate::config::{ConfigError, Loaded, RunConfig};
 use crate::data::{self, DataError, DataSource, SyntheticSpec};
 use crate::device::DeviceError;
 use crate::events::{Control, Event, MessageEvent, PauseEvent, Record, RunStarted, Worker};
@@ -180,6 +180,8 @@ impl Interrupter {
 struct Prepared {
     req: RunRequest,
     cfg: RunConfig,
+    /// What reading the config had to say (keys upgraded from an older version).
+    config_notes: Vec<String>,
     resume: Option<Checkpoint>,
     cifar: crate::data::Cifar,
     source: DataSource,
@@ -265,7 +267,10 @@ impl Session {
 fn start_in(req: RunRequest, comm: &mut dyn Collective) -> Result<Prepared, SessionError> {
     let rank = comm.rank();
     let resume = load_resume(&req, comm)?;
-    let cfg = resolve_config(&req, resume.as_ref())?;
+    let Loaded {
+        config: cfg,
+        notes: config_notes,
+    } = resolve_config(&req, resume.as_ref())?;
     crate::device::set_cpu_threads(cfg.hardware.threads);
 
     // A resumed run reads the data it was started on unless told otherwise.
@@ -284,11 +289,35 @@ fn start_in(req: RunRequest, comm: &mut dyn Collective) -> Result<Prepared, Sess
             seed: cfg.seed,
         },
     )?;
-    if cfg.data.train_subset > 0 {
-        cifar.train = cifar.train.subset(cfg.data.train_subset);
-    }
-    if cfg.data.test_subset > 0 {
-        cifar.test = cifar.test.subset(cfg.data.test_subset);
+    for (key, asked, set, which) in [
+        (
+            "data.train_subset",
+            cfg.data.train_subset,
+            &mut cifar.train,
+            "training",
+        ),
+        (
+            "data.test_subset",
+            cfg.data.test_subset,
+            &mut cifar.test,
+            "test",
+        ),
+    ] {
+        if asked > set.len() {
+            // Asking for more than there is would silently train on less than the config says.
+            return Err(ConfigError::Invalid {
+                key: key.into(),
+                value: asked.to_string(),
+                reason: format!(
+                    "the {which} set has {} images; ask for at most that many (0 = all)",
+                    crate::format::count(set.len() as u64)
+                ),
+            }
+            .into());
+        }
+        if asked > 0 {
+            *set = set.subset(asked);
+        }
     }
     let (device, device_name) = crate::device::select(&req.device, cfg.hardware.threads)?;
     let workers = handshake::agree(comm, &cfg, &cifar)?;
@@ -328,6 +357,7 @@ fn start_in(req: RunRequest, comm: &mut dyn Collective) -> Result<Prepared, Sess
         run_dir: PathBuf::from(String::from_utf8_lossy(&dir).into_owned()),
         req,
         cfg,
+        config_notes,
         resume,
         cifar,
         source,
@@ -381,6 +411,7 @@ impl Prepared {
         let Prepared {
             req,
             cfg,
+            config_notes,
             resume,
             cifar,
             source,
@@ -449,6 +480,9 @@ impl Prepared {
         }
         // The first record must precede the sampler's first sample.
         sink.emit(first);
+        for message in config_notes {
+            sink.emit(Event::Warning(MessageEvent { message }));
+        }
 
         let (stop_sampler, sampler_stop_rx) = bounded::<()>(1);
         let sampler = req.sample_every.filter(|_| log.is_some()).map(|every| {
@@ -492,10 +526,7 @@ impl Prepared {
 
 /// The config of the run: the checkpoint's own on resume (overrides may still change the keys a
 /// resume allows), else the file's or the built-in preset's.
-fn resolve_config(
-    req: &RunRequest,
-    resume: Option<&Checkpoint>,
-) -> Result<RunConfig, SessionError> {
+fn resolve_config(req: &RunRequest, resume: Option<&Checkpoint>) -> Result<Loaded, SessionError> {
     match (resume, &req.config) {
         (Some(ck), None) => {
             let text = toml::to_string(&ck.state.meta.config).map_err(|e| ConfigError::Parse {
@@ -503,13 +534,16 @@ fn resolve_config(
                 line: 0,
                 message: e.to_string(),
             })?;
-            Ok(RunConfig::from_toml_str(
+            Ok(RunConfig::parse_with_notes(
                 &text,
                 &ck.path.display().to_string(),
                 &req.overrides,
             )?)
         }
-        _ => Ok(RunConfig::load(req.config.as_deref(), &req.overrides)?),
+        _ => Ok(RunConfig::load_with_notes(
+            req.config.as_deref(),
+            &req.overrides,
+        )?),
     }
 }
 

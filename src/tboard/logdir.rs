@@ -110,6 +110,31 @@ impl Logdir {
         &self.problems
     }
 
+    /// One line per thing a reader should know: damage skipped (counted), records still
+    /// incomplete at the end of a file, directories that could not be listed.
+    pub fn notes(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.problems.kept().iter().map(|p| p.to_string()).collect();
+        for run in &self.runs {
+            let problems = run.problems();
+            out.extend(problems.kept().iter().map(|p| p.to_string()));
+            if problems.count() > problems.kept().len() {
+                out.push(format!(
+                    "run {}: {} more damaged records skipped",
+                    run.name(),
+                    problems.count() - problems.kept().len()
+                ));
+            }
+            for f in run.files().filter(|f| f.pending() > 0) {
+                out.push(format!(
+                    "{}: the last {} bytes are an incomplete record (still being written?); read up to there",
+                    f.path().display(),
+                    f.pending()
+                ));
+            }
+        }
+        out
+    }
+
     /// Looks for new runs and files, then reads what every file gained.
     pub fn poll(&mut self) -> PollReport {
         let before: HashSet<String> = self.runs.iter().map(|r| r.name().to_string()).collect();
@@ -229,6 +254,26 @@ pub fn is_tensorboard_source(path: &Path) -> bool {
     }
 }
 
+/// Opens `path` as TensorBoard input where a command also takes batchramp runs, and reads it.
+/// `None`: a batchramp run (a directory with `events.jsonl`, or any file that is not an event
+/// file), left to the run-log reader; a directory with neither is an error naming it.
+pub fn open_input(path: &Path) -> Result<Option<Logdir>, TboardError> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(None);
+    };
+    if meta.is_dir() && path.join(crate::runlog::EVENTS_FILE).exists() {
+        return Ok(None);
+    }
+    if meta.is_file() && !path.file_name().is_some_and(|n| is_event_file_name(&n.to_string_lossy())) {
+        return Ok(None);
+    }
+    match Logdir::load(path) {
+        Ok(l) => Ok(Some(l)),
+        Err(TboardError::NoEventFiles { path }) => Err(TboardError::Neither { path }),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,6 +307,20 @@ mod tests {
         let report = logdir.poll();
         assert_eq!(report.new_runs, vec!["late".to_string()]);
         assert_eq!((report.new_files, report.records), (2, 2));
+    }
+
+    #[test]
+    fn input_is_a_run_log_a_logdir_or_neither() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = open_input(dir.path()).unwrap_err();
+        assert!(matches!(e, TboardError::Neither { .. }));
+        assert!(e.to_string().contains("events.jsonl") && e.to_string().contains("tfevents"));
+        std::fs::write(dir.path().join("events.out.tfevents.1.h"), tfrecord(b"")).unwrap();
+        assert!(open_input(dir.path()).unwrap().is_some());
+        std::fs::write(dir.path().join("events.jsonl"), b"{}").unwrap();
+        assert!(open_input(dir.path()).unwrap().is_none(), "a run log comes first");
+        assert!(open_input(&dir.path().join("events.jsonl")).unwrap().is_none());
+        assert!(open_input(&dir.path().join("missing")).unwrap().is_none());
     }
 
     #[test]

@@ -28,7 +28,7 @@ use std::path::PathBuf;
 
 pub use csv::{value_text, write_csv};
 pub use file::EventFile;
-pub use logdir::{is_event_file_name, is_tensorboard_source, Logdir, PollReport};
+pub use logdir::{is_event_file_name, is_tensorboard_source, open_input, Logdir, PollReport};
 pub use problem::{Problem, ProblemKind, Problems};
 pub use run::{HParamValue, Run};
 pub use tags::{Role, TagRule, TagTable};
@@ -45,6 +45,12 @@ pub enum TboardError {
     /// A directory with no event file at any depth.
     #[error("{}: no TensorBoard event files (events.out.tfevents.*) in this directory or below", .path.display())]
     NoEventFiles {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A directory that is neither a batchramp run nor a TensorBoard logdir.
+    #[error("{}: neither a batchramp run (no events.jsonl) nor a TensorBoard logdir (no events.out.tfevents.* files at any depth); pass a run directory, a logdir or an event file", .path.display())]
+    Neither {
         /// The directory.
         path: PathBuf,
     },

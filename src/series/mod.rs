@@ -124,6 +124,9 @@ fn finite_range(points: &[Point]) -> Option<(f64, f64)> {
 pub struct SeriesSet {
     tags: Vec<(String, Series)>,
     index: HashMap<String, usize>,
+    /// The tag pushed to last: writers log their tags in the same order at every step, so the
+    /// next push is most often to the tag after it (checked before hashing).
+    last: usize,
     /// Bumped whenever any series changes.
     version: u64,
 }
@@ -173,16 +176,31 @@ impl SeriesSet {
     /// many older points it dropped.
     pub fn push(&mut self, tag: &str, p: Point) -> usize {
         self.version += 1;
-        // Looked up by &str first: a String is made only for a tag's first point.
-        let i = match self.index.get(tag) {
+        let i = self.index_of(tag);
+        self.last = i;
+        self.tags[i].1.push(p)
+    }
+
+    /// The index of `tag`, created on first use (a String is made only then).
+    fn index_of(&mut self, tag: &str) -> usize {
+        let n = self.tags.len();
+        if n > 0 {
+            let next = (self.last + 1) % n;
+            if self.tags[next].0 == tag {
+                return next;
+            }
+            if self.tags[self.last % n].0 == tag {
+                return self.last % n;
+            }
+        }
+        match self.index.get(tag) {
             Some(&i) => i,
             None => {
-                self.index.insert(tag.to_string(), self.tags.len());
+                self.index.insert(tag.to_string(), n);
                 self.tags.push((tag.to_string(), Series::default()));
-                self.tags.len() - 1
+                n
             }
-        };
-        self.tags[i].1.push(p)
+        }
     }
 
     /// Drops every tag's points at and after `step` (a writer that says it restarted there);

@@ -214,7 +214,10 @@ impl RunContent {
     /// Takes one summary value; `Err(tag)` for a scalars-plugin tensor that holds no single
     /// float.
     fn value(&mut self, v: ValueView<'_>, step: i64, wall_time: f64) -> Result<(), String> {
-        let tag = String::from_utf8_lossy(v.tag);
+        let tag = match std::str::from_utf8(v.tag) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(v.tag),
+        };
         let point = |value| Point {
             step,
             wall_time,

@@ -32,11 +32,20 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    #[inline]
     fn new(buf: &'a [u8]) -> Self {
         Fields { buf, at: 0 }
     }
 
+    #[inline]
     fn varint(&mut self) -> Result<u64, WireError> {
+        // One byte: every key and every length under 128, the common case by far.
+        if let Some(&b) = self.buf.get(self.at) {
+            if b < 0x80 {
+                self.at += 1;
+                return Ok(u64::from(b));
+            }
+        }
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = *self.buf.get(self.at).ok_or(WireError)?;
@@ -49,6 +58,7 @@ impl<'a> Fields<'a> {
         Err(WireError)
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         let end = self.at.checked_add(n).ok_or(WireError)?;
         let s = self.buf.get(self.at..end).ok_or(WireError)?;
@@ -57,6 +67,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The next field number and payload, `None` at the end.
+    #[inline]
     fn next_field(&mut self) -> Result<Option<(u32, Field<'a>)>, WireError> {
         if self.at >= self.buf.len() {
             return Ok(None);
@@ -168,6 +179,7 @@ pub fn for_each_value<'a>(
     Ok(())
 }
 
+#[inline]
 fn parse_value(buf: &[u8]) -> Result<ValueView<'_>, WireError> {
     let mut v = ValueView {
         tag: &[],

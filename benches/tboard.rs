@@ -36,7 +36,12 @@ fn main() {
         .iter()
         .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
         .sum();
-    println!("logdir {} ({:.1} MB in {} files)", dir.display(), bytes as f64 / 1e6, files.len());
+    println!(
+        "logdir {} ({:.1} MB in {} files)",
+        dir.display(),
+        bytes as f64 / 1e6,
+        files.len()
+    );
 
     if std::env::args().any(|a| a == "--load-only") {
         // For profiling: `perf record … tboard-* DIR --load-only`.
@@ -53,17 +58,29 @@ fn main() {
     let mut scalars = 0;
     let load = median_of(5, || {
         let logdir = Logdir::load(&dir).expect("load");
-        scalars = logdir.runs().iter().map(|r| r.scalars().point_count()).sum();
+        scalars = logdir
+            .runs()
+            .iter()
+            .map(|r| r.scalars().point_count())
+            .sum();
     });
     let data = std::fs::read(&files[0]).expect("read");
     let mut wire_sum = 0.0;
     let wire = median_of(5, || wire_sum = decode_wire(&data));
     let mut prost_sum = 0.0;
     let prost = median_of(3, || prost_sum = decode_prost(&data));
-    assert_eq!(wire_sum.to_bits(), prost_sum.to_bits(), "both paths read the same values");
+    assert_eq!(
+        wire_sum.to_bits(),
+        prost_sum.to_bits(),
+        "both paths read the same values"
+    );
 
     let row = |what: &str, t: Duration| {
-        println!("{what:<44} {:>8.3} s {:>8.0} MB/s", t.as_secs_f64(), bytes as f64 / 1e6 / t.as_secs_f64())
+        println!(
+            "{what:<44} {:>8.3} s {:>8.0} MB/s",
+            t.as_secs_f64(),
+            bytes as f64 / 1e6 / t.as_secs_f64()
+        )
     };
     row("read the bytes (std::fs::read)", read);
     row(&format!("Logdir::load ({scalars} scalars)"), load);
@@ -112,7 +129,11 @@ fn event_files(dir: &Path) -> Vec<PathBuf> {
 fn decode_wire(data: &[u8]) -> f64 {
     let mut sum = 0.0;
     each_record(data, |rec| {
-        if let Ok(EventView { body: EventBody::Summary(s), .. }) = EventView::parse(rec) {
+        if let Ok(EventView {
+            body: EventBody::Summary(s),
+            ..
+        }) = EventView::parse(rec)
+        {
             let _ = for_each_value(s, |v| {
                 if let ValueKind::Simple(x) = v.kind {
                     sum += f64::from(x);
@@ -127,7 +148,11 @@ fn decode_wire(data: &[u8]) -> f64 {
 fn decode_prost(data: &[u8]) -> f64 {
     let mut sum = 0.0;
     each_record(data, |rec| {
-        if let Ok(proto::Event { what: Some(What::Summary(s)), .. }) = proto::Event::decode(rec) {
+        if let Ok(proto::Event {
+            what: Some(What::Summary(s)),
+            ..
+        }) = proto::Event::decode(rec)
+        {
             for v in s.value {
                 if let Some(Value::SimpleValue(x)) = v.value {
                     sum += f64::from(x);
@@ -152,7 +177,10 @@ fn write_logdir(dir: &Path) {
     for step in 0..STEPS {
         for (i, tag) in TAGS.iter().enumerate() {
             let v = (step as f32 * 1e-4).sin() + i as f32;
-            append_tfrecord(&mut buf, &scalar_event(1.7e9 + step as f64 * 0.01, step, tag, v));
+            append_tfrecord(
+                &mut buf,
+                &scalar_event(1.7e9 + step as f64 * 0.01, step, tag, v),
+            );
         }
     }
     std::fs::write(dir.join("events.out.tfevents.1700000000.bench"), buf).expect("write");

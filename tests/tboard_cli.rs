@@ -53,7 +53,10 @@ fn export_csv_of_a_logdir_is_every_scalar_as_tensorboard_reads_it() {
         let f: Vec<&str> = line.split(',').collect();
         assert_eq!(f.len(), 5, "{line}");
         let key = (f[0].to_string(), f[1].to_string(), f[2].parse().unwrap());
-        assert!(rows.insert(key, (f[3].into(), f[4].into())).is_none(), "one row per point: {line}");
+        assert!(
+            rows.insert(key, (f[3].into(), f[4].into())).is_none(),
+            "one row per point: {line}"
+        );
     }
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
@@ -70,7 +73,11 @@ fn export_csv_of_a_logdir_is_every_scalar_as_tensorboard_reads_it() {
                 for p in points.as_array().unwrap() {
                     let key = (run_name.clone(), tag.clone(), p[0].as_i64().unwrap());
                     let (wall, value) = rows.get(&key).unwrap_or_else(|| panic!("{key:?} missing"));
-                    assert_eq!(wall.parse::<f64>().unwrap(), p[1].as_f64().unwrap(), "{key:?}");
+                    assert_eq!(
+                        wall.parse::<f64>().unwrap(),
+                        p[1].as_f64().unwrap(),
+                        "{key:?}"
+                    );
                     let want: f64 = p[2].as_str().unwrap().parse().unwrap();
                     let got: f64 = value.parse().unwrap();
                     if want.is_nan() {
@@ -79,7 +86,11 @@ fn export_csv_of_a_logdir_is_every_scalar_as_tensorboard_reads_it() {
                     }
                     // Printed as the shortest float32 text: it reads back to the same float32,
                     // and to the same double as TensorBoard's for values that are float32s.
-                    assert_eq!(value.parse::<f32>().unwrap(), want as f32, "{key:?}: {value}");
+                    assert_eq!(
+                        value.parse::<f32>().unwrap(),
+                        want as f32,
+                        "{key:?}: {value}"
+                    );
                     if f64::from(want as f32) == want {
                         assert_eq!(f64::from(value.parse::<f32>().unwrap()), want, "{key:?}");
                     } else {
@@ -91,9 +102,16 @@ fn export_csv_of_a_logdir_is_every_scalar_as_tensorboard_reads_it() {
         }
     }
     let nan_rows = rows.values().filter(|(_, v)| v == "NaN").count();
-    assert_eq!(rows.len(), checked + nan_rows, "no row TensorBoard does not have");
+    assert_eq!(
+        rows.len(),
+        checked + nan_rows,
+        "no row TensorBoard does not have"
+    );
     let err = text(&out.stderr);
-    assert!(err.contains("fails its checksum") && err.contains("incomplete record"), "{err}");
+    assert!(
+        err.contains("fails its checksum") && err.contains("incomplete record"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -108,7 +126,13 @@ fn export_csv_to_stdout_and_of_one_event_file() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let body = text(&out.stdout);
     assert_eq!(body.lines().count(), 6, "{body}");
-    assert!(body.lines().nth(1).unwrap().starts_with(".,value,0,1700000000.0,1.0"), "{body}");
+    assert!(
+        body.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with(".,value,0,1700000000.0,1.0"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -149,7 +173,11 @@ fn plot_draws_a_logdirs_loss_and_accuracy_tags() {
         assert!(std::fs::metadata(&out_file).unwrap().len() > 1000);
     }
     let svg = std::fs::read_to_string(dir.path().join("b.svg")).unwrap();
-    for label in ["tf2/train: epoch_accuracy", "pytorch: train/loss", "wall time"] {
+    for label in [
+        "tf2/train: epoch_accuracy",
+        "pytorch: train/loss",
+        "wall time",
+    ] {
         assert!(svg.contains(label), "{label} not in the figure");
     }
 }
@@ -165,11 +193,23 @@ fn plot_and_export_refuse_what_a_logdir_cannot_give() {
         &["--x epoch", "steps"],
     );
     assert_bad_input(
-        &batchramp(&["plot", l, "--metric", "b_simple", "--out", png.to_str().unwrap()]),
+        &batchramp(&[
+            "plot",
+            l,
+            "--metric",
+            "b_simple",
+            "--out",
+            png.to_str().unwrap(),
+        ]),
         &["not in TensorBoard logs"],
     );
     assert_bad_input(
-        &batchramp(&["plot", fixtures().join("nested").to_str().unwrap(), "--out", png.to_str().unwrap()]),
+        &batchramp(&[
+            "plot",
+            fixtures().join("nested").to_str().unwrap(),
+            "--out",
+            png.to_str().unwrap(),
+        ]),
         &["nothing to plot", "loss tag"],
     );
     let tb = dir.path().join("tb");

@@ -34,7 +34,11 @@ fn assert_same(logdir: &Logdir, want: &Value, fixture: &str) {
         for (tag, points) in tags {
             let points = points.as_array().unwrap();
             let series = run.scalars().get(tag).unwrap().points();
-            assert_eq!(series.len(), points.len(), "{fixture}/{run_name}/{tag}: points");
+            assert_eq!(
+                series.len(),
+                points.len(),
+                "{fixture}/{run_name}/{tag}: points"
+            );
             for (p, w) in series.iter().zip(points) {
                 let step = w[0].as_i64().unwrap();
                 let wall = w[1].as_f64().unwrap();
@@ -107,7 +111,10 @@ fn purge_step_restart_drops_the_first_files_later_steps() {
     let loss = run.scalars().get("loss").unwrap().points();
     assert_eq!(loss.len(), 25);
     assert!(loss.windows(2).all(|w| w[0].step + 1 == w[1].step));
-    assert!(loss[10].wall_time > loss[9].wall_time + 50.0, "step 10 from the second file");
+    assert!(
+        loss[10].wall_time > loss[9].wall_time + 50.0,
+        "step 10 from the second file"
+    );
 }
 
 #[test]
@@ -117,14 +124,27 @@ fn tf2_tensor_scalars_in_float_double_half_and_raw_content() {
         let tags: Vec<&str> = run.scalars().tags().collect();
         assert_eq!(
             tags,
-            vec!["epoch_loss", "epoch_accuracy", "epoch_learning_rate", "raw/content"],
+            vec![
+                "epoch_loss",
+                "epoch_accuracy",
+                "epoch_learning_rate",
+                "raw/content"
+            ],
             "{}",
             run.name()
         );
-        assert_eq!(run.other_tags().get("weights").map(String::as_str), Some("histograms"));
+        assert_eq!(
+            run.other_tags().get("weights").map(String::as_str),
+            Some("histograms")
+        );
         assert_eq!(run.problems().count(), 0);
     }
-    let lr = logdir.run("train").unwrap().scalars().get("epoch_learning_rate").unwrap();
+    let lr = logdir
+        .run("train")
+        .unwrap()
+        .scalars()
+        .get("epoch_learning_rate")
+        .unwrap();
     // Half precision: 0.1 is 0.0999755859375 as a float16.
     assert_eq!(lr.points()[0].value, 0.0999755859375);
 }
@@ -165,7 +185,9 @@ fn damaged_middle_records_are_skipped_counted_and_reading_goes_on() {
             }
             (a, b) => assert_eq!(a, b, "{name}"),
         }
-        assert!(problem.to_string().contains("damaged") || problem.to_string().contains("checksum"));
+        assert!(
+            problem.to_string().contains("damaged") || problem.to_string().contains("checksum")
+        );
         // TensorBoard's loader stops at the damage; we read on past it.
         let stops = &all[name]["tensorboard_stops_at_damage"]["."]["loss"];
         let ours = run.scalars().get("loss").unwrap().len();
@@ -180,7 +202,12 @@ fn a_file_appended_in_small_pieces_reads_the_same_as_whole() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().contains("tfevents"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .contains("tfevents")
+        })
         .unwrap();
     let bytes = std::fs::read(&file).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -206,7 +233,10 @@ fn a_file_appended_in_small_pieces_reads_the_same_as_whole() {
         let live_points = a.scalars().get(tag).unwrap().points();
         assert_eq!(live_points.len(), s.len(), "{tag}");
         for (x, y) in live_points.iter().zip(s.points()) {
-            assert!(x.step == y.step && (x.value == y.value || x.value.is_nan()), "{tag}");
+            assert!(
+                x.step == y.step && (x.value == y.value || x.value.is_nan()),
+                "{tag}"
+            );
         }
     }
     assert_eq!(a.other_tags(), b.other_tags());

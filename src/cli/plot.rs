@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use crate::error::BadInput;
 use crate::report::plot::{plot_runs, plot_tensorboard, Metric, PlotError, PlotOptions, XAxis};
-use crate::tboard::{self, Logdir, TagTable};
 use crate::report::summary::load_runs;
+use crate::tboard::{self, Logdir, TagTable};
 
 /// Arguments of `batchramp plot`.
 #[derive(clap::Args, Debug)]
@@ -89,7 +89,8 @@ fn tensorboard_inputs(paths: &[PathBuf]) -> anyhow::Result<Option<Vec<(PathBuf, 
         0 => Ok(None),
         n if n == paths.len() => Ok(Some(logdirs)),
         _ => Err(BadInput(
-            "plot draws either batchramp runs or TensorBoard logdirs, not both in one figure".into(),
+            "plot draws either batchramp runs or TensorBoard logdirs, not both in one figure"
+                .into(),
         )
         .into()),
     }

@@ -337,7 +337,10 @@ fn tag_panel(
         for (tag, series) in run.scalars().iter() {
             let tag_phase = phase_of(tag);
             if table.role(tag) == Some(Role::BatchSize) {
-                let changes = series.points().windows(2).filter(|w| w[1].value != w[0].value);
+                let changes = series
+                    .points()
+                    .windows(2)
+                    .filter(|w| w[1].value != w[0].value);
                 marks.extend(changes.map(|w| (PALETTE[i % PALETTE.len()], xv(&w[1]))));
             }
             let phase_fits = match phase {

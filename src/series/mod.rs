@@ -207,7 +207,10 @@ impl SeriesSet {
     /// returns how many.
     pub fn truncate_from(&mut self, step: i64) -> usize {
         self.version += 1;
-        self.tags.iter_mut().map(|(_, s)| s.truncate_from(step)).sum()
+        self.tags
+            .iter_mut()
+            .map(|(_, s)| s.truncate_from(step))
+            .sum()
     }
 }
 

@@ -125,6 +125,14 @@ mod tests {
         );
         assert_eq!(v.len(), 10);
         assert_eq!((v[0].step, v[9].step), (10, 19));
-        assert!(downsample(&pts, StepRange { first: 200, last: 300 }, 10).is_empty());
+        assert!(downsample(
+            &pts,
+            StepRange {
+                first: 200,
+                last: 300
+            },
+            10
+        )
+        .is_empty());
     }
 }

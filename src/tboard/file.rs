@@ -177,7 +177,10 @@ mod tests {
         assert_eq!(collect(&mut f, &mut problems), vec![b"one".to_vec()]);
         assert!(f.pending() > 0);
         assert!(collect(&mut f, &mut problems).is_empty(), "nothing new");
-        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         file.write_all(&bytes[cut..]).unwrap();
         assert_eq!(collect(&mut f, &mut problems), vec![b"two".to_vec()]);
         assert_eq!((f.offset(), f.pending()), (bytes.len() as u64, 0));
@@ -197,7 +200,10 @@ mod tests {
         let mut problems = Problems::default();
         assert_eq!(collect(&mut f, &mut problems), vec![b"one".to_vec()]);
         assert_eq!(problems.count(), 1);
-        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         file.write_all(&tfrecord(b"three")[..5]).unwrap();
         assert!(collect(&mut f, &mut problems).is_empty());
         assert_eq!(problems.count(), 1, "the same damage is not counted again");

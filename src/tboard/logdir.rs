@@ -264,7 +264,11 @@ pub fn open_input(path: &Path) -> Result<Option<Logdir>, TboardError> {
     if meta.is_dir() && path.join(crate::runlog::EVENTS_FILE).exists() {
         return Ok(None);
     }
-    if meta.is_file() && !path.file_name().is_some_and(|n| is_event_file_name(&n.to_string_lossy())) {
+    if meta.is_file()
+        && !path
+            .file_name()
+            .is_some_and(|n| is_event_file_name(&n.to_string_lossy()))
+    {
         return Ok(None);
     }
     match Logdir::load(path) {
@@ -284,7 +288,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for sub in ["", "a/train", "a/eval", "b/c"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-            std::fs::write(dir.path().join(sub).join("events.out.tfevents.1.h"), tfrecord(b"")).unwrap();
+            std::fs::write(
+                dir.path().join(sub).join("events.out.tfevents.1.h"),
+                tfrecord(b""),
+            )
+            .unwrap();
         }
         std::fs::create_dir_all(dir.path().join("empty/deeper")).unwrap();
         std::fs::write(dir.path().join("a/notes.txt"), b"x").unwrap();
@@ -302,7 +310,11 @@ mod tests {
         let mut logdir = Logdir::load(dir.path()).unwrap();
         assert_eq!(logdir.poll(), PollReport::default());
         std::fs::create_dir(dir.path().join("late")).unwrap();
-        std::fs::write(dir.path().join("late/events.out.tfevents.2.h"), tfrecord(b"")).unwrap();
+        std::fs::write(
+            dir.path().join("late/events.out.tfevents.2.h"),
+            tfrecord(b""),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("events.out.tfevents.3.h"), tfrecord(b"")).unwrap();
         let report = logdir.poll();
         assert_eq!(report.new_runs, vec!["late".to_string()]);
@@ -318,8 +330,13 @@ mod tests {
         std::fs::write(dir.path().join("events.out.tfevents.1.h"), tfrecord(b"")).unwrap();
         assert!(open_input(dir.path()).unwrap().is_some());
         std::fs::write(dir.path().join("events.jsonl"), b"{}").unwrap();
-        assert!(open_input(dir.path()).unwrap().is_none(), "a run log comes first");
-        assert!(open_input(&dir.path().join("events.jsonl")).unwrap().is_none());
+        assert!(
+            open_input(dir.path()).unwrap().is_none(),
+            "a run log comes first"
+        );
+        assert!(open_input(&dir.path().join("events.jsonl"))
+            .unwrap()
+            .is_none());
         assert!(open_input(&dir.path().join("missing")).unwrap().is_none());
     }
 
@@ -331,7 +348,10 @@ mod tests {
         assert!(e.to_string().contains(&dir.path().display().to_string()));
         let other = dir.path().join("x.bin");
         std::fs::write(&other, b"x").unwrap();
-        assert!(matches!(Logdir::open(&other), Err(TboardError::NotAnEventFile { .. })));
+        assert!(matches!(
+            Logdir::open(&other),
+            Err(TboardError::NotAnEventFile { .. })
+        ));
         assert!(matches!(
             Logdir::open(&dir.path().join("nope")),
             Err(TboardError::Missing { .. })

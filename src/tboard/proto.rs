@@ -74,6 +74,9 @@ pub struct SummaryValue {
 /// The kinds of [`SummaryValue`].
 pub mod summary_value {
     /// A summary value's payload.
+    // The tensor is inline, as prost generates it; only tests and tools build these (the
+    // reader's hot path is `wire`), so the variant's size costs nothing that matters.
+    #[allow(clippy::large_enum_variant)]
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub enum Value {
         /// A float32 scalar (PyTorch's SummaryWriter, tensorboardX, TF1).

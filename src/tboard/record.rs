@@ -138,7 +138,11 @@ mod tests {
     fn every_cut_inside_a_record_is_incomplete() {
         let (buf, second_at) = two_records();
         for cut in second_at..buf.len() {
-            assert_eq!(frame_at(&buf[..cut], second_at), Framed::Incomplete, "{cut}");
+            assert_eq!(
+                frame_at(&buf[..cut], second_at),
+                Framed::Incomplete,
+                "{cut}"
+            );
         }
     }
 

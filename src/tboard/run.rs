@@ -342,7 +342,11 @@ mod tests {
         }
     }
 
-    fn tensor_value(tag: &str, v: f64, meta: Option<proto::SummaryMetadata>) -> proto::SummaryValue {
+    fn tensor_value(
+        tag: &str,
+        v: f64,
+        meta: Option<proto::SummaryMetadata>,
+    ) -> proto::SummaryValue {
         proto::SummaryValue {
             tag: tag.into(),
             metadata: meta,
@@ -365,14 +369,26 @@ mod tests {
     #[test]
     fn tensor_scalars_are_known_by_their_first_metadata() {
         let mut run = Run::new(".".into(), PathBuf::from("mem"));
-        run.apply_event(&summary(0, vec![tensor_value("loss", 0.5, Some(scalar_meta()))]));
+        run.apply_event(&summary(
+            0,
+            vec![tensor_value("loss", 0.5, Some(scalar_meta()))],
+        ));
         run.apply_event(&summary(1, vec![tensor_value("loss", 0.25, None)]));
         // Never announced: not a scalar, as in TensorBoard.
         run.apply_event(&summary(1, vec![tensor_value("mystery", 1.0, None)]));
         assert_eq!(steps(&run, "loss"), vec![0, 1]);
-        assert_eq!(run.scalars().get("loss").and_then(|s| s.last()).map(|p| p.value), Some(0.25));
+        assert_eq!(
+            run.scalars()
+                .get("loss")
+                .and_then(|s| s.last())
+                .map(|p| p.value),
+            Some(0.25)
+        );
         assert!(run.scalars().get("mystery").is_none());
-        assert_eq!(run.other_tags().get("mystery").map(String::as_str), Some("tensor"));
+        assert_eq!(
+            run.other_tags().get("mystery").map(String::as_str),
+            Some("tensor")
+        );
     }
 
     #[test]

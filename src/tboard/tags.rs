@@ -134,7 +134,10 @@ impl TagTable {
     /// The role of `tag`, if a rule matches.
     pub fn role(&self, tag: &str) -> Option<Role> {
         let words = words(tag);
-        self.rules.iter().find(|r| r.matches(&words)).map(|r| r.role)
+        self.rules
+            .iter()
+            .find(|r| r.matches(&words))
+            .map(|r| r.role)
     }
 }
 

@@ -263,7 +263,9 @@ pub fn tensor_scalar(buf: &[u8]) -> Result<Option<f64>, WireError> {
             return Ok(None);
         }
         return Ok(Some(match dtype {
-            proto::DT_FLOAT => f64::from(f32::from_le_bytes(content.try_into().map_err(|_| WireError)?)),
+            proto::DT_FLOAT => f64::from(f32::from_le_bytes(
+                content.try_into().map_err(|_| WireError)?,
+            )),
             proto::DT_DOUBLE => f64::from_le_bytes(content.try_into().map_err(|_| WireError)?),
             _ => half_bits(dtype, u16::from_le_bytes([content[0], content[1]])),
         }));

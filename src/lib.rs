@@ -1,8 +1,9 @@
 //! batchramp: train CIFAR classifiers by growing the batch size instead of decaying the learning rate.
 //!
 //! The folder tree follows the data flow: `data` → `train` (the schedule, the optimizer, the
-//! loop; with `model` and its `ops`) → `events` → `runlog`, `report` and `tui`. `cli` holds one
-//! file per subcommand; `config`, `device` and `error` serve them all.
+//! loop; with `model` and its `ops`) → `events` → `runlog`, `report` and `tui`. `tboard` reads
+//! TensorBoard logdirs into `series`, the named-series store. `cli` holds one file per
+//! subcommand; `config`, `device` and `error` serve them all.
 
 pub mod cli;
 pub mod config;
@@ -15,6 +16,8 @@ pub mod model;
 pub mod ops;
 pub mod report;
 pub mod runlog;
+pub mod series;
+pub mod tboard;
 pub mod train;
 pub mod tui;
 

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use crate::error::BadInput;
 use crate::report::export::{run_start_time, write_csv, write_tensorboard};
 use crate::runlog::{self, LogContents};
+use crate::tboard::{self, Logdir};
 
 /// Arguments of `batchramp export`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The run directory (or its events.jsonl).
+    /// The run directory (or its events.jsonl), or a TensorBoard logdir or event file.
     #[arg(value_name = "RUN_DIR")]
     pub run: PathBuf,
     /// Write TensorBoard event files under DIR/RUN/ (view with `tensorboard --logdir DIR`).
@@ -30,6 +31,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             "nothing to write: give one of --tensorboard DIR or --csv FILE (or both)".into(),
         )
         .into());
+    }
+    if let Some(logdir) = tboard::open_input(&args.run).map_err(|e| BadInput(e.to_string()))? {
+        return export_logdir(&args, &logdir);
     }
     let log = runlog::read_log(&args.run).map_err(|e| BadInput(e.to_string()))?;
     for note in log.notes() {
@@ -96,4 +100,37 @@ fn remove_old_event_files(dir: &Path) -> anyhow::Result<usize> {
         }
     }
     Ok(removed)
+}
+
+/// `export` of a TensorBoard logdir: its scalars as CSV (`run,tag,step,wall_time,value`).
+fn export_logdir(args: &Args, logdir: &Logdir) -> anyhow::Result<i32> {
+    if args.tensorboard.is_some() {
+        return Err(BadInput(format!(
+            "{}: already TensorBoard event files; --tensorboard exports batchramp runs (use --csv FILE)",
+            args.run.display()
+        ))
+        .into());
+    }
+    for note in logdir.notes() {
+        eprintln!("note: {note}");
+    }
+    let Some(csv) = &args.csv else {
+        return Ok(0);
+    };
+    if csv.as_os_str() == "-" {
+        return match tboard::write_csv(logdir, std::io::stdout().lock()) {
+            Ok(_) => Ok(0),
+            Err(e) => super::replay::quiet_on_broken_pipe(e).map(|()| 0),
+        };
+    }
+    let bad = |e: std::io::Error| BadInput(format!("cannot write {}: {e}", csv.display()));
+    let file = std::fs::File::create(csv).map_err(bad)?;
+    let rows = tboard::write_csv(logdir, file).map_err(bad)?;
+    eprintln!(
+        "wrote {} ({} of {})",
+        csv.display(),
+        crate::format::counted(rows as u64, "scalar"),
+        crate::format::counted(logdir.runs().len() as u64, "run")
+    );
+    Ok(0)
 }

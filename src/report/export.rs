@@ -1,18 +1,19 @@
 //! Exports of a run for other tools: TensorBoard event files and a tidy CSV.
 //!
-//! Owns the TFRecord framing, the few protobuf messages TensorBoard reads, and the CSV layout.
-//! It must never change a value on the way out: numbers are written as logged (accuracies as
-//! fractions, epochs counted from 1 as in the log).
-//!
-//! The protobufs are hand-encoded: TensorBoard needs two messages with five fields between
-//! them, and a protobuf code generator (plus its build step and the TensorFlow .proto files)
-//! would outweigh the 60 lines below.
+//! Owns which scalars a run exports and the CSV layout. It must never change a value on the
+//! way out: numbers are written as logged (accuracies as fractions, epochs counted from 1 as in
+//! the log). The TFRecord framing and the event messages are `tboard`'s, shared with the
+//! reader of TensorBoard logdirs.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use prost::Message;
+
 use crate::events::{Event, Record};
+use crate::tboard::proto;
+pub use crate::tboard::record::{masked_crc32c, tfrecord};
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -145,7 +146,7 @@ pub fn write_csv<W: Write>(runs: &[(&str, &[Record])], out: W) -> std::io::Resul
 }
 
 /// Quotes a CSV field when it holds a comma, quote or line break (RFC 4180).
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -210,80 +211,30 @@ fn raw_host_name() -> String {
     std::env::var("COMPUTERNAME").unwrap_or_default()
 }
 
-/// CRC-32C of `data`, masked as TFRecord does (so a CRC of data holding CRCs stays robust).
-pub fn masked_crc32c(data: &[u8]) -> u32 {
-    let crc = crc32c::crc32c(data);
-    crc.rotate_right(15).wrapping_add(0xa282_ead8)
-}
-
-/// One TFRecord: length (u64 LE), masked CRC of the length, data, masked CRC of the data.
-pub fn tfrecord(data: &[u8]) -> Vec<u8> {
-    let len = (data.len() as u64).to_le_bytes();
-    let mut out = Vec::with_capacity(data.len() + 16);
-    out.extend_from_slice(&len);
-    out.extend_from_slice(&masked_crc32c(&len).to_le_bytes());
-    out.extend_from_slice(data);
-    out.extend_from_slice(&masked_crc32c(data).to_le_bytes());
-    out
-}
-
-/// The minimal protobuf wire format: varints, fixed 32/64-bit and length-delimited fields.
-mod pb {
-    pub fn varint(out: &mut Vec<u8>, mut v: u64) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
-
-    fn key(out: &mut Vec<u8>, field: u32, wire: u8) {
-        varint(out, (u64::from(field) << 3) | u64::from(wire));
-    }
-
-    pub fn int64(out: &mut Vec<u8>, field: u32, v: i64) {
-        key(out, field, 0);
-        // Negative int64 values are ten-byte two's-complement varints in protobuf.
-        varint(out, v as u64);
-    }
-
-    pub fn double(out: &mut Vec<u8>, field: u32, v: f64) {
-        key(out, field, 1);
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-
-    pub fn float(out: &mut Vec<u8>, field: u32, v: f32) {
-        key(out, field, 5);
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-
-    pub fn bytes(out: &mut Vec<u8>, field: u32, v: &[u8]) {
-        key(out, field, 2);
-        varint(out, v.len() as u64);
-        out.extend_from_slice(v);
-    }
-}
-
-/// `Event { wall_time = 1; file_version = 3 }`: the first record of every event file.
+/// `Event { wall_time; file_version = "brain.Event:2" }`: the first record of every event file.
 fn file_version_event(wall_time: f64) -> Vec<u8> {
-    let mut e = Vec::new();
-    pb::double(&mut e, 1, wall_time);
-    pb::bytes(&mut e, 3, b"brain.Event:2");
-    e
+    proto::Event {
+        wall_time,
+        step: 0,
+        what: Some(proto::event::What::FileVersion("brain.Event:2".into())),
+    }
+    .encode_to_vec()
 }
 
-/// `Event { wall_time = 1; step = 2; summary = 5 { value = 1 { tag = 1; simple_value = 2 } } }`.
+/// `Event { wall_time; step; summary { value { tag; simple_value } } }`.
 pub fn scalar_event(wall_time: f64, step: i64, tag: &str, value: f32) -> Vec<u8> {
-    let mut v = Vec::new();
-    pb::bytes(&mut v, 1, tag.as_bytes());
-    pb::float(&mut v, 2, value);
-    let mut summary = Vec::new();
-    pb::bytes(&mut summary, 1, &v);
-    let mut e = Vec::new();
-    pb::double(&mut e, 1, wall_time);
-    pb::int64(&mut e, 2, step);
-    pb::bytes(&mut e, 5, &summary);
-    e
+    proto::Event {
+        wall_time,
+        step,
+        what: Some(proto::event::What::Summary(proto::Summary {
+            value: vec![proto::SummaryValue {
+                tag: tag.into(),
+                metadata: None,
+                value: Some(proto::summary_value::Value::SimpleValue(value)),
+            }],
+        })),
+    }
+    .encode_to_vec()
 }
 
 /// When a run started, in Unix seconds: from its directory name (`YYYYmmdd-HHMMSS-…`, local
@@ -315,27 +266,6 @@ pub fn run_start_time(run_dir: &Path, log: &Path, last_t: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn varints_match_the_protobuf_examples() {
-        // From the protobuf encoding guide: 1 → 01, 150 → 96 01, 300 → ac 02.
-        for (v, want) in [
-            (1u64, vec![0x01]),
-            (150, vec![0x96, 0x01]),
-            (300, vec![0xac, 0x02]),
-        ] {
-            let mut out = Vec::new();
-            pb::varint(&mut out, v);
-            assert_eq!(out, want);
-        }
-        let mut out = Vec::new();
-        pb::int64(&mut out, 2, -1);
-        assert_eq!(
-            out.len(),
-            11,
-            "negative int64 is a ten-byte varint after its key"
-        );
-    }
 
     #[test]
     fn scalar_event_bytes_are_exact() {

@@ -13,6 +13,9 @@ use plotters::prelude::*;
 
 use crate::events::{Event, Record};
 use crate::format::si;
+use crate::series::Point as SeriesPoint;
+use crate::tboard::tags::{phase as phase_of, Phase};
+use crate::tboard::{Role, Run, TagTable};
 
 /// DejaVu Sans, cut down to the characters figures use (see assets/fonts/README.md); plotters'
 /// `ab_glyph` backend loads no system fonts, and embedding makes figures identical everywhere.
@@ -219,6 +222,9 @@ pub enum PlotError {
         /// What the runs do have, or what is needed.
         hint: String,
     },
+    /// The options ask for something the input cannot have.
+    #[error("{0}")]
+    Unsupported(String),
     /// Drawing or saving failed.
     #[error("cannot write {}: {message}", .path.display())]
     Draw {
@@ -234,14 +240,7 @@ pub type RunRecords<'a> = (&'a str, &'a [Record]);
 
 /// Draws `runs` into `out` (PNG or SVG, by extension).
 pub fn plot_runs(runs: &[RunRecords], out: &Path, opts: &PlotOptions) -> Result<(), PlotError> {
-    let ext = out
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    let png = match ext.as_deref() {
-        Some("png") => true,
-        Some("svg") => false,
-        _ => return Err(PlotError::Format(out.to_path_buf())),
-    };
+    let png = is_png(out)?;
     let (rows, cols, grid) = layout(opts);
     let panels: Vec<Panel> = grid
         .iter()
@@ -250,6 +249,30 @@ pub fn plot_runs(runs: &[RunRecords], out: &Path, opts: &PlotOptions) -> Result<
     if panels.iter().all(|p| p.curves.is_empty()) {
         return Err(no_data(runs, &grid));
     }
+    render(&panels, rows, cols, out, png, opts.title.as_deref())
+}
+
+/// Whether `out` names a PNG (else an SVG); an error for any other extension.
+fn is_png(out: &Path) -> Result<bool, PlotError> {
+    let ext = out
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("png") => Ok(true),
+        Some("svg") => Ok(false),
+        _ => Err(PlotError::Format(out.to_path_buf())),
+    }
+}
+
+/// Draws the panels in a `rows × cols` grid into `out`.
+fn render(
+    panels: &[Panel],
+    rows: usize,
+    cols: usize,
+    out: &Path,
+    png: bool,
+    title: Option<&str>,
+) -> Result<(), PlotError> {
     FONT_ONCE.call_once(|| {
         // The font is compiled in and checked by the tests; a failure here only loses text.
         let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
@@ -271,17 +294,136 @@ pub fn plot_runs(runs: &[RunRecords], out: &Path, opts: &PlotOptions) -> Result<
             (base.1 as f64 * scale) as u32,
         );
         let root = BitMapBackend::new(out, size).into_drawing_area();
-        draw(&root, &panels, rows, cols, scale, opts.title.as_deref()).map_err(draw_err)?;
+        draw(&root, panels, rows, cols, scale, title).map_err(draw_err)?;
         root.present().map_err(|e| draw_err(e.to_string()))?;
     } else {
         let root = SVGBackend::new(out, base).into_drawing_area();
-        draw(&root, &panels, rows, cols, 1.0, opts.title.as_deref()).map_err(draw_err)?;
+        draw(&root, panels, rows, cols, 1.0, title).map_err(draw_err)?;
         root.present().map_err(|e| draw_err(e.to_string()))?;
     }
     Ok(())
 }
 
 static FONT_ONCE: Once = Once::new();
+
+/// One TensorBoard run to draw: its legend label and the run.
+pub type TagRun<'a> = (&'a str, &'a Run);
+
+/// Draws the tags of TensorBoard runs that `table` recognises: accuracy and loss against the
+/// writer's step (or wall time since each run's start), or the one quantity `opts.metric`
+/// names; dashed marks where a batch-size tag changes value, as stage changes are marked for
+/// batchramp runs.
+pub fn plot_tensorboard(
+    runs: &[TagRun],
+    table: &TagTable,
+    out: &Path,
+    opts: &PlotOptions,
+) -> Result<(), PlotError> {
+    let png = is_png(out)?;
+    let x = match opts.x {
+        None | Some(XAxis::Update) => XAxis::Update,
+        Some(XAxis::Time) => XAxis::Time,
+        Some(XAxis::Epoch) => {
+            return Err(PlotError::Unsupported(
+                "--x epoch: TensorBoard logs count steps, not epochs; use --x update (the step) or --x time".into(),
+            ))
+        }
+    };
+    let wanted: Vec<(Role, Option<Phase>)> = match opts.metric {
+        None => vec![(Role::Accuracy, None), (Role::Loss, None)],
+        Some(m) => vec![tag_role(m)?],
+    };
+    let panels: Vec<Panel> = wanted
+        .iter()
+        .map(|&(role, phase)| tag_panel(runs, table, role, phase, x))
+        .filter(|p| !p.curves.is_empty())
+        .collect();
+    if panels.is_empty() {
+        let what = wanted
+            .iter()
+            .map(|(r, _)| format!("{} tag", r.label()))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        return Err(PlotError::NoData { what });
+    }
+    render(&panels, 1, panels.len(), out, png, opts.title.as_deref())
+}
+
+/// The tag role (and phase) a `--metric` means for TensorBoard runs.
+fn tag_role(m: Metric) -> Result<(Role, Option<Phase>), PlotError> {
+    Ok(match m {
+        Metric::TestAcc => (Role::Accuracy, Some(Phase::Eval)),
+        Metric::TrainAcc => (Role::Accuracy, Some(Phase::Train)),
+        Metric::StepAcc => (Role::Accuracy, None),
+        Metric::TestLoss => (Role::Loss, Some(Phase::Eval)),
+        Metric::TrainLoss => (Role::Loss, Some(Phase::Train)),
+        Metric::StepLoss => (Role::Loss, None),
+        Metric::Lr => (Role::LearningRate, None),
+        Metric::Batch => (Role::BatchSize, None),
+        Metric::NoiseScale | Metric::BSimple | Metric::ImagesPerSec => {
+            return Err(PlotError::Unsupported(format!(
+                "--metric {}: batchramp's own measurement, not in TensorBoard logs; use loss, accuracy, lr or batch metrics",
+                m.caption().to_lowercase()
+            )))
+        }
+    })
+}
+
+/// One panel of every tag of `role` (and `phase`: train also takes tags that name no phase).
+fn tag_panel(
+    runs: &[TagRun],
+    table: &TagTable,
+    role: Role,
+    phase: Option<Phase>,
+    x: XAxis,
+) -> Panel {
+    let mut curves = Vec::new();
+    let mut marks = Vec::new();
+    for (i, (label, run)) in runs.iter().enumerate() {
+        let start = run.start_time().unwrap_or(0.0);
+        let xv = |p: &SeriesPoint| match x {
+            XAxis::Time => p.wall_time - start,
+            _ => p.step as f64,
+        };
+        for (tag, series) in run.scalars().iter() {
+            let tag_phase = phase_of(tag);
+            if table.role(tag) == Some(Role::BatchSize) {
+                let changes = series
+                    .points()
+                    .windows(2)
+                    .filter(|w| w[1].value != w[0].value);
+                marks.extend(changes.map(|w| (PALETTE[i % PALETTE.len()], xv(&w[1]))));
+            }
+            let phase_fits = match phase {
+                None => true,
+                Some(Phase::Train) => tag_phase != Some(Phase::Eval),
+                Some(p) => tag_phase == Some(p),
+            };
+            if table.role(tag) != Some(role) || !phase_fits {
+                continue;
+            }
+            let points: Vec<(f64, f64)> = series
+                .points()
+                .iter()
+                .map(|p| (xv(p), p.value))
+                .filter(|p| p.0.is_finite() && p.1.is_finite())
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            curves.push(Curve {
+                label: if runs.len() > 1 {
+                    format!("{label}: {tag}")
+                } else {
+                    tag.to_string()
+                },
+                colour: PALETTE[curves.len() % PALETTE.len()],
+                points: downsample(points, MAX_POINTS),
+            });
+        }
+    }
+    Panel::finish(Quantity::Tag(role), x, true, curves, marks)
+}
 
 /// Rows, columns and the (metric, x) of each panel, row by row.
 fn layout(opts: &PlotOptions) -> (usize, usize, Vec<(Metric, XAxis)>) {
@@ -309,10 +451,60 @@ struct Curve {
     points: Vec<(f64, f64)>,
 }
 
+/// What a panel's y axis shows: a quantity of batchramp's log, or TensorBoard tags of a role.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Quantity {
+    Run(Metric),
+    Tag(Role),
+}
+
+impl Quantity {
+    fn caption(self) -> &'static str {
+        match self {
+            Quantity::Run(m) => m.caption(),
+            Quantity::Tag(Role::Loss) => "Loss",
+            Quantity::Tag(Role::Accuracy) => "Accuracy",
+            Quantity::Tag(Role::LearningRate) => "Learning rate",
+            Quantity::Tag(Role::BatchSize) => "Batch size",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Quantity::Run(m) => m.label(),
+            Quantity::Tag(r) => r.label(),
+        }
+    }
+
+    fn log_scale(self) -> bool {
+        match self {
+            Quantity::Run(m) => m.log_scale(),
+            Quantity::Tag(r) => matches!(r, Role::LearningRate | Role::BatchSize),
+        }
+    }
+
+    fn rises(self) -> bool {
+        match self {
+            Quantity::Run(m) => m.rises(),
+            Quantity::Tag(r) => matches!(r, Role::Accuracy | Role::BatchSize),
+        }
+    }
+
+    /// Percentages, kept within 0–100.
+    fn percent(self) -> bool {
+        matches!(
+            self,
+            Quantity::Run(Metric::TestAcc | Metric::TrainAcc | Metric::StepAcc)
+        )
+    }
+}
+
 /// One panel's data, ready to draw.
 struct Panel {
-    metric: Metric,
+    metric: Quantity,
     x: XAxis,
+    /// The x axis counts a TensorBoard writer's steps (not batchramp's updates).
+    steps: bool,
     /// Divisor and unit for the time axis.
     time_unit: (f64, &'static str),
     curves: Vec<Curve>,
@@ -336,6 +528,17 @@ impl Panel {
                 points,
             });
         }
+        Panel::finish(Quantity::Run(metric), x, false, curves, marks)
+    }
+
+    /// Picks the time unit and puts the curves on the panel's scales.
+    fn finish(
+        metric: Quantity,
+        x: XAxis,
+        steps: bool,
+        mut curves: Vec<Curve>,
+        mut marks: Vec<(RGBColor, f64)>,
+    ) -> Panel {
         let max_x = curves
             .iter()
             .flat_map(|c| c.points.iter().map(|p| p.0))
@@ -363,6 +566,7 @@ impl Panel {
         Panel {
             metric,
             x,
+            steps,
             time_unit,
             curves,
             marks,
@@ -372,8 +576,16 @@ impl Panel {
     fn x_label(&self) -> String {
         match self.x {
             XAxis::Epoch => "epoch".into(),
+            XAxis::Update if self.steps => "step".into(),
             XAxis::Update => "parameter updates".into(),
             XAxis::Time => format!("wall time ({})", self.time_unit.1),
+        }
+    }
+
+    fn x_caption(&self) -> &'static str {
+        match self.x {
+            XAxis::Update if self.steps => "step",
+            x => x.caption(),
         }
     }
 
@@ -394,10 +606,7 @@ impl Panel {
             y0.abs().max(1.0) * 0.5
         };
         (y0, y1) = (y0 - pad, y1 + pad);
-        if matches!(
-            self.metric,
-            Metric::TestAcc | Metric::TrainAcc | Metric::StepAcc
-        ) {
+        if self.metric.percent() {
             (y0, y1) = (y0.max(0.0), y1.min(100.0));
         } else if y0 < 0.0 && points().all(|p| p.1 >= 0.0) && !self.metric.log_scale() {
             y0 = 0.0;
@@ -427,7 +636,7 @@ fn draw<DB: DrawingBackend>(
     let cells = area.split_evenly((rows, cols));
     for (panel, cell) in panels.iter().zip(cells.iter()) {
         let ((x0, x1), (y0, y1)) = panel.ranges();
-        let caption = format!("{} vs {}", panel.metric.caption(), panel.x.caption());
+        let caption = format!("{} vs {}", panel.metric.caption(), panel.x_caption());
         let mut chart = ChartBuilder::on(cell)
             .caption(caption, (FAMILY, px(18.0)))
             .margin(px(12.0))

@@ -1,0 +1,271 @@
+//! Named scalar series: tag → points `{step, wall_time, value}`, the store every source fills
+//! (TensorBoard logdirs today; batchramp's own events mapped onto tags later) and the UI draws.
+//!
+//! Owns keeping every point (for export), the restart rule (a step at or before the last one
+//! replaces the points from that step on), running statistics, a bounded view for drawing and
+//! TensorBoard's smoothing. It must never read files or know where a series came from.
+
+mod smooth;
+mod view;
+
+use std::collections::HashMap;
+
+pub use smooth::smooth_ema;
+pub use view::{downsample, StepRange};
+
+/// One measured value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Point {
+    /// The writer's step (global step, update, epoch: whatever it counted).
+    pub step: i64,
+    /// Unix seconds when it was written.
+    pub wall_time: f64,
+    /// The value. `f64` holds a float32 exactly (so TensorBoard's `simple_value` round-trips)
+    /// and keeps a double tensor's full precision.
+    pub value: f64,
+}
+
+/// One tag's points, in strictly increasing step order.
+#[derive(Clone, Debug, Default)]
+pub struct Series {
+    points: Vec<Point>,
+    /// Smallest and largest finite value; `None` before the first finite one.
+    range: Option<(f64, f64)>,
+    /// Bumped on every change, so a reader can cache what it drew.
+    version: u64,
+}
+
+impl Series {
+    /// Every point, in step order.
+    pub fn points(&self) -> &[Point] {
+        &self.points
+    }
+
+    /// How many points there are.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Whether there is no point.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// The newest point.
+    pub fn last(&self) -> Option<&Point> {
+        self.points.last()
+    }
+
+    /// Smallest and largest finite value.
+    pub fn min_max(&self) -> Option<(f64, f64)> {
+        self.range
+    }
+
+    /// Changes so far (a reader that saw the same version has seen every point).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Adds a point. A step at or before the last one means the writer restarted from there:
+    /// the points from that step on are dropped first, as TensorBoard's data server does, so
+    /// steps stay strictly increasing. Returns how many points were dropped.
+    pub fn push(&mut self, p: Point) -> usize {
+        let dropped = match self.points.last() {
+            Some(last) if p.step <= last.step => self.truncate_from(p.step),
+            _ => 0,
+        };
+        self.points.push(p);
+        if p.value.is_finite() {
+            self.range = Some(match self.range {
+                Some((lo, hi)) => (lo.min(p.value), hi.max(p.value)),
+                None => (p.value, p.value),
+            });
+        }
+        self.version += 1;
+        dropped
+    }
+
+    /// Drops the points at and after `step`; returns how many.
+    pub fn truncate_from(&mut self, step: i64) -> usize {
+        let keep = self.points.partition_point(|p| p.step < step);
+        let dropped = self.points.len() - keep;
+        if dropped > 0 {
+            self.points.truncate(keep);
+            self.range = finite_range(&self.points);
+            self.version += 1;
+        }
+        dropped
+    }
+
+    /// At most about `2 × buckets` points of `range` for drawing (see [`downsample`]).
+    pub fn view(&self, range: StepRange, buckets: usize) -> Vec<Point> {
+        downsample(&self.points, range, buckets)
+    }
+
+    /// Reserves room for `n` more points.
+    pub fn reserve(&mut self, n: usize) {
+        self.points.reserve(n);
+    }
+}
+
+fn finite_range(points: &[Point]) -> Option<(f64, f64)> {
+    points
+        .iter()
+        .map(|p| p.value)
+        .filter(|v| v.is_finite())
+        .fold(None, |acc, v| match acc {
+            Some((lo, hi)) => Some((v.min(lo), v.max(hi))),
+            None => Some((v, v)),
+        })
+}
+
+/// A run's series by tag, in the order tags first appeared.
+#[derive(Clone, Debug, Default)]
+pub struct SeriesSet {
+    tags: Vec<(String, Series)>,
+    index: HashMap<String, usize>,
+    /// The tag pushed to last: writers log their tags in the same order at every step, so the
+    /// next push is most often to the tag after it (checked before hashing).
+    last: usize,
+    /// Bumped whenever any series changes.
+    version: u64,
+}
+
+impl SeriesSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tags and their series, in first-seen order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Series)> {
+        self.tags.iter().map(|(t, s)| (t.as_str(), s))
+    }
+
+    /// The tags, in first-seen order.
+    pub fn tags(&self) -> impl Iterator<Item = &str> {
+        self.tags.iter().map(|(t, _)| t.as_str())
+    }
+
+    /// One tag's series.
+    pub fn get(&self, tag: &str) -> Option<&Series> {
+        self.index.get(tag).map(|&i| &self.tags[i].1)
+    }
+
+    /// How many tags.
+    pub fn len(&self) -> usize {
+        self.tags.len()
+    }
+
+    /// Whether there is no tag.
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+    }
+
+    /// Points over all tags.
+    pub fn point_count(&self) -> usize {
+        self.tags.iter().map(|(_, s)| s.len()).sum()
+    }
+
+    /// Changes so far, over all tags.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Adds a point to `tag` (created on first use) by [`Series::push`]'s rule; returns how
+    /// many older points it dropped.
+    pub fn push(&mut self, tag: &str, p: Point) -> usize {
+        self.version += 1;
+        let i = self.index_of(tag);
+        self.last = i;
+        self.tags[i].1.push(p)
+    }
+
+    /// The index of `tag`, created on first use (a String is made only then).
+    fn index_of(&mut self, tag: &str) -> usize {
+        let n = self.tags.len();
+        if n > 0 {
+            let next = (self.last + 1) % n;
+            if self.tags[next].0 == tag {
+                return next;
+            }
+            if self.tags[self.last % n].0 == tag {
+                return self.last % n;
+            }
+        }
+        match self.index.get(tag) {
+            Some(&i) => i,
+            None => {
+                self.index.insert(tag.to_string(), n);
+                self.tags.push((tag.to_string(), Series::default()));
+                n
+            }
+        }
+    }
+
+    /// Drops every tag's points at and after `step` (a writer that says it restarted there);
+    /// returns how many.
+    pub fn truncate_from(&mut self, step: i64) -> usize {
+        self.version += 1;
+        self.tags
+            .iter_mut()
+            .map(|(_, s)| s.truncate_from(step))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pt(step: i64, value: f64) -> Point {
+        Point {
+            step,
+            wall_time: step as f64,
+            value,
+        }
+    }
+
+    #[test]
+    fn a_step_going_back_replaces_the_points_from_there() {
+        let mut s = Series::default();
+        for step in 0..10 {
+            assert_eq!(s.push(pt(step, step as f64)), 0);
+        }
+        assert_eq!(s.push(pt(4, -1.0)), 6, "steps 4..=9 dropped");
+        let steps: Vec<i64> = s.points().iter().map(|p| p.step).collect();
+        assert_eq!(steps, vec![0, 1, 2, 3, 4]);
+        assert_eq!(s.last().map(|p| p.value), Some(-1.0));
+        assert_eq!(s.min_max(), Some((-1.0, 3.0)));
+        assert_eq!(s.push(pt(4, 7.0)), 1, "the same step again replaces it");
+        assert_eq!(s.len(), 5);
+    }
+
+    #[test]
+    fn truncation_recomputes_the_range_and_ignores_nan() {
+        let mut s = Series::default();
+        s.push(pt(0, 1.0));
+        s.push(pt(1, f64::NAN));
+        s.push(pt(2, 9.0));
+        assert_eq!(s.min_max(), Some((1.0, 9.0)));
+        let v = s.version();
+        assert_eq!(s.truncate_from(2), 1);
+        assert!(s.version() > v);
+        assert_eq!(s.min_max(), Some((1.0, 1.0)));
+        assert_eq!(s.truncate_from(5), 0);
+    }
+
+    #[test]
+    fn a_set_keeps_first_seen_order_and_truncates_every_tag() {
+        let mut set = SeriesSet::new();
+        set.push("b", pt(0, 0.0));
+        set.push("a", pt(0, 0.0));
+        set.push("b", pt(5, 0.0));
+        set.push("a", pt(6, 0.0));
+        assert_eq!(set.tags().collect::<Vec<_>>(), vec!["b", "a"]);
+        assert_eq!(set.truncate_from(5), 2);
+        assert_eq!(set.point_count(), 2);
+        assert_eq!(set.get("a").map(Series::len), Some(1));
+        assert!(set.get("c").is_none());
+    }
+}

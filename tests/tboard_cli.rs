@@ -1,0 +1,220 @@
+//! The binary on TensorBoard logdirs: `export --csv` writes every scalar exactly as
+//! TensorBoard's own loader reads it, `plot` draws the tags it recognises, and bad input is a
+//! one-line error with exit code 2.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn batchramp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_batchramp"))
+        .args(args)
+        .output()
+        .expect("run batchramp")
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tensorboard")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn assert_bad_input(out: &Output, needles: &[&str]) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{n:?} not in {err}");
+    }
+}
+
+#[test]
+fn export_csv_of_a_logdir_is_every_scalar_as_tensorboard_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("all.csv");
+    let out = batchramp(&[
+        "export",
+        fixtures().to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let body = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = body.lines();
+    assert_eq!(lines.next(), Some("run,tag,step,wall_time,value"));
+    // (run, tag, step) → (wall_time, value text) from the CSV; the logdir is the fixtures
+    // folder, so runs are named <fixture>/<run> (the fixture itself for its root run).
+    let mut rows: HashMap<(String, String, i64), (String, String)> = HashMap::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f.len(), 5, "{line}");
+        let key = (f[0].to_string(), f[1].to_string(), f[2].parse().unwrap());
+        assert!(
+            rows.insert(key, (f[3].into(), f[4].into())).is_none(),
+            "one row per point: {line}"
+        );
+    }
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
+            .unwrap();
+    let mut checked = 0;
+    for (fixture, data) in expected.as_object().unwrap() {
+        for (run, tags) in data["runs"].as_object().unwrap() {
+            let run_name = if run == "." {
+                fixture.clone()
+            } else {
+                format!("{fixture}/{run}")
+            };
+            for (tag, points) in tags.as_object().unwrap() {
+                for p in points.as_array().unwrap() {
+                    let key = (run_name.clone(), tag.clone(), p[0].as_i64().unwrap());
+                    let (wall, value) = rows.get(&key).unwrap_or_else(|| panic!("{key:?} missing"));
+                    assert_eq!(
+                        wall.parse::<f64>().unwrap(),
+                        p[1].as_f64().unwrap(),
+                        "{key:?}"
+                    );
+                    let want: f64 = p[2].as_str().unwrap().parse().unwrap();
+                    let got: f64 = value.parse().unwrap();
+                    if want.is_nan() {
+                        assert!(got.is_nan(), "{key:?}");
+                        continue;
+                    }
+                    // Printed as the shortest float32 text: it reads back to the same float32,
+                    // and to the same double as TensorBoard's for values that are float32s.
+                    assert_eq!(
+                        value.parse::<f32>().unwrap(),
+                        want as f32,
+                        "{key:?}: {value}"
+                    );
+                    if f64::from(want as f32) == want {
+                        assert_eq!(f64::from(value.parse::<f32>().unwrap()), want, "{key:?}");
+                    } else {
+                        assert_eq!(got, want, "{key:?}: a double keeps its digits");
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    let nan_rows = rows.values().filter(|(_, v)| v == "NaN").count();
+    assert_eq!(
+        rows.len(),
+        checked + nan_rows,
+        "no row TensorBoard does not have"
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("fails its checksum") && err.contains("incomplete record"),
+        "{err}"
+    );
+}
+
+#[test]
+fn export_csv_to_stdout_and_of_one_event_file() {
+    let file = std::fs::read_dir(fixtures().join("nested/a/train"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let out = batchramp(&["export", file.to_str().unwrap(), "--csv", "-"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let body = text(&out.stdout);
+    assert_eq!(body.lines().count(), 6, "{body}");
+    assert!(
+        body.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with(".,value,0,1700000000.0,1.0"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_directory_with_neither_log_nor_event_files_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let p = dir.path().to_str().unwrap();
+    let csv = dir.path().join("x.csv");
+    assert_bad_input(
+        &batchramp(&["export", p, "--csv", csv.to_str().unwrap()]),
+        &[p, "events.jsonl", "tfevents"],
+    );
+    assert!(!csv.exists(), "nothing written");
+    let png = dir.path().join("x.png");
+    assert_bad_input(
+        &batchramp(&["plot", p, "--out", png.to_str().unwrap()]),
+        &[p, "events.jsonl", "tfevents"],
+    );
+}
+
+#[test]
+fn plot_draws_a_logdirs_loss_and_accuracy_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let variants: [(&str, &[&str]); 2] = [("a.png", &[]), ("b.svg", &["--x", "time"])];
+    for (name, extra) in variants {
+        let out_file = dir.path().join(name);
+        let mut args: Vec<String> = vec![
+            "plot".into(),
+            fixtures().join("pytorch").to_str().unwrap().into(),
+            fixtures().join("tf2").to_str().unwrap().into(),
+            "--out".into(),
+            out_file.to_str().unwrap().into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = batchramp(&refs);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(std::fs::metadata(&out_file).unwrap().len() > 1000);
+    }
+    let svg = std::fs::read_to_string(dir.path().join("b.svg")).unwrap();
+    for label in [
+        "tf2/train: epoch_accuracy",
+        "pytorch: train/loss",
+        "wall time",
+    ] {
+        assert!(svg.contains(label), "{label} not in the figure");
+    }
+}
+
+#[test]
+fn plot_and_export_refuse_what_a_logdir_cannot_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("x.png");
+    let logdir = fixtures().join("pytorch");
+    let l = logdir.to_str().unwrap();
+    assert_bad_input(
+        &batchramp(&["plot", l, "--x", "epoch", "--out", png.to_str().unwrap()]),
+        &["--x epoch", "steps"],
+    );
+    assert_bad_input(
+        &batchramp(&[
+            "plot",
+            l,
+            "--metric",
+            "b_simple",
+            "--out",
+            png.to_str().unwrap(),
+        ]),
+        &["not in TensorBoard logs"],
+    );
+    assert_bad_input(
+        &batchramp(&[
+            "plot",
+            fixtures().join("nested").to_str().unwrap(),
+            "--out",
+            png.to_str().unwrap(),
+        ]),
+        &["nothing to plot", "loss tag"],
+    );
+    let tb = dir.path().join("tb");
+    assert_bad_input(
+        &batchramp(&["export", l, "--tensorboard", tb.to_str().unwrap()]),
+        &["already TensorBoard", "--csv"],
+    );
+}

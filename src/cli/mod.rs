@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod compare;
 pub mod data;
+pub mod detach;
 pub mod export;
 pub mod plan;
 pub mod plot;
@@ -11,7 +12,31 @@ pub mod replay;
 pub mod train;
 pub mod watch;
 
+use std::io::Write;
+
 use crate::error::{BadInput, Interrupted};
+
+/// Writes one line to standard error, never failing: `eprintln!` panics when stderr is a
+/// terminal that has gone away (EIO), and a message nobody can read is no reason to crash.
+pub fn say(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// A UI's way out as an exit code: 129 when the terminal went away, 130 after Ctrl-C, else 0.
+pub fn ui_exit_code(exit: crate::tui::UiExit) -> i32 {
+    match exit {
+        crate::tui::UiExit::TerminalLost => 129,
+        crate::tui::UiExit::Interrupted => 130,
+        _ => 0,
+    }
+}
+
+/// Checks `--theme` before anything else happens, with or without a terminal: a bad theme is
+/// input to fix (exit 2), not something to discover once a run is under way.
+pub fn check_theme(theme: Option<&str>) -> anyhow::Result<()> {
+    crate::tui::load_theme(theme).map_err(|e| BadInput(e.to_string()))?;
+    Ok(())
+}
 
 /// The exit code for an error: 2 for input the user must fix, the signal code for interrupts,
 /// 1 for everything else.

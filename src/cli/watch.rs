@@ -30,6 +30,7 @@ pub struct Args {
 
 /// Runs `batchramp watch`; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<i32> {
+    super::check_theme(args.theme.as_deref())?;
     runlog::probe_log(&args.run_dir).map_err(|e| BadInput(e.to_string()))?;
     let follower = runlog::follow(&args.run_dir);
     if args.no_tui || !std::io::stdout().is_terminal() {
@@ -45,9 +46,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let feed = crate::tui::Feed::Follow {
         events: follower.receiver(),
     };
-    show(feed, args.theme, title)?;
+    let code = show(feed, args.theme, title)?;
     follower.stop();
-    Ok(0)
+    Ok(code)
 }
 
 /// Prints lines until the follower ends; the exit code says how the run ended.
@@ -71,7 +72,7 @@ fn print_lines(
                     }
                 }
             }
-            Err(message) => eprintln!("{message}"),
+            Err(message) => super::say(&message),
         }
     }
     Ok(code)

@@ -104,8 +104,16 @@ pub(crate) fn run_terminal(
             shutdown,
         )
     });
-    if matches!(result, Ok(UiExit::TerminalLost)) {
-        // Nothing more is written to a terminal that is gone, not even the restoring sequences.
+    let gone = match &result {
+        Ok(exit) => *exit == UiExit::TerminalLost,
+        Err(TuiError::Terminal(e)) => is_terminal_gone(e),
+        Err(_) => false,
+    };
+    if gone {
+        // Nothing more is written to a terminal that is gone, not even the restoring sequences:
+        // ratatui's drop would show the cursor and, failing, `eprintln!` to that same dead
+        // terminal, which panics.
+        std::mem::forget(terminal);
         guard.forget_gone_terminal();
     }
     drop(guard);

@@ -59,9 +59,7 @@ pub fn start() -> anyhow::Result<i32> {
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
-        .context("starting the run in the background")?;
+    let mut child = cmd.spawn().context("starting the run in the background")?;
     let mut errors = child.stderr.take().context("the child's stderr")?;
     let relay = std::thread::spawn(move || {
         let mut text = String::new();
@@ -79,7 +77,9 @@ pub fn start() -> anyhow::Result<i32> {
         super::say(line);
     }
     let Some(run_dir) = run_dir else {
-        let status = child.wait().context("waiting for the run that failed to start")?;
+        let status = child
+            .wait()
+            .context("waiting for the run that failed to start")?;
         return Ok(status.code().unwrap_or(1));
     };
     let pid = child.id();

@@ -13,10 +13,10 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::error::{BadInput, Silent};
 use crate::events::{Control, Record};
-use crate::tui::UiExit;
 use crate::train::collective::{host_name, Launch};
 use crate::train::session::{Interrupter, RunRequest, Session, SessionError};
 use crate::train::{Faults, Outcome};
+use crate::tui::UiExit;
 
 use super::detach;
 
@@ -167,7 +167,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             Ok(0)
         }
         Outcome::Stopped(path) => {
-            let resume = format!("resume with: batchramp train --resume {}", run_dir.display());
+            let resume = format!(
+                "resume with: batchramp train --resume {}",
+                run_dir.display()
+            );
             let checkpoint = path.map_or_else(
                 || "no checkpoint".to_string(),
                 |p| format!("checkpoint {}", p.display()),
@@ -275,7 +278,7 @@ fn install_signal_handler(
 ) -> anyhow::Result<signal_hook::iterator::Handle> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut wanted = vec![SIGINT, SIGTERM];
-    if !inherited_ignored(SIGHUP) {
+    if !super::inherited_ignored(SIGHUP) {
         wanted.push(SIGHUP);
     }
     let mut signals =
@@ -299,13 +302,4 @@ fn install_signal_handler(
         })
         .context("starting the signal thread")?;
     Ok(handle)
-}
-
-/// Whether `sig` was set to be ignored when this process started (`nohup` does it for SIGHUP).
-fn inherited_ignored(sig: i32) -> bool {
-    // SAFETY: reads the current disposition only (a null new action changes nothing).
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
-    }
 }

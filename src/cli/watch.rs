@@ -1,8 +1,9 @@
 //! `batchramp watch`: follows a live run's log (e.g. over SSH) in the UI or as plain lines,
 //! and says when the run finishes or its writer stops.
 //!
-//! Owns the exit code of a watch: 0 when the run finished, 1 when it failed or its writer
-//! stopped without finishing. It must never take the run's lock or write to its directory.
+//! Owns the exit code of a watch: with plain lines 0 when the run finished, 1 when it failed or
+//! its writer stopped without finishing; in the UI 0 when the user left, 129 when the terminal
+//! went away, 128 + n for signal n. It must never take the run's lock or write to its directory.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

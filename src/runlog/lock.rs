@@ -326,7 +326,10 @@ mod tests {
         assert!(is_held(dir.path()), "the fresh lock file is held");
         let line = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
         assert_eq!(Holder::parse(&line), Some(Holder::me()));
-        assert!(!dir.path().join(format!("{LOCK_FILE}.{}", std::process::id())).exists());
+        assert!(!dir
+            .path()
+            .join(format!("{LOCK_FILE}.{}", std::process::id()))
+            .exists());
         drop(stale);
 
         // Held by a live process (this one, with its real start time): refused, naming it.
@@ -334,7 +337,10 @@ mod tests {
         let live = write_lock_line(dir.path(), &Holder::me().line());
         live.try_lock().unwrap();
         let err = acquire(dir.path()).unwrap_err().to_string();
-        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         assert!(err.contains("another process is writing this run"), "{err}");
 
         // The same pid with another start time is a reused pid: the holder is gone.

@@ -533,7 +533,11 @@ mod tests {
             app.terminal_lost(),
             vec![Effect::Send(Control::Stop { checkpoint: true })]
         );
-        assert_eq!(app.overlay(), Overlay::None, "no question nobody can answer");
+        assert_eq!(
+            app.overlay(),
+            Overlay::None,
+            "no question nobody can answer"
+        );
         assert_eq!(app.feed_closed(), Some(Effect::Exit(UiExit::TerminalLost)));
         // A stop already asked for is waited for, and still ends as a lost terminal.
         let mut app = live();
@@ -544,9 +548,15 @@ mod tests {
         // A finished run, a replay: nothing to wait for.
         let mut app = live();
         assert_eq!(app.feed_closed(), None);
-        assert_eq!(app.terminal_lost(), vec![Effect::Exit(UiExit::TerminalLost)]);
+        assert_eq!(
+            app.terminal_lost(),
+            vec![Effect::Exit(UiExit::TerminalLost)]
+        );
         let mut app = replay(Some(1.0));
-        assert_eq!(app.terminal_lost(), vec![Effect::Exit(UiExit::TerminalLost)]);
+        assert_eq!(
+            app.terminal_lost(),
+            vec![Effect::Exit(UiExit::TerminalLost)]
+        );
     }
 
     #[test]

@@ -437,7 +437,10 @@ mod tests {
         );
         // A character split across two reads.
         assert!(d.feed(&"é".as_bytes()[..1]).is_empty());
-        assert_eq!(d.feed(&"é".as_bytes()[1..]), vec![k(KeyCode::Char('é'), none)]);
+        assert_eq!(
+            d.feed(&"é".as_bytes()[1..]),
+            vec![k(KeyCode::Char('é'), none)]
+        );
         assert!(!d.is_pending());
     }
 
@@ -461,9 +464,15 @@ mod tests {
             ]
         );
         // Reports the UI never asked for (mouse, focus) are skipped, not turned into keys.
-        assert_eq!(d.feed(b"\x1b[I\x1b[<0;3;4Mx"), vec![k(KeyCode::Char('x'), none)]);
+        assert_eq!(
+            d.feed(b"\x1b[I\x1b[<0;3;4Mx"),
+            vec![k(KeyCode::Char('x'), none)]
+        );
         // Alt as an ESC prefix.
-        assert_eq!(d.feed(b"\x1bl"), vec![k(KeyCode::Char('l'), KeyModifiers::ALT)]);
+        assert_eq!(
+            d.feed(b"\x1bl"),
+            vec![k(KeyCode::Char('l'), KeyModifiers::ALT)]
+        );
     }
 
     #[test]
@@ -472,10 +481,7 @@ mod tests {
         assert!(d.feed(b"\x1b").is_empty());
         assert!(d.is_pending());
         // The rest of a sequence arriving in the next read completes it.
-        assert_eq!(
-            d.feed(b"[D"),
-            vec![k(KeyCode::Left, KeyModifiers::NONE)]
-        );
+        assert_eq!(d.feed(b"[D"), vec![k(KeyCode::Left, KeyModifiers::NONE)]);
         assert!(d.feed(b"\x1b").is_empty());
         assert_eq!(d.flush(), vec![k(KeyCode::Esc, KeyModifiers::NONE)]);
         assert!(!d.is_pending());
@@ -494,6 +500,8 @@ mod tests {
     fn write_errors_of_a_dead_terminal_are_told_apart() {
         assert!(is_terminal_gone(&io::Error::from_raw_os_error(libc::EIO)));
         assert!(is_terminal_gone(&io::Error::from_raw_os_error(libc::EPIPE)));
-        assert!(!is_terminal_gone(&io::Error::from_raw_os_error(libc::ENOSPC)));
+        assert!(!is_terminal_gone(&io::Error::from_raw_os_error(
+            libc::ENOSPC
+        )));
     }
 }

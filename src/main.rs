@@ -1,6 +1,6 @@
 //! The `batchramp` binary: parses the command line and hands each subcommand to `batchramp::cli`.
 //! The only place that turns errors into exit codes (0 done, 1 failure, 2 bad input, 130/143/129
-//! interrupted).
+//! interrupted, 141 standard output closed).
 
 use clap::{Parser, Subcommand};
 
@@ -49,6 +49,9 @@ fn main() {
             std::process::exit(code);
         }
     };
+    if prints_only(&cli.command) {
+        end_quietly_on_a_closed_pipe();
+    }
     let result = match cli.command {
         Command::Train(a) => cli::train::run(a),
         Command::Replay(a) => cli::replay::run(a),
@@ -64,9 +67,33 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             if e.downcast_ref::<batchramp::error::Silent>().is_none() {
-                eprintln!("error: {}", cli::one_line(&e));
+                cli::say(&format!("error: {}", cli::one_line(&e)));
             }
             std::process::exit(cli::exit_code(&e));
         }
+    }
+}
+
+/// Commands whose output is all there is to them (no run is written, nothing to checkpoint):
+/// when their reader goes away (`| head`) they may simply end. `train`, `watch`, `replay` and
+/// `compare` handle a closed pipe themselves (a training stops with a checkpoint).
+fn prints_only(command: &Command) -> bool {
+    match command {
+        Command::Plot(_) | Command::Export(_) | Command::Plan(_) | Command::Data(_) => true,
+        // Under a launcher the MPI library owns the process's signals.
+        Command::Bench(_) => {
+            !batchramp::train::collective::Launch::from_env().is_some_and(|l| l.world > 1)
+        }
+        Command::Train(_) | Command::Replay(_) | Command::Watch(_) | Command::Compare(_) => false,
+    }
+}
+
+/// Ends the process on a write to a closed pipe as Unix tools do (killed by SIGPIPE, which the
+/// shell reports as 141), rather than `println!` panicking with "failed printing to stdout:
+/// Broken pipe" and exit 101. Rust starts every program with SIGPIPE ignored.
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: restores the default disposition of one signal before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -26,10 +26,11 @@ pub struct Args {
 
 /// Runs `batchramp compare`; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<i32> {
+    super::check_theme(args.theme.as_deref())?;
     let runs = load_runs(&args.runs).map_err(|e| BadInput(e.to_string()))?;
     for run in &runs {
         for note in run.log.notes() {
-            eprintln!("note: {note}");
+            super::say(&format!("note: {note}"));
         }
     }
     if args.no_tui || !std::io::stdout().is_terminal() {
@@ -45,6 +46,5 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let feed = crate::tui::Feed::Compare {
         runs: runs.into_iter().map(|r| (r.label, r.log.records)).collect(),
     };
-    show(feed, args.theme, title)?;
-    Ok(0)
+    show(feed, args.theme, title)
 }

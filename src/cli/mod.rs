@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod compare;
 pub mod data;
+pub mod detach;
 pub mod export;
 pub mod plan;
 pub mod plot;
@@ -11,7 +12,100 @@ pub mod replay;
 pub mod train;
 pub mod watch;
 
+use std::io::Write;
+
 use crate::error::{BadInput, Interrupted};
+
+/// Writes one line to standard error, never failing: `eprintln!` panics when stderr is a
+/// terminal that has gone away (EIO), and a message nobody can read is no reason to crash.
+pub fn say(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// A UI's way out as an exit code: 129 when the terminal went away, 130 after Ctrl-C, else 0.
+pub fn ui_exit_code(exit: crate::tui::UiExit) -> i32 {
+    match exit {
+        crate::tui::UiExit::TerminalLost => 129,
+        crate::tui::UiExit::Interrupted => 130,
+        _ => 0,
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP while a read-only UI (`watch`, `replay`, `compare`) is up: the UI
+/// is asked to leave, so that the terminal is given back before the exit, which then carries the
+/// signal's code (128 + its number). A SIGHUP ignored at start (`nohup`) stays ignored.
+pub struct UiSignals {
+    rx: crossbeam_channel::Receiver<()>,
+    code: std::sync::Arc<std::sync::atomic::AtomicI32>,
+    handle: signal_hook::iterator::Handle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl UiSignals {
+    /// Starts listening.
+    pub fn install() -> anyhow::Result<UiSignals> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        use std::sync::atomic::Ordering;
+        let mut wanted = vec![SIGINT, SIGTERM];
+        if !inherited_ignored(SIGHUP) {
+            wanted.push(SIGHUP);
+        }
+        let mut signals = signal_hook::iterator::Signals::new(&wanted)
+            .map_err(|e| anyhow::anyhow!("installing signal handlers: {e}"))?;
+        let handle = signals.handle();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let code = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+        let seen = code.clone();
+        let thread = std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    let _ = seen.compare_exchange(0, 128 + sig, Ordering::SeqCst, Ordering::SeqCst);
+                    let _ = tx.try_send(());
+                }
+            })
+            .map_err(|e| anyhow::anyhow!("starting the signal thread: {e}"))?;
+        Ok(UiSignals {
+            rx,
+            code,
+            handle,
+            thread: Some(thread),
+        })
+    }
+
+    /// What the UI listens on.
+    pub fn receiver(&self) -> crossbeam_channel::Receiver<()> {
+        self.rx.clone()
+    }
+
+    /// Stops listening; the exit code of the signal that came, if one did.
+    pub fn finish(mut self) -> Option<i32> {
+        self.handle.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        match self.code.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => None,
+            c => Some(c),
+        }
+    }
+}
+
+/// Whether `sig` was set to be ignored when this process started (`nohup` does it for SIGHUP).
+pub fn inherited_ignored(sig: i32) -> bool {
+    // SAFETY: reads the current disposition only (a null new action changes nothing).
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// Checks `--theme` before anything else happens, with or without a terminal: a bad theme is
+/// input to fix (exit 2), not something to discover once a run is under way.
+pub fn check_theme(theme: Option<&str>) -> anyhow::Result<()> {
+    crate::tui::load_theme(theme).map_err(|e| BadInput(e.to_string()))?;
+    Ok(())
+}
 
 /// The exit code for an error: 2 for input the user must fix, the signal code for interrupts,
 /// 1 for everything else.

@@ -57,9 +57,10 @@ pub fn parse_speed(s: &str) -> Result<Speed, String> {
 
 /// Runs `batchramp replay`; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<i32> {
+    super::check_theme(args.theme.as_deref())?;
     let log = runlog::read_log(&args.path).map_err(|e| BadInput(e.to_string()))?;
     for note in log.notes() {
-        eprintln!("note: {note}");
+        super::say(&format!("note: {note}"));
     }
     if args.no_tui || !std::io::stdout().is_terminal() {
         print_lines(&log.records, args.speed.unwrap_or(Speed::Max))?;
@@ -78,19 +79,23 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         records: log.records,
         speed,
     };
-    show(feed, args.theme, title)?;
-    Ok(0)
+    show(feed, args.theme, title)
 }
 
-/// Runs the UI on a feed; a bad theme is the user's to fix (exit 2).
+/// Runs the UI on a feed; returns the exit code of how it ended: 129 when the terminal went
+/// away, 128 + the signal's number when SIGINT, SIGTERM or SIGHUP ended it (the terminal is
+/// given back first), else 0. A bad theme is the user's to fix (exit 2).
 pub(crate) fn show(
     feed: crate::tui::Feed,
     theme: Option<String>,
     title: String,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<i32> {
     let opts = crate::tui::UiOptions { theme, title };
-    match crate::tui::run(feed, opts) {
-        Ok(_) => Ok(()),
+    let signals = super::UiSignals::install()?;
+    let result = crate::tui::run_with_shutdown(feed, opts, signals.receiver());
+    let signalled = signals.finish();
+    match result {
+        Ok(exit) => Ok(signalled.unwrap_or_else(|| super::ui_exit_code(exit))),
         Err(e @ crate::tui::TuiError::Theme(_)) => Err(BadInput(e.to_string()).into()),
         Err(e) => Err(e.into()),
     }

@@ -1,5 +1,6 @@
 //! `batchramp train`: start the run ([`crate::train::session`]), show the live UI (or plain
-//! lines without a terminal), and map signals to a checkpoint and a clean exit.
+//! lines without a terminal), and map every way of being stopped to a checkpoint and an exit
+//! code: Ctrl-C 130, SIGTERM 143, SIGHUP or the terminal gone 129, standard output closed 141.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -10,11 +11,14 @@ use std::time::Duration;
 use anyhow::Context;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::error::{BadInput, Interrupted, Silent};
+use crate::error::{BadInput, Silent};
 use crate::events::{Control, Record};
 use crate::train::collective::{host_name, Launch};
 use crate::train::session::{Interrupter, RunRequest, Session, SessionError};
 use crate::train::{Faults, Outcome};
+use crate::tui::UiExit;
+
+use super::detach;
 
 /// Arguments of `batchramp train`.
 #[derive(clap::Args, Debug, Clone)]
@@ -43,15 +47,39 @@ pub struct Args {
     /// UI theme: dark, light, mono, or a theme file.
     #[arg(long)]
     pub theme: Option<String>,
+    /// Start headless in the background, detached from this terminal (a new session); print
+    /// the run directory and the `watch` command, and return. The run's lines go to
+    /// RUN_DIR/output.log.
+    #[arg(long)]
+    pub detach: bool,
 }
 
-/// Signal number → exit code, set by the signal thread before it asks the trainer to stop.
-static SIGNAL_EXIT: AtomicI32 = AtomicI32::new(0);
+/// The first reason the run was asked to stop, as an exit code (0: none yet): a signal's
+/// 128 + number, set by the signal thread before it asks the trainer to stop, or what the output
+/// side saw (the terminal gone, standard output closed).
+static STOP_CAUSE: AtomicI32 = AtomicI32::new(0);
+
+/// Exit code when standard output was closed under a headless run (128 + SIGPIPE).
+const CLOSED_OUTPUT: i32 = 141;
+
+/// Records why the run stops, unless an earlier reason already did.
+fn stop_cause(code: i32) {
+    let _ = STOP_CAUSE.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+}
 
 /// Runs `batchramp train`; returns the process exit code.
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    let interactive =
-        !args.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    // Everything that can be checked is, before a run directory exists.
+    super::check_theme(args.theme.as_deref())?;
+    let faults = faults_from_env()?;
+    let detached = detach::is_child();
+    if args.detach && !detached {
+        return detach::start();
+    }
+    let interactive = !args.no_tui
+        && !args.detach
+        && std::io::stdout().is_terminal()
+        && std::io::stdin().is_terminal();
     let mut session = Session::start(RunRequest {
         config: args.config.clone(),
         resume: args.resume.clone(),
@@ -60,11 +88,21 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         device: args.device.clone(),
         out: args.out.clone(),
         interactive,
-        faults: faults_from_env()?,
+        faults,
         ..RunRequest::new()
     })
     .map_err(in_the_job)?;
+    for note in &session.notes {
+        super::say(&format!("note: {note}"));
+    }
     let run_dir = session.run_dir.clone();
+    if detached && session.rank() == 0 {
+        if let Err(e) = detach::hand_over(&run_dir) {
+            let _ = session.control.send(Control::Stop { checkpoint: true });
+            let _ = session.join();
+            return Err(e);
+        }
+    }
     let (shutdown_tx, shutdown_rx) = bounded::<()>(1);
     let signals = install_signal_handler(session.interrupt(), shutdown_tx)?;
     let Some(events) = session.events.take() else {
@@ -73,14 +111,15 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         drop(signals);
         return match outcome? {
             // Rank 0 says it; the other workers leave quietly with the same code.
-            Outcome::Stopped(_) if SIGNAL_EXIT.load(Ordering::SeqCst) != 0 => {
-                Err(Silent(SIGNAL_EXIT.load(Ordering::SeqCst)).into())
+            Outcome::Stopped(_) if STOP_CAUSE.load(Ordering::SeqCst) != 0 => {
+                Err(Silent(STOP_CAUSE.load(Ordering::SeqCst)).into())
             }
             Outcome::Diverged(_) => Err(Silent(1).into()),
             _ => Ok(0),
         };
     };
 
+    let mut output_error = None;
     let ui_result = if interactive {
         let feed = crate::tui::Feed::Live {
             events,
@@ -90,28 +129,34 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             theme: args.theme.clone(),
             title: run_dir.display().to_string(),
         };
-        crate::tui::run_with_shutdown(feed, opts, shutdown_rx)
-            .map(Some)
-            .map_err(anyhow::Error::from)
+        crate::tui::run_with_shutdown(feed, opts, shutdown_rx).map_err(anyhow::Error::from)
     } else {
-        print_plain(&events);
-        Ok(None)
+        output_error = print_plain(&events, &session.interrupt());
+        Ok(UiExit::FeedEnded)
     };
-    if ui_result.is_err() {
-        // The UI failed (it restored the terminal): stop the trainer cleanly, keeping a checkpoint.
-        // On a normal quit the UI has already told the trainer how to stop.
-        let _ = session.control.send(Control::Stop { checkpoint: true });
+    match &ui_result {
+        // The UI failed (it restored the terminal): stop the trainer cleanly, keeping a
+        // checkpoint. On a normal quit the UI has already told the trainer how to stop.
+        Err(_) => {
+            let _ = session.control.send(Control::Stop { checkpoint: true });
+        }
+        Ok(exit) => match super::ui_exit_code(*exit) {
+            0 => {}
+            code => stop_cause(code),
+        },
     }
     let outcome = session.join().map_err(in_the_job);
     drop(signals);
     ui_result?;
     let outcome = outcome?;
 
-    let signal = SIGNAL_EXIT.load(Ordering::SeqCst);
+    let cause = STOP_CAUSE.load(Ordering::SeqCst);
     match outcome {
         Outcome::Finished(s) => {
-            if !interactive {
-                println!(
+            if !interactive && output_error.is_none() {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(
+                    out,
                     "run directory: {}  (best test accuracy {:.2}% at epoch {}, {} updates)",
                     run_dir.display(),
                     s.best_test_acc * 100.0,
@@ -122,23 +167,42 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             Ok(0)
         }
         Outcome::Stopped(path) => {
-            if let Some(p) = &path {
-                eprintln!(
-                    "stopped; checkpoint {} (resume with --resume {})",
-                    p.display(),
-                    run_dir.display()
-                );
+            let resume = format!(
+                "resume with: batchramp train --resume {}",
+                run_dir.display()
+            );
+            let checkpoint = path.map_or_else(
+                || "no checkpoint".to_string(),
+                |p| format!("checkpoint {}", p.display()),
+            );
+            if cause == 0 {
+                super::say(&format!("stopped; {checkpoint}; {resume}"));
+                return Ok(0);
             }
-            if signal != 0 {
-                return Err(Interrupted(signal).into());
-            }
-            Ok(0)
+            let why = match (cause, &output_error) {
+                (1, Some(e)) => format!("cannot write to standard output: {e}"),
+                (CLOSED_OUTPUT, _) => "standard output closed".into(),
+                (129, Some(_)) => "the terminal went away".into(),
+                _ => signal_name(cause),
+            };
+            super::say(&format!("interrupted: {checkpoint} ({why}); {resume}"));
+            Ok(cause)
         }
         Outcome::Diverged(path) => Err(anyhow::anyhow!(
             "training diverged (non-finite loss){}",
             path.map(|p| format!("; last good state in {}", p.display()))
                 .unwrap_or_default()
         )),
+    }
+}
+
+/// What stopped the run, for its last line.
+fn signal_name(code: i32) -> String {
+    match code {
+        129 => "SIGHUP: the terminal or session went away".into(),
+        130 => "Ctrl-C".into(),
+        143 => "SIGTERM".into(),
+        c => format!("signal {}", c - 128),
     }
 }
 
@@ -173,42 +237,65 @@ fn faults_from_env() -> anyhow::Result<Faults> {
     Ok(Faults { oom_above })
 }
 
-/// Prints the plain per-epoch lines until the trainer finishes.
-fn print_plain(events: &Receiver<Record>) {
+/// Prints the plain per-epoch lines until the trainer finishes. When they cannot be written
+/// (standard output closed, as under `| head`; the terminal gone) the run is stopped with a
+/// checkpoint, as a signal would stop it, and the stream is still drained to its end so that the
+/// trainer is never held up; returns the write error then.
+fn print_plain(events: &Receiver<Record>, stop: &Interrupter) -> Option<std::io::Error> {
     let stdout = std::io::stdout();
     let mut lines = crate::report::lines::LineFormatter::new();
+    let mut failed = None;
     for rec in events.iter() {
+        if failed.is_some() {
+            continue;
+        }
         if let Some(line) = lines.format(&rec) {
             let mut out = stdout.lock();
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
+            if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+                stop_cause(if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    CLOSED_OUTPUT
+                } else if crate::tui::input::is_terminal_gone(&e) {
+                    129
+                } else {
+                    1
+                });
+                stop.stop();
+                failed = Some(e);
+            }
         }
     }
+    failed
 }
 
 /// SIGINT/SIGTERM/SIGHUP: the first asks the trainer to checkpoint and stop (and the UI, if up,
 /// to leave once it has); a second SIGINT exits at once after giving the log writer its flush.
-/// In the UI, Ctrl-C arrives as a key instead and the UI handles it the same way.
+/// In the UI, Ctrl-C arrives as a key instead (see `tui::app`). A SIGHUP that was ignored when
+/// the process started (`nohup`) stays ignored: whoever started us asked the run to outlive the
+/// terminal.
 fn install_signal_handler(
     stop: Interrupter,
     ui_shutdown: Sender<()>,
 ) -> anyhow::Result<signal_hook::iterator::Handle> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-        .context("installing signal handlers")?;
+    let mut wanted = vec![SIGINT, SIGTERM];
+    if !super::inherited_ignored(SIGHUP) {
+        wanted.push(SIGHUP);
+    }
+    let mut signals =
+        signal_hook::iterator::Signals::new(&wanted).context("installing signal handlers")?;
     let handle = signals.handle();
     let seen = Arc::new(AtomicI32::new(0));
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for sig in signals.forever() {
-                let code = 128 + sig;
                 if seen.fetch_add(1, Ordering::SeqCst) > 0 && sig == SIGINT {
                     // Second Ctrl-C: the writer flushes within a second; give it that long.
                     std::thread::sleep(Duration::from_millis(1100));
+                    crate::tui::terminal::restore();
                     std::process::exit(130);
                 }
-                SIGNAL_EXIT.store(code, Ordering::SeqCst);
+                stop_cause(128 + sig);
                 stop.stop();
                 let _ = ui_shutdown.try_send(());
             }

@@ -1,8 +1,9 @@
 //! `batchramp watch`: follows a live run's log (e.g. over SSH) in the UI or as plain lines,
 //! and says when the run finishes or its writer stops.
 //!
-//! Owns the exit code of a watch: 0 when the run finished, 1 when it failed or its writer
-//! stopped without finishing. It must never take the run's lock or write to its directory.
+//! Owns the exit code of a watch: with plain lines 0 when the run finished, 1 when it failed or
+//! its writer stopped without finishing; in the UI 0 when the user left, 129 when the terminal
+//! went away, 128 + n for signal n. It must never take the run's lock or write to its directory.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ pub struct Args {
 
 /// Runs `batchramp watch`; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<i32> {
+    super::check_theme(args.theme.as_deref())?;
     runlog::probe_log(&args.run_dir).map_err(|e| BadInput(e.to_string()))?;
     let follower = runlog::follow(&args.run_dir);
     if args.no_tui || !std::io::stdout().is_terminal() {
@@ -45,9 +47,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let feed = crate::tui::Feed::Follow {
         events: follower.receiver(),
     };
-    show(feed, args.theme, title)?;
+    let code = show(feed, args.theme, title)?;
     follower.stop();
-    Ok(0)
+    Ok(code)
 }
 
 /// Prints lines until the follower ends; the exit code says how the run ended.
@@ -71,7 +73,7 @@ fn print_lines(
                     }
                 }
             }
-            Err(message) => eprintln!("{message}"),
+            Err(message) => super::say(&message),
         }
     }
     Ok(code)

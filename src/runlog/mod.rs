@@ -103,10 +103,12 @@ pub enum RunLogError {
         source: std::io::Error,
     },
     /// Another writer holds the run directory's lock.
-    #[error("{}: another process is writing this run (its lock {LOCK_FILE} is held); wait for it to stop or use another run directory", .dir.display())]
+    #[error("{}: another process is writing this run ({holder} holds its lock {LOCK_FILE}); wait for it to stop or use another run directory", .dir.display())]
     Locked {
         /// The run directory.
         dir: PathBuf,
+        /// Who holds the lock, as its holder wrote it.
+        holder: String,
     },
     /// `LogWriter::create` on a directory whose log already has records.
     #[error("{}: the log already has records; resume with LogWriter::append or start a new run directory", .path.display())]

@@ -32,7 +32,7 @@ pub struct LogWriter {
     control: Sender<Control>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
-    lock: Option<File>,
+    lock: Option<lock::WriterLock>,
     path: PathBuf,
 }
 
@@ -120,7 +120,7 @@ impl LogWriter {
         Ok(Self::start(run_dir, path, file, lock))
     }
 
-    fn start(run_dir: &Path, path: PathBuf, file: File, lock: File) -> LogWriter {
+    fn start(run_dir: &Path, path: PathBuf, file: File, lock: lock::WriterLock) -> LogWriter {
         let (records, rx) = unbounded();
         let (control, ctl_rx) = unbounded();
         let shared = Arc::new(Shared::default());
@@ -162,6 +162,11 @@ impl LogWriter {
     /// The first write error so far, with the number of records it cost; `None` while healthy.
     pub fn error(&self) -> Option<String> {
         self.shared.message()
+    }
+
+    /// One line saying the run's lock was taken over from a writer that is gone, if it was.
+    pub fn took_over_lock(&self) -> Option<&str> {
+        self.lock.as_ref().and_then(|l| l.took_over())
     }
 
     /// Path of the log file being written.

@@ -152,6 +152,8 @@ pub struct Session {
     pub events: Option<Receiver<Record>>,
     /// Commands to the trainer, obeyed at update boundaries.
     pub control: Sender<Control>,
+    /// Things to tell the user about how the run was started (a left-behind lock taken over).
+    pub notes: Vec<String>,
     interrupt: Sender<()>,
     rank: usize,
     world: usize,
@@ -422,6 +424,12 @@ impl Prepared {
             run_dir,
         } = self;
         let (rank, world) = (comm.rank(), comm.world());
+        let notes: Vec<String> = owned
+            .as_ref()
+            .and_then(|(_, log, ..)| log.took_over_lock())
+            .map(String::from)
+            .into_iter()
+            .collect();
         let (stream_tx, stream_rx) = match (req.stream_capacity, &owned) {
             (0, _) | (_, None) => (None, None),
             (n, Some(_)) => {
@@ -514,6 +522,7 @@ impl Prepared {
             config: cfg,
             events: stream_rx,
             control: control_tx,
+            notes,
             interrupt,
             rank,
             world,

@@ -57,6 +57,10 @@ pub struct App {
     pub tick: u64,
     mode: Mode,
     overlay: Overlay,
+    /// The stop now asked for began with Ctrl-C (the process then exits 130).
+    interrupted: bool,
+    /// The terminal is gone: the UI leaves as soon as nothing more is waited for.
+    terminal_gone: bool,
 }
 
 impl App {
@@ -71,6 +75,8 @@ impl App {
             tick: 0,
             mode,
             overlay: Overlay::None,
+            interrupted: false,
+            terminal_gone: false,
         }
     }
 
@@ -137,7 +143,30 @@ impl App {
 
     /// The feed closed; returns the exit to take when the user was waiting for it.
     pub fn feed_closed(&mut self) -> Option<Effect> {
-        self.mode.feed_closed().map(Effect::Exit)
+        let exit = self.mode.feed_closed()?;
+        Some(Effect::Exit(self.leaving_as(exit)))
+    }
+
+    /// How a stop the user asked for ends, given how it began: a lost terminal outranks Ctrl-C.
+    fn leaving_as(&self, exit: UiExit) -> UiExit {
+        match exit {
+            _ if self.terminal_gone => UiExit::TerminalLost,
+            UiExit::Quit | UiExit::QuitWithCheckpoint if self.interrupted => UiExit::Interrupted,
+            other => other,
+        }
+    }
+
+    /// The terminal went away (hang-up, a failed read or write): a live run is asked to
+    /// checkpoint and stop, and the UI leaves once it has; every other view leaves at once.
+    pub fn terminal_lost(&mut self) -> Vec<Effect> {
+        self.terminal_gone = true;
+        self.overlay = Overlay::None;
+        match &mut self.mode {
+            // A stop already asked for (with or without a checkpoint) is waited for as it is.
+            Mode::Live(live) if !live.over() && live.pending().stopping.is_some() => Vec::new(),
+            Mode::Live(live) if !live.over() => vec![Effect::Send(live.stop(true))],
+            _ => vec![Effect::Exit(UiExit::TerminalLost)],
+        }
     }
 
     /// Moves replay playback on by `dt` seconds of real time; true when records were applied.
@@ -152,7 +181,7 @@ impl App {
         }
         self.flash = None;
         if is_interrupt(key) {
-            return self.interrupt();
+            return self.ctrl_c();
         }
         match self.overlay {
             Overlay::Help => {
@@ -168,16 +197,36 @@ impl App {
         }
     }
 
-    /// Ctrl-C or a termination signal: checkpoint and quit without asking; a second one leaves at once.
+    /// A termination signal: checkpoint and quit without asking; a second one leaves at once.
     pub fn interrupt(&mut self) -> Vec<Effect> {
+        let already = match &self.mode {
+            Mode::Live(live) if !live.over() => live.stop_exit(),
+            mode => return vec![Effect::Exit(mode.exit())],
+        };
+        if let Some(exit) = already {
+            return vec![Effect::Exit(self.leaving_as(exit))];
+        }
+        self.overlay = Overlay::None;
         match &mut self.mode {
-            Mode::Live(live) if !live.over() => match live.stop_exit() {
-                Some(exit) => vec![Effect::Exit(exit)],
-                None => {
-                    self.overlay = Overlay::None;
-                    vec![Effect::Send(live.stop(true))]
+            Mode::Live(live) => vec![Effect::Send(live.stop(true))],
+            mode => vec![Effect::Exit(mode.exit())],
+        }
+    }
+
+    /// Ctrl-C in a live run opens the quit question, as `q` does; Ctrl-C again checkpoints and
+    /// stops without asking, and a third leaves without waiting. A stop begun with Ctrl-C ends
+    /// the UI as [`UiExit::Interrupted`]. Other views leave at once.
+    fn ctrl_c(&mut self) -> Vec<Effect> {
+        match &self.mode {
+            Mode::Live(live) if !live.over() => {
+                if live.pending().stopping.is_some() || self.overlay == Overlay::ConfirmQuit {
+                    self.interrupted = true;
+                    return self.interrupt();
                 }
-            },
+                self.interrupted = true;
+                self.overlay = Overlay::ConfirmQuit;
+                Vec::new()
+            }
             mode => vec![Effect::Exit(mode.exit())],
         }
     }
@@ -188,6 +237,7 @@ impl App {
             KeyCode::Char('y' | 'Y') => false,
             KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => {
                 self.overlay = Overlay::None;
+                self.interrupted = false;
                 return Vec::new();
             }
             _ => return Vec::new(),
@@ -232,6 +282,7 @@ impl App {
                     // Asked twice while the trainer winds down: leave without waiting.
                     return self.interrupt();
                 }
+                self.interrupted = false;
                 self.overlay = Overlay::ConfirmQuit;
                 Vec::new()
             }
@@ -428,10 +479,12 @@ mod tests {
     }
 
     #[test]
-    fn ctrl_c_stops_with_checkpoint_at_once_and_twice_leaves() {
+    fn ctrl_c_asks_then_stops_with_checkpoint_as_an_interrupt_and_a_third_leaves() {
         let mut app = live();
         app.on_key(&key('?'));
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(app.on_key(&ctrl_c), vec![]);
+        assert_eq!(app.overlay(), Overlay::ConfirmQuit, "the quit question");
         assert_eq!(
             app.on_key(&ctrl_c),
             vec![Effect::Send(Control::Stop { checkpoint: true })]
@@ -439,7 +492,70 @@ mod tests {
         assert_eq!(app.overlay(), Overlay::None);
         assert_eq!(
             app.on_key(&ctrl_c),
-            vec![Effect::Exit(UiExit::QuitWithCheckpoint)]
+            vec![Effect::Exit(UiExit::Interrupted)],
+            "a third leaves without waiting"
+        );
+        let mut app = live();
+        app.on_key(&ctrl_c);
+        app.on_key(&ctrl_c);
+        assert_eq!(
+            app.feed_closed(),
+            Some(Effect::Exit(UiExit::Interrupted)),
+            "the stop began with ctrl-c"
+        );
+    }
+
+    #[test]
+    fn ctrl_c_then_keep_training_forgets_the_interrupt() {
+        let mut app = live();
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        app.on_key(&ctrl_c);
+        app.on_key(&key('n'));
+        assert_eq!(app.overlay(), Overlay::None);
+        app.on_key(&key('q'));
+        app.on_key(&key('c'));
+        assert_eq!(
+            app.feed_closed(),
+            Some(Effect::Exit(UiExit::QuitWithCheckpoint))
+        );
+        // Ctrl-C opened the question and the answer was given there: still an interrupt.
+        let mut app = live();
+        app.on_key(&ctrl_c);
+        app.on_key(&key('c'));
+        assert_eq!(app.feed_closed(), Some(Effect::Exit(UiExit::Interrupted)));
+    }
+
+    #[test]
+    fn a_lost_terminal_stops_a_live_run_with_a_checkpoint_and_leaves_other_views() {
+        let mut app = live();
+        app.on_key(&key('q'));
+        assert_eq!(
+            app.terminal_lost(),
+            vec![Effect::Send(Control::Stop { checkpoint: true })]
+        );
+        assert_eq!(
+            app.overlay(),
+            Overlay::None,
+            "no question nobody can answer"
+        );
+        assert_eq!(app.feed_closed(), Some(Effect::Exit(UiExit::TerminalLost)));
+        // A stop already asked for is waited for, and still ends as a lost terminal.
+        let mut app = live();
+        app.on_key(&key('q'));
+        app.on_key(&key('y'));
+        assert_eq!(app.terminal_lost(), vec![]);
+        assert_eq!(app.feed_closed(), Some(Effect::Exit(UiExit::TerminalLost)));
+        // A finished run, a replay: nothing to wait for.
+        let mut app = live();
+        assert_eq!(app.feed_closed(), None);
+        assert_eq!(
+            app.terminal_lost(),
+            vec![Effect::Exit(UiExit::TerminalLost)]
+        );
+        let mut app = replay(Some(1.0));
+        assert_eq!(
+            app.terminal_lost(),
+            vec![Effect::Exit(UiExit::TerminalLost)]
         );
     }
 

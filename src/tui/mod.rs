@@ -7,7 +7,8 @@
 //! `state` (one run from its events) → `mode` (the source, each with its own state: a live run
 //! with its pending requests, a followed log, a replay with its playback, a comparison) → `app`
 //! (keys → effects, with `view` for how the curves are drawn) → `ui` + `widgets` (drawing, each
-//! widget from a small view) → `runner` (the select loop) with `terminal` (raw mode guard) →
+//! widget from a small view) → `runner` (the select loop) with `input` (our own tty reader: keys,
+//! resizes, and the terminal's loss as an end) and `terminal` (raw mode guard) →
 //! `outcome` (how the user left, or why the UI could not run);
 //! `history` keeps bounded curves, `theme` (colours, glyphs, theme files) and `keys` (bindings)
 //! are two separate things loaded from the same `themes/*.toml`, `screenshot` renders frames to
@@ -18,6 +19,7 @@
 pub mod app;
 pub mod fixture;
 pub mod history;
+pub mod input;
 pub mod keys;
 pub mod mode;
 mod outcome;
@@ -110,10 +112,11 @@ pub fn run_on_writer<W: std::io::Write + Send>(
 
 /// Like [`run`], plus a way for a signal handler to ask the UI to quit.
 ///
-/// A message (or nothing: only `Ok(())` counts) on `shutdown` acts like Ctrl-C: in a live run the
-/// UI sends `Control::Stop { checkpoint: true }` and returns [`UiExit::QuitWithCheckpoint`] once the
-/// trainer's channel disconnects; in other feeds it returns at once. Dropping the sender does
-/// nothing. Typical use: `let (tx, rx) = crossbeam_channel::bounded(1);` with `tx.try_send(())`
+/// A message (or nothing: only `Ok(())` counts) on `shutdown` stops without asking: in a live
+/// run the UI sends `Control::Stop { checkpoint: true }` and returns [`UiExit::QuitWithCheckpoint`]
+/// once the trainer's channel disconnects; in other feeds it returns at once. Dropping the sender
+/// does nothing. When the terminal goes away (hang-up, end of input, a failed read or write) the
+/// UI does the same without drawing again and returns [`UiExit::TerminalLost`]. Typical use: `let (tx, rx) = crossbeam_channel::bounded(1);` with `tx.try_send(())`
 /// in the SIGTERM/SIGHUP handler thread.
 pub fn run_with_shutdown(
     feed: Feed,

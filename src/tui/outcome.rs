@@ -11,6 +11,12 @@ pub enum UiExit {
     QuitWithCheckpoint,
     /// The feed had ended (run finished or failed, log closed, replay done) and the user closed the UI.
     FeedEnded,
+    /// A stop begun with Ctrl-C (Ctrl-C twice, or Ctrl-C then an answer to the quit question);
+    /// the trainer has stopped as asked. The process exits 130.
+    Interrupted,
+    /// The terminal went away (hang-up, a failed read or write); a live run was asked to
+    /// checkpoint and stop, and did. Nothing more was drawn. The process exits 129.
+    TerminalLost,
 }
 
 /// Errors of the terminal UI.

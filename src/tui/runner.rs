@@ -5,18 +5,15 @@
 //! sent with a timeout, events are only received).
 
 use std::io::{stdout, BufWriter, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{never, select, tick, Receiver, Sender};
 use ratatui::backend::{Backend, CrosstermBackend};
-use ratatui::crossterm::event::{self, Event as TermEvent};
 use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
 use super::app::{App, Effect};
+use super::input::{is_terminal_gone, Input, InputReader};
 use super::keys::KeyMap;
 use super::mode::{Mode, Status};
 use super::outcome::{TuiError, UiExit};
@@ -36,52 +33,6 @@ pub const DATA_FRAME: Duration = Duration::from_millis(250);
 const DRAIN_LIMIT: usize = 50_000;
 /// How long a command to the trainer may wait for room in its channel.
 const SEND_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// Reads terminal input on its own thread; stops within a poll period when asked.
-struct InputReader {
-    rx: Receiver<std::io::Result<TermEvent>>,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl InputReader {
-    fn spawn() -> InputReader {
-        let (tx, rx) = crossbeam_channel::bounded(256);
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("tui-input".into())
-            .spawn(move || {
-                // Polling (rather than a blocking read) lets the thread end when the UI does,
-                // so it never steals input from whatever runs after the UI.
-                while !flag.load(Ordering::SeqCst) {
-                    match event::poll(Duration::from_millis(50)) {
-                        Ok(true) => {
-                            if tx.send(event::read()).is_err() {
-                                break;
-                            }
-                        }
-                        Ok(false) => {}
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            break;
-                        }
-                    }
-                }
-            })
-            .ok();
-        InputReader { rx, stop, handle }
-    }
-}
-
-impl Drop for InputReader {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
 
 /// The feed split into the channels the loop selects on.
 pub(crate) struct Channels {
@@ -144,15 +95,27 @@ pub(crate) fn run_terminal(
         Terminal::new(CrosstermBackend::new(frame_buffer(stdout()))).map_err(TuiError::Terminal)?;
     terminal.clear().map_err(TuiError::Terminal)?;
     let result = on_ui_thread(|| {
-        let input = InputReader::spawn();
+        let input = InputReader::spawn().map_err(TuiError::Terminal)?;
         event_loop(
             &mut terminal,
             &mut app,
             channels,
-            input.rx.clone(),
+            input.receiver(),
             shutdown,
         )
     });
+    let gone = match &result {
+        Ok(exit) => *exit == UiExit::TerminalLost,
+        Err(TuiError::Terminal(e)) => is_terminal_gone(e),
+        Err(_) => false,
+    };
+    if gone {
+        // Nothing more is written to a terminal that is gone, not even the restoring sequences:
+        // ratatui's drop would show the cursor and, failing, `eprintln!` to that same dead
+        // terminal, which panics.
+        std::mem::forget(terminal);
+        guard.forget_gone_terminal();
+    }
     drop(guard);
     result
 }
@@ -229,7 +192,7 @@ pub(crate) fn event_loop<B: Backend>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     channels: Channels,
-    mut input: Receiver<std::io::Result<TermEvent>>,
+    mut input: Receiver<Input>,
     mut shutdown: Receiver<()>,
 ) -> Result<UiExit, TuiError> {
     let Channels {
@@ -247,31 +210,44 @@ pub(crate) fn event_loop<B: Backend>(
     let mut draw_now = true;
     let mut last_draw: Option<Instant> = None;
     let mut last_tick = Instant::now();
+    // Set once the terminal is gone: from then on nothing is drawn, and the loop only waits for
+    // a live run's trainer to write its checkpoint and stop.
+    let mut gone = false;
     app.advance(0.0);
     loop {
-        if dirty && (draw_now || last_draw.is_none_or(|t| t.elapsed() >= frame_gap)) {
-            terminal
-                .draw(|f| ui::draw(f, app))
-                .map_err(TuiError::Terminal)?;
+        let mut effects = Vec::new();
+        if !gone && dirty && (draw_now || last_draw.is_none_or(|t| t.elapsed() >= frame_gap)) {
+            match terminal.draw(|f| ui::draw(f, app)) {
+                Ok(_) => {}
+                Err(e) if is_terminal_gone(&e) => {
+                    gone = true;
+                    input = never();
+                    effects = app.terminal_lost();
+                }
+                Err(e) => return Err(TuiError::Terminal(e)),
+            }
             last_draw = Some(Instant::now());
             dirty = false;
             draw_now = false;
         }
-        let mut effects = Vec::new();
-        select! {
+        if effects.is_empty() {
+            select! {
             recv(input) -> ev => match ev {
-                Ok(Ok(TermEvent::Key(k))) => {
+                Ok(Input::Key(k)) => {
                     effects = app.on_key(&k);
                     dirty = true;
                     draw_now = true;
                 }
-                Ok(Ok(TermEvent::Resize(..))) => {
+                Ok(Input::Resize) => {
                     dirty = true;
                     draw_now = true;
                 }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(TuiError::Terminal(e)),
-                Err(_) => input = never(),
+                Ok(Input::Lost(_)) | Err(_) => {
+                    // A dead terminal is an end, never retried: stop reading and drawing.
+                    gone = true;
+                    input = never();
+                    effects = app.terminal_lost();
+                }
             },
             recv(live) -> r => match r {
                 Ok(rec) => {
@@ -322,6 +298,7 @@ pub(crate) fn event_loop<B: Backend>(
                     dirty = true;
                 }
             },
+            }
         }
         for e in effects {
             match e {
@@ -332,10 +309,15 @@ pub(crate) fn event_loop<B: Backend>(
                     }
                 }
                 Effect::Exit(x) => {
-                    // Show the final state once before leaving (the caller may keep the screen).
-                    terminal
-                        .draw(|f| ui::draw(f, app))
-                        .map_err(TuiError::Terminal)?;
+                    if !gone && x != UiExit::TerminalLost {
+                        // Show the final state once before leaving (the caller may keep the
+                        // screen); a terminal that fails now is no reason to fail the exit.
+                        match terminal.draw(|f| ui::draw(f, app)) {
+                            Err(e) if is_terminal_gone(&e) => return Ok(UiExit::TerminalLost),
+                            Err(e) => return Err(TuiError::Terminal(e)),
+                            Ok(_) => {}
+                        }
+                    }
                     return Ok(x);
                 }
             }
@@ -349,12 +331,11 @@ mod tests {
     use super::*;
     use ratatui::backend::TestBackend;
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use std::sync::Arc;
+    use std::thread::JoinHandle;
 
-    fn key(c: char) -> std::io::Result<TermEvent> {
-        Ok(TermEvent::Key(KeyEvent::new(
-            KeyCode::Char(c),
-            KeyModifiers::NONE,
-        )))
+    fn key(c: char) -> Input {
+        Input::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
     }
 
     /// A fake trainer: sends part of the fixture, then obeys controls until told to stop.
@@ -535,11 +516,8 @@ mod tests {
         };
         let (mut app, ch) = prepare(feed, "replay".into(), theme, KeyMap::default());
         let (itx, irx) = crossbeam_channel::unbounded();
-        itx.send(Ok(TermEvent::Key(KeyEvent::new(
-            KeyCode::End,
-            KeyModifiers::NONE,
-        ))))
-        .unwrap();
+        itx.send(Input::Key(KeyEvent::new(KeyCode::End, KeyModifiers::NONE)))
+            .unwrap();
         itx.send(key('q')).unwrap();
         let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
         let exit = event_loop(&mut term, &mut app, ch, irx, never()).unwrap();

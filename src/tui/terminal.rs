@@ -1,6 +1,7 @@
 //! Taking over the terminal and always giving it back: raw mode, alternate screen, hidden cursor;
 //! restored by a drop guard on every return path and by a panic hook if anything panics while
-//! the UI is up. Owns terminal modes only; must never draw.
+//! the UI is up (and by the signal thread before a forced exit). Once the terminal is known to be
+//! gone nothing is written to it. Owns terminal modes only; must never draw.
 
 use std::io::{stdout, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +44,14 @@ impl TerminalGuard {
         // On failure the guard's drop undoes raw mode.
         execute!(stdout(), EnterAlternateScreen, Hide).map_err(TuiError::Terminal)?;
         Ok(guard)
+    }
+}
+
+impl TerminalGuard {
+    /// The terminal is gone: dropping the guard writes nothing (no restoring sequences to a
+    /// terminal that cannot show them, and no write that could wait on a stalled one).
+    pub fn forget_gone_terminal(&self) {
+        ACTIVE.store(false, Ordering::SeqCst);
     }
 }
 

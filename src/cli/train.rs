@@ -52,7 +52,7 @@ static SIGNAL_EXIT: AtomicI32 = AtomicI32::new(0);
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let interactive =
         !args.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
-    let mut session = Session::start(RunRequest {
+    let started = Session::start(RunRequest {
         config: args.config.clone(),
         resume: args.resume.clone(),
         overrides: args.set.clone(),
@@ -62,8 +62,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         interactive,
         faults: faults_from_env()?,
         ..RunRequest::new()
-    })
-    .map_err(in_the_job)?;
+    });
+    // Resuming a finished run is no failure: it says so and leaves the run as it is.
+    if let Err(done @ SessionError::Finished { .. }) = &started {
+        println!("{done}");
+        return Ok(0);
+    }
+    let mut session = started.map_err(in_the_job)?;
     let run_dir = session.run_dir.clone();
     let (shutdown_tx, shutdown_rx) = bounded::<()>(1);
     let signals = install_signal_handler(session.interrupt(), shutdown_tx)?;

@@ -254,11 +254,11 @@ impl Overlaid<'_> {
     }
 }
 
-/// The runs' names for a legend of `room` characters: whole when they fit, else without the
+/// The runs' names for a legend with `room` characters for the names: whole when they fit, else without the
 /// words they all share at the start and end, else those cut to a length that still tells them
 /// apart, else their numbers in the table's order.
 pub fn legend_names(names: &[&str], room: usize) -> Vec<String> {
-    let fits = |v: &[String]| v.iter().map(|n| n.chars().count() + 3).sum::<usize>() <= room;
+    let fits = |v: &[String]| v.iter().map(|n| n.chars().count()).sum::<usize>() <= room;
     let whole: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     if fits(&whole) {
         return whole;
@@ -335,13 +335,13 @@ mod tests {
     fn legend_names_are_whole_or_tell_the_runs_apart() {
         let names = ["paper-increase-batch-s0", "paper-decay-lr-s0"];
         assert_eq!(legend_names(&names, 100), names.map(String::from).to_vec());
-        assert_eq!(legend_names(&names, 30), vec!["increase-batch", "decay-lr"]);
-        let cut = legend_names(&names, 16);
+        assert_eq!(legend_names(&names, 24), vec!["increase-batch", "decay-lr"]);
+        let cut = legend_names(&names, 10);
         assert_ne!(cut[0], cut[1]);
-        assert!(cut.iter().map(|n| n.chars().count() + 3).sum::<usize>() <= 16, "{cut:?}");
-        assert_eq!(legend_names(&names, 4), vec!["#1", "#2"]);
-        // Names that differ only in what they share elsewhere stay whole words.
+        assert!(cut.iter().map(|n| n.chars().count()).sum::<usize>() <= 10, "{cut:?}");
+        assert_eq!(legend_names(&names, 2), vec!["#1", "#2"]);
+        // Runs that differ only in their seed are told apart by it.
         let seeds = ["adaptive-s0", "adaptive-s1"];
-        assert_eq!(legend_names(&seeds, 12), vec!["s0", "s1"]);
+        assert_eq!(legend_names(&seeds, 6), vec!["s0", "s1"]);
     }
 }

@@ -87,10 +87,9 @@ impl LineFormatter {
                 s.best_epoch,
                 duration(s.wall)
             )),
-            Event::Step(_)
-            | Event::Evaluating(_)
-            | Event::Resources(_)
-            | Event::NoiseScale(_) => None,
+            Event::Step(_) | Event::Evaluating(_) | Event::Resources(_) | Event::NoiseScale(_) => {
+                None
+            }
         }
     }
 

@@ -83,7 +83,10 @@ pub fn efficient_batch(base_batch: usize, b_simple: f64, efficiency: f64) -> f64
 /// Why B did not grow at a milestone: what capped it, and what fell instead.
 fn capped_reason(batch: usize, max_batch: usize, n_train: usize, factor: f64) -> String {
     let cap = if max_batch > 0 && max_batch < n_train {
-        format!("schedule.max_batch is {}", crate::format::count(max_batch as u64))
+        format!(
+            "schedule.max_batch is {}",
+            crate::format::count(max_batch as u64)
+        )
     } else {
         format!(
             "the training set has {} images",

@@ -815,7 +815,9 @@ mod tests {
         // Right after the resume the stream has shown the run up to its checkpoint.
         let at = again
             .iter()
-            .position(|r| matches!(&r.event, Event::Resumed(p) if p.reason.starts_with("resumed from")))
+            .position(
+                |r| matches!(&r.event, Event::Resumed(p) if p.reason.starts_with("resumed from")),
+            )
             .expect("a resumed record");
         let Event::Resumed(p) = &again[at].event else {
             unreachable!()
@@ -828,7 +830,10 @@ mod tests {
         assert!(before.started.is_some() && before.total_epochs() == 2);
 
         // At the end the two are alike, but for one line in the events log.
-        let (a, b) = (RunState::from_records(&full), RunState::from_records(&again));
+        let (a, b) = (
+            RunState::from_records(&full),
+            RunState::from_records(&again),
+        );
         assert_eq!(shown(&a), shown(&b));
         let resumed_lines: Vec<&str> = b
             .log
@@ -842,9 +847,13 @@ mod tests {
         // The plain lines of the resumed process keep the epoch count, B and lr.
         let mut f = crate::report::lines::LineFormatter::new();
         let lines: Vec<String> = again.iter().filter_map(|r| f.format(r)).collect();
-        let tail = &lines[lines.iter().position(|l| l.starts_with("resumed from")).unwrap()..];
+        let tail = &lines[lines
+            .iter()
+            .position(|l| l.starts_with("resumed from"))
+            .unwrap()..];
         assert!(
-            tail.iter().any(|l| l.starts_with("epoch 2/2  B 160 (5×32)  lr 0.1")),
+            tail.iter()
+                .any(|l| l.starts_with("epoch 2/2  B 160 (5×32)  lr 0.1")),
             "{lines:#?}"
         );
     }
@@ -860,7 +869,9 @@ mod tests {
             ["events.jsonl", "summary.json"].map(|f| std::fs::read(dir.join(f)).unwrap())
         };
         let before = files(&run_dir);
-        let checkpoints = std::fs::read_dir(run_dir.join("checkpoints")).unwrap().count();
+        let checkpoints = std::fs::read_dir(run_dir.join("checkpoints"))
+            .unwrap()
+            .count();
         let e = Session::start(RunRequest {
             resume: Some(run_dir.clone()),
             data: None,
@@ -874,11 +885,16 @@ mod tests {
         assert!(text.contains("finished already (2 epochs"), "{text}");
         assert_eq!(files(&run_dir), before, "the log and summary are untouched");
         assert_eq!(
-            std::fs::read_dir(run_dir.join("checkpoints")).unwrap().count(),
+            std::fs::read_dir(run_dir.join("checkpoints"))
+                .unwrap()
+                .count(),
             checkpoints
         );
         // `compare` still finds the run finished.
-        assert!(crate::runlog::read_log(&run_dir).unwrap().finished().is_some());
+        assert!(crate::runlog::read_log(&run_dir)
+            .unwrap()
+            .finished()
+            .is_some());
     }
 
     #[test]

@@ -658,7 +658,10 @@ impl Trainer {
                 .map_or(0.0, |since| since.elapsed().as_secs_f64())
     }
 
-    fn obey_controls(&mut self, control: &Receiver<Control>) -> Result<Option<Outcome>, TrainError> {
+    fn obey_controls(
+        &mut self,
+        control: &Receiver<Control>,
+    ) -> Result<Option<Outcome>, TrainError> {
         loop {
             let paused = self.paused_since.is_some();
             let cmd = if paused {

@@ -163,6 +163,9 @@ mod tests {
         assert!(matches!(cut.last().unwrap().event, Event::Checkpoint(_)));
         let p = paused(cut);
         let state = crate::tui::state::RunState::from_records(&p);
-        assert_eq!(state.paused.as_ref().map(|p| p.update), Some(state.update()));
+        assert_eq!(
+            state.paused.as_ref().map(|p| p.update),
+            Some(state.update())
+        );
     }
 }

@@ -444,7 +444,10 @@ fn an_evaluation_under_way_is_shown_and_counted_in_the_eta() {
         }),
     ));
     let state = super::state::RunState::from_records(&recs);
-    assert!(state.eta().unwrap() < before, "a part-done evaluation is less left");
+    assert!(
+        state.eta().unwrap() < before,
+        "a part-done evaluation is less left"
+    );
     for (w, h) in [(80, 24), (160, 48), (120, 40)] {
         let text = render_text(&recs, w, h, &dark(), &Shot::default());
         assert!(
@@ -477,7 +480,11 @@ fn a_log_without_steps_draws_its_epoch_losses() {
         .skip(2)
         .take(15)
         .filter_map(|l| l.split('│').nth(2))
-        .filter(|cells| cells.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)))
+        .filter(|cells| {
+            cells
+                .chars()
+                .any(|c| ('\u{2801}'..='\u{28ff}').contains(&c))
+        })
         .count();
     assert!(plotted > 5, "{text}");
 }
@@ -592,7 +599,10 @@ fn a_followed_run_that_ended_shows_why_whole() {
 fn compare_steps_through_three_charts_and_tells_runs_apart_without_colour() {
     use super::keys::Action;
     let runs = vec![
-        ("paper-increase-batch-s0".to_string(), fixture::demo_records()),
+        (
+            "paper-increase-batch-s0".to_string(),
+            fixture::demo_records(),
+        ),
         ("paper-decay-lr-s0".to_string(), fixture::decay_lr_records()),
     ];
     let mut app = App::compare("compare".into(), dark(), KeyMap::default(), runs.clone());

@@ -434,7 +434,10 @@ impl RunState {
         if self.finished.is_some() {
             return self.update();
         }
-        let header = self.started.as_ref().map_or(0, |r| r.planned_updates as u64);
+        let header = self
+            .started
+            .as_ref()
+            .map_or(0, |r| r.planned_updates as u64);
         let n = self.train_size();
         let rows = self.stage_rows();
         if n == 0 || rows.is_empty() {

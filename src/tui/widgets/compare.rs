@@ -338,7 +338,10 @@ mod tests {
         assert_eq!(legend_names(&names, 24), vec!["increase-batch", "decay-lr"]);
         let cut = legend_names(&names, 10);
         assert_ne!(cut[0], cut[1]);
-        assert!(cut.iter().map(|n| n.chars().count()).sum::<usize>() <= 10, "{cut:?}");
+        assert!(
+            cut.iter().map(|n| n.chars().count()).sum::<usize>() <= 10,
+            "{cut:?}"
+        );
         assert_eq!(legend_names(&names, 2), vec!["#1", "#2"]);
         // Runs that differ only in their seed are told apart by it.
         let seeds = ["adaptive-s0", "adaptive-s1"];

@@ -199,7 +199,10 @@ mod tests {
         let text = "the writer is gone: no record for 30s and the lock is free (last update 1,234)";
         for width in [8, 20, 33, 80] {
             let lines = wrap(text, width);
-            assert!(lines.iter().all(|l| l.chars().count() <= width), "{lines:?}");
+            assert!(
+                lines.iter().all(|l| l.chars().count() <= width),
+                "{lines:?}"
+            );
             assert_eq!(lines.join(" "), text, "{width}");
         }
         assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);

@@ -675,7 +675,12 @@ fn level_style(t: &Theme, l: Level) -> Style {
 
 /// The latest notable event whole, wrapped into at most `rows` lines of `width` (the compact
 /// layout gives it the resources' line once the run is over, so why it ended is never cut).
-pub fn latest_event_lines(t: &Theme, run: &RunState, width: u16, rows: usize) -> Vec<Line<'static>> {
+pub fn latest_event_lines(
+    t: &Theme,
+    run: &RunState,
+    width: u16,
+    rows: usize,
+) -> Vec<Line<'static>> {
     let Some(l) = run.log.back() else {
         return vec![latest_event_line(t, run, width)];
     };

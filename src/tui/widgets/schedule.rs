@@ -330,7 +330,11 @@ pub fn panel_full(t: &Theme, run: &RunState, area: Rect, buf: &mut Buffer) {
 /// the adaptive schedule's reason), while the run goes on.
 pub fn reason_line(t: &Theme, run: &RunState, rows: &[StageRow]) -> Option<Line<'static>> {
     let current = &rows[run.current_stage(rows)?];
-    let why = current.plan.reason.as_ref().filter(|_| run.finished.is_none())?;
+    let why = current
+        .plan
+        .reason
+        .as_ref()
+        .filter(|_| run.finished.is_none())?;
     Some(Line::from(vec![
         Span::styled("why ", t.fg(Role::Muted)),
         Span::styled(why.clone(), t.fg(Role::Fg)),
@@ -342,14 +346,7 @@ fn table(t: &Theme, run: &RunState, rows: &[StageRow], area: Rect, buf: &mut Buf
     let n = run.train_size();
     let header = format!(
         " {:>2}  {:>7}  {:>6}  {:>13}  {:>7}  {:>5}  {:>8}  {:>17}",
-        "#",
-        "epochs",
-        "B",
-        "micro-batches",
-        t.sym.lr,
-        "m",
-        "g",
-        "updates done/plan"
+        "#", "epochs", "B", "micro-batches", t.sym.lr, "m", "g", "updates done/plan"
     );
     put_line(buf, area, 0, &Line::styled(header, t.fg(Role::Muted)));
     let room = usize::from(area.height.saturating_sub(1));

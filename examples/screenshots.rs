@@ -2,9 +2,11 @@
 //!
 //! ```text
 //! cargo run --example screenshots                      # synthetic run → screenshots/
-//! cargo run --example screenshots -- runs/X/events.jsonl [OUT_DIR [OTHER_LOG...]]
+//! cargo run --example screenshots -- runs/X/events.jsonl [OUT_DIR [OTHER_LOG...]] [--at-epoch N]
 //! ```
 //! With other logs, the compare pictures overlay them on the first (the synthetic pair otherwise).
+//! The pictures of a run in progress show the first log cut after epoch N (`--at-epoch`), or
+//! two fifths of the way through it.
 //! The pictures are deterministic: the same events always give the same files.
 
 use std::path::PathBuf;
@@ -47,7 +49,19 @@ fn theme(name: &str) -> Theme {
 }
 
 fn main() -> Result<(), String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let at_epoch = match args.iter().position(|a| a == "--at-epoch") {
+        Some(i) => {
+            let n = args
+                .get(i + 1)
+                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|&n| n > 0)
+                .ok_or("--at-epoch takes an epoch number ≥ 1")?;
+            args.drain(i..i + 2);
+            Some(n)
+        }
+        None => None,
+    };
     let (records, out, others) = match args.as_slice() {
         [] => (
             fixture::demo_records(),
@@ -66,7 +80,16 @@ fn main() -> Result<(), String> {
         })
         .max()
         .unwrap_or(0);
-    let mid = fixture::cut_at_update(&records, updates * 2 / 5);
+    let epochs = records
+        .iter()
+        .filter(|r| matches!(r.event, batchramp::events::Event::Epoch(_)))
+        .count();
+    let mid = match at_epoch {
+        Some(n) => fixture::cut_after_epoch(&records, n),
+        None if updates > 0 => fixture::cut_at_update(&records, updates * 2 / 5),
+        // A log without steps (the study's copies): two fifths of its epochs.
+        None => fixture::cut_after_epoch(&records, (epochs * 2 / 5).max(1)),
+    };
     let dark = theme("dark");
     let shots: Vec<Case> = vec![
         (
@@ -79,7 +102,7 @@ fn main() -> Result<(), String> {
         ),
         (
             "full-paused",
-            fixture::paused_at(&records, updates * 2 / 5),
+            fixture::paused(mid.clone()),
             160,
             48,
             dark.clone(),

@@ -113,6 +113,26 @@ pub fn lr(v: f64) -> String {
     }
 }
 
+/// How a batch of `batch` images runs as micro-batches of at most `micro`, in terms that add up
+/// to `batch`: `256+256+128`, `5×128` for equal ones, `24×128+64` for many; `None` for one
+/// micro-batch. `times` is the theme's multiplication sign (`×` or `x`).
+pub fn micro_batches(batch: usize, micro: usize, times: &str) -> Option<String> {
+    let micro = micro.max(1);
+    let (full, rest) = (batch / micro, batch % micro);
+    match (full, rest) {
+        (0, _) | (1, 0) => None,
+        (n, 0) => Some(format!("{n}{times}{micro}")),
+        (1 | 2, r) => Some(format!("{}{r}", format!("{micro}+").repeat(full))),
+        (n, r) => Some(format!("{n}{times}{micro}+{r}")),
+    }
+}
+
+/// The SGD noise scale g = εN/(B(1−m)) as the UI, the plain lines and the reports show it:
+/// `0.13`, `781`, `1.6k`.
+pub fn noise_scale(g: f64) -> String {
+    si(g)
+}
+
 /// A fraction as a percentage: `0.9123` → `91.23%`.
 pub fn pct(v: f64) -> String {
     if v.is_finite() {
@@ -148,5 +168,34 @@ mod tests {
         assert_eq!(lr(0.02), "0.02");
         assert_eq!(lr(0.0004), "4e-4");
         assert_eq!(pct(0.91234), "91.23%");
+        assert_eq!(noise_scale(0.13), "0.13");
+        assert_eq!(noise_scale(781.25), "781");
+    }
+
+    #[test]
+    fn micro_batches_add_up_to_the_batch() {
+        assert_eq!(micro_batches(640, 256, "×").as_deref(), Some("256+256+128"));
+        assert_eq!(micro_batches(640, 128, "×").as_deref(), Some("5×128"));
+        assert_eq!(micro_batches(3200, 256, "x").as_deref(), Some("12x256+128"));
+        assert_eq!(micro_batches(300, 256, "×").as_deref(), Some("256+44"));
+        assert_eq!(micro_batches(128, 256, "×"), None);
+        assert_eq!(micro_batches(256, 256, "×"), None);
+        // Every wording adds up.
+        for batch in 1..700 {
+            for micro in [1, 7, 64, 128, 256] {
+                let Some(text) = micro_batches(batch, micro, "×") else {
+                    assert!(batch <= micro);
+                    continue;
+                };
+                let sum: usize = text
+                    .split('+')
+                    .map(|part| match part.split_once('×') {
+                        Some((n, m)) => n.parse::<usize>().unwrap() * m.parse::<usize>().unwrap(),
+                        None => part.parse::<usize>().unwrap(),
+                    })
+                    .sum();
+                assert_eq!(sum, batch, "{text}");
+            }
+        }
     }
 }

@@ -80,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         && !args.detach
         && std::io::stdout().is_terminal()
         && std::io::stdin().is_terminal();
-    let mut session = Session::start(RunRequest {
+    let started = Session::start(RunRequest {
         config: args.config.clone(),
         resume: args.resume.clone(),
         overrides: args.set.clone(),
@@ -90,8 +90,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         interactive,
         faults,
         ..RunRequest::new()
-    })
-    .map_err(in_the_job)?;
+    });
+    // Resuming a finished run is no failure: it says so and leaves the run as it is.
+    if let Err(done @ SessionError::Finished { .. }) = &started {
+        let _ = writeln!(std::io::stdout().lock(), "{done}");
+        return Ok(0);
+    }
+    let mut session = started.map_err(in_the_job)?;
     for note in &session.notes {
         super::say(&format!("note: {note}"));
     }

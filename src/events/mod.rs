@@ -7,7 +7,9 @@
 //! `summary.json`, plots, CSV and TensorBoard exports). Every `epoch` field below is such a
 //! number. Fields that say how far a run has come count epochs *done* instead
 //! (`Summary::epochs`, `StagePlan::start_epoch`/`end_epoch`: a stage with 0 and 6 covers epochs
-//! 1–6), and so do checkpoint file names (`0006-…` is written after six epochs). Schema v1 logs
+//! 1–6). A checkpoint belongs to the epoch it was taken in: at an epoch's end the epoch just
+//! finished, mid-epoch the epoch in progress; its file name and its `checkpoint` event carry
+//! that number (`0006-…` is written after epoch 6 or during it). Schema v1 logs
 //! counted `epoch` fields from 0; [`Record::upgrade`] reads them into this numbering, so old
 //! logs stay readable.
 
@@ -106,6 +108,9 @@ events! {
     Stage(StageEvent) = "stage",
     /// One parameter update finished.
     Step(StepEvent) = "step",
+    /// The test set is being evaluated after an epoch: how far it has got (at its start, then
+    /// about once a second; the `epoch` event that follows ends it).
+    Evaluating(EvalProgress) = "evaluating",
     /// One epoch finished and the test set was evaluated.
     Epoch(EpochEvent) = "epoch",
     /// Periodic resource sample (memory, utilisation), taken off the training thread.
@@ -187,7 +192,8 @@ pub struct StagePlan {
     pub momentum: f64,
     /// SGD noise scale g = ε·N/(B·(1−m)).
     pub noise_scale: f64,
-    /// Why the adaptive schedule began this stage (absent for planned stages).
+    /// Why the stage is what it is, when its schedule's rule does not say: why the adaptive
+    /// schedule began it, or what capped B at a milestone (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -213,7 +219,8 @@ pub struct StageEvent {
     pub momentum: f64,
     /// Noise scale g = ε·N/(B·(1−m)).
     pub noise_scale: f64,
-    /// Why the adaptive schedule began this stage (absent for planned stages).
+    /// Why the stage is what it is, when its schedule's rule does not say: why the adaptive
+    /// schedule began it, or what capped B at a milestone (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -312,6 +319,17 @@ impl StepEvent {
     }
 }
 
+/// How far the evaluation after an epoch has got.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalProgress {
+    /// The epoch whose evaluation this is (counted from 1).
+    pub epoch: usize,
+    /// Test images evaluated so far.
+    pub done: usize,
+    /// Test images in all.
+    pub total: usize,
+}
+
 /// End of an epoch with its evaluation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochEvent {
@@ -327,13 +345,25 @@ pub struct EpochEvent {
     pub test_acc: f64,
     /// Updates done so far.
     pub updates: u64,
-    /// Seconds of training so far (excluding pauses).
+    /// Seconds the run has taken so far: training, evaluations and checkpoints, pauses
+    /// excluded. Logs without `train_wall` counted training only here.
     pub wall: f64,
     /// Mean training throughput of the epoch, images per second.
     pub images_per_sec: f64,
-    /// Seconds the evaluation after this epoch took (not part of `wall`); 0 in older logs.
+    /// Seconds the evaluation after this epoch took (part of `wall`); 0 in older logs.
     #[serde(default)]
     pub eval_seconds: f64,
+    /// Seconds of training alone so far (updates: no evaluation, checkpoints or pauses); absent
+    /// in older logs, whose `wall` was this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_wall: Option<f64>,
+}
+
+impl EpochEvent {
+    /// Seconds of training alone so far, in this log's terms or an older one's.
+    pub fn train_seconds(&self) -> f64 {
+        self.train_wall.unwrap_or(self.wall)
+    }
 }
 
 /// A resource sample. Every field is optional: `None` means "not known here", and `note` says why.
@@ -385,7 +415,8 @@ pub struct NoiseScaleEvent {
 pub struct CheckpointEvent {
     /// Path of the `.safetensors` file.
     pub path: String,
-    /// The epoch a run resumed from this checkpoint continues in (counted from 1).
+    /// The epoch the checkpoint was taken in (counted from 1): at an epoch's end the epoch just
+    /// finished, mid-epoch the epoch in progress; its file name starts with the same number.
     pub epoch: usize,
     /// Updates done at the checkpoint.
     pub update: u64,
@@ -431,8 +462,12 @@ pub struct Summary {
     pub final_train_loss: f64,
     /// Test loss of the last epoch.
     pub final_test_loss: f64,
-    /// Seconds of training (excluding pauses).
+    /// Seconds the run took: training, evaluations and checkpoints, pauses excluded (in
+    /// summaries without `train_wall`, training alone).
     pub wall: f64,
+    /// Of those, the seconds of training alone (updates); absent in older summaries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_wall: Option<f64>,
     /// Per-stage throughput.
     pub stages: Vec<StageSummary>,
 }

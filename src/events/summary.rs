@@ -93,13 +93,15 @@ impl SummaryBuilder {
                 s.final_train_loss = e.train_loss;
                 s.final_test_loss = e.test_loss;
                 s.wall = e.wall;
+                s.train_wall = e.train_wall;
                 if !self.has_epoch || e.test_acc > s.best_test_acc {
                     s.best_test_acc = e.test_acc;
                     s.best_epoch = e.epoch;
                 }
                 self.has_epoch = true;
-                let seconds = (e.wall - self.last_wall).max(0.0);
-                self.last_wall = e.wall;
+                // Throughput is of training time: evaluations are no part of it.
+                let seconds = (e.train_seconds() - self.last_wall).max(0.0);
+                self.last_wall = e.train_seconds();
                 let images = match self.train_size {
                     0 => e.images_per_sec * seconds,
                     n => n as f64,
@@ -188,6 +190,7 @@ mod tests {
             wall,
             images_per_sec: 1000.0 / wall,
             eval_seconds: 0.0,
+            train_wall: None,
         })
     }
 

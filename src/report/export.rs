@@ -122,7 +122,11 @@ pub fn scalars(records: &[Record]) -> Vec<Scalar> {
             }
             Event::Checkpoint(c) => (epoch, update) = (c.epoch, c.update),
             Event::Paused(p) | Event::Resumed(p) => update = p.update,
-            Event::RunStarted(_) | Event::Warning(_) | Event::Failed(_) | Event::Finished(_) => {}
+            Event::RunStarted(_)
+            | Event::Evaluating(_)
+            | Event::Warning(_)
+            | Event::Failed(_)
+            | Event::Finished(_) => {}
         }
     }
     out

@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 
 use crate::events::{Event, Record, RunStarted, StageEvent};
-use crate::format::{count, counted, duration, lr};
+use crate::format::{count, counted, duration, lr, micro_batches, noise_scale};
 
 /// Formats records as lines, remembering what an epoch line needs from earlier records
 /// (planned epochs from the header, batch and learning rate from the current stage).
@@ -70,7 +70,10 @@ impl LineFormatter {
                 true => format!("paused at update {}", count(p.update)),
                 false => format!("paused at update {} ({})", count(p.update), p.reason),
             }),
-            Event::Resumed(p) => Some(format!("resumed at update {}", count(p.update))),
+            Event::Resumed(p) => Some(match p.reason.strip_prefix("resumed from ") {
+                Some(from) => format!("resumed from {from} at update {}", count(p.update)),
+                None => format!("resumed at update {}", count(p.update)),
+            }),
             Event::Warning(m) => Some(format!("warning: {}", m.message)),
             Event::Failed(m) => Some(format!("failed: {}", m.message)),
             Event::Finished(s) => Some(format!(
@@ -84,7 +87,9 @@ impl LineFormatter {
                 s.best_epoch,
                 duration(s.wall)
             )),
-            Event::Step(_) | Event::Resources(_) | Event::NoiseScale(_) => None,
+            Event::Step(_) | Event::Evaluating(_) | Event::Resources(_) | Event::NoiseScale(_) => {
+                None
+            }
         }
     }
 
@@ -100,7 +105,7 @@ impl LineFormatter {
             batch_text(s),
             lr(s.lr),
             s.momentum,
-            count(rounded(s.noise_scale))
+            noise_scale(s.noise_scale)
         );
         if let Some(reason) = &s.reason {
             line += &format!("  ({reason})");
@@ -141,11 +146,11 @@ fn header_line(h: &RunStarted) -> String {
     line
 }
 
-/// `640 (5×128)` when the batch is accumulated from micro-batches, else `640`.
+/// `640 (256+256+128)` when the batch is accumulated from micro-batches, else `640`.
 fn batch_text(s: &StageEvent) -> String {
-    match s.accumulation {
-        0 | 1 => s.batch.to_string(),
-        n => format!("{} ({n}×{})", s.batch, s.micro_batch),
+    match micro_batches(s.batch, s.micro_batch, "×") {
+        Some(split) => format!("{} ({split})", s.batch),
+        None => s.batch.to_string(),
     }
 }
 
@@ -207,6 +212,7 @@ mod tests {
                 wall: 192.0,
                 images_per_sec: 2345.4,
                 eval_seconds: 4.0,
+                train_wall: Some(188.0),
             }),
         )
     }
@@ -231,6 +237,30 @@ mod tests {
         assert_eq!(
             f.format(&epoch(3)).unwrap(),
             "epoch 3/40  B 640 (5×128)  lr 0.1  updates 1,234  loss 1.234  train 55.1%  test 52.3%  2,345 img/s  3m12s"
+        );
+    }
+
+    #[test]
+    fn stage_lines_split_b_as_the_ui_does_and_say_why_b_is_capped() {
+        let mut f = LineFormatter::new();
+        let mut rec = stage(2, 13, 640, 256);
+        if let Event::Stage(s) = &mut rec.event {
+            s.noise_scale = 0.13;
+            s.lr = 0.02;
+            s.reason = Some("B stays 640: the training set has 2,000 images; ε ÷5 instead".into());
+        }
+        assert_eq!(
+            f.format(&rec).unwrap(),
+            "stage 3 from epoch 13: B 640 (256+256+128)  lr 0.02  momentum 0.9  noise scale 0.13  (B stays 640: the training set has 2,000 images; ε ÷5 instead)"
+        );
+        let Event::Stage(s) = &rec.event else {
+            unreachable!()
+        };
+        // The UI's own wording of the same figures.
+        assert_eq!(crate::format::noise_scale(s.noise_scale), "0.13");
+        assert_eq!(
+            crate::format::micro_batches(s.batch, s.micro_batch, "×").as_deref(),
+            Some("256+256+128")
         );
     }
 

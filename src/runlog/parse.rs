@@ -302,6 +302,14 @@ mod tests {
         }
         .records();
         recs.push(Record::new(
+            0.4,
+            Event::Evaluating(EvalProgress {
+                epoch: 1,
+                done: 3_000,
+                total: 10_000,
+            }),
+        ));
+        recs.push(Record::new(
             0.5,
             Event::Resources(ResourcesEvent {
                 device_used: Some(1 << 30),

@@ -264,6 +264,10 @@ impl SampleRun {
                     }
                 }
                 let test_loss = epoch_loss * 1.25 + 0.08 + 0.02 * n;
+                // Evaluation runs forward only, about three times the training rate.
+                let eval_seconds = (self.train_size / 5) as f64 / (3.0 * ips);
+                let train_wall = wall;
+                wall += eval_seconds;
                 let ev = EpochEvent {
                     epoch: epoch + 1,
                     train_loss: epoch_loss,
@@ -273,18 +277,21 @@ impl SampleRun {
                     updates: update,
                     wall,
                     images_per_sec: ips,
-                    // Evaluation runs forward only, about three times the training rate.
-                    eval_seconds: (self.train_size / 5) as f64 / (3.0 * ips),
+                    eval_seconds,
+                    train_wall: Some(train_wall),
                 };
-                t += 0.5;
+                t += eval_seconds;
                 out.push(Record::new(t, Event::Epoch(ev)));
             }
             if self.finished && index + 1 < plan.len() {
                 out.push(Record::new(
                     t,
                     Event::Checkpoint(CheckpointEvent {
-                        path: format!("checkpoints/{}-{}.safetensors", stage.end_epoch, update),
-                        epoch: stage.end_epoch + 1,
+                        path: format!(
+                            "checkpoints/{}.safetensors",
+                            crate::train::checkpoint::stem(stage.end_epoch, update)
+                        ),
+                        epoch: stage.end_epoch,
                         update,
                         reason: "stage".into(),
                     }),

@@ -259,7 +259,9 @@ impl Checkpoints {
     }
 }
 
-/// File stem `<epoch>-<update>` zero-padded so names sort in run order.
+/// File stem `<epoch>-<update>` zero-padded so names sort in run order; `epoch` is
+/// [`Progress::checkpoint_epoch`] (counted from 1; checkpoints written before that rule named
+/// mid-epoch ones by the epochs done, which is why order is decided by the update).
 pub fn stem(epoch: usize, update: u64) -> String {
     format!("{epoch:04}-{update:09}")
 }
@@ -311,7 +313,7 @@ pub fn save(dir: &Path, state: &TrainState, keep_last: usize) -> Result<PathBuf,
     let meta = &state.meta;
     let tensors = state.encode();
     fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
-    let stem = stem(meta.progress.epoch, meta.progress.update);
+    let stem = stem(meta.progress.checkpoint_epoch(), meta.progress.update);
     let weights = dir.join(format!("{stem}.safetensors"));
     let json = dir.join(format!("{stem}.json"));
     let text = serde_json::to_vec_pretty(meta).map_err(|e| write_err(&json, e))?;
@@ -345,7 +347,7 @@ pub fn save(dir: &Path, state: &TrainState, keep_last: usize) -> Result<PathBuf,
 /// Removes older checkpoint pairs beyond the newest `keep` (best effort).
 fn prune(dir: &Path, keep: usize) {
     let mut stems: Vec<PathBuf> = list(dir);
-    stems.sort();
+    sort_in_run_order(&mut stems);
     let n = stems.len();
     for old in stems.into_iter().take(n.saturating_sub(keep)) {
         let _ = fs::remove_file(&old);
@@ -364,11 +366,23 @@ fn list(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Sorts checkpoint paths by the update in their names (then by name): names from before and
+/// after the epoch-numbering rule of [`stem`] mix in one run directory after a resume.
+fn sort_in_run_order(paths: &mut [PathBuf]) {
+    let update = |p: &PathBuf| {
+        p.file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.rsplit('-').next())
+            .and_then(|u| u.parse::<u64>().ok())
+    };
+    paths.sort_by(|a, b| update(a).cmp(&update(b)).then_with(|| a.cmp(b)));
+}
+
 /// The newest checkpoint of a run directory.
 pub fn latest(run_dir: &Path) -> Result<PathBuf, CheckpointError> {
     let dir = run_dir.join("checkpoints");
     let mut all = list(&dir);
-    all.sort();
+    sort_in_run_order(&mut all);
     all.pop().ok_or_else(|| {
         invalid(
             run_dir,
@@ -552,13 +566,13 @@ mod tests {
         assert_eq!(
             names,
             vec![
-                "0000-000000003.json",
-                "0000-000000003.safetensors",
-                "0000-000000004.json",
-                "0000-000000004.safetensors"
+                "0001-000000003.json",
+                "0001-000000003.safetensors",
+                "0001-000000004.json",
+                "0001-000000004.safetensors"
             ]
         );
-        let ck = load(&dir.path().join("0000-000000004.safetensors")).unwrap();
+        let ck = load(&dir.path().join("0001-000000004.safetensors")).unwrap();
         assert_eq!(ck.state.meta.progress.update, 4);
         assert_eq!(
             ck.state.model["w"].to_vec1::<f32>().unwrap(),
@@ -570,16 +584,43 @@ mod tests {
     }
 
     #[test]
+    fn names_carry_the_epoch_counted_from_one_and_order_by_update() {
+        let dir = tempfile::tempdir().unwrap();
+        // After three epochs, at the boundary: the checkpoint of epoch 3.
+        let end = save(dir.path(), &state(3, 48), 0).unwrap();
+        assert!(end.ends_with("0003-000000048.safetensors"), "{end:?}");
+        // Mid-way through epoch 4: the epoch in progress.
+        let mut mid = state(3, 50);
+        mid.meta.progress.epoch_count = 64;
+        let mid = save(dir.path(), &mid, 0).unwrap();
+        assert!(mid.ends_with("0004-000000050.safetensors"), "{mid:?}");
+        // An older build named that one `0003-000000050`; a later checkpoint of the new rule
+        // with a smaller epoch number cannot exist, but order never relies on the epoch part.
+        fs::copy(&mid, dir.path().join("0003-000000052.safetensors")).unwrap();
+        fs::copy(
+            mid.with_extension("json"),
+            dir.path().join("0003-000000052.json"),
+        )
+        .unwrap();
+        let mut all = list(dir.path());
+        sort_in_run_order(&mut all);
+        assert!(all.last().unwrap().ends_with("0003-000000052.safetensors"));
+        // An old name still loads.
+        let old = load(&dir.path().join("0003-000000052.safetensors")).unwrap();
+        assert_eq!(old.state.meta.progress.update, 50);
+    }
+
+    #[test]
     fn crash_between_write_and_rename_leaves_old_checkpoint_valid() {
         let dir = tempfile::tempdir().unwrap();
         let good = save(dir.path(), &state(0, 1), 0).unwrap();
         // A crash mid-write leaves only temp files behind.
         fs::write(
-            dir.path().join("0000-000000002.safetensors.tmp"),
+            dir.path().join("0001-000000002.safetensors.tmp"),
             b"partial",
         )
         .unwrap();
-        fs::write(dir.path().join("0000-000000002.json"), b"{").unwrap();
+        fs::write(dir.path().join("0001-000000002.json"), b"{").unwrap();
         let ck = load(&good).unwrap();
         assert_eq!(ck.state.meta.progress.update, 1);
         let newest = list(dir.path());
@@ -616,7 +657,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let good = save(dir.path(), &state(0, 1), 1).unwrap();
         // Block the temp file's name with a directory: the write fails even for root.
-        fs::create_dir(dir.path().join("0000-000000002.safetensors.tmp")).unwrap();
+        fs::create_dir(dir.path().join("0001-000000002.safetensors.tmp")).unwrap();
         let e = save(dir.path(), &state(0, 2), 1).unwrap_err().to_string();
         assert!(e.contains("previous checkpoint is intact"), "{e}");
         assert_eq!(list(dir.path()), vec![good.clone()]);
@@ -631,11 +672,11 @@ mod tests {
             panic!("the first write succeeds")
         };
         let dir = run.path().join("checkpoints");
-        fs::create_dir(dir.join("0000-000000002.safetensors.tmp")).unwrap();
+        fs::create_dir(dir.join("0001-000000002.safetensors.tmp")).unwrap();
         match cks.write(&state(0, 2)).unwrap() {
             Written::KeptLast { error, path } => {
                 assert_eq!(path, good);
-                assert!(error.to_string().contains("0000-000000002"), "{error}");
+                assert!(error.to_string().contains("0001-000000002"), "{error}");
             }
             other => panic!("expected the last checkpoint to stand in, got {other:?}"),
         }

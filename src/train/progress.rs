@@ -23,8 +23,11 @@ pub struct Progress {
     pub epoch_count: usize,
     /// Seconds spent training in the current epoch.
     pub epoch_seconds: f64,
-    /// Seconds spent training so far (pauses excluded).
+    /// Seconds spent training so far (updates only: no evaluation, checkpoints or pauses).
     pub train_seconds: f64,
+    /// Seconds the run spent paused so far: its wall time is its run time less these.
+    #[serde(default)]
+    pub paused_seconds: f64,
     /// The run's summary, from the events the trainer emitted.
     #[serde(default)]
     pub summary: SummaryBuilder,
@@ -49,8 +52,15 @@ impl Progress {
         self.train_seconds += seconds;
     }
 
-    /// Closes the epoch with its evaluation; resets the epoch totals.
-    pub fn end_epoch(&mut self, test_loss: f64, test_acc: f64, eval_seconds: f64) -> EpochEvent {
+    /// Closes the epoch with its evaluation, `wall` seconds into the run (pauses excluded);
+    /// resets the epoch totals.
+    pub fn end_epoch(
+        &mut self,
+        test_loss: f64,
+        test_acc: f64,
+        eval_seconds: f64,
+        wall: f64,
+    ) -> EpochEvent {
         let n = self.epoch_count.max(1) as f64;
         let ev = EpochEvent {
             epoch: self.epoch + 1,
@@ -59,7 +69,8 @@ impl Progress {
             test_loss,
             test_acc,
             updates: self.update,
-            wall: self.train_seconds,
+            wall,
+            train_wall: Some(self.train_seconds),
             images_per_sec: self.epoch_count as f64 / self.epoch_seconds.max(1e-9),
             eval_seconds,
         };
@@ -69,6 +80,17 @@ impl Progress {
         self.epoch_count = 0;
         self.epoch_seconds = 0.0;
         ev
+    }
+
+    /// The epoch a checkpoint taken now belongs to, counted from 1: at an epoch's end the epoch
+    /// just finished, otherwise the epoch in progress. Checkpoint file names and `checkpoint`
+    /// events both carry it, so `0003-000000048.safetensors` is the checkpoint after epoch 3.
+    pub fn checkpoint_epoch(&self) -> usize {
+        if self.epoch_count == 0 && self.epoch > 0 {
+            self.epoch
+        } else {
+            self.epoch + 1
+        }
     }
 
     /// Takes an event the trainer emits into the summary.

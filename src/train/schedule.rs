@@ -80,6 +80,26 @@ pub fn efficient_batch(base_batch: usize, b_simple: f64, efficiency: f64) -> f64
     (b_simple + base_batch as f64) / efficiency - b_simple
 }
 
+/// Why B did not grow at a milestone: what capped it, and what fell instead.
+fn capped_reason(batch: usize, max_batch: usize, n_train: usize, factor: f64) -> String {
+    let cap = if max_batch > 0 && max_batch < n_train {
+        format!(
+            "schedule.max_batch is {}",
+            crate::format::count(max_batch as u64)
+        )
+    } else {
+        format!(
+            "the training set has {} images",
+            crate::format::count(n_train as u64)
+        )
+    };
+    format!(
+        "B stays {}: {cap}; ε ÷{} instead",
+        crate::format::count(batch as u64),
+        crate::format::lr(factor)
+    )
+}
+
 impl Schedule {
     /// Builds the plan for `n_train` training images. B never exceeds `schedule.max_batch` nor N:
     /// a milestone that would pass the cap decays ε instead, keeping the noise scale's drop.
@@ -135,11 +155,13 @@ impl Schedule {
             ScheduleKind::Constant | ScheduleKind::Adaptive => Vec::new(),
             _ => s.milestones.clone(),
         };
+        // Why the next stage differs from what its schedule's rule says (B capped).
+        let mut reason = None;
         for (i, &m) in milestones.iter().enumerate() {
             if m >= s.epochs {
                 break;
             }
-            sched.push(start, m, batch, lr, momentum, None);
+            sched.push(start, m, batch, lr, momentum, reason.take());
             start = m;
             let grow = match s.kind {
                 ScheduleKind::IncreaseBatch => true,
@@ -151,9 +173,12 @@ impl Schedule {
                 batch = grown;
             } else {
                 lr /= s.factor;
+                if grow {
+                    reason = Some(capped_reason(batch, s.max_batch, n, s.factor));
+                }
             }
         }
-        sched.push(start, s.epochs, batch, lr, momentum, None);
+        sched.push(start, s.epochs, batch, lr, momentum, reason);
         sched
     }
 
@@ -423,6 +448,21 @@ mod tests {
         assert_eq!(plan[..3], [(128, 0.1), (640, 0.1), (3200, 0.1)]);
         assert_eq!(plan[3].0, 3200);
         assert!((plan[3].1 - 0.02).abs() < 1e-12);
+        assert_eq!(
+            s.stages()[3].reason.as_deref(),
+            Some("B stays 3,200: schedule.max_batch is 5,000; ε ÷5 instead")
+        );
+        assert!(s.stages()[..3].iter().all(|st| st.reason.is_none()));
+        // The training set caps B too, and says so.
+        let s = Schedule::new(&paper_config(ScheduleKind::IncreaseBatch), 2_000);
+        let capped = s.stages().iter().find(|st| st.reason.is_some()).unwrap();
+        assert_eq!(
+            capped.reason.as_deref(),
+            Some("B stays 640: the training set has 2,000 images; ε ÷5 instead")
+        );
+        // Decay-LR decays ε by its rule: no reason to give.
+        let d = Schedule::new(&paper_config(ScheduleKind::DecayLr), 2_000);
+        assert!(d.stages().iter().all(|st| st.reason.is_none()));
     }
 
     #[test]

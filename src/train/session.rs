@@ -114,6 +114,19 @@ pub enum SessionError {
     /// The workers of a data-parallel run were not started alike.
     #[error("{0}")]
     Disagree(String),
+    /// The run to resume has finished: nothing was started and nothing written.
+    #[error("{}: the run finished already ({}, {}, test accuracy {}); nothing to resume (look at it with `batchramp replay {}`)",
+        .run_dir.display(),
+        crate::format::counted(.summary.epochs as u64, "epoch"),
+        crate::format::counted(.summary.updates, "update"),
+        crate::format::pct(.summary.final_test_acc),
+        .run_dir.display())]
+    Finished {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// Its summary, from its log.
+        summary: Box<crate::events::Summary>,
+    },
 }
 
 impl SessionError {
@@ -135,7 +148,10 @@ impl SessionError {
             SessionError::Join(JoinError::NotBuiltWithMpi { .. }) | SessionError::Disagree(_) => {
                 true
             }
-            SessionError::RunDir { .. } | SessionError::Thread(_) | SessionError::Join(_) => false,
+            SessionError::RunDir { .. }
+            | SessionError::Thread(_)
+            | SessionError::Join(_)
+            | SessionError::Finished { .. } => false,
         }
     }
 }
@@ -147,8 +163,10 @@ pub struct Session {
     /// The resolved config.
     pub config: RunConfig,
     /// Every record as the trainer emits it (bounded: step and resource records are dropped
-    /// when the reader falls behind); disconnects when the run's last record is out. `None`
-    /// when the request asked for no stream.
+    /// when the reader falls behind); disconnects when the run's last record is out. A resumed
+    /// run's stream starts with the records its log kept (all but old resource samples), so a
+    /// reader sees the whole run, then its `resumed` record. `None` when the request asked for
+    /// no stream.
     pub events: Option<Receiver<Record>>,
     /// Commands to the trainer, obeyed at update boundaries.
     pub control: Sender<Control>,
@@ -193,7 +211,13 @@ struct Prepared {
     /// Rank 0's: the run directory, its log, the run time and log lines to continue from.
     owned: Option<(PathBuf, LogWriter, f64, u64)>,
     run_dir: PathBuf,
+    /// Rank 0's, on resume: the records the log kept, for the stream.
+    history: Vec<Record>,
 }
+
+/// Resource samples of a resumed run's past that its stream carries (the UI's sparklines hold
+/// no more); older ones are left in the log.
+const HISTORY_RESOURCES: usize = 256;
 
 impl Session {
     /// Starts the run `req` describes, as one worker of the launcher's world (of one process,
@@ -269,6 +293,9 @@ impl Session {
 fn start_in(req: RunRequest, comm: &mut dyn Collective) -> Result<Prepared, SessionError> {
     let rank = comm.rank();
     let resume = load_resume(&req, comm)?;
+    if let (0, Some(ck)) = (rank, &resume) {
+        refuse_finished(ck)?;
+    }
     let Loaded {
         config: cfg,
         notes: config_notes,
@@ -324,12 +351,14 @@ fn start_in(req: RunRequest, comm: &mut dyn Collective) -> Result<Prepared, Sess
     let (device, device_name) = crate::device::select(&req.device, cfg.hardware.threads)?;
     let workers = handshake::agree(comm, &cfg, &cifar)?;
 
+    let mut history = Vec::new();
     let owned = if rank == 0 {
         Some(match &resume {
             Some(ck) => {
                 let run_dir = run_dir_of(ck)?;
                 let lines = ck.state.meta.log_lines;
                 let log = LogWriter::resume_after(&run_dir, lines)?;
+                history = stream_history(crate::runlog::read_log(&run_dir)?.records);
                 (run_dir, log, ck.state.meta.t, lines)
             }
             None => {
@@ -367,7 +396,42 @@ fn start_in(req: RunRequest, comm: &mut dyn Collective) -> Result<Prepared, Sess
         device_name,
         workers,
         owned,
+        history,
     })
+}
+
+/// Refuses to resume a run whose log says it finished: its log and summary stay as they are.
+fn refuse_finished(ck: &Checkpoint) -> Result<(), SessionError> {
+    let run_dir = run_dir_of(ck)?;
+    // An unreadable log is the log writer's to report.
+    let Ok(log) = crate::runlog::read_log(&run_dir) else {
+        return Ok(());
+    };
+    match log.finished() {
+        Some(summary) => Err(SessionError::Finished {
+            run_dir,
+            summary: Box::new(summary.clone()),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The kept records of a resumed run's log as its stream replays them: every one but the
+/// resource samples older than the last [`HISTORY_RESOURCES`].
+fn stream_history(records: Vec<Record>) -> Vec<Record> {
+    let samples = records
+        .iter()
+        .filter(|r| matches!(r.event, Event::Resources(_)))
+        .count();
+    let mut skip = samples.saturating_sub(HISTORY_RESOURCES);
+    records
+        .into_iter()
+        .filter(|r| {
+            let old_sample = matches!(r.event, Event::Resources(_)) && skip > 0;
+            skip -= usize::from(old_sample);
+            !old_sample
+        })
+        .collect()
 }
 
 /// The checkpoint to resume from: rank 0 reads its files and sends them to the other workers,
@@ -422,6 +486,7 @@ impl Prepared {
             workers,
             owned,
             run_dir,
+            history,
         } = self;
         let (rank, world) = (comm.rank(), comm.world());
         let notes: Vec<String> = owned
@@ -433,7 +498,12 @@ impl Prepared {
         let (stream_tx, stream_rx) = match (req.stream_capacity, &owned) {
             (0, _) | (_, None) => (None, None),
             (n, Some(_)) => {
-                let (tx, rx) = bounded::<Record>(n);
+                // Room for the past on top of the live capacity: it is all in before the trainer
+                // starts, and the trainer's own records still find the room they always had.
+                let (tx, rx) = bounded::<Record>(n + history.len());
+                for rec in history {
+                    let _ = tx.try_send(rec);
+                }
                 (Some(tx), Some(rx))
             }
         };
@@ -716,6 +786,194 @@ mod tests {
         assert_eq!(kinds.iter().filter(|k| **k == "run_started").count(), 1);
         assert_eq!(kinds.iter().filter(|k| **k == "resumed").count(), 1);
         assert_eq!(kinds.last(), Some(&"finished"));
+    }
+
+    /// Every record of `session`'s stream; stops the run (with a checkpoint) after update
+    /// `stop_at`, when given.
+    fn stream(mut session: Session, stop_at: Option<u64>) -> (Vec<Record>, Outcome) {
+        let events = session.events.take().unwrap();
+        let mut seen = Vec::new();
+        for rec in events.iter() {
+            if let (Event::Step(s), Some(n)) = (&rec.event, stop_at) {
+                if s.update == n {
+                    let _ = session.control.send(Control::Stop { checkpoint: true });
+                }
+            }
+            seen.push(rec);
+        }
+        (seen, session.join().unwrap())
+    }
+
+    /// What a person sees of a run, without the times and rates that differ between two runs.
+    fn shown(s: &crate::tui::state::RunState) -> String {
+        let epochs: Vec<String> = s
+            .epochs
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {:?} {:?} {:?} {:?} {}",
+                    e.epoch, e.train_loss, e.train_acc, e.test_loss, e.test_acc, e.updates
+                )
+            })
+            .collect();
+        let loss: Vec<String> = s
+            .loss
+            .points_in(crate::tui::history::XAxis::Updates, 0.0, 1e9, 1000)
+            .iter()
+            .map(|p| format!("{:?}", p))
+            .collect();
+        format!(
+            "header {:?}\nstages {:?}\nrows {:?}\nat {} {} of {}\nepochs {epochs:?}\nloss {loss:?}\nema {:?}\nbest {:?}\nfinished {:?}",
+            s.started,
+            s.stages,
+            s.stage_rows(),
+            s.update(),
+            s.epoch_pos(),
+            s.planned_updates(),
+            s.loss_ema.last(),
+            s.best_test_acc(),
+            s.finished.as_ref().map(|f| (f.epochs, f.updates, f.best_epoch))
+        )
+    }
+
+    #[test]
+    fn a_resumed_run_shows_everything_an_uninterrupted_one_shows() {
+        use crate::tui::state::RunState;
+        let out = tempfile::tempdir().unwrap();
+        let (full, _) = stream(Session::start(request(out.path())).unwrap(), None);
+
+        let first = Session::start(request(out.path())).unwrap();
+        let run_dir = first.run_dir.clone();
+        let (_, outcome) = stream(first, Some(3));
+        assert!(matches!(outcome, Outcome::Stopped(Some(_))), "{outcome:?}");
+        let resumed = Session::start(RunRequest {
+            resume: Some(run_dir.clone()),
+            data: None,
+            ..request(out.path())
+        })
+        .unwrap();
+        let (again, outcome) = stream(resumed, None);
+        assert!(matches!(outcome, Outcome::Finished(_)), "{outcome:?}");
+
+        // Right after the resume the stream has shown the run up to its checkpoint.
+        let at = again
+            .iter()
+            .position(
+                |r| matches!(&r.event, Event::Resumed(p) if p.reason.starts_with("resumed from")),
+            )
+            .expect("a resumed record");
+        let Event::Resumed(p) = &again[at].event else {
+            unreachable!()
+        };
+        let before = RunState::from_records(&again[..=at]);
+        let cut = crate::tui::fixture::cut_at_update(&full, p.update);
+        let uninterrupted = RunState::from_records(&cut);
+        assert_eq!(before.update(), p.update);
+        assert_eq!(shown(&before), shown(&uninterrupted));
+        assert!(before.started.is_some() && before.total_epochs() == 2);
+
+        // At the end the two are alike, but for one line in the events log.
+        let (a, b) = (
+            RunState::from_records(&full),
+            RunState::from_records(&again),
+        );
+        assert_eq!(shown(&a), shown(&b));
+        let resumed_lines: Vec<&str> = b
+            .log
+            .iter()
+            .map(|l| l.text.as_str())
+            .filter(|l| l.starts_with("resumed from"))
+            .collect();
+        assert_eq!(resumed_lines.len(), 1, "{:?}", b.log);
+        assert!(resumed_lines[0].contains(".safetensors at update"));
+
+        // The plain lines of the resumed process keep the epoch count, B and lr.
+        let mut f = crate::report::lines::LineFormatter::new();
+        let lines: Vec<String> = again.iter().filter_map(|r| f.format(r)).collect();
+        let tail = &lines[lines
+            .iter()
+            .position(|l| l.starts_with("resumed from"))
+            .unwrap()..];
+        assert!(
+            tail.iter()
+                .any(|l| l.starts_with("epoch 2/2  B 160 (5×32)  lr 0.1")),
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn resuming_a_finished_run_changes_nothing() {
+        let out = tempfile::tempdir().unwrap();
+        let session = Session::start(request(out.path())).unwrap();
+        let run_dir = session.run_dir.clone();
+        let (_, outcome) = stream(session, None);
+        assert!(matches!(outcome, Outcome::Finished(_)));
+        let files = |dir: &Path| {
+            ["events.jsonl", "summary.json"].map(|f| std::fs::read(dir.join(f)).unwrap())
+        };
+        let before = files(&run_dir);
+        let checkpoints = std::fs::read_dir(run_dir.join("checkpoints"))
+            .unwrap()
+            .count();
+        let e = Session::start(RunRequest {
+            resume: Some(run_dir.clone()),
+            data: None,
+            ..request(out.path())
+        })
+        .err()
+        .unwrap();
+        assert!(matches!(e, SessionError::Finished { .. }), "{e}");
+        assert!(!e.is_bad_input());
+        let text = e.to_string();
+        assert!(text.contains("finished already (2 epochs"), "{text}");
+        assert_eq!(files(&run_dir), before, "the log and summary are untouched");
+        assert_eq!(
+            std::fs::read_dir(run_dir.join("checkpoints"))
+                .unwrap()
+                .count(),
+            checkpoints
+        );
+        // `compare` still finds the run finished.
+        assert!(crate::runlog::read_log(&run_dir)
+            .unwrap()
+            .finished()
+            .is_some());
+    }
+
+    #[test]
+    fn wall_time_counts_evaluation_and_evaluation_reports_its_progress() {
+        let out = tempfile::tempdir().unwrap();
+        let (records, outcome) = stream(Session::start(request(out.path())).unwrap(), None);
+        let Outcome::Finished(summary) = outcome else {
+            panic!("finished")
+        };
+        let evals: f64 = records
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::Epoch(e) => Some(e.eval_seconds),
+                _ => None,
+            })
+            .sum();
+        let train = summary.train_wall.expect("a train-only time");
+        assert!(summary.wall >= train + evals, "{summary:?}");
+        let end = records.last().unwrap().t;
+        assert!(summary.wall <= end + 1e-9, "{} > {end}", summary.wall);
+        // Each epoch's evaluation announces itself before its result.
+        for (i, r) in records.iter().enumerate() {
+            if let Event::Epoch(e) = &r.event {
+                let announced = records[..i].iter().rev().find_map(|r| match &r.event {
+                    Event::Evaluating(p) => Some(p.clone()),
+                    Event::Step(_) => Some(crate::events::EvalProgress {
+                        epoch: 0,
+                        done: 0,
+                        total: 0,
+                    }),
+                    _ => None,
+                });
+                let p = announced.unwrap();
+                assert_eq!((p.epoch, p.total), (e.epoch, 64), "{p:?}");
+            }
+        }
     }
 
     #[test]

@@ -15,8 +15,8 @@ use crate::config::RunConfig;
 use crate::data::loader::{Loader, LoaderCursor, Normalization};
 use crate::data::{Batch, Cifar};
 use crate::events::{
-    CheckpointEvent, Control, EpochEvent, Event, MessageEvent, NoiseScaleEvent, ParallelStep,
-    PauseEvent, StageEvent, StepEvent, Summary,
+    CheckpointEvent, Control, EpochEvent, EvalProgress, Event, MessageEvent, NoiseScaleEvent,
+    ParallelStep, PauseEvent, StageEvent, StepEvent, Summary,
 };
 use crate::model::{ParamStore, ResNet};
 use crate::train::checkpoint::{
@@ -129,6 +129,8 @@ pub struct Trainer {
     /// A stop asked for (with a checkpoint when true), to be agreed with the other workers at
     /// the next update.
     stopping: Option<bool>,
+    /// When the pause in progress began.
+    paused_since: Option<Instant>,
 }
 
 /// An update's gradient, or the agreement to stop before it.
@@ -199,6 +201,7 @@ impl Trainer {
             data_label: setup.data_label,
             comm: setup.comm,
             stopping: None,
+            paused_since: None,
             cfg,
         })
     }
@@ -366,10 +369,14 @@ impl Trainer {
             }
             self.finish_epoch()?;
         }
-        let summary = self.progress.summary();
         if self.cfg.checkpoint.every_epochs > 0 || self.cfg.checkpoint.at_stage_change {
             self.checkpoint(CheckpointReason::Final)?;
         }
+        // The whole run's time, its last evaluation and checkpoint included.
+        let summary = Summary {
+            wall: self.wall(),
+            ..self.progress.summary()
+        };
         self.emit(Event::Finished(summary.clone()));
         Ok(Outcome::Finished(summary))
     }
@@ -536,6 +543,11 @@ impl Trainer {
         self.optim.set_momentum(stage.momentum);
     }
 
+    /// Seconds the run has taken so far, pauses excluded: what `wall` reports.
+    fn wall(&self) -> f64 {
+        (self.events.elapsed() - self.paused_seconds()).max(0.0)
+    }
+
     fn finish_epoch(&mut self) -> Result<(), TrainError> {
         let eval_started = std::time::Instant::now();
         // Each worker evaluates its share of the test batches; the sums make the whole.
@@ -544,9 +556,18 @@ impl Trainer {
             world: self.comm.world(),
         };
         let mine = &self.test[share.range(self.test.len())];
+        let total: usize = self.test.iter().map(|(_, l)| l.len()).sum();
+        let mut report = EvalReport::new(self.events.clone(), self.progress.epoch + 1, total);
+        report.at(0);
+        // Rank 0's share stands for every worker's: they evaluate alike-sized shares at once.
+        let mut done = 0;
         let sums = evaluate(
             &self.net.model,
-            mine.iter().map(|(i, l)| (i.as_slice(), l.as_slice())),
+            mine.iter().map(|(i, l)| {
+                report.at(done * share.world);
+                done += l.len();
+                (i.as_slice(), l.as_slice())
+            }),
             &self.device,
         )?;
         let sums = if share.world > 1 {
@@ -561,9 +582,13 @@ impl Trainer {
             sums
         };
         let (test_loss, test_acc) = sums.mean();
-        let ev: EpochEvent =
-            self.progress
-                .end_epoch(test_loss, test_acc, eval_started.elapsed().as_secs_f64());
+        let wall = self.wall();
+        let ev: EpochEvent = self.progress.end_epoch(
+            test_loss,
+            test_acc,
+            eval_started.elapsed().as_secs_f64(),
+            wall,
+        );
         // The schedule counts epochs from 0.
         let finished_epoch = ev.epoch - 1;
         let train_loss = ev.train_loss;
@@ -608,9 +633,37 @@ impl Trainer {
     fn handle_control(
         &mut self,
         control: &Receiver<Control>,
-        mut paused: bool,
+        paused: bool,
+    ) -> Result<Option<Outcome>, TrainError> {
+        if paused {
+            self.paused_since = Some(Instant::now());
+        }
+        let outcome = self.obey_controls(control);
+        self.end_pause();
+        outcome
+    }
+
+    /// Counts the pause in progress, if any, as paused time: no part of the run's wall time.
+    fn end_pause(&mut self) {
+        if let Some(since) = self.paused_since.take() {
+            self.progress.paused_seconds += since.elapsed().as_secs_f64();
+        }
+    }
+
+    /// Seconds paused so far, the pause in progress included.
+    fn paused_seconds(&self) -> f64 {
+        self.progress.paused_seconds
+            + self
+                .paused_since
+                .map_or(0.0, |since| since.elapsed().as_secs_f64())
+    }
+
+    fn obey_controls(
+        &mut self,
+        control: &Receiver<Control>,
     ) -> Result<Option<Outcome>, TrainError> {
         loop {
+            let paused = self.paused_since.is_some();
             let cmd = if paused {
                 match control.recv() {
                     Ok(c) => c,
@@ -625,13 +678,14 @@ impl Trainer {
             };
             match cmd {
                 Control::Pause if !paused => {
-                    paused = true;
+                    self.paused_since = Some(Instant::now());
                     self.emit(Event::Paused(PauseEvent {
                         update: self.progress.update,
                         reason: "key".into(),
                     }));
                 }
                 Control::Resume if paused => {
+                    self.end_pause();
                     self.emit(Event::Resumed(PauseEvent {
                         update: self.progress.update,
                         reason: "key".into(),
@@ -698,7 +752,10 @@ impl Trainer {
             meta: CheckpointMeta {
                 format: CHECKPOINT_FORMAT,
                 config: self.cfg.clone(),
-                progress: self.progress.clone(),
+                progress: Progress {
+                    paused_seconds: self.paused_seconds(),
+                    ..self.progress.clone()
+                },
                 cursor: self.loader.cursor(),
                 stages: self.schedule.stages().to_vec(),
                 adaptive: self.schedule.adaptive_state().clone(),
@@ -728,7 +785,7 @@ impl Trainer {
             Ok(Written::Saved(path)) => {
                 self.emit(Event::Checkpoint(CheckpointEvent {
                     path: path.display().to_string(),
-                    epoch: self.progress.epoch + 1,
+                    epoch: self.progress.checkpoint_epoch(),
                     update: self.progress.update,
                     reason: reason.as_str().to_string(),
                 }));
@@ -753,6 +810,38 @@ impl Trainer {
     fn emit(&mut self, event: Event) {
         self.progress.observe(&event);
         self.events.emit(event);
+    }
+}
+
+/// Tells how far an evaluation has got: at its start, then at most once a second.
+struct EvalReport {
+    events: EventSink,
+    epoch: usize,
+    total: usize,
+    last: Option<Instant>,
+}
+
+impl EvalReport {
+    fn new(events: EventSink, epoch: usize, total: usize) -> EvalReport {
+        EvalReport {
+            events,
+            epoch,
+            total,
+            last: None,
+        }
+    }
+
+    /// `done` test images are evaluated.
+    fn at(&mut self, done: usize) {
+        if self.last.is_some_and(|t| t.elapsed().as_secs_f64() < 1.0) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        self.events.emit(Event::Evaluating(EvalProgress {
+            epoch: self.epoch,
+            done: done.min(self.total),
+            total: self.total,
+        }));
     }
 }
 

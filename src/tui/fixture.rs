@@ -33,6 +33,35 @@ pub fn cut_at_update(records: &[Record], u: u64) -> Vec<Record> {
     records[..end].to_vec()
 }
 
+/// The records up to and including the result of epoch `n` (counted from 1) and what followed
+/// it at once (its checkpoint, a resource sample): a log without steps cut mid-way.
+pub fn cut_after_epoch(records: &[Record], n: usize) -> Vec<Record> {
+    let Some(at) = records
+        .iter()
+        .position(|r| matches!(&r.event, Event::Epoch(e) if e.epoch >= n))
+    else {
+        return records.to_vec();
+    };
+    let rest = records[at + 1..]
+        .iter()
+        .take_while(|r| matches!(r.event, Event::Checkpoint(_) | Event::Resources(_)))
+        .count();
+    records[..at + 1 + rest].to_vec()
+}
+
+/// `records` with the user's pause at their last update appended.
+pub fn paused(mut records: Vec<Record>) -> Vec<Record> {
+    let state = crate::tui::state::RunState::from_records(&records);
+    records.push(Record::new(
+        state.t,
+        Event::Paused(PauseEvent {
+            update: state.update(),
+            reason: "key".into(),
+        }),
+    ));
+    records
+}
+
 /// The records before the first step: header, first stage, maybe a resource sample.
 pub fn warming_up(records: &[Record]) -> Vec<Record> {
     let end = records
@@ -115,4 +144,28 @@ pub fn data_parallel(records: &[Record], workers: usize) -> Vec<Record> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_without_steps_is_cut_after_an_epoch_with_its_checkpoint() {
+        let recs = SampleRun {
+            steps: false,
+            ..SampleRun::demo()
+        }
+        .records();
+        let cut = cut_after_epoch(&recs, 5);
+        let state = crate::tui::state::RunState::from_records(&cut);
+        assert_eq!(state.epochs.len(), 5);
+        assert!(matches!(cut.last().unwrap().event, Event::Checkpoint(_)));
+        let p = paused(cut);
+        let state = crate::tui::state::RunState::from_records(&p);
+        assert_eq!(
+            state.paused.as_ref().map(|p| p.update),
+            Some(state.update())
+        );
+    }
 }

@@ -309,13 +309,23 @@ fn hints_and_key_list_follow_what_the_keys_control() {
     }
     let mut replay = App::replay("replay".into(), dark(), KeyMap::default(), recs, None);
     replay.advance(0.0);
+    // Paused, the pause key resumes, and the footer says so.
+    let mut paused = live.clone();
+    paused.apply(&crate::events::Record::new(
+        99.0,
+        crate::events::Event::Paused(crate::events::PauseEvent {
+            update: 200,
+            reason: "key".into(),
+        }),
+    ));
     let cases = [
-        (live, &["pause", "checkpoint"][..], &["play/pause"][..]),
+        (live, &["pause", "checkpoint"][..], &["resume", "play"][..]),
+        (paused, &["resume", "checkpoint"][..], &["pause"][..]),
         (follow, &["quit"][..], &["pause", "checkpoint", "start"][..]),
         (
             replay,
-            &["play/pause", "start", "end"][..],
-            &["checkpoint"][..],
+            &["pause", "start", "end"][..],
+            &["checkpoint", "play"][..],
         ),
     ];
     for (mut app, shown, hidden) in cases {
@@ -407,4 +417,215 @@ fn at_120_columns_the_updates_saved_are_never_cut() {
         });
         assert!(panel.ends_with("%)") || whole_number, "cut: {panel:?}");
     }
+}
+
+/// The text of the frame of `app` at `w`×`h`.
+fn frame(app: &App, w: u16, h: u16) -> String {
+    ui::buffer_text(&render_buffer(app, w, h))
+}
+
+#[test]
+fn an_evaluation_under_way_is_shown_and_counted_in_the_eta() {
+    use crate::events::{EvalProgress, Event};
+    let all = fixture::demo_records();
+    // The records up to the end of epoch 3's training, then its evaluation a third done.
+    let end = all
+        .iter()
+        .position(|r| matches!(&r.event, Event::Epoch(e) if e.epoch == 3))
+        .unwrap();
+    let mut recs = all[..end].to_vec();
+    let before = super::state::RunState::from_records(&recs).eta().unwrap();
+    recs.push(Record::new(
+        recs.last().unwrap().t + 1.0,
+        Event::Evaluating(EvalProgress {
+            epoch: 3,
+            done: 3_000,
+            total: 10_000,
+        }),
+    ));
+    let state = super::state::RunState::from_records(&recs);
+    assert!(
+        state.eta().unwrap() < before,
+        "a part-done evaluation is less left"
+    );
+    for (w, h) in [(80, 24), (160, 48), (120, 40)] {
+        let text = render_text(&recs, w, h, &dark(), &Shot::default());
+        assert!(
+            text.contains("evaluating 3,000/10,000") || text.contains("eval 3,000/10,000"),
+            "{w}x{h}: {text}"
+        );
+    }
+    // The epoch's result ends it.
+    let done = render_text(&all[..=end], 160, 48, &dark(), &Shot::default());
+    assert!(!done.contains("evaluating"), "{done}");
+}
+
+#[test]
+fn a_log_without_steps_draws_its_epoch_losses() {
+    let recs = crate::runlog::sample::SampleRun {
+        steps: false,
+        ..Default::default()
+    }
+    .records();
+    let text = render_text(&recs, 160, 48, &dark(), &Shot::default());
+    let title = text.lines().nth(1).unwrap();
+    assert!(
+        title.contains("Loss per epoch") && title.contains("train (epoch mean)"),
+        "{title}"
+    );
+    assert!(!text.contains("waiting for the first update"), "{text}");
+    // The loss chart has its curve: braille cells in the left chart's plot.
+    let plotted = text
+        .lines()
+        .skip(2)
+        .take(15)
+        .filter_map(|l| l.split('│').nth(2))
+        .filter(|cells| {
+            cells
+                .chars()
+                .any(|c| ('\u{2801}'..='\u{28ff}').contains(&c))
+        })
+        .count();
+    assert!(plotted > 5, "{text}");
+}
+
+#[test]
+fn a_capped_batch_says_why_in_the_schedule_and_the_log() {
+    use crate::events::Event;
+    let mut recs = fixture::after_stage(&fixture::demo_records(), 2, 3);
+    let why = "B stays 640: the training set has 2,000 images; ε ÷5 instead";
+    for r in &mut recs {
+        if let Event::Stage(s) = &mut r.event {
+            if s.index == 2 {
+                s.reason = Some(why.into());
+            }
+        }
+    }
+    let text = render_text(&recs, 160, 48, &dark(), &Shot::default());
+    assert!(text.contains(&format!("why {why}")), "{text}");
+    assert!(
+        text.contains("stage 3 at epoch 10: B 3200 lr 0.1 m 0.9 (B"),
+        "the events log has it too: {text}"
+    );
+}
+
+#[test]
+fn an_adaptive_run_reports_the_plan_it_followed() {
+    use crate::events::Event;
+    // A run whose header knew one stage only: what an adaptive run starts with.
+    let mut recs = fixture::demo_records();
+    let mut header_plan = 0;
+    if let Event::RunStarted(h) = &mut recs[0].event {
+        h.stages.truncate(1);
+        h.stages[0].end_epoch = h.epochs;
+        h.planned_updates = h.baseline_updates;
+        header_plan = h.planned_updates;
+    }
+    let done = super::state::RunState::from_records(&recs);
+    assert_eq!(done.planned_updates(), done.update());
+    let text = render_text(&recs, 160, 48, &dark(), &Shot::default());
+    let took = format!("took {} updates vs", crate::format::count(done.update()));
+    assert!(text.contains(&took), "{text}");
+    assert!(!text.contains("(the same)"), "{text}");
+    // Mid-way, the plan follows the stages known so far, not the header's.
+    let mid = fixture::after_stage(&recs, 1, 12);
+    let state = super::state::RunState::from_records(&mid);
+    assert!(state.planned_updates() < header_plan as u64);
+    let text = render_text(&mid, 160, 48, &dark(), &Shot::default());
+    assert!(
+        text.contains(&format!(
+            "/{}",
+            crate::format::count(state.planned_updates())
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn at_120_columns_the_progress_lines_end_in_whole_words() {
+    let all = fixture::demo_records();
+    for recs in [
+        fixture::cut_at_update(&all, 1000),
+        fixture::after_stage(&all, 1, 12),
+        all.clone(),
+    ] {
+        let text = render_text(&recs, 120, 40, &dark(), &Shot::default());
+        let top = text.lines().position(|l| l.contains("Progress")).unwrap();
+        for line in text.lines().skip(top + 1).take(7) {
+            // A line cut by the panel's edge fills it to the border; a wording chosen to fit
+            // leaves at least one cell free.
+            let Some(panel) = line.split('│').nth(1) else {
+                continue;
+            };
+            let width = panel.chars().count();
+            let used = panel.trim_end().chars().count();
+            assert!(used < width, "cut at the border: {panel:?}");
+            assert!(!panel.contains('…'), "{panel:?}");
+        }
+    }
+}
+
+#[test]
+fn a_followed_run_that_ended_shows_why_whole() {
+    let why = "the log has not grown for 10 minutes and its writer (pid 4242) is gone: the run was stopped without a last record";
+    let recs = fixture::cut_at_update(&fixture::demo_records(), 1000);
+    let mut app = App::follow("follow".into(), dark(), KeyMap::default());
+    for r in &recs {
+        app.apply(r);
+    }
+    app.reader_problem(why.into());
+    app.feed_closed();
+    for (w, h) in [(80, 24), (160, 48)] {
+        let text = frame(&app, w, h);
+        assert!(text.lines().next().unwrap().contains("ended"), "{text}");
+        let joined: String = text
+            .lines()
+            .flat_map(|l| l.split('│'))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let words: Vec<&str> = why.split(' ').collect();
+        let mut rest = joined.as_str();
+        for word in words {
+            let at = rest
+                .find(word)
+                .unwrap_or_else(|| panic!("{w}x{h}: {word:?} missing in {text}"));
+            rest = &rest[at + word.len()..];
+        }
+    }
+}
+
+#[test]
+fn compare_steps_through_three_charts_and_tells_runs_apart_without_colour() {
+    use super::keys::Action;
+    let runs = vec![
+        (
+            "paper-increase-batch-s0".to_string(),
+            fixture::demo_records(),
+        ),
+        ("paper-decay-lr-s0".to_string(), fixture::decay_lr_records()),
+    ];
+    let mut app = App::compare("compare".into(), dark(), KeyMap::default(), runs.clone());
+    let mut titles = Vec::new();
+    for _ in 0..3 {
+        let text = frame(&app, 80, 24);
+        titles.push(text.lines().nth(1).unwrap().to_string());
+        app.on_action(Action::NextPanel);
+    }
+    assert!(titles[0].contains("Train loss"), "{titles:?}");
+    assert!(titles[1].contains("Test accuracy"), "{titles:?}");
+    assert!(titles[2].contains("Test loss"), "{titles:?}");
+    // The legend names whole names or short forms that tell the runs apart.
+    assert!(
+        titles[0].contains("increase-batch") && titles[0].contains("decay-lr"),
+        "{}",
+        titles[0]
+    );
+    let mono = Theme::builtin("dark", ColorMode::None).unwrap();
+    let app = App::compare("compare".into(), mono, KeyMap::default(), runs);
+    let text = frame(&app, 160, 40);
+    let title = text.lines().nth(1).unwrap();
+    assert!(title.contains("━* ") && title.contains("━+ "), "{title}");
+    let plot: String = text.lines().skip(2).take(20).collect();
+    assert!(plot.contains('*') && plot.contains('+'), "{text}");
 }

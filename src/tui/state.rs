@@ -6,8 +6,8 @@
 use std::collections::VecDeque;
 
 use crate::events::{
-    CheckpointEvent, EpochEvent, Event, NoiseScaleEvent, ParallelTotals, PauseEvent, Record,
-    ResourcesEvent, RunStarted, StageEvent, StagePlan, StepEvent, Summary, SummaryBuilder,
+    CheckpointEvent, EpochEvent, EvalProgress, Event, NoiseScaleEvent, ParallelTotals, PauseEvent,
+    Record, ResourcesEvent, RunStarted, StageEvent, StagePlan, StepEvent, Summary, SummaryBuilder,
 };
 
 use super::history::{Ema, Point, Series};
@@ -79,6 +79,8 @@ pub struct RunState {
     pub batch: Series,
     /// Finished epochs with their evaluation.
     pub epochs: Vec<EpochEvent>,
+    /// The evaluation in progress, until its epoch's result arrives.
+    pub evaluating: Option<EvalProgress>,
     /// Latest noise-scale estimate.
     pub noise_last: Option<NoiseScaleEvent>,
     /// Latest resource sample.
@@ -122,6 +124,7 @@ impl Default for RunState {
             noise: Series::new(256, 256),
             batch: Series::new(256, 256),
             epochs: Vec::new(),
+            evaluating: None,
             noise_last: None,
             resources: None,
             util_hist: VecDeque::with_capacity(RESOURCE_SAMPLES),
@@ -159,6 +162,12 @@ impl RunState {
         }
         let t = rec.t;
         self.summary.observe(&rec.event);
+        if !matches!(
+            rec.event,
+            Event::Evaluating(_) | Event::Resources(_) | Event::NoiseScale(_)
+        ) {
+            self.evaluating = None;
+        }
         match &rec.event {
             Event::RunStarted(r) => {
                 if let Some(from) = &r.resumed_from {
@@ -168,22 +177,23 @@ impl RunState {
             }
             Event::Stage(s) => {
                 if !self.stages.is_empty() || s.index > 0 {
-                    self.push_log(
-                        t,
-                        Level::Info,
-                        format!(
-                            "stage {} at epoch {}: B {} lr {} m {}",
-                            s.index + 1,
-                            s.epoch,
-                            s.batch,
-                            crate::format::lr(s.lr),
-                            s.momentum
-                        ),
+                    let mut text = format!(
+                        "stage {} at epoch {}: B {} lr {} m {}",
+                        s.index + 1,
+                        s.epoch,
+                        s.batch,
+                        crate::format::lr(s.lr),
+                        s.momentum
                     );
+                    if let Some(why) = &s.reason {
+                        text += &format!(" ({why})");
+                    }
+                    self.push_log(t, Level::Info, text);
                 }
                 self.stages.push(s.clone());
             }
             Event::Step(s) => self.apply_step(s),
+            Event::Evaluating(e) => self.evaluating = Some(e.clone()),
             Event::Epoch(e) => {
                 self.epochs.push(e.clone());
             }
@@ -210,7 +220,7 @@ impl RunState {
                 self.push_log(
                     t,
                     Level::Good,
-                    format!("checkpoint ({}) {}", c.reason, c.path),
+                    format!("checkpoint ({}) {}", c.reason, file_name(&c.path)),
                 );
                 self.checkpoint = Some(c.clone());
             }
@@ -228,7 +238,7 @@ impl RunState {
                 self.paused = Some(p.clone());
             }
             Event::Resumed(p) => {
-                self.push_log(t, Level::Info, format!("resumed at update {}", p.update));
+                self.push_log(t, Level::Info, resumed_text(p));
                 self.paused = None;
             }
             Event::Warning(m) => {
@@ -340,7 +350,15 @@ impl RunState {
         let ips = self.images_per_sec()?;
         let left = (target - self.epoch_pos()).max(0.0) * self.train_size() as f64;
         let evals_left = (target.ceil() as usize).saturating_sub(self.epochs.len());
-        (self.train_size() > 0).then(|| left / ips + evals_left as f64 * self.mean_eval_seconds())
+        // The evaluation under way is partly done.
+        let under_way = self
+            .evaluating
+            .as_ref()
+            .filter(|_| evals_left > 0)
+            .map_or(0.0, |e| e.done as f64 / e.total.max(1) as f64);
+        (self.train_size() > 0).then(|| {
+            left / ips + (evals_left as f64 - under_way).max(0.0) * self.mean_eval_seconds()
+        })
     }
 
     /// Mean seconds of the evaluations logged so far (0 before the first, or for older logs).
@@ -409,6 +427,30 @@ impl RunState {
         rows
     }
 
+    /// Updates the run takes as far as its events tell: the updates done once it finished, else
+    /// ⌈N/B⌉ per epoch of the stages as now known. For a planned schedule that is the header's
+    /// plan; an adaptive one plans its later stages as it goes, and this follows them.
+    pub fn planned_updates(&self) -> u64 {
+        if self.finished.is_some() {
+            return self.update();
+        }
+        let header = self
+            .started
+            .as_ref()
+            .map_or(0, |r| r.planned_updates as u64);
+        let n = self.train_size();
+        let rows = self.stage_rows();
+        if n == 0 || rows.is_empty() {
+            return header;
+        }
+        rows.iter()
+            .map(|r| {
+                (r.plan.end_epoch.saturating_sub(r.plan.start_epoch)) as u64
+                    * n.div_ceil(r.plan.batch.max(1)) as u64
+            })
+            .sum()
+    }
+
     /// Index into [`RunState::stage_rows`] of the stage in progress.
     pub fn current_stage(&self, rows: &[StageRow]) -> Option<usize> {
         if let Some(s) = self.stages.last() {
@@ -433,6 +475,25 @@ impl RunState {
             .map(|s| (s.update as f64, s.epochs_done() as f64, s.batch))
             .collect()
     }
+}
+
+/// The events panel's line for a `resumed` event: the checkpoint a resumed run started from (by
+/// file name), or the end of a pause.
+pub fn resumed_text(p: &PauseEvent) -> String {
+    match p.reason.strip_prefix("resumed from ") {
+        Some(from) => format!(
+            "resumed from {} at update {}",
+            file_name(from),
+            crate::format::count(p.update)
+        ),
+        None => format!("resumed at update {}", crate::format::count(p.update)),
+    }
+}
+
+/// The last part of a path as written in a log (`checkpoints/0003-000000048.safetensors` →
+/// `0003-000000048.safetensors`): the part that tells checkpoints apart.
+pub fn file_name(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
 }
 
 #[cfg(test)]

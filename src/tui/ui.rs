@@ -10,7 +10,7 @@ use ratatui::widgets::Widget;
 use ratatui::Frame;
 
 use super::app::{App, Overlay};
-use super::mode::Shown;
+use super::mode::{Mode, Shown, Status};
 use super::state::RunState;
 use super::theme::{Role, Theme};
 use super::view::{LayoutChoice, Panel, ViewOptions};
@@ -58,6 +58,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             theme: t,
             keys: &app.keys,
             controls: app.mode().controls(),
+            paused: match app.mode() {
+                Mode::Replay(m) => m.playback().paused(),
+                m => m.status() == Some(Status::Paused),
+            },
             flash: app.flash.as_deref(),
             x: app.view.x,
         }
@@ -81,7 +85,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 if full {
                     full_layout(charts, body, buf);
                 } else {
-                    compact_layout(charts, body, buf);
+                    compact_layout(charts, body, buf, app.mode().over());
                 }
             }
         }
@@ -108,7 +112,8 @@ fn use_full(view: &ViewOptions, area: Rect) -> bool {
     }
 }
 
-fn compact_layout(charts: RunCharts<'_>, body: Rect, buf: &mut Buffer) {
+/// The compact layout; once the run is `over`, why it ended takes the resources' line too.
+fn compact_layout(charts: RunCharts<'_>, body: Rect, buf: &mut Buffer, over: bool) {
     let RunCharts {
         theme: t,
         view,
@@ -141,8 +146,13 @@ fn compact_layout(charts: RunCharts<'_>, body: Rect, buf: &mut Buffer) {
 
     let width = bottom.width.saturating_sub(2);
     let mut lines = panels::progress_lines(t, run, width, true);
-    lines.extend(panels::resource_lines(t, run, width, true));
-    lines.push(panels::latest_event_line(t, run, width));
+    let latest = panels::latest_event_lines(t, run, width, 2);
+    if over && latest.len() > 1 {
+        lines.extend(latest);
+    } else {
+        lines.extend(panels::resource_lines(t, run, width, true));
+        lines.push(panels::latest_event_line(t, run, width));
+    }
     panels::lines_panel(t, "Progress", &lines, bottom, buf);
 }
 
@@ -197,14 +207,18 @@ fn compare_layout(overlaid: Overlaid<'_>, body: Rect, buf: &mut Buffer, full: bo
     let table_h = (overlaid.runs.len() as u16 + 3).min(body.height / 2);
     let [charts, table] =
         Layout::vertical([Constraint::Min(6), Constraint::Length(table_h)]).areas(body);
+    // The chart key steps through train loss, test accuracy and test loss.
+    let k = match overlaid.view.panel {
+        Panel::Loss => 0,
+        Panel::Accuracy => 1,
+        Panel::Noise => 2,
+    };
     if full {
         let [a, b] = Layout::horizontal([Constraint::Ratio(1, 2); 2]).areas(charts);
-        overlaid.loss_chart(a, buf);
-        overlaid.acc_chart(b, buf);
-    } else if overlaid.view.panel == Panel::Loss {
-        overlaid.loss_chart(charts, buf);
+        overlaid.nth_chart(k, a, buf);
+        overlaid.nth_chart(k + 1, b, buf);
     } else {
-        overlaid.acc_chart(charts, buf);
+        overlaid.nth_chart(k, charts, buf);
     }
     overlaid.table(table, buf);
 }

@@ -114,6 +114,12 @@ impl Theme {
         }
     }
 
+    /// True when nothing is coloured (NO_COLOR, or a theme without colours): series must then
+    /// be told apart by their marks.
+    pub fn colourless(&self) -> bool {
+        self.color(Role::Accent) == Color::Reset && self.series(1) == Color::Reset
+    }
+
     /// The colour of the `i`-th run in an overlay.
     pub fn series(&self, i: usize) -> Color {
         if self.series.is_empty() {

@@ -239,6 +239,7 @@ impl CurveChart<'_> {
                     ctx.layer();
                 }
             });
+        let colourless = self.theme.colourless();
         let local = Rect::new(0, 0, plot.width, plot.height);
         let mut scratch = Buffer::empty(local);
         canvas.render(local, &mut scratch);
@@ -253,7 +254,8 @@ impl CurveChart<'_> {
                     continue;
                 };
                 let dst = &mut buf[(plot.x + x, plot.y + y)];
-                if self.theme.ascii {
+                // Without colours, points carry their curve's mark so curves are told apart.
+                if self.theme.ascii || (colourless && curve.draw == Draw::Dots) {
                     dst.set_char(curve.ascii);
                 } else {
                     dst.set_symbol(cell.symbol());

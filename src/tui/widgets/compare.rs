@@ -57,7 +57,14 @@ impl Overlaid<'_> {
             Span::styled(name.to_string(), t.bold(Role::Title)),
             Span::raw("  "),
         ];
-        for (i, (run_name, r)) in runs.iter().enumerate() {
+        // Room for the names: the panel less its title, the samples and the axis hint.
+        let fixed = name.chars().count() + 4 + 12 + runs.len() * 4;
+        let names = legend_names(
+            &runs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            usize::from(area.width).saturating_sub(fixed),
+        );
+        for (i, (_, r)) in runs.iter().enumerate() {
+            let run_name = &names[i];
             let style = Style::new().fg(t.series(i)).add_modifier(Modifier::BOLD);
             let mut pts: Vec<(f64, f64)> = r
                 .epochs
@@ -83,8 +90,11 @@ impl Overlaid<'_> {
                 draw: Draw::Dots,
                 ascii: mark,
             });
+            // Without colours the points' marks tell the runs apart, and the legend shows them.
             let sample = if t.ascii {
                 mark.to_string()
+            } else if t.colourless() {
+                format!("━{mark}")
             } else {
                 "━".to_string()
             };
@@ -151,6 +161,21 @@ impl Overlaid<'_> {
         self.chart(area, buf, "Test accuracy per epoch", |e| e.test_acc, true);
     }
 
+    /// Test loss per epoch of every run.
+    pub fn test_loss_chart(self, area: Rect, buf: &mut Buffer) {
+        self.chart(area, buf, "Test loss per epoch", |e| e.test_loss, false);
+    }
+
+    /// The `k`-th of the comparison's charts (train loss, test accuracy, test loss, round
+    /// again): what the chart key steps through.
+    pub fn nth_chart(self, k: usize, area: Rect, buf: &mut Buffer) {
+        match k % 3 {
+            0 => self.loss_chart(area, buf),
+            1 => self.acc_chart(area, buf),
+            _ => self.test_loss_chart(area, buf),
+        }
+    }
+
     /// One row per run: epochs, updates (vs the decay-LR baseline), accuracy, wall time, schedule;
     /// the best-accuracy and time columns go first when the panel is narrow.
     pub fn table(self, area: Rect, buf: &mut Buffer) {
@@ -214,7 +239,7 @@ impl Overlaid<'_> {
                     r.epochs.len()
                 )
             };
-            let mark = if t.ascii {
+            let mark = if t.ascii || t.colourless() {
                 ASCII_MARKS[i % ASCII_MARKS.len()].to_string()
             } else {
                 "●".to_string()
@@ -227,6 +252,60 @@ impl Overlaid<'_> {
             put_line(buf, inner, 1 + i as u16, &line);
         }
     }
+}
+
+/// The runs' names for a legend with `room` characters for the names: whole when they fit, else without the
+/// words they all share at the start and end, else those cut to a length that still tells them
+/// apart, else their numbers in the table's order.
+pub fn legend_names(names: &[&str], room: usize) -> Vec<String> {
+    let fits = |v: &[String]| v.iter().map(|n| n.chars().count()).sum::<usize>() <= room;
+    let whole: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    if fits(&whole) {
+        return whole;
+    }
+    let words: Vec<Vec<&str>> = names.iter().map(|n| n.split('-').collect()).collect();
+    let shortest = words.iter().map(Vec::len).min().unwrap_or(0);
+    let shared = |at: &dyn Fn(&Vec<&str>, usize) -> String| {
+        (0..shortest)
+            .take_while(|&k| words.iter().all(|w| at(w, k) == at(&words[0], k)))
+            .count()
+    };
+    let lead = shared(&|w, k| w[k].to_string());
+    let tail = shared(&|w, k| w[w.len() - 1 - k].to_string());
+    let stripped: Vec<String> = words
+        .iter()
+        .map(|w| {
+            let end = w.len().saturating_sub(tail).max(lead);
+            let core = w[lead..end].join("-");
+            if core.is_empty() {
+                w.join("-")
+            } else {
+                core
+            }
+        })
+        .collect();
+    let distinct = |v: &[String]| {
+        let mut seen = std::collections::HashSet::new();
+        v.iter().all(|n| seen.insert(n.clone()))
+    };
+    if names.len() > 1 && distinct(&stripped) && fits(&stripped) {
+        return stripped;
+    }
+    let base = if distinct(&stripped) { stripped } else { whole };
+    let longest = base.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    for len in (3..longest).rev() {
+        let cut: Vec<String> = base
+            .iter()
+            .map(|n| match n.chars().count() > len {
+                true => format!("{}…", n.chars().take(len - 1).collect::<String>()),
+                false => n.clone(),
+            })
+            .collect();
+        if distinct(&cut) && fits(&cut) {
+            return cut;
+        }
+    }
+    (1..=names.len()).map(|i| format!("#{i}")).collect()
 }
 
 /// How a run's schedule changed: the batch sizes, the learning rates, or both.
@@ -245,5 +324,27 @@ fn schedule_text(t: &Theme, r: &RunState) -> String {
             lrs.join(a)
         ),
         (true, true) => format!("B {} {} {}", bs.join(a), t.sym.lr, lrs.join(a)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::legend_names;
+
+    #[test]
+    fn legend_names_are_whole_or_tell_the_runs_apart() {
+        let names = ["paper-increase-batch-s0", "paper-decay-lr-s0"];
+        assert_eq!(legend_names(&names, 100), names.map(String::from).to_vec());
+        assert_eq!(legend_names(&names, 24), vec!["increase-batch", "decay-lr"]);
+        let cut = legend_names(&names, 10);
+        assert_ne!(cut[0], cut[1]);
+        assert!(
+            cut.iter().map(|n| n.chars().count()).sum::<usize>() <= 10,
+            "{cut:?}"
+        );
+        assert_eq!(legend_names(&names, 2), vec!["#1", "#2"]);
+        // Runs that differ only in their seed are told apart by it.
+        let seeds = ["adaptive-s0", "adaptive-s1"];
+        assert_eq!(legend_names(&seeds, 6), vec!["s0", "s1"]);
     }
 }

@@ -165,7 +165,25 @@ impl RunCharts<'_> {
         let log = view.log_loss;
         let mut curves = Vec::new();
         let mut legend_spans = Vec::new();
-        if view.smooth {
+        let ly = |v: f64| if log { v.max(1e-6).log10() } else { v };
+        // A log without per-update losses (older logs, the study's copies) still has each
+        // epoch's mean training loss: drawn as a line, and the title says so.
+        let per_epoch = run.loss.is_empty() && !run.epochs.is_empty();
+        if per_epoch {
+            let train: Vec<(f64, f64)> = run
+                .epochs
+                .iter()
+                .filter(|e| e.train_loss.is_finite())
+                .map(|e| (epoch_x(view.x, e.epoch, e.updates), ly(e.train_loss)))
+                .collect();
+            curves.push(Curve {
+                points: train,
+                style: t.bold(Role::Loss),
+                draw: Draw::Line,
+                ascii: '*',
+            });
+            legend_spans.extend(legend(t, t.bold(Role::Loss), '*', "train (epoch mean)"));
+        } else if view.smooth {
             curves.push(series_curve(
                 &run.loss,
                 view,
@@ -202,20 +220,20 @@ impl RunCharts<'_> {
             .epochs
             .iter()
             .filter(|e| e.test_loss.is_finite())
-            .map(|e| {
-                let y = if log {
-                    e.test_loss.max(1e-6).log10()
-                } else {
-                    e.test_loss
-                };
-                (epoch_x(view.x, e.epoch, e.updates), y)
-            })
+            .map(|e| (epoch_x(view.x, e.epoch, e.updates), ly(e.test_loss)))
             .collect();
         if !test.is_empty() {
+            // A line through the epochs' points, as test accuracy is drawn.
             legend_spans.extend(legend(t, t.bold(Role::TestAcc), 'o', "test"));
             curves.push(Curve {
-                points: test,
+                points: test.clone(),
                 style: t.bold(Role::TestAcc),
+                draw: Draw::Line,
+                ascii: 'o',
+            });
+            curves.push(Curve {
+                points: test,
+                style: t.bold(Role::TestAcc).add_modifier(Modifier::BOLD),
                 draw: Draw::Dots,
                 ascii: 'o',
             });
@@ -230,8 +248,17 @@ impl RunCharts<'_> {
                 t.fg(Role::Accent),
             ));
         }
-        let now = run.loss_ema.last().or(run.loss.last()).map(|p| p.y);
-        let mut head = title(t, "Loss", Vec::new());
+        let now = run
+            .loss_ema
+            .last()
+            .or(run.loss.last())
+            .map(|p| p.y)
+            .or_else(|| run.epochs.last().map(|e| e.train_loss));
+        let mut head = title(
+            t,
+            if per_epoch { "Loss per epoch" } else { "Loss" },
+            Vec::new(),
+        );
         if let Some(v) = now {
             head.insert(1, Span::styled(format!(" {v:.3}"), t.bold(Role::Fg)));
         }

@@ -96,6 +96,32 @@ pub fn ellipsize(theme: &Theme, s: &str, max: usize, keep_end: bool) -> String {
     }
 }
 
+/// `s` in lines of at most `width` characters, broken at spaces where it can (a word longer
+/// than a line is broken inside it): nothing of it is lost.
+pub fn wrap(s: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in s.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        let used = line.chars().count();
+        if used > 0 && used + 1 + word.len() <= width {
+            line.push(' ');
+            line.extend(word);
+            continue;
+        }
+        if used > 0 {
+            lines.push(std::mem::take(&mut line));
+        }
+        while word.len() > width {
+            lines.push(word.drain(..width).collect());
+        }
+        line = word.into_iter().collect();
+    }
+    lines.push(line);
+    lines
+}
+
 /// The first of `wordings` (longest first) whose width fits `width`; the last (the tersest)
 /// when none does, so a line is shortened by choice of words rather than cut.
 pub fn first_fitting<'a>(wordings: Vec<Vec<Span<'a>>>, width: usize) -> Vec<Span<'a>> {
@@ -167,6 +193,21 @@ pub fn fill(buf: &mut Buffer, area: Rect, style: Style) {
 mod tests {
     use super::*;
     use crate::tui::theme::ColorMode;
+
+    #[test]
+    fn wrapping_keeps_every_word() {
+        let text = "the writer is gone: no record for 30s and the lock is free (last update 1,234)";
+        for width in [8, 20, 33, 80] {
+            let lines = wrap(text, width);
+            assert!(
+                lines.iter().all(|l| l.chars().count() <= width),
+                "{lines:?}"
+            );
+            assert_eq!(lines.join(" "), text, "{width}");
+        }
+        assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("", 4), vec![""]);
+    }
 
     #[test]
     fn sparkline_averages_long_inputs_into_the_width() {

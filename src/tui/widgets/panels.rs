@@ -8,12 +8,12 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use super::{bar, ellipsize, first_fitting, panel, put_line, sparkline};
+use super::{bar, ellipsize, first_fitting, panel, put_line, sparkline, wrap};
 use crate::format;
 use crate::tui::history::XAxis;
 use crate::tui::keys::{Action, KeyMap};
 use crate::tui::mode::{Controls, Mode, Playback, Status};
-use crate::tui::state::{Level, RunState};
+use crate::tui::state::{file_name, Level, RunState};
 use crate::tui::theme::{Role, Theme};
 
 /// The colour of a status.
@@ -212,6 +212,8 @@ pub struct Footer<'a> {
     pub keys: &'a KeyMap,
     /// What the keys act on besides the view.
     pub controls: Controls,
+    /// The trainer or the playback is paused: the pause key resumes.
+    pub paused: bool,
     /// The one-line message, shown first.
     pub flash: Option<&'a str>,
     /// The current x axis (the hint names the other one).
@@ -233,11 +235,11 @@ impl Widget for Footer<'_> {
         };
         match self.controls {
             Controls::Trainer => {
-                hint(Action::Pause, "pause");
+                hint(Action::Pause, if self.paused { "resume" } else { "pause" });
                 hint(Action::Checkpoint, "checkpoint");
             }
             Controls::Playback => {
-                hint(Action::Pause, "play/pause");
+                hint(Action::Pause, if self.paused { "play" } else { "pause" });
                 hint(Action::SeekStart, "start");
                 hint(Action::SeekEnd, "end");
             }
@@ -282,19 +284,27 @@ pub fn progress_lines(t: &Theme, run: &RunState, width: u16, compact: bool) -> V
     ];
     l1.extend(bar(t, frac, bar_w, Role::Accent));
     l1.push(Span::styled(format!(" {:>3.0}%", frac * 100.0), fg));
-    let planned = run.started.as_ref().map_or(0, |r| r.planned_updates);
     let upd = vec![
         Span::styled("  update ", muted),
         Span::styled(format::count(run.update()), strong),
-        Span::styled(format!("/{}", format::count(planned as u64)), muted),
+        Span::styled(format!("/{}", format::count(run.planned_updates())), muted),
     ];
     let ips = run.images_per_sec();
+    let ips_text = ips.map_or("n/a".into(), format::si);
+    // The full layout's line: the updates, three spaces, the rate; the trend takes what is
+    // left, short of the panel's edge.
+    let spark_w = if compact {
+        8
+    } else {
+        let used: usize = upd.iter().map(Span::width).sum::<usize>() + 1 + ips_text.len() + 7;
+        usize::from(width).saturating_sub(used + 1).min(16)
+    };
     let ips_spans = vec![
         Span::styled(if compact { "  " } else { "" }, muted),
-        Span::styled(ips.map_or("n/a".into(), format::si), strong),
+        Span::styled(ips_text, strong),
         Span::styled(" img/s ", muted),
         Span::styled(
-            sparkline(t, &run.ips.tail(400), if compact { 8 } else { 16 }),
+            sparkline(t, &run.ips.tail(400), spark_w),
             t.fg(Role::Accent),
         ),
     ];
@@ -326,6 +336,29 @@ pub fn progress_lines(t: &Theme, run: &RunState, width: u16, compact: bool) -> V
                 eta.map_or("n/a".into(), format::duration),
                 strong,
             ));
+            if let Some(e) = &run.evaluating {
+                let count = format!(
+                    "{}/{}",
+                    format::count(e.done as u64),
+                    format::count(e.total as u64)
+                );
+                let with = |label: &'static str| {
+                    let mut v = time.clone();
+                    v.push(Span::styled(label, t.fg(Role::Accent)));
+                    v.push(Span::styled(count.clone(), strong));
+                    v
+                };
+                // In the compact layout the updates saved and the loss trend share the line.
+                let room = if compact {
+                    usize::from(width).saturating_sub(26)
+                } else {
+                    usize::from(width)
+                };
+                time = first_fitting(
+                    vec![with("  evaluating "), with("  eval "), time.clone()],
+                    room,
+                );
+            }
         }
     }
     if compact {
@@ -351,8 +384,8 @@ pub fn progress_lines(t: &Theme, run: &RunState, width: u16, compact: bool) -> V
     } else {
         lines.push(Line::from(time));
         lines.push(Line::from(saved_spans(t, run, usize::from(width))));
-        lines.push(Line::from(plan_spans(t, run)));
-        lines.push(Line::from(metric_spans(t, run)));
+        lines.push(Line::from(plan_spans(t, run, usize::from(width))));
+        lines.push(Line::from(metric_spans(t, run, usize::from(width))));
     }
     lines
 }
@@ -395,53 +428,87 @@ fn saved_spans(t: &Theme, run: &RunState, width: usize) -> Vec<Span<'static>> {
     )
 }
 
-fn plan_spans(t: &Theme, run: &RunState) -> Vec<Span<'static>> {
+/// The plan against decay-LR (what the run did, once it is done), in the longest wording that
+/// fits `width`.
+fn plan_spans(t: &Theme, run: &RunState, width: usize) -> Vec<Span<'static>> {
     let muted = t.fg(Role::Muted);
     let Some(r) = &run.started else {
         return vec![Span::styled("plan: n/a", muted)];
     };
+    // What the run did once it is done; until then the plan as the stages known now make it.
+    let planned = run.planned_updates();
     let cut = if r.baseline_updates > 0 {
-        100.0 * (1.0 - r.planned_updates as f64 / r.baseline_updates as f64)
+        100.0 * (1.0 - planned as f64 / r.baseline_updates as f64)
     } else {
         0.0
     };
-    vec![
-        Span::styled("plan ", muted),
-        Span::styled(format::count(r.planned_updates as u64), t.fg(Role::Fg)),
-        Span::styled(" updates vs ", muted),
-        Span::styled(format::count(r.baseline_updates as u64), t.fg(Role::Fg)),
-        Span::styled(" for decay-LR ", muted),
-        // Decay-LR itself, or an adaptive run that has not planned its later stages yet.
-        if cut >= 0.5 {
-            Span::styled(format!("(-{cut:.0}%)"), t.bold(Role::Good))
-        } else {
-            Span::styled("(the same)", muted)
-        },
-    ]
+    let lead = if run.finished.is_some() {
+        "took "
+    } else {
+        "plan "
+    };
+    // Decay-LR itself, or an adaptive run that has not planned its later stages yet.
+    let verdict = if cut >= 0.5 {
+        Span::styled(format!("(-{cut:.0}%)"), t.bold(Role::Good))
+    } else {
+        Span::styled("(the same)", muted)
+    };
+    let n = format::count(planned);
+    let base = format::count(r.baseline_updates as u64);
+    let wording = |updates: &'static str, vs: &'static str| {
+        vec![
+            Span::styled(lead, muted),
+            Span::styled(n.clone(), t.fg(Role::Fg)),
+            Span::styled(format!("{updates} vs "), muted),
+            Span::styled(base.clone(), t.fg(Role::Fg)),
+            Span::styled(vs, muted),
+            verdict.clone(),
+        ]
+    };
+    first_fitting(
+        vec![
+            wording(" updates", " for decay-LR "),
+            wording("", " for decay-LR "),
+            wording("", " "),
+        ],
+        width,
+    )
 }
 
-fn metric_spans(t: &Theme, run: &RunState) -> Vec<Span<'static>> {
+/// The last epoch's loss and test accuracy and the best so far, in the longest wording that fits
+/// `width`.
+fn metric_spans(t: &Theme, run: &RunState, width: usize) -> Vec<Span<'static>> {
     let muted = t.fg(Role::Muted);
-    let mut v = Vec::new();
+    let mut last = Vec::new();
     if let Some(e) = run.epochs.last() {
-        v.push(Span::styled(format!("epoch {}: loss ", e.epoch), muted));
-        v.push(Span::styled(
+        last.push(Span::styled(format!("epoch {}: loss ", e.epoch), muted));
+        last.push(Span::styled(
             format!("{:.3}", e.train_loss),
             t.fg(Role::Loss),
         ));
-        v.push(Span::styled(" test ", muted));
-        v.push(Span::styled(format::pct(e.test_acc), t.bold(Role::TestAcc)));
+        last.push(Span::styled(" test ", muted));
+        last.push(Span::styled(format::pct(e.test_acc), t.bold(Role::TestAcc)));
     }
-    if let Some((best, ep)) = run.best_test_acc() {
-        v.push(Span::styled(
-            format!("  best {} (epoch {ep})", format::pct(best)),
-            muted,
-        ));
-    }
-    if v.is_empty() {
-        v.push(Span::styled("no epoch finished yet", muted));
-    }
-    v
+    let Some((best, ep)) = run.best_test_acc() else {
+        return if last.is_empty() {
+            vec![Span::styled("no epoch finished yet", muted)]
+        } else {
+            last
+        };
+    };
+    let with = |tail: String| {
+        let mut v = last.clone();
+        v.push(Span::styled(tail, muted));
+        v
+    };
+    first_fitting(
+        vec![
+            with(format!("  best {} (epoch {ep})", format::pct(best))),
+            with(format!("  best {}", format::pct(best))),
+            last.clone(),
+        ],
+        width,
+    )
 }
 
 /// Resource lines: device memory, GPU util/temp/power, CPU and RSS; "n/a" with the reason otherwise.
@@ -606,6 +673,41 @@ fn level_style(t: &Theme, l: Level) -> Style {
     }
 }
 
+/// The latest notable event whole, wrapped into at most `rows` lines of `width` (the compact
+/// layout gives it the resources' line once the run is over, so why it ended is never cut).
+pub fn latest_event_lines(
+    t: &Theme,
+    run: &RunState,
+    width: u16,
+    rows: usize,
+) -> Vec<Line<'static>> {
+    let Some(l) = run.log.back() else {
+        return vec![latest_event_line(t, run, width)];
+    };
+    let clock = format!("{} ", format::clock(l.t));
+    let room = usize::from(width).saturating_sub(clock.chars().count());
+    let mut parts = wrap(&l.text, room);
+    if parts.len() > rows {
+        let rest = parts.split_off(rows - 1).join(" ");
+        parts.push(ellipsize(t, &rest, room, false));
+    }
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(k, part)| {
+            let lead = if k == 0 {
+                clock.clone()
+            } else {
+                " ".repeat(clock.chars().count())
+            };
+            Line::from(vec![
+                Span::styled(lead, t.fg(Role::Muted)),
+                Span::styled(part, level_style(t, l.level)),
+            ])
+        })
+        .collect()
+}
+
 /// One line for the compact layout: the failure, else the latest notable event, else the checkpoint.
 pub fn latest_event_line(t: &Theme, run: &RunState, width: u16) -> Line<'static> {
     let muted = t.fg(Role::Muted);
@@ -647,7 +749,7 @@ pub fn events(t: &Theme, run: &RunState, area: Rect, buf: &mut Buffer) {
         Some(c) => Line::from(vec![
             Span::styled("checkpoint ", t.fg(Role::Muted)),
             Span::styled(
-                ellipsize(t, &c.path, w.saturating_sub(11), true),
+                ellipsize(t, file_name(&c.path), w.saturating_sub(11), true),
                 t.fg(Role::Good),
             ),
         ]),
@@ -655,28 +757,32 @@ pub fn events(t: &Theme, run: &RunState, area: Rect, buf: &mut Buffer) {
     };
     put_line(buf, inner, row, &ck);
     row += 1;
-    if let Some(msg) = &run.failed {
-        put_line(
-            buf,
-            inner,
-            row,
-            &Line::styled(
-                ellipsize(t, &format!("failed: {msg}"), w, false),
-                t.bold(Role::Bad),
-            ),
-        );
-        row += 1;
-    }
+    // Every line whole (a failure is among them), wrapped under its time; the newest that fit.
     let room = usize::from(inner.height.saturating_sub(row));
-    let skip = run.log.len().saturating_sub(room);
-    for l in run.log.iter().skip(skip) {
-        let line = Line::from(vec![
-            Span::styled(format!("{} ", format::clock(l.t)), t.fg(Role::Muted)),
-            Span::styled(
-                ellipsize(t, &l.text, w.saturating_sub(6), false),
-                level_style(t, l.level),
-            ),
-        ]);
+    let mut log_rows: Vec<Line<'static>> = Vec::new();
+    for l in run.log.iter().rev() {
+        if log_rows.len() >= room {
+            break;
+        }
+        let parts = wrap(&l.text, w.saturating_sub(6));
+        let mut lines: Vec<Line<'static>> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(k, part)| {
+                let lead = if k == 0 {
+                    Span::styled(format!("{} ", format::clock(l.t)), t.fg(Role::Muted))
+                } else {
+                    Span::raw("      ")
+                };
+                Line::from(vec![lead, Span::styled(part, level_style(t, l.level))])
+            })
+            .collect();
+        lines.extend(log_rows);
+        log_rows = lines;
+    }
+    // The oldest rows give way first.
+    let skip = log_rows.len().saturating_sub(room);
+    for line in log_rows.into_iter().skip(skip) {
         put_line(buf, inner, row, &line);
         row += 1;
     }

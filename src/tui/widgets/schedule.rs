@@ -199,11 +199,11 @@ fn stage_spans(t: &Theme, run: &RunState, rows: &[StageRow], terse: bool) -> Vec
     }
     spans.push(Span::styled("B ", muted));
     spans.push(Span::styled(r.plan.batch.to_string(), t.bold(Role::Batch)));
-    if let Some((micro, acc)) = r.execution.filter(|e| e.1 > 1) {
-        spans.push(Span::styled(
-            format!(" ({micro}{}{acc})", t.sym.times),
-            muted,
-        ));
+    if let Some(split) = r
+        .execution
+        .and_then(|(micro, _)| format::micro_batches(r.plan.batch, micro, t.sym.times))
+    {
+        spans.push(Span::styled(format!(" ({split})"), muted));
     }
     if let Some(n) = &run.noise_last {
         let label = if terse {
@@ -223,7 +223,7 @@ fn stage_spans(t: &Theme, run: &RunState, rows: &[StageRow], terse: bool) -> Vec
     };
     spans.extend(pair(t.sym.lr, format::lr(r.plan.lr), true));
     spans.extend(pair("m", format!("{}", r.plan.momentum), false));
-    spans.extend(pair("g", format::si(r.plan.noise_scale), false));
+    spans.extend(pair("g", format::noise_scale(r.plan.noise_scale), false));
     spans.push(Span::styled(
         if terse {
             format!(" {} ", t.sym.sep)
@@ -306,14 +306,19 @@ pub fn panel_full(t: &Theme, run: &RunState, area: Rect, buf: &mut Buffer) {
     put_line(buf, inner, 0, &timeline(t, run, &rows, inner.width));
     put_line(buf, inner, 1, &ticks(t, run, &rows, inner.width));
     put_line(buf, inner, 2, &now_line(t, run, &rows, inner.width));
-    if inner.height > 4 {
+    let mut first = 3;
+    if let Some(why) = reason_line(t, run, &rows).filter(|_| inner.height > 5) {
+        put_line(buf, inner, first, &why);
+        first += 1;
+    }
+    if inner.height > first + 1 {
         table(
             t,
             run,
             &rows,
             Rect {
-                y: inner.y + 3,
-                height: inner.height - 3,
+                y: inner.y + first,
+                height: inner.height - first,
                 ..inner
             },
             buf,
@@ -321,19 +326,27 @@ pub fn panel_full(t: &Theme, run: &RunState, area: Rect, buf: &mut Buffer) {
     }
 }
 
+/// Why the current stage is what it is, when its schedule's rule does not say (B capped, or
+/// the adaptive schedule's reason), while the run goes on.
+pub fn reason_line(t: &Theme, run: &RunState, rows: &[StageRow]) -> Option<Line<'static>> {
+    let current = &rows[run.current_stage(rows)?];
+    let why = current
+        .plan
+        .reason
+        .as_ref()
+        .filter(|_| run.finished.is_none())?;
+    Some(Line::from(vec![
+        Span::styled("why ", t.fg(Role::Muted)),
+        Span::styled(why.clone(), t.fg(Role::Fg)),
+    ]))
+}
+
 fn table(t: &Theme, run: &RunState, rows: &[StageRow], area: Rect, buf: &mut Buffer) {
     let current = run.current_stage(rows);
     let n = run.train_size();
     let header = format!(
-        " {:>2}  {:>7}  {:>6}  {:>11}  {:>7}  {:>5}  {:>8}  {:>17}",
-        "#",
-        "epochs",
-        "B",
-        "micro×acc".replace('×', t.sym.times),
-        t.sym.lr,
-        "m",
-        "g",
-        "updates done/plan"
+        " {:>2}  {:>7}  {:>6}  {:>13}  {:>7}  {:>5}  {:>8}  {:>17}",
+        "#", "epochs", "B", "micro-batches", t.sym.lr, "m", "g", "updates done/plan"
     );
     put_line(buf, area, 0, &Line::styled(header, t.fg(Role::Muted)));
     let room = usize::from(area.height.saturating_sub(1));
@@ -347,18 +360,18 @@ fn table(t: &Theme, run: &RunState, rows: &[StageRow], area: Rect, buf: &mut Buf
             (Some(a), None) => Some(run.update().saturating_sub(a)),
             _ => None,
         };
-        let exec = r
-            .execution
-            .map_or("".into(), |(m, a)| format!("{m}{}{a}", t.sym.times));
+        let exec = r.execution.map_or(String::new(), |(m, _)| {
+            format::micro_batches(r.plan.batch, m, t.sym.times).unwrap_or_else(|| "1".into())
+        });
         let text = format!(
-            " {:>2}  {:>7}  {:>6}  {:>11}  {:>7}  {:>5}  {:>8}  {:>17}",
+            " {:>2}  {:>7}  {:>6}  {:>13}  {:>7}  {:>5}  {:>8}  {:>17}",
             i + 1,
             format!("{}-{}", r.plan.start_epoch + 1, r.plan.end_epoch),
             r.plan.batch,
             exec,
             format::lr(r.plan.lr),
             r.plan.momentum,
-            format::si(r.plan.noise_scale),
+            format::noise_scale(r.plan.noise_scale),
             format!(
                 "{}/{}",
                 done.map_or("-".into(), format::count),

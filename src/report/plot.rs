@@ -344,7 +344,10 @@ pub fn plot_tensorboard(
             .map(|(r, _)| format!("{} tag", r.label()))
             .collect::<Vec<_>>()
             .join(" or ");
-        return Err(PlotError::NoData { what });
+        return Err(PlotError::NoData {
+            what,
+            hint: "see docs/tensorboard.md for the tag names each role matches".into(),
+        });
     }
     render(&panels, 1, panels.len(), out, png, opts.title.as_deref())
 }

@@ -116,7 +116,7 @@ fn replay_no_tui_prints_the_train_lines() {
         .map(|l| l + "\n")
         .collect();
     assert_eq!(text(&out.stdout), want);
-    assert!(want.contains("epoch 12/12  B 3200 (13×247)  lr 0.1  updates 270"));
+    assert!(want.contains("epoch 12/12  B 3200 (12×247+236)  lr 0.1  updates 270"));
 }
 
 #[test]

@@ -594,8 +594,8 @@ mod tests {
         mid.meta.progress.epoch_count = 64;
         let mid = save(dir.path(), &mid, 0).unwrap();
         assert!(mid.ends_with("0004-000000050.safetensors"), "{mid:?}");
-        // An older build named that one `0003-000000050`; a later checkpoint of the new rule
-        // with a smaller epoch number cannot exist, but order never relies on the epoch part.
+        // Older builds named a mid-epoch checkpoint by the epochs done (`0003-…` in epoch 4):
+        // after a resume both rules meet in one directory, and the update decides the order.
         fs::copy(&mid, dir.path().join("0003-000000052.safetensors")).unwrap();
         fs::copy(
             mid.with_extension("json"),

@@ -13,7 +13,7 @@ use plotters::prelude::*;
 
 use crate::events::{Event, Record};
 use crate::format::si;
-use crate::series::Point as SeriesPoint;
+use crate::series::{value_changes, Point as SeriesPoint};
 use crate::tboard::tags::{phase as phase_of, Phase};
 use crate::tboard::{Role, Run, TagTable};
 
@@ -391,11 +391,8 @@ fn tag_panel(
         for (tag, series) in run.scalars().iter() {
             let tag_phase = phase_of(tag);
             if table.role(tag) == Some(Role::BatchSize) {
-                let changes = series
-                    .points()
-                    .windows(2)
-                    .filter(|w| w[1].value != w[0].value);
-                marks.extend(changes.map(|w| (PALETTE[i % PALETTE.len()], xv(&w[1]))));
+                let changes = value_changes(series.points());
+                marks.extend(changes.map(|p| (PALETTE[i % PALETTE.len()], xv(p))));
             }
             let phase_fits = match phase {
                 None => true,

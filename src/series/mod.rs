@@ -108,6 +108,15 @@ impl Series {
     }
 }
 
+/// The points whose value differs from the point before (the first point excluded): where a
+/// batch-size or learning-rate tag starts a new stage of the schedule.
+pub fn value_changes(points: &[Point]) -> impl Iterator<Item = &Point> {
+    points
+        .windows(2)
+        .filter(|w| w[1].value != w[0].value)
+        .map(|w| &w[1])
+}
+
 fn finite_range(points: &[Point]) -> Option<(f64, f64)> {
     points
         .iter()
@@ -253,6 +262,17 @@ mod tests {
         assert!(s.version() > v);
         assert_eq!(s.min_max(), Some((1.0, 1.0)));
         assert_eq!(s.truncate_from(5), 0);
+    }
+
+    #[test]
+    fn changes_are_where_the_value_steps() {
+        let pts: Vec<Point> = [128.0, 128.0, 640.0, 640.0, 3200.0]
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| pt(i as i64 * 10, v))
+            .collect();
+        let at: Vec<i64> = value_changes(&pts).map(|p| p.step).collect();
+        assert_eq!(at, vec![20, 40]);
     }
 
     #[test]

@@ -304,6 +304,12 @@ mod tests {
     }
 
     #[test]
+    fn a_logdir_can_be_polled_on_another_thread() {
+        fn sendable<T: Send + 'static>() {}
+        sendable::<Logdir>();
+    }
+
+    #[test]
     fn new_runs_and_files_appear_on_the_next_poll() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("events.out.tfevents.1.h"), tfrecord(b"")).unwrap();

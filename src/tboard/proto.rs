@@ -257,7 +257,7 @@ pub mod hparams_plugin_data {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SessionStartInfo {
     /// `map<string, google.protobuf.Value>`, read as its wire form (repeated key/value
-    /// entries) so the writer's order is kept.
+    /// entries) so the order in the file is kept.
     #[prost(message, repeated, tag = "1")]
     pub hparams: Vec<HParamEntry>,
     /// Group the session belongs to.

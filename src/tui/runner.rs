@@ -472,7 +472,9 @@ mod tests {
 
     impl Write for Dying {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let n = self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let n = self
+                .writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if n < self.ok {
                 Ok(buf.len())
             } else {
@@ -508,7 +510,10 @@ mod tests {
         // The clear and the first frame, then the failing frame (its cells, then its cursor
         // flush): nothing after it, though the trainer took a while to stop.
         let tried = writes.load(std::sync::atomic::Ordering::SeqCst);
-        assert!(tried <= 4, "{tried} writes: the dead terminal was written to again");
+        assert!(
+            tried <= 4,
+            "{tried} writes: the dead terminal was written to again"
+        );
     }
 
     #[test]

@@ -259,7 +259,7 @@ impl Key {
     }
 }
 
-/// True for the key that always means "checkpoint and quit now" (Ctrl-C); it cannot be rebound.
+/// True for Ctrl-C, which always asks to stop (twice: checkpoint and stop); it cannot be rebound.
 pub fn is_interrupt(e: &KeyEvent) -> bool {
     e.kind != KeyEventKind::Release
         && e.modifiers.contains(KeyModifiers::CONTROL)

@@ -93,7 +93,7 @@ pub(crate) fn run_terminal(
     let guard = TerminalGuard::enter()?;
     let mut terminal =
         Terminal::new(CrosstermBackend::new(frame_buffer(stdout()))).map_err(TuiError::Terminal)?;
-    terminal.clear().map_err(TuiError::Terminal)?;
+    clear(&mut terminal)?;
     let result = on_ui_thread(|| {
         let input = InputReader::spawn().map_err(TuiError::Terminal)?;
         event_loop(
@@ -104,16 +104,7 @@ pub(crate) fn run_terminal(
             shutdown,
         )
     });
-    let gone = match &result {
-        Ok(exit) => *exit == UiExit::TerminalLost,
-        Err(TuiError::Terminal(e)) => is_terminal_gone(e),
-        Err(_) => false,
-    };
-    if gone {
-        // Nothing more is written to a terminal that is gone, not even the restoring sequences:
-        // ratatui's drop would show the cursor and, failing, `eprintln!` to that same dead
-        // terminal, which panics.
-        std::mem::forget(terminal);
+    if leave(terminal, &result) {
         guard.forget_gone_terminal();
     }
     drop(guard);
@@ -139,8 +130,34 @@ pub(crate) fn run_writer<W: Write + Send>(
         },
     )
     .map_err(TuiError::Terminal)?;
-    terminal.clear().map_err(TuiError::Terminal)?;
-    on_ui_thread(|| event_loop(&mut terminal, &mut app, channels, never(), shutdown))
+    clear(&mut terminal)?;
+    let result = on_ui_thread(|| event_loop(&mut terminal, &mut app, channels, never(), shutdown));
+    leave(terminal, &result);
+    result
+}
+
+/// Drops the terminal after the loop; true when it is gone. Nothing more is written to a
+/// terminal that is gone, not even what is left in the frame buffer: ratatui's drop would show
+/// the cursor and, failing, `eprintln!` to what may be that same dead terminal, which panics.
+fn leave<B: Backend>(terminal: Terminal<B>, result: &Result<UiExit, TuiError>) -> bool {
+    let gone = match result {
+        Ok(exit) => *exit == UiExit::TerminalLost,
+        Err(TuiError::Terminal(e)) => is_terminal_gone(e),
+        Err(_) => false,
+    };
+    if gone {
+        std::mem::forget(terminal);
+    }
+    gone
+}
+
+/// Clears the screen before the first frame; a terminal already gone is left to the loop, whose
+/// first frame then fails and stops a live run as a lost terminal must.
+fn clear<B: Backend>(terminal: &mut Terminal<B>) -> Result<(), TuiError> {
+    match terminal.clear() {
+        Err(e) if !is_terminal_gone(&e) => Err(TuiError::Terminal(e)),
+        _ => Ok(()),
+    }
 }
 
 /// Collects a frame's escape sequences into one write. Unbuffered (a pseudo-terminal handed in as
@@ -419,6 +436,100 @@ mod tests {
             handle.join().unwrap(),
             vec![Control::Stop { checkpoint: true }]
         );
+    }
+
+    #[test]
+    fn a_lost_terminal_stops_the_trainer_with_a_checkpoint_then_leaves_as_lost() {
+        let (mut app, ch, handle) = live_setup();
+        let (itx, irx) = crossbeam_channel::unbounded();
+        itx.send(Input::Lost(std::io::Error::from_raw_os_error(libc::EIO)))
+            .unwrap();
+        let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        let exit = event_loop(&mut term, &mut app, ch, irx, never()).unwrap();
+        assert_eq!(exit, UiExit::TerminalLost);
+        assert_eq!(
+            handle.join().unwrap(),
+            vec![Control::Stop { checkpoint: true }]
+        );
+        // The reader's end (its sender dropped) means the same as a reported loss.
+        let (mut app, ch, handle) = live_setup();
+        let (itx, irx) = crossbeam_channel::unbounded::<Input>();
+        drop(itx);
+        let exit = event_loop(&mut term, &mut app, ch, irx, never()).unwrap();
+        assert_eq!(exit, UiExit::TerminalLost);
+        assert_eq!(
+            handle.join().unwrap(),
+            vec![Control::Stop { checkpoint: true }]
+        );
+    }
+
+    /// A terminal that fails every write with EIO after `ok` writes, counting the attempts.
+    #[derive(Clone)]
+    struct Dying {
+        ok: usize,
+        writes: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Write for Dying {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = self
+                .writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n < self.ok {
+                Ok(buf.len())
+            } else {
+                Err(std::io::Error::from_raw_os_error(libc::EIO))
+            }
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_terminal_failing_to_draw_is_never_drawn_to_again_and_the_run_stops() {
+        let (etx, erx) = crossbeam_channel::unbounded();
+        let (ctx, crx) = crossbeam_channel::unbounded();
+        let handle = trainer(etx, crx);
+        let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let out = Dying {
+            ok: 2,
+            writes: writes.clone(),
+        };
+        let theme = Theme::builtin("dark", ColorMode::None).unwrap();
+        let feed = Feed::Live {
+            events: erx,
+            control: ctx,
+        };
+        let exit = run_writer(feed, theme, "dying".into(), out, (100, 30), never()).unwrap();
+        assert_eq!(exit, UiExit::TerminalLost);
+        assert_eq!(
+            handle.join().unwrap(),
+            vec![Control::Stop { checkpoint: true }]
+        );
+        // The clear and the first frame, then the failing frame (its cells, then its cursor
+        // flush): nothing after it, though the trainer took a while to stop.
+        let tried = writes.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            tried <= 4,
+            "{tried} writes: the dead terminal was written to again"
+        );
+    }
+
+    #[test]
+    fn views_without_a_trainer_leave_at_once_when_the_terminal_is_lost() {
+        let theme = Theme::builtin("dark", ColorMode::None).unwrap();
+        let feed = Feed::Replay {
+            records: fixture::demo_records(),
+            speed: Some(1.0),
+        };
+        let (mut app, ch) = prepare(feed, "replay".into(), theme, KeyMap::default());
+        let (itx, irx) = crossbeam_channel::unbounded();
+        itx.send(Input::Lost(std::io::Error::from_raw_os_error(libc::ENXIO)))
+            .unwrap();
+        let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let exit = event_loop(&mut term, &mut app, ch, irx, never()).unwrap();
+        assert_eq!(exit, UiExit::TerminalLost);
     }
 
     /// A terminal stand-in that keeps what is written.

@@ -68,7 +68,7 @@ pub fn help(t: &Theme, keys: &KeyMap, controls: Controls, area: Rect, buf: &mut 
         lines.push(Line::from(vec![
             Span::styled(format!(" {:<key_w$}", "ctrl-c"), t.bold(Role::Accent)),
             Span::styled(
-                "checkpoint and quit now (twice: quit at once)",
+                "stop? (again: checkpoint and stop, exit 130)",
                 t.fg(Role::Fg),
             ),
         ]));

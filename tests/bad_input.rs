@@ -292,3 +292,69 @@ fn a_subset_larger_than_the_data_set_is_refused_before_a_run_exists() {
         "no run directory"
     );
 }
+
+#[test]
+fn a_resume_refuses_options_it_cannot_apply() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_batchramp"))
+        .args(["train", "--no-tui", "--data", "synthetic"])
+        .args([
+            "--set",
+            "schedule.epochs=1",
+            "--set",
+            "data.synthetic_train=64",
+        ])
+        .args([
+            "--set",
+            "data.synthetic_test=32",
+            "--set",
+            "schedule.batch=32",
+        ])
+        .arg("--out")
+        .arg(tmp.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = fs::read_dir(tmp.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let before = fs::read(run.join("events.jsonl")).unwrap();
+    let run_s = run.to_str().unwrap();
+    let elsewhere = tmp.path().join("elsewhere");
+    assert_bad_input(
+        &batchramp(&[
+            "train",
+            "--no-tui",
+            "--resume",
+            run_s,
+            "--out",
+            elsewhere.to_str().unwrap(),
+        ]),
+        &[
+            "--out",
+            "a resumed run stays in its own directory",
+            "drop --out",
+        ],
+    );
+    assert!(!elsewhere.exists());
+    let other_data = tmp.path().to_str().unwrap();
+    assert_bad_input(
+        &batchramp(&["train", "--no-tui", "--resume", run_s, "--data", other_data]),
+        &["--data", "keeps the data it was started on (synthetic)"],
+    );
+    // The same data again is no change, so the finished run just says it is finished.
+    let same = batchramp(&[
+        "train",
+        "--no-tui",
+        "--resume",
+        run_s,
+        "--data",
+        "synthetic",
+    ]);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same.stderr));
+    assert_eq!(fs::read(run.join("events.jsonl")).unwrap(), before);
+}

@@ -32,9 +32,9 @@ pub struct Args {
     /// Device: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Parent directory of run directories.
-    #[arg(long, value_name = "DIR", default_value = "runs")]
-    pub out: PathBuf,
+    /// Parent directory of run directories [default: runs].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Print one plain line per epoch and stage instead of the live UI.
     #[arg(long)]
     pub no_tui: bool,
@@ -71,6 +71,14 @@ fn stop_cause(code: i32) {
 pub fn run(args: Args) -> anyhow::Result<i32> {
     // Everything that can be checked is, before a run directory exists.
     super::check_theme(args.theme.as_deref())?;
+    if let (Some(run), Some(out)) = (&args.resume, &args.out) {
+        return Err(BadInput(format!(
+            "--out {}: a resumed run stays in its own directory ({}); drop --out",
+            out.display(),
+            run.display()
+        ))
+        .into());
+    }
     let faults = faults_from_env()?;
     let detached = detach::is_child();
     if args.detach && !detached {
@@ -86,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         overrides: args.set.clone(),
         data: args.data.clone(),
         device: args.device.clone(),
-        out: args.out.clone(),
+        out: args.out.clone().unwrap_or_else(|| PathBuf::from("runs")),
         interactive,
         faults,
         ..RunRequest::new()

@@ -114,6 +114,9 @@ pub enum SessionError {
     /// The workers of a data-parallel run were not started alike.
     #[error("{0}")]
     Disagree(String),
+    /// An option that a resumed run cannot apply (it keeps its data and its directory).
+    #[error("{0}")]
+    CannotApplyOnResume(String),
     /// The run to resume has finished: nothing was started and nothing written.
     #[error("{}: the run finished already ({}, {}, test accuracy {}); nothing to resume (look at it with `batchramp replay {}`)",
         .run_dir.display(),
@@ -137,7 +140,8 @@ impl SessionError {
             SessionError::Config(_)
             | SessionError::Device(_)
             | SessionError::Log(_)
-            | SessionError::NotInRunDir(_) => true,
+            | SessionError::NotInRunDir(_)
+            | SessionError::CannotApplyOnResume(_) => true,
             SessionError::Data(e) => !matches!(e, DataError::Download { .. }),
             SessionError::Checkpoint(e) => matches!(e, CheckpointError::Invalid { .. }),
             SessionError::Train(e) => matches!(
@@ -293,6 +297,9 @@ impl Session {
 fn start_in(req: RunRequest, comm: &mut dyn Collective) -> Result<Prepared, SessionError> {
     let rank = comm.rank();
     let resume = load_resume(&req, comm)?;
+    if let (Some(ck), Some(given)) = (&resume, &req.data) {
+        refuse_other_data(ck, given)?;
+    }
     if let (0, Some(ck)) = (rank, &resume) {
         refuse_finished(ck)?;
     }
@@ -302,7 +309,7 @@ fn start_in(req: RunRequest, comm: &mut dyn Collective) -> Result<Prepared, Sess
     } = resolve_config(&req, resume.as_ref())?;
     crate::device::set_cpu_threads(cfg.hardware.threads);
 
-    // A resumed run reads the data it was started on unless told otherwise.
+    // A resumed run reads the data it was started on, or where it now is when it moved.
     let data_arg = req.data.clone().or_else(|| {
         resume
             .as_ref()
@@ -432,6 +439,27 @@ fn stream_history(records: Vec<Record>) -> Vec<Record> {
             !old_sample
         })
         .collect()
+}
+
+/// `--data` on a resume may only say where the run's own data now is: while the recorded data
+/// is still there, another source would silently train the rest of the run on other images.
+fn refuse_other_data(ck: &Checkpoint, given: &str) -> Result<(), SessionError> {
+    let recorded = ck.state.meta.data.as_str();
+    let same = |a: &str, b: &str| {
+        a == b
+            || matches!(
+                (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+                (Ok(x), Ok(y)) if x == y
+            )
+    };
+    let still_there = recorded == "synthetic" || Path::new(recorded).exists();
+    if recorded.is_empty() || !still_there || same(given, recorded) {
+        return Ok(());
+    }
+    Err(SessionError::CannotApplyOnResume(format!(
+        "--data {given}: a resumed run keeps the data it was started on ({recorded}); drop --data \
+         (it is only for pointing at that data after it moved)"
+    )))
 }
 
 /// The checkpoint to resume from: rank 0 reads its files and sends them to the other workers,

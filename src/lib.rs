@@ -1,7 +1,8 @@
 //! batchramp: train CIFAR classifiers by growing the batch size instead of decaying the learning rate.
 //!
-//! The folder tree follows the data flow: `data` → `train` (the schedule, the optimizer, the
-//! loop; with `model` and its `ops`) → `events` → `runlog`, `report` and `tui`. `tboard` reads
+//! The folder tree follows the data flow: `data` → `train` (the loop, one update, the
+//! optimizers, checkpoints; with `model` and its `ops`, the plan of B, ε and m from `schedule`
+//! and the transport between workers from `parallel`) → `events` → `runlog`, `report` and `tui`. `tboard` reads
 //! TensorBoard logdirs into `series`, the named-series store. `cli` holds one file per
 //! subcommand; `config`, `device` and `error` serve them all.
 
@@ -14,8 +15,10 @@ pub mod events;
 pub mod format;
 pub mod model;
 pub mod ops;
+pub mod parallel;
 pub mod report;
 pub mod runlog;
+pub mod schedule;
 pub mod series;
 pub mod tboard;
 pub mod train;

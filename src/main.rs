@@ -82,7 +82,7 @@ fn prints_only(command: &Command) -> bool {
         Command::Plot(_) | Command::Export(_) | Command::Plan(_) | Command::Data(_) => true,
         // Under a launcher the MPI library owns the process's signals.
         Command::Bench(_) => {
-            batchramp::train::collective::Launch::from_env().is_none_or(|l| l.world <= 1)
+            batchramp::parallel::collective::Launch::from_env().is_none_or(|l| l.world <= 1)
         }
         Command::Train(_) | Command::Replay(_) | Command::Watch(_) | Command::Compare(_) => false,
     }

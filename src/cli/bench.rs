@@ -17,11 +17,12 @@ use crate::config::{Arch, ModelConfig, OptimConfig, RunConfig};
 use crate::error::Silent;
 use crate::model::{ParamStore, ResNet};
 use crate::ops::Kernels;
-use crate::train::collective::{self, Collective};
+use crate::parallel::collective::{self, Collective};
+use crate::parallel::share::Share;
 use crate::train::micro::MicroBatching;
 use crate::train::optim::Optimizer;
 use crate::train::parallel::{self, Combined, Contribution};
-use crate::train::step::{batch_gradient, local_gradient, Share};
+use crate::train::step::{batch_gradient, local_gradient};
 
 /// Arguments of `batchramp bench`.
 #[derive(clap::Args, Debug, Clone)]

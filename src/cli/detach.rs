@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use anyhow::Context;
 
 use crate::error::BadInput;
-use crate::train::collective::Launch;
+use crate::parallel::collective::Launch;
 
 /// Set in the child's environment: it is the detached run, not the process that starts one.
 pub const CHILD_ENV: &str = "BATCHRAMP_DETACHED_CHILD";

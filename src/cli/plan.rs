@@ -1,5 +1,5 @@
 //! `batchramp plan`: projects a config's schedule, and its decay-LR equivalent, onto a cluster
-//! of workers (`train::plan`), from the time one micro-batch takes on this machine (measured
+//! of workers (`parallel::planner`), from the time one micro-batch takes on this machine (measured
 //! here, or read from `batchramp bench --json`) and a link's bandwidth and latency; with
 //! `--from-run`, sets a data-parallel run's measured all-reduces beside the model's.
 
@@ -10,10 +10,10 @@ use crate::config::{RunConfig, ScheduleKind};
 use crate::events::{Event, ParallelStep, ParallelTotals};
 use crate::format::{count, duration};
 use crate::model::{ParamStore, ResNet};
+use crate::parallel::planner::{project, Cluster, Projection};
+use crate::schedule::Schedule;
 use crate::train::micro::MicroBatching;
 use crate::train::optim::Optimizer;
-use crate::train::plan::{project, Cluster, Projection};
-use crate::train::schedule::Schedule;
 use crate::train::step::batch_gradient;
 use crate::BadInput;
 

@@ -13,7 +13,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::error::{BadInput, Silent};
 use crate::events::{Control, Record};
-use crate::train::collective::{host_name, Launch};
+use crate::parallel::collective::{host_name, Launch};
+use crate::parallel::handshake::HandshakeError;
 use crate::train::session::{Interrupter, RunRequest, Session, SessionError};
 use crate::train::{Faults, Outcome};
 use crate::tui::UiExit;
@@ -227,7 +228,7 @@ fn in_the_job(e: SessionError) -> anyhow::Error {
     };
     let repeated = match &e {
         SessionError::Join(j) => !j.speaks(),
-        SessionError::Disagree(_) => launch.rank != 0,
+        SessionError::Handshake(HandshakeError::Disagree(_)) => launch.rank != 0,
         _ => false,
     };
     if repeated {

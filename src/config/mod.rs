@@ -12,10 +12,12 @@ use crate::ops::Kernels;
 /// `batchramp train` behaves the same from any directory.
 pub const DEFAULT_PRESET: &str = include_str!("../../configs/default.toml");
 
+mod differences;
 mod load;
 mod upgrade;
 mod validate;
 
+pub use differences::differences;
 pub use load::Loaded;
 
 /// Errors in a config file or override; always name the key, and the file and line or the

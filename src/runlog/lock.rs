@@ -66,7 +66,7 @@ impl Holder {
         let pid = std::process::id();
         Holder {
             pid,
-            host: crate::train::collective::host_name(),
+            host: crate::parallel::collective::host_name(),
             start: start_time(pid),
         }
     }
@@ -102,7 +102,7 @@ impl Holder {
     }
 
     fn liveness(&self) -> Liveness {
-        if self.host != crate::train::collective::host_name() {
+        if self.host != crate::parallel::collective::host_name() {
             return Liveness::Elsewhere;
         }
         let Ok(pid) = libc::pid_t::try_from(self.pid) else {
@@ -305,7 +305,10 @@ mod tests {
         let pid = dead_pid();
         drop(write_lock_line(
             dir.path(),
-            &format!("pid={pid} host={}\n", crate::train::collective::host_name()),
+            &format!(
+                "pid={pid} host={}\n",
+                crate::parallel::collective::host_name()
+            ),
         ));
         let lock = acquire(dir.path()).unwrap();
         let note = lock.took_over().unwrap();
@@ -315,7 +318,7 @@ mod tests {
 
     #[test]
     fn a_held_lock_of_a_dead_holder_is_replaced_but_a_live_or_remote_one_is_not() {
-        let host = crate::train::collective::host_name();
+        let host = crate::parallel::collective::host_name();
         // Held (by a second open file description of this process) but naming a dead pid.
         let dir = tempfile::tempdir().unwrap();
         let pid = dead_pid();

@@ -107,7 +107,7 @@ impl SampleRun {
                 batch,
                 lr,
                 momentum: self.momentum,
-                noise_scale: crate::train::schedule::noise_scale(
+                noise_scale: crate::schedule::noise_scale(
                     lr,
                     self.train_size,
                     batch,

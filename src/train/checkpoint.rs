@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::RunConfig;
 use crate::data::loader::LoaderCursor;
 use crate::events::StagePlan;
+use crate::schedule::AdaptiveState;
 use crate::train::noise::NoiseScale;
 use crate::train::optim::OptimState;
 use crate::train::progress::Progress;
-use crate::train::schedule::AdaptiveState;
 
 /// Version of the checkpoint layout; bumped when old checkpoints can no longer be read.
 pub const CHECKPOINT_FORMAT: u32 = 1;
@@ -465,48 +465,6 @@ pub fn decode(files: &CheckpointFiles) -> Result<Checkpoint, CheckpointError> {
     })
 }
 
-/// Config keys that may differ between a checkpoint and a resumed run (they change how, not what,
-/// is computed).
-const FREE_KEYS: &[&str] = &["hardware.", "checkpoint."];
-
-/// Dotted keys whose values differ between two configs, ignoring keys a resume may change.
-pub fn config_differences(a: &RunConfig, b: &RunConfig) -> Vec<String> {
-    fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
-        match v {
-            toml::Value::Table(t) => {
-                for (k, v) in t {
-                    let key = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    flatten(&key, v, out);
-                }
-            }
-            other => out.push((prefix.to_string(), other.to_string())),
-        }
-    }
-    let to_pairs = |c: &RunConfig| {
-        let mut out = Vec::new();
-        if let Ok(v) = toml::Value::try_from(c) {
-            flatten("", &v, &mut out);
-        }
-        out
-    };
-    let (pa, pb) = (to_pairs(a), to_pairs(b));
-    let mb: HashMap<_, _> = pb.into_iter().collect();
-    pa.into_iter()
-        .filter(|(k, _)| !FREE_KEYS.iter().any(|f| k.starts_with(f)))
-        .filter(|(k, v)| mb.get(k) != Some(v))
-        .map(|(k, v)| {
-            format!(
-                "{k} ({v} vs {})",
-                mb.get(&k).cloned().unwrap_or_else(|| "unset".into())
-            )
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -738,16 +696,5 @@ mod tests {
             assert_eq!(r.as_str(), name);
             assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{name}\""));
         }
-    }
-
-    #[test]
-    fn config_differences_name_keys() {
-        let a = RunConfig::default();
-        let mut b = a.clone();
-        b.schedule.batch = 64;
-        b.hardware.max_micro_batch = 32;
-        let d = config_differences(&a, &b);
-        assert_eq!(d.len(), 1, "{d:?}");
-        assert!(d[0].starts_with("schedule.batch"), "{d:?}");
     }
 }

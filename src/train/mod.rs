@@ -1,18 +1,16 @@
-//! Training: starting a run (`session`), the loop on its own thread (`trainer`), the plan of
-//! batch sizes and learning rates (`schedule`), the optimizers (`optim`), micro-batched updates
-//! (`micro`, `step`), the noise-scale estimate, checkpoints and the event sink. Must never touch
-//! the terminal.
+//! Training: starting a run (`session`: the run directory, the log, the threads, a resume), the
+//! loop on its own thread (`trainer`: stages, batches, evaluation, control, checkpoints,
+//! events), one update (`step`: micro-batched forward/backward; `micro`: how a batch is cut;
+//! `parallel`: combining the workers' shares), the optimizers (`optim`), the noise-scale meter
+//! (`noise`), checkpoints and the event sink. The plan of B, ε and m is `crate::schedule`'s;
+//! the transport between workers is `crate::parallel`'s. Must never touch the terminal.
 
 pub mod checkpoint;
-pub mod collective;
-pub mod handshake;
 pub mod micro;
 pub mod noise;
 pub mod optim;
 pub mod parallel;
-pub mod plan;
 pub mod progress;
-pub mod schedule;
 pub mod session;
 pub mod sink;
 pub mod step;

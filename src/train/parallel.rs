@@ -11,9 +11,10 @@ use std::time::Instant;
 use candle_core::{Tensor, Var};
 
 use crate::model::{PassStats, ResNet};
-use crate::train::collective::{Collective, CollectiveError};
+use crate::parallel::collective::{Collective, CollectiveError};
+use crate::parallel::share::Share;
 use crate::train::micro::MicroBatching;
-use crate::train::step::{norms, squared_norm, zeros_like, BatchGradient, LocalGradient, Share};
+use crate::train::step::{norms, squared_norm, zeros_like, BatchGradient, LocalGradient};
 
 /// What this worker brings to an update's combination.
 pub enum Contribution {

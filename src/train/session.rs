@@ -14,10 +14,10 @@ use crate::config::{ConfigError, Loaded, RunConfig};
 use crate::data::{self, DataError, DataSource, SyntheticSpec};
 use crate::device::DeviceError;
 use crate::events::{Control, Event, MessageEvent, PauseEvent, Record, RunStarted, Worker};
+use crate::parallel::collective::{self, Collective, CollectiveError, JoinError};
+use crate::parallel::handshake::{self, HandshakeError};
 use crate::runlog::{LogWriter, RunLogError};
 use crate::train::checkpoint::{self, Checkpoint, CheckpointError};
-use crate::train::collective::{self, Collective, CollectiveError, JoinError};
-use crate::train::handshake;
 use crate::train::{EventSink, Faults, Outcome, TrainError, TrainSetup, Trainer};
 
 /// What to start.
@@ -111,9 +111,9 @@ pub enum SessionError {
     /// This process cannot join the world its launcher started it in.
     #[error(transparent)]
     Join(#[from] JoinError),
-    /// The workers of a data-parallel run were not started alike.
-    #[error("{0}")]
-    Disagree(String),
+    /// The workers of a data-parallel run could not agree to start.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
     /// An option that a resumed run cannot apply (it keeps its data and its directory).
     #[error("{0}")]
     CannotApplyOnResume(String),
@@ -149,9 +149,8 @@ impl SessionError {
                 TrainError::Mismatch { .. }
                     | TrainError::Checkpoint(CheckpointError::Invalid { .. })
             ),
-            SessionError::Join(JoinError::NotBuiltWithMpi { .. }) | SessionError::Disagree(_) => {
-                true
-            }
+            SessionError::Handshake(e) => e.is_bad_input(),
+            SessionError::Join(JoinError::NotBuiltWithMpi { .. }) => true,
             SessionError::RunDir { .. }
             | SessionError::Thread(_)
             | SessionError::Join(_)
@@ -478,15 +477,20 @@ fn load_resume(
         let files = checkpoint::read_files(path)?;
         // Refuse a bad checkpoint before sending it anywhere.
         checkpoint::decode(&files)?;
-        serde_json::to_vec(&files).map_err(|e| SessionError::Thread(e.to_string()))?
+        serde_json::to_vec(&files).map_err(|source| HandshakeError::Damaged {
+            what: "the checkpoint to resume from",
+            source,
+        })?
     } else {
         Vec::new()
     };
     comm.broadcast_bytes(&mut bytes)
         .map_err(collective_failed)?;
-    let files: checkpoint::CheckpointFiles = serde_json::from_slice(&bytes).map_err(|e| {
-        SessionError::Thread(format!("the checkpoint from rank 0 arrived damaged: {e}"))
-    })?;
+    let files: checkpoint::CheckpointFiles =
+        serde_json::from_slice(&bytes).map_err(|source| HandshakeError::Damaged {
+            what: "the checkpoint from rank 0",
+            source,
+        })?;
     Ok(Some(checkpoint::decode(&files)?))
 }
 
@@ -579,9 +583,10 @@ impl Prepared {
             }),
         };
         if world > 1 {
-            if let Err(e) = handshake::same_parameters(&mut trainer) {
+            let checksum = trainer.param_checksum()?;
+            if let Err(e) = handshake::same_parameters(trainer.collective(), checksum) {
                 trainer.collective().abandon();
-                return Err(e);
+                return Err(e.into());
             }
         }
         // The first record must precede the sampler's first sample.

@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Result, Tensor, Var, D};
 
 use crate::model::{PassStats, ResNet};
 use crate::ops::slices;
+use crate::parallel::share::Share;
 use crate::train::micro::MicroBatching;
 
 /// Squared gradient norms gathered for the noise-scale estimate.
@@ -35,33 +36,6 @@ pub struct BatchGradient {
     pub grad_sq: f64,
     /// Batch-norm statistics of every micro-batch, in order, to fold when the update is applied.
     pub bn: Vec<PassStats>,
-}
-
-/// Which of an update's micro-batches one worker computes: worker `rank` of `world` takes the
-/// `rank`-th of `world` contiguous, near-equal blocks. The micro-batches themselves do not
-/// depend on the world size, so neither do their gradients, norms or batch statistics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Share {
-    /// This worker.
-    pub rank: usize,
-    /// Workers in all.
-    pub world: usize,
-}
-
-impl Share {
-    /// One worker computing everything.
-    pub const ALL: Share = Share { rank: 0, world: 1 };
-
-    /// The micro-batch indices this worker computes, of `parts`.
-    pub fn range(&self, parts: usize) -> std::ops::Range<usize> {
-        let world = self.world.max(1);
-        self.rank * parts / world..(self.rank + 1) * parts / world
-    }
-
-    /// Workers with at least one of `parts` micro-batches to compute.
-    pub fn busy(world: usize, parts: usize) -> usize {
-        world.max(1).min(parts)
-    }
 }
 
 /// What one worker computed of an update: its micro-batches' gradients summed (each already

@@ -19,20 +19,21 @@ use crate::events::{
     ParallelStep, PauseEvent, StageEvent, StepEvent, Summary,
 };
 use crate::model::{ParamStore, ResNet};
+use crate::parallel::collective::{Collective, CollectiveError};
+use crate::parallel::share::Share;
+use crate::schedule::Schedule;
 use crate::train::checkpoint::{
     self, Checkpoint, CheckpointMeta, CheckpointReason, Checkpoints, TrainState, Written,
     CHECKPOINT_FORMAT,
 };
-use crate::train::collective::{Collective, CollectiveError};
 use crate::train::micro::MicroBatching;
 use crate::train::noise::NoiseMeter;
 use crate::train::optim::Optimizer;
 use crate::train::parallel::{self, Combined, Contribution};
 use crate::train::progress::Progress;
-use crate::train::schedule::Schedule;
 use crate::train::sink::EventSink;
 use crate::train::step::{
-    evaluate, local_gradient, whole_batch, BatchGradient, EvalSums, LocalGradient, Share,
+    evaluate, local_gradient, whole_batch, BatchGradient, EvalSums, LocalGradient,
 };
 
 /// Failures of the training thread.
@@ -91,7 +92,7 @@ pub struct TrainSetup {
     pub device: Device,
     /// The run directory, where checkpoints go; `None` on the workers that do not own the run.
     pub run_dir: Option<PathBuf>,
-    /// The workers this run is shared with ([`crate::train::collective::Local`] for one).
+    /// The workers this run is shared with ([`crate::parallel::collective::Local`] for one).
     pub comm: Box<dyn Collective>,
     /// Where events go.
     pub events: EventSink,
@@ -215,7 +216,7 @@ impl Trainer {
             message,
         };
         let state = ck.state;
-        let diffs = checkpoint::config_differences(&state.meta.config, &self.cfg);
+        let diffs = crate::config::differences(&state.meta.config, &self.cfg);
         if !diffs.is_empty() {
             return Err(mismatch(format!(
                 "config keys differ: {}",
@@ -902,7 +903,7 @@ mod tests {
             data_label: "synthetic".into(),
             device: Device::Cpu,
             run_dir: Some(dir.to_path_buf()),
-            comm: Box::new(crate::train::collective::Local),
+            comm: Box::new(crate::parallel::collective::Local),
             events,
             pause_on_non_finite: false,
             faults: Faults::default(),

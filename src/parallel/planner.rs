@@ -6,9 +6,9 @@
 //! keeps B small and stops scaling once every micro-batch has a worker. Owns the model only;
 //! must never measure anything.
 
+use crate::parallel::share::Share;
+use crate::schedule::Schedule;
 use crate::train::micro::MicroBatching;
-use crate::train::schedule::Schedule;
-use crate::train::step::Share;
 
 /// The cluster and the measured costs a plan is made from.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -5,13 +5,37 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::differences as config_differences;
 use crate::config::RunConfig;
 use crate::data::Cifar;
 use crate::events::Worker;
-use crate::train::checkpoint::config_differences;
-use crate::train::collective::{host_name, Collective};
-use crate::train::session::SessionError;
-use crate::train::{TrainError, Trainer};
+use crate::parallel::collective::{host_name, Collective, CollectiveError};
+
+/// Why the workers could not agree to start.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    /// Exchanging the descriptions failed.
+    #[error("data-parallel training: {0}")]
+    Collective(#[from] CollectiveError),
+    /// Something sent between the workers could not be decoded.
+    #[error("{what} arrived damaged: {source}")]
+    Damaged {
+        /// What was sent.
+        what: &'static str,
+        /// The decoding error.
+        source: serde_json::Error,
+    },
+    /// The workers were not started alike: which differ, and how.
+    #[error("{0}")]
+    Disagree(String),
+}
+
+impl HandshakeError {
+    /// Whether the user must fix how the workers were started.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, HandshakeError::Disagree(_))
+    }
+}
 
 /// What each worker says about itself.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -28,7 +52,7 @@ pub fn agree(
     comm: &mut dyn Collective,
     cfg: &RunConfig,
     data: &Cifar,
-) -> Result<Vec<Worker>, SessionError> {
+) -> Result<Vec<Worker>, HandshakeError> {
     if comm.world() == 1 {
         return Ok(Vec::new());
     }
@@ -39,15 +63,18 @@ pub fn agree(
         config: cfg.clone(),
         data: data_fingerprint(data),
     };
-    let bytes = serde_json::to_vec(&me).map_err(|e| SessionError::Thread(e.to_string()))?;
+    let bytes = serde_json::to_vec(&me).map_err(|source| HandshakeError::Damaged {
+        what: "this worker's description",
+        source,
+    })?;
     let all: Vec<Identity> = comm
-        .gather_bytes(bytes)
-        .map_err(|e| SessionError::Train(TrainError::Collective(e)))?
+        .gather_bytes(bytes)?
         .iter()
         .map(|b| serde_json::from_slice(b))
         .collect::<Result<_, _>>()
-        .map_err(|e| {
-            SessionError::Thread(format!("a worker's description arrived damaged: {e}"))
+        .map_err(|source| HandshakeError::Damaged {
+            what: "a worker's description",
+            source,
         })?;
     let first = &all[0];
     let mut problems = Vec::new();
@@ -74,7 +101,7 @@ pub fn agree(
         }
     }
     if !problems.is_empty() {
-        return Err(SessionError::Disagree(format!(
+        return Err(HandshakeError::Disagree(format!(
             "the workers were not started alike: {}",
             problems.join("; ")
         )));
@@ -90,13 +117,10 @@ pub fn agree(
         .collect())
 }
 
-/// Checks that every worker's trainer starts from the same parameters.
-pub fn same_parameters(trainer: &mut Trainer) -> Result<(), SessionError> {
-    let sum = trainer.param_checksum()?;
-    let all = trainer
-        .collective()
-        .gather_bytes(sum.to_le_bytes().to_vec())
-        .map_err(|e| SessionError::Train(TrainError::Collective(e)))?;
+/// Checks that every worker starts from the same parameters, given this worker's `checksum` of
+/// them.
+pub fn same_parameters(comm: &mut dyn Collective, checksum: u32) -> Result<(), HandshakeError> {
+    let all = comm.gather_bytes(checksum.to_le_bytes().to_vec())?;
     let differ: Vec<String> = all
         .iter()
         .enumerate()
@@ -106,7 +130,7 @@ pub fn same_parameters(trainer: &mut Trainer) -> Result<(), SessionError> {
     if differ.is_empty() {
         Ok(())
     } else {
-        Err(SessionError::Disagree(format!(
+        Err(HandshakeError::Disagree(format!(
             "the workers' initial parameters differ from rank 0's on {} (same seed and config, so the builds or machines compute differently)",
             differ.join(", ")
         )))

@@ -6,10 +6,14 @@
 //! kept, like PyTorch's `drop_last=False`). [`Schedule::ideal_updates`] gives the paper's
 //! fractional count N·E/B for comparison.
 
+mod noise;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::{OptimKind, RunConfig, ScheduleKind};
 use crate::events::StagePlan;
+
+pub use noise::noise_scale;
 
 /// The per-epoch plan of a run. Static schedules are fixed at construction; the adaptive
 /// schedule rewrites the plan from the next epoch on when its rule cuts the noise.
@@ -65,11 +69,6 @@ pub enum CutTrigger {
     Milestone(usize),
     /// The remaining cuts need the remaining epochs (`min_epochs` each).
     EndOfRun,
-}
-
-/// The SGD noise scale g = ε·N/(B·(1−m)) of Smith et al.
-pub fn noise_scale(lr: f64, n_train: usize, batch: usize, momentum: f64) -> f64 {
-    lr * n_train as f64 / (batch as f64 * (1.0 - momentum))
 }
 
 /// The largest batch whose statistical efficiency relative to the run's initial batch B₀ stays

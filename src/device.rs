@@ -20,15 +20,21 @@ pub enum DeviceError {
     Unavailable(String, String),
 }
 
+/// The CPU threads a `hardware.threads` value means on this machine (0: every core). The one
+/// place that reads the rule, for the device line, the handshake and `plan`.
+pub fn resolved_threads(threads: usize) -> usize {
+    if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    }
+}
+
 /// Resolves `--device` to a candle device and a human-readable description.
 pub fn select(spec: &str, threads: usize) -> Result<(Device, String), DeviceError> {
     let spec = spec.trim();
     let cpu = || {
-        let n = if threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            threads
-        };
+        let n = resolved_threads(threads);
         let plural = if n == 1 { "" } else { "s" };
         (Device::Cpu, format!("cpu ({n} thread{plural})"))
     };

@@ -8,21 +8,15 @@
 //! its share of the micro-batches, then the shares are combined; rank 0 prints, with the
 //! all-reduce time.
 
-use std::time::Instant;
-
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::config::{Arch, ModelConfig, OptimConfig, RunConfig};
+use crate::config::{Arch, OptimConfig, RunConfig};
 use crate::error::Silent;
-use crate::model::{ParamStore, ResNet};
 use crate::ops::Kernels;
 use crate::parallel::collective::{self, Collective};
-use crate::parallel::share::Share;
-use crate::train::micro::MicroBatching;
-use crate::train::optim::Optimizer;
-use crate::train::parallel::{self, Combined, Contribution};
-use crate::train::step::{batch_gradient, local_gradient};
+use crate::train::timing::time_updates;
+use crate::train::{Engine, Faults};
 
 /// Arguments of `batchramp bench`.
 #[derive(clap::Args, Debug, Clone)]
@@ -75,7 +69,7 @@ impl From<NetArg> for Arch {
 }
 
 /// One timed configuration.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchResult {
     /// Network.
     pub net: String,
@@ -149,8 +143,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         for &batch in &batches {
             let mut row = Vec::new();
             for &k in &kernels {
-                let r = time_step(arch, batch, k, &cfg, &device, &args, comm.as_mut())
+                let (r, back) = time_step(arch, batch, k, &cfg, &device, &args, comm)
                     .with_context(|| format!("timing {arch} at batch {batch}"))?;
+                comm = back;
                 let r = BenchResult {
                     device: device_name.clone(),
                     ..r
@@ -197,89 +192,34 @@ fn time_step(
     cfg: &RunConfig,
     device: &candle_core::Device,
     args: &Args,
-    comm: &mut dyn Collective,
-) -> anyhow::Result<BenchResult> {
-    let model_cfg = ModelConfig {
-        arch,
-        ..cfg.model.clone()
+    comm: Box<dyn Collective>,
+) -> anyhow::Result<(BenchResult, Box<dyn Collective>)> {
+    // The network `train` would build, with the micro-batches it would run (at most
+    // `hardware.max_micro_batch`, whole ghost batches), whatever the world size: one worker
+    // accumulates them all, several share them.
+    let mut timed = cfg.clone();
+    timed.model.arch = arch;
+    timed.hardware.kernels = kernels;
+    timed.seed = 0;
+    timed.optim = OptimConfig {
+        lr: 0.01,
+        ..OptimConfig::default()
     };
-    let mut store = ParamStore::new(device, 0);
-    let model = ResNet::new(&mut store, &model_cfg, kernels, 10)?;
-    let params: Vec<_> = store.trainable().iter().map(|(_, v)| v.clone()).collect();
-    let mut optim = Optimizer::new(
-        &OptimConfig {
-            lr: 0.01,
-            ..OptimConfig::default()
-        },
-        params.clone(),
-    );
-    // Deterministic pseudo-images: the kernels' speed does not depend on the values.
-    let images: Vec<f32> = (0..batch * 3072)
-        .map(|i| ((i.wrapping_mul(2654435761) >> 7) % 1000) as f32 / 500.0 - 1.0)
-        .collect();
-    let labels: Vec<u32> = (0..batch).map(|i| (i % 10) as u32).collect();
     let world = comm.world();
-    // The micro-batches `train` would run (at most `hardware.max_micro_batch`, whole ghost
-    // batches), whatever the world size: one worker accumulates them all, several share them.
-    let micro = MicroBatching::new(cfg.hardware.max_micro_batch, model_cfg.ghost_batch);
-    let share = Share {
-        rank: comm.rank(),
-        world,
-    };
-    let mut times = Vec::with_capacity(args.steps);
-    let mut comm_times = Vec::with_capacity(args.steps);
-    let mut wait_times = Vec::with_capacity(args.steps);
-    for i in 0..args.warmup + args.steps {
-        let t = Instant::now();
-        let (grads, comm_seconds) = if world > 1 {
-            let local = local_gradient(
-                &model,
-                &params,
-                (&images, &labels),
-                &micro,
-                share,
-                device,
-                false,
-            )?;
-            match parallel::combine(
-                comm,
-                &model,
-                &params,
-                Contribution::Computed(local),
-                (batch, &micro),
-                false,
-            )? {
-                Combined::Gradient(g, cost) => (g.grads, (cost.seconds, cost.wait_seconds)),
-                _ => anyhow::bail!("the workers did not agree on the benchmark's step"),
-            }
-        } else {
-            let g = batch_gradient(&model, &params, &images, &labels, &micro, device, false)?;
-            (g.grads, (0.0, 0.0))
-        };
-        optim.step(&grads)?;
-        // Make sure queued device work is finished before the clock stops.
-        device.synchronize()?;
-        if i >= args.warmup {
-            times.push(t.elapsed().as_secs_f64());
-            comm_times.push(comm_seconds.0);
-            wait_times.push(comm_seconds.1);
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    comm_times.sort_by(f64::total_cmp);
-    wait_times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
-    let flops = 3.0 * model.flops_per_image() * batch as f64;
-    Ok(BenchResult {
+    let mut engine = Engine::new(&timed, 10, device.clone(), comm, Faults::default())?;
+    let times = time_updates(&mut engine, batch, args.warmup, args.steps)?;
+    let flops = 3.0 * engine.model().flops_per_image() * batch as f64;
+    let result = BenchResult {
         net: arch.to_string(),
         batch,
         kernels: format!("{kernels:?}").to_lowercase(),
-        step_ms: median * 1e3,
-        images_per_sec: batch as f64 / median,
-        gflops: flops / median / 1e9,
+        step_ms: times.step * 1e3,
+        images_per_sec: batch as f64 / times.step,
+        gflops: flops / times.step / 1e9,
         device: String::new(),
         workers: world,
-        comm_ms: comm_times[comm_times.len() / 2] * 1e3,
-        wait_ms: wait_times[wait_times.len() / 2] * 1e3,
-    })
+        comm_ms: times.comm * 1e3,
+        wait_ms: times.wait * 1e3,
+    };
+    Ok((result, engine.into_collective()))
 }

@@ -4,17 +4,17 @@
 //! `--from-run`, sets a data-parallel run's measured all-reduces beside the model's.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
+use crate::cli::bench::BenchResult;
 use crate::config::{RunConfig, ScheduleKind};
 use crate::events::{Event, ParallelStep, ParallelTotals};
 use crate::format::{count, duration};
-use crate::model::{ParamStore, ResNet};
+use crate::parallel::collective::Local;
 use crate::parallel::planner::{project, Cluster, Projection};
 use crate::schedule::Schedule;
 use crate::train::micro::MicroBatching;
-use crate::train::optim::Optimizer;
-use crate::train::step::batch_gradient;
+use crate::train::timing::time_updates;
+use crate::train::{Engine, Faults};
 use crate::BadInput;
 
 /// Arguments of `batchramp plan`.
@@ -228,35 +228,22 @@ fn print_projection(title: &str, p: &Projection, workers: usize) {
     );
 }
 
-/// Seconds per training image, timed here on one micro-batch (warm-up, then the median of
-/// three steps).
+/// Seconds per training image, timed here on one micro-batch with the engine training uses
+/// (warm-up, then the median of three updates).
 fn measure(cfg: &RunConfig, micro_size: usize) -> anyhow::Result<(f64, String)> {
-    let device = candle_core::Device::Cpu;
-    let mut store = ParamStore::new(&device, cfg.seed);
-    let model = ResNet::new(&mut store, &cfg.model, cfg.hardware.kernels, 10)?;
-    let params: Vec<_> = store.trainable().iter().map(|(_, v)| v.clone()).collect();
-    let mut optim = Optimizer::new(&cfg.optim, params.clone());
-    let images: Vec<f32> = (0..micro_size * 3072)
-        .map(|i| ((i.wrapping_mul(2654435761) >> 7) % 1000) as f32 / 500.0 - 1.0)
-        .collect();
-    let labels: Vec<u32> = (0..micro_size).map(|i| (i % 10) as u32).collect();
-    let micro = MicroBatching::new(micro_size, cfg.model.ghost_batch);
-    let mut times = Vec::new();
-    for i in 0..4 {
-        let t = Instant::now();
-        let g = batch_gradient(&model, &params, &images, &labels, &micro, &device, false)?;
-        optim.step(&g.grads)?;
-        if i > 0 {
-            times.push(t.elapsed().as_secs_f64());
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    let threads = match cfg.hardware.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let mut one = cfg.clone();
+    one.hardware.max_micro_batch = micro_size;
+    let mut engine = Engine::new(
+        &one,
+        10,
+        candle_core::Device::Cpu,
+        Box::new(Local),
+        Faults::default(),
+    )?;
+    let times = time_updates(&mut engine, micro_size, 1, 3)?;
+    let threads = crate::device::resolved_threads(cfg.hardware.threads);
     Ok((
-        times[times.len() / 2] / micro_size as f64,
+        times.step / micro_size as f64,
         format!(
             "measured here, {threads} thread{}",
             if threads == 1 { "" } else { "s" }
@@ -273,7 +260,7 @@ fn from_bench(path: &PathBuf, cfg: &RunConfig, micro_size: usize) -> anyhow::Res
             path.display()
         ))
     })?;
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
+    let rows: Vec<BenchResult> = serde_json::from_str(&text).map_err(|e| {
         BadInput(format!(
             "{}: not the output of `batchramp bench --json` ({e})",
             path.display()
@@ -282,8 +269,8 @@ fn from_bench(path: &PathBuf, cfg: &RunConfig, micro_size: usize) -> anyhow::Res
     let net = cfg.model.arch.to_string();
     let best = rows
         .iter()
-        .filter(|r| r["net"] == net.as_str())
-        .filter_map(|r| Some((r["batch"].as_u64()? as usize, r["images_per_sec"].as_f64()?)))
+        .filter(|r| r.net == net)
+        .map(|r| (r.batch, r.images_per_sec))
         .min_by_key(|(b, _)| b.abs_diff(micro_size))
         .ok_or_else(|| {
             BadInput(format!(
@@ -299,9 +286,17 @@ fn from_bench(path: &PathBuf, cfg: &RunConfig, micro_size: usize) -> anyhow::Res
 
 /// Parameters, and batch-norm statistics values per update of a micro-batch.
 fn model_sizes(cfg: &RunConfig, micro_size: usize) -> anyhow::Result<(usize, f64)> {
-    let mut store = ParamStore::new(&candle_core::Device::Cpu, cfg.seed);
-    let model = ResNet::new(&mut store, &cfg.model, cfg.hardware.kernels, 10)?;
-    Ok((store.param_count(), model.pass_stats_len(micro_size) as f64))
+    let engine = Engine::new(
+        cfg,
+        10,
+        candle_core::Device::Cpu,
+        Box::new(Local),
+        Faults::default(),
+    )?;
+    Ok((
+        engine.param_count(),
+        engine.model().pass_stats_len(micro_size) as f64,
+    ))
 }
 
 /// What a data-parallel run measured of its all-reduces.

@@ -237,18 +237,29 @@ fn in_the_job(e: SessionError) -> anyhow::Error {
     anyhow::Error::new(e).context(format!("rank {} on {}", launch.rank, host_name()))
 }
 
-/// `BATCHRAMP_FAULT_OOM_ABOVE=N`: micro-batches of more than N images fail as out of memory, so
-/// the end-to-end tests can watch the recovery. Read here, at the binary's edge only.
+/// Test settings read here, at the binary's edge only, so the end-to-end tests can watch the
+/// recovery paths: `BATCHRAMP_FAULT_OOM_ABOVE=N` (micro-batches of more than N images fail as
+/// out of memory) and `BATCHRAMP_FAULT_MICRO_BATCH_DELAY_MS=N` (every micro-batch takes N ms
+/// longer, so one update can outlast a stop's deadline).
 fn faults_from_env() -> anyhow::Result<Faults> {
-    let oom_above = match std::env::var("BATCHRAMP_FAULT_OOM_ABOVE") {
-        Ok(v) => Some(v.trim().parse().map_err(|_| {
-            BadInput(format!(
-                "BATCHRAMP_FAULT_OOM_ABOVE={v}: expected a number of images (a test setting; unset it)"
-            ))
-        })?),
-        Err(_) => None,
-    };
-    Ok(Faults { oom_above })
+    fn number(name: &str, what: &str) -> anyhow::Result<Option<u64>> {
+        match std::env::var(name) {
+            Ok(v) => Ok(Some(v.trim().parse().map_err(|_| {
+                BadInput(format!(
+                    "{name}={v}: expected {what} (a test setting; unset it)"
+                ))
+            })?)),
+            Err(_) => Ok(None),
+        }
+    }
+    Ok(Faults {
+        oom_above: number("BATCHRAMP_FAULT_OOM_ABOVE", "a number of images")?.map(|n| n as usize),
+        micro_batch_delay: number(
+            "BATCHRAMP_FAULT_MICRO_BATCH_DELAY_MS",
+            "a number of milliseconds",
+        )?
+        .map(std::time::Duration::from_millis),
+    })
 }
 
 /// Prints the plain per-epoch lines until the trainer finishes. When they cannot be written

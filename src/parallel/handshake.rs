@@ -112,7 +112,7 @@ pub fn agree(
         .map(|(rank, id)| Worker {
             rank,
             host: id.host.clone(),
-            threads: resolved_threads(id.threads),
+            threads: crate::device::resolved_threads(id.threads),
         })
         .collect())
 }
@@ -134,15 +134,6 @@ pub fn same_parameters(comm: &mut dyn Collective, checksum: u32) -> Result<(), H
             "the workers' initial parameters differ from rank 0's on {} (same seed and config, so the builds or machines compute differently)",
             differ.join(", ")
         )))
-    }
-}
-
-/// The CPU threads a `hardware.threads` value means on this machine.
-fn resolved_threads(threads: usize) -> usize {
-    if threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        threads
     }
 }
 

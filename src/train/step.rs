@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Result, Tensor, Var, D};
 
 use crate::model::{PassStats, ResNet};
 use crate::ops::slices;
+use crate::parallel::exchange::Summable;
 use crate::parallel::share::Share;
 use crate::train::micro::MicroBatching;
 
@@ -56,60 +57,6 @@ pub struct LocalGradient {
     pub bn: Vec<(usize, PassStats)>,
 }
 
-/// Forward and backward over `images` (N×3×32×32, normalised) in the micro-batches of `micro`,
-/// accumulating the gradient of the mean loss over all N samples.
-pub fn batch_gradient(
-    model: &ResNet,
-    params: &[Var],
-    images: &[f32],
-    labels: &[u32],
-    micro: &MicroBatching,
-    device: &Device,
-    want_norms: bool,
-) -> Result<BatchGradient> {
-    let local = local_gradient(
-        model,
-        params,
-        (images, labels),
-        micro,
-        Share::ALL,
-        device,
-        want_norms,
-    )?;
-    whole_batch(local, labels.len(), micro, params, want_norms)
-}
-
-/// The update of `n` samples from one worker that computed all of it.
-pub fn whole_batch(
-    local: LocalGradient,
-    n: usize,
-    micro: &MicroBatching,
-    params: &[Var],
-    want_norms: bool,
-) -> Result<BatchGradient> {
-    let grads = match local.grads {
-        Some(g) => g,
-        None => zeros_like(params)?,
-    };
-    let grad_sq = squared_norm(&grads)?;
-    Ok(BatchGradient {
-        norms: norms(
-            want_norms,
-            micro.size(n),
-            n,
-            local.small_sq_sum,
-            local.smalls,
-            grad_sq,
-        ),
-        grad_sq,
-        grads,
-        loss_sum: local.loss_sum,
-        correct: local.correct,
-        count: n,
-        bn: local.bn.into_iter().map(|(_, s)| s).collect(),
-    })
-}
-
 /// The noise-scale norms of an update of `n` samples in micro-batches of `full`, from the
 /// summed full-size micro-batch norms and the whole batch's |G|².
 pub fn norms(
@@ -137,16 +84,18 @@ pub fn norms(
 }
 
 /// This worker's share (`share`) of the forward and backward passes over `images` with
-/// `labels`, in the micro-batches of `micro`.
+/// `labels`, in the micro-batches of `micro`. `keep_going` is asked before every micro-batch;
+/// when it says no, the pass is abandoned (`None`) and nothing it computed is kept, so a stop
+/// never waits for the rest of a long update.
 pub fn local_gradient(
     model: &ResNet,
     params: &[Var],
     (images, labels): (&[f32], &[u32]),
-    micro: &MicroBatching,
-    share: Share,
+    (micro, share): (&MicroBatching, Share),
     device: &Device,
     want_norms: bool,
-) -> Result<LocalGradient> {
+    keep_going: &mut dyn FnMut() -> bool,
+) -> Result<Option<LocalGradient>> {
     let n = labels.len();
     let mut acc: Option<Vec<Tensor>> = None;
     let mut loss_sum = 0.0;
@@ -157,6 +106,9 @@ pub fn local_gradient(
     let full = micro.size(n);
     let parts: Vec<(usize, usize)> = micro.split(n).collect();
     for index in share.range(parts.len()) {
+        if !keep_going() {
+            return Ok(None);
+        }
         let (start, len) = parts[index];
         let x = Tensor::from_slice(
             &images[start * 3072..(start + len) * 3072],
@@ -207,14 +159,14 @@ pub fn local_gradient(
                 .collect::<Result<Vec<_>>>()?,
         });
     }
-    Ok(LocalGradient {
+    Ok(Some(LocalGradient {
         grads: acc,
         loss_sum,
         correct,
         small_sq_sum,
         smalls,
         bn,
-    })
+    }))
 }
 
 /// Zeros shaped like every parameter (the gradient of a worker with nothing to compute).
@@ -289,6 +241,19 @@ pub struct EvalSums {
     pub count: f64,
 }
 
+impl Summable for EvalSums {
+    fn to_fields(&self) -> Vec<f64> {
+        vec![self.loss_sum, self.correct, self.count]
+    }
+    fn from_fields(f: &[f64]) -> Self {
+        EvalSums {
+            loss_sum: f[0],
+            correct: f[1],
+            count: f[2],
+        }
+    }
+}
+
 impl EvalSums {
     /// Mean loss and accuracy (NaN and 0 for no samples).
     pub fn mean(&self) -> (f64, f64) {
@@ -353,6 +318,30 @@ mod tests {
             .collect();
         let labels = (0..n).map(|i| (i * 3 % 10) as u32).collect();
         (images, labels)
+    }
+
+    /// The whole batch's gradient as one worker computes it (the engine's path for the world
+    /// of one).
+    fn batch_gradient(
+        model: &ResNet,
+        params: &[Var],
+        images: &[f32],
+        labels: &[u32],
+        micro: &MicroBatching,
+        device: &Device,
+        want_norms: bool,
+    ) -> Result<BatchGradient> {
+        let local = local_gradient(
+            model,
+            params,
+            (images, labels),
+            (micro, Share::ALL),
+            device,
+            want_norms,
+            &mut || true,
+        )?
+        .expect("never asked to stop");
+        crate::train::combine::whole_batch(local, labels.len(), micro, params, want_norms)
     }
 
     fn params(store: &ParamStore) -> Vec<Var> {

@@ -4,62 +4,33 @@
 //! channel; must never touch the terminal, and never describes the run (the caller writes the
 //! header: [`crate::train::session`]).
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Tensor};
 use crossbeam_channel::{Receiver, TryRecvError};
 
 use crate::config::RunConfig;
 use crate::data::loader::{Loader, LoaderCursor, Normalization};
-use crate::data::{Batch, Cifar};
+use crate::data::Cifar;
 use crate::events::{
     CheckpointEvent, Control, EpochEvent, EvalProgress, Event, MessageEvent, NoiseScaleEvent,
-    ParallelStep, PauseEvent, StageEvent, StepEvent, Summary,
+    PauseEvent, StageEvent, StepEvent, Summary,
 };
-use crate::model::{ParamStore, ResNet};
 use crate::parallel::collective::{Collective, CollectiveError};
-use crate::parallel::share::Share;
 use crate::schedule::Schedule;
 use crate::train::checkpoint::{
-    self, Checkpoint, CheckpointMeta, CheckpointReason, Checkpoints, TrainState, Written,
+    Checkpoint, CheckpointMeta, CheckpointReason, Checkpoints, TrainState, Written,
     CHECKPOINT_FORMAT,
 };
-use crate::train::micro::MicroBatching;
+use crate::train::engine::{Engine, Faults, Oversight, Shrink, Update};
+use crate::train::error::TrainError;
 use crate::train::noise::NoiseMeter;
-use crate::train::optim::Optimizer;
-use crate::train::parallel::{self, Combined, Contribution};
 use crate::train::progress::Progress;
 use crate::train::sink::EventSink;
-use crate::train::step::{
-    evaluate, local_gradient, whole_batch, BatchGradient, EvalSums, LocalGradient,
-};
-
-/// Failures of the training thread.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    /// A tensor operation failed (device error, out of memory that could not be recovered).
-    #[error("training step failed: {0}")]
-    Tensor(#[from] candle_core::Error),
-    /// A checkpoint could not be written or read.
-    #[error(transparent)]
-    Checkpoint(#[from] checkpoint::CheckpointError),
-    /// A checkpoint does not fit this run.
-    #[error("checkpoint {path} does not match this run: {message}")]
-    Mismatch {
-        /// The checkpoint.
-        path: String,
-        /// What differs.
-        message: String,
-    },
-    /// Out of memory even with micro-batches of one sample.
-    #[error("out of memory with micro-batches of one image: {0}")]
-    OutOfMemory(String),
-    /// Combining the workers' shares failed.
-    #[error("data-parallel training: {0}")]
-    Collective(CollectiveError),
-}
+use crate::train::step::BatchGradient;
 
 /// How a run ended.
 #[derive(Debug)]
@@ -70,14 +41,6 @@ pub enum Outcome {
     Stopped(Option<PathBuf>),
     /// The loss became non-finite; the last good state was checkpointed.
     Diverged(Option<PathBuf>),
-}
-
-/// Failures a test can provoke on purpose; given in the setup, never read from the environment
-/// here.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Faults {
-    /// Micro-batches of more than this many samples fail as if the device ran out of memory.
-    pub oom_above: Option<usize>,
 }
 
 /// What the trainer is given besides the config.
@@ -102,61 +65,56 @@ pub struct TrainSetup {
     pub faults: Faults,
 }
 
-/// The network: parameters and buffers, the layers that use them, and the trainable variables.
-struct Net {
-    store: ParamStore,
-    model: ResNet,
-    params: Vec<Var>,
-}
-
-/// The training engine for one run.
+/// The training loop for one run: the engine that makes updates, and everything around them.
 pub struct Trainer {
     cfg: RunConfig,
-    device: Device,
     events: EventSink,
     pause_on_non_finite: bool,
-    faults: Faults,
-    net: Net,
-    optim: Optimizer,
+    engine: Engine,
     schedule: Schedule,
     loader: Loader,
     test: Vec<(Vec<f32>, Vec<u32>)>,
-    micro: MicroBatching,
     progress: Progress,
     noise: NoiseMeter,
     checkpoints: Option<Checkpoints>,
     data_label: String,
-    comm: Box<dyn Collective>,
     /// A stop asked for (with a checkpoint when true), to be agreed with the other workers at
-    /// the next update.
+    /// the next update, or heard while an update was under way.
     stopping: Option<bool>,
+    /// Commands heard while an update was under way, obeyed at the next update boundary.
+    deferred: VecDeque<Control>,
     /// When the pause in progress began.
     paused_since: Option<Instant>,
 }
 
-/// An update's gradient, or the agreement to stop before it.
-enum UpdateGradient {
-    /// The whole batch's gradient, and what sharing it cost (data-parallel runs).
-    Ready(Box<BatchGradient>, Option<ParallelStep>),
-    /// Every worker stops before this update.
-    Stop,
+/// What the engine hears from the trainer during an update: whether to stop (a stop command
+/// on the control channel; the others wait for the update boundary), and where its warnings go.
+struct Watch<'a> {
+    control: &'a Receiver<Control>,
+    deferred: &'a mut VecDeque<Control>,
+    stopping: &'a mut Option<bool>,
+    events: &'a EventSink,
+    progress: &'a mut Progress,
 }
 
-/// Why one attempt at an update's gradient failed.
-enum GradientFailure {
-    /// The device ran out of memory; a smaller micro-batch may fit.
-    OutOfMemory(String),
-    /// Anything else.
-    Tensor(candle_core::Error),
-}
-
-impl From<candle_core::Error> for GradientFailure {
-    fn from(e: candle_core::Error) -> Self {
-        if crate::device::is_out_of_memory(&e) {
-            GradientFailure::OutOfMemory(e.to_string())
-        } else {
-            GradientFailure::Tensor(e)
+impl Oversight for Watch<'_> {
+    fn stop_requested(&mut self) -> bool {
+        while self.stopping.is_none() {
+            match self.control.try_recv() {
+                Ok(Control::Stop { checkpoint }) => *self.stopping = Some(checkpoint),
+                Ok(other) => self.deferred.push_back(other),
+                Err(_) => break,
+            }
         }
+        self.stopping.is_some()
+    }
+
+    fn shrunk(&mut self, shrink: &Shrink) {
+        let event = Event::Warning(MessageEvent {
+            message: shrink.message(self.progress.update + 1),
+        });
+        self.progress.observe(&event);
+        self.events.emit(event);
     }
 }
 
@@ -165,10 +123,7 @@ impl Trainer {
     pub fn new(setup: TrainSetup) -> Result<Trainer, TrainError> {
         let cfg = setup.config;
         let classes = setup.data.classes.len().max(10);
-        let mut store = ParamStore::new(&setup.device, cfg.seed);
-        let model = ResNet::new(&mut store, &cfg.model, cfg.hardware.kernels, classes)?;
-        let params: Vec<Var> = store.trainable().iter().map(|(_, v)| v.clone()).collect();
-        let optim = Optimizer::new(&cfg.optim, params.clone());
+        let engine = Engine::new(&cfg, classes, setup.device, setup.comm, setup.faults)?;
         let train = Arc::new(setup.data.train);
         let norm = Normalization::from_dataset(&train);
         let schedule = Schedule::new(&cfg, train.len());
@@ -180,28 +135,20 @@ impl Trainer {
                 .map(|b| (b.images, b.labels))
                 .collect();
         Ok(Trainer {
-            device: setup.device,
             events: setup.events,
             pause_on_non_finite: setup.pause_on_non_finite,
-            faults: setup.faults,
-            net: Net {
-                store,
-                model,
-                params,
-            },
-            optim,
+            engine,
             schedule,
             loader,
             test,
-            micro: MicroBatching::new(cfg.hardware.max_micro_batch, cfg.model.ghost_batch),
             progress,
             noise: NoiseMeter::new(cfg.noise.ema),
             checkpoints: setup
                 .run_dir
                 .map(|dir| Checkpoints::new(&dir, cfg.checkpoint.keep_last)),
             data_label: setup.data_label,
-            comm: setup.comm,
             stopping: None,
+            deferred: VecDeque::new(),
             paused_since: None,
             cfg,
         })
@@ -223,14 +170,13 @@ impl Trainer {
                 diffs.join(", ")
             )));
         }
-        self.net.store.load(&state.model).map_err(mismatch)?;
-        self.optim
-            .load_state(state.optim)
-            .map_err(|e| mismatch(e.to_string()))?;
+        self.engine
+            .load(&state.model, state.optim)
+            .map_err(mismatch)?;
         let prev = match state.noise_prev {
             Some(p) => Some(
                 p.into_iter()
-                    .map(|t| t.to_device(&self.device))
+                    .map(|t| t.to_device(self.engine.device()))
                     .collect::<Result<Vec<_>, _>>()?,
             ),
             None => None,
@@ -248,23 +194,17 @@ impl Trainer {
 
     /// The workers this run is shared with.
     pub fn collective(&mut self) -> &mut dyn Collective {
-        self.comm.as_mut()
+        self.engine.collective()
     }
 
     /// A checksum of the parameters and batch-norm buffers, equal on workers that start alike.
     pub fn param_checksum(&self) -> Result<u32, TrainError> {
-        let mut crc = 0u32;
-        for (_, t) in self.net.store.named_tensors() {
-            let v = t.flatten_all()?.to_vec1::<f32>()?;
-            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-            crc = crc32c::crc32c_append(crc, &bytes);
-        }
-        Ok(crc)
+        self.engine.param_checksum()
     }
 
     /// Number of trainable parameters.
     pub fn param_count(&self) -> usize {
-        self.net.store.param_count()
+        self.engine.param_count()
     }
 
     /// The schedule in force.
@@ -312,40 +252,49 @@ impl Trainer {
                 };
                 let measure = self.cfg.noise.enabled
                     && self.progress.update.is_multiple_of(self.cfg.noise.every);
-                let interrupted = |t: &mut Self, e: TrainError| {
-                    if matches!(e, TrainError::Collective(CollectiveError::Interrupted)) {
-                        t.loader.seek(rewind);
-                    }
-                    e
+                let mut watch = Watch {
+                    control,
+                    deferred: &mut self.deferred,
+                    stopping: &mut self.stopping,
+                    events: &self.events,
+                    progress: &mut self.progress,
                 };
-                let (g, parallel) = match self.gradient(&batch, measure) {
-                    Ok(UpdateGradient::Ready(g, parallel)) => (g, parallel),
-                    Ok(UpdateGradient::Stop) => {
-                        // Every worker stops here, before this batch.
-                        self.loader.seek(rewind);
-                        let path = match self.stopping.take() {
-                            Some(false) => None,
-                            _ => self.checkpoint(CheckpointReason::Interrupt)?,
-                        };
-                        return Ok(Outcome::Stopped(path));
-                    }
-                    Err(e) => return Err(interrupted(self, e)),
-                };
-                let loss = g.loss_sum / g.count.max(1) as f64;
-                if !loss.is_finite() || !g.grad_sq.is_finite() {
-                    // Roll the sampler back so the batch is retried after a pause, and keep the
-                    // weights and batch-norm statistics of the last good update.
-                    self.loader.seek(rewind);
-                    if let Some(outcome) = self.non_finite(control, loss)? {
-                        return Ok(outcome);
-                    }
-                    continue;
-                }
+                let applied =
+                    match self
+                        .engine
+                        .update(&batch.images, &batch.labels, measure, &mut watch)
+                    {
+                        Ok(Update::Applied(applied)) => applied,
+                        Ok(Update::Stopped) => {
+                            // Every worker stops here, before this batch, with the state of the
+                            // last whole update.
+                            self.loader.seek(rewind);
+                            let path = match self.stopping.take() {
+                                Some(false) => None,
+                                _ => self.checkpoint(CheckpointReason::Interrupt)?,
+                            };
+                            return Ok(Outcome::Stopped(path));
+                        }
+                        Ok(Update::NonFinite { loss }) => {
+                            // Roll the sampler back so the batch is retried after a pause; the
+                            // weights and batch-norm statistics are the last good update's.
+                            self.loader.seek(rewind);
+                            if let Some(outcome) = self.non_finite(control, loss)? {
+                                return Ok(outcome);
+                            }
+                            continue;
+                        }
+                        Err(e) => {
+                            if matches!(e, TrainError::Collective(CollectiveError::Interrupted)) {
+                                self.loader.seek(rewind);
+                            }
+                            return Err(e);
+                        }
+                    };
                 if measure {
-                    self.measure_noise(&g, stage.batch)?;
+                    self.measure_noise(&applied.gradient, stage.batch)?;
                 }
-                self.net.model.fold_running_stats(&g.bn)?;
-                self.optim.step(&g.grads)?;
+                let g = &applied.gradient;
                 let seconds = started.elapsed().as_secs_f64();
                 self.progress
                     .record_step(g.loss_sum, g.correct, g.count, seconds);
@@ -354,15 +303,12 @@ impl Trainer {
                     epoch: epoch + 1,
                     epoch_progress: (batch.first_position + batch.len) as f64
                         / self.loader.len() as f64,
-                    loss,
-                    acc: g.correct as f64 / g.count.max(1) as f64,
+                    loss: applied.loss(),
+                    acc: applied.accuracy(),
                     lr: stage.lr,
                     batch: g.count,
                     images_per_sec: ips.add(g.count, seconds),
-                    parallel: parallel.map(|p| ParallelStep {
-                        step_seconds: seconds,
-                        ..p
-                    }),
+                    parallel: applied.parallel,
                 }));
                 if batch.last_in_epoch {
                     break;
@@ -382,137 +328,6 @@ impl Trainer {
         Ok(Outcome::Finished(summary))
     }
 
-    /// The update's gradient: computed here alone, or shared with the other workers.
-    fn gradient(&mut self, batch: &Batch, measure: bool) -> Result<UpdateGradient, TrainError> {
-        if self.comm.world() == 1 {
-            return Ok(UpdateGradient::Ready(
-                Box::new(self.gradient_within_memory(batch, measure)?),
-                None,
-            ));
-        }
-        let share = Share {
-            rank: self.comm.rank(),
-            world: self.comm.world(),
-        };
-        loop {
-            let contribution = if self.stopping.is_some() {
-                Contribution::Stop
-            } else {
-                match self.try_gradient(batch, measure, share) {
-                    Ok(local) => Contribution::Computed(local),
-                    Err(GradientFailure::OutOfMemory(_)) => {
-                        self.net.model.discard_pass_stats();
-                        Contribution::OutOfMemory
-                    }
-                    Err(GradientFailure::Tensor(e)) => return Err(e.into()),
-                }
-            };
-            let combined = parallel::combine(
-                self.comm.as_mut(),
-                &self.net.model,
-                &self.net.params,
-                contribution,
-                (batch.len, &self.micro),
-                measure,
-            )
-            .map_err(TrainError::Collective)?;
-            match combined {
-                Combined::Gradient(g, cost) => {
-                    let step = ParallelStep {
-                        busy: parallel::busy_workers(share.world, batch.len, &self.micro),
-                        comm_seconds: cost.seconds,
-                        wait_seconds: cost.wait_seconds,
-                        comm_bytes: cost.bytes,
-                        step_seconds: 0.0,
-                    };
-                    return Ok(UpdateGradient::Ready(Box::new(g), Some(step)));
-                }
-                Combined::Stop => return Ok(UpdateGradient::Stop),
-                // Some worker ran out of memory: all shrink alike, so the micro-batches stay
-                // the same on every worker, and retry.
-                Combined::OutOfMemory => {
-                    self.shrink_micro(batch.len, "a worker ran out of memory")?
-                }
-            }
-        }
-    }
-
-    /// This worker's share of the update's gradient, or why it failed.
-    fn try_gradient(
-        &self,
-        batch: &Batch,
-        measure: bool,
-        share: Share,
-    ) -> Result<LocalGradient, GradientFailure> {
-        if self
-            .faults
-            .oom_above
-            .is_some_and(|limit| self.micro.size(batch.len) > limit)
-        {
-            return Err(GradientFailure::OutOfMemory(
-                "injected by the test setup".into(),
-            ));
-        }
-        local_gradient(
-            &self.net.model,
-            &self.net.params,
-            (&batch.images, &batch.labels),
-            &self.micro,
-            share,
-            &self.device,
-            measure,
-        )
-        .map_err(GradientFailure::from)
-    }
-
-    /// Halves the micro-batch after an out-of-memory failure, with a warning; fails when a
-    /// micro-batch is one image already.
-    fn shrink_micro(&mut self, batch: usize, reason: &str) -> Result<(), TrainError> {
-        let Some((old, new)) = self.micro.shrink(batch) else {
-            return Err(TrainError::OutOfMemory(reason.to_string()));
-        };
-        let ghost = self.cfg.model.ghost_batch;
-        let note = if self.micro.below_ghost() {
-            format!("; below the ghost batch {ghost}, batch-norm statistics now use {new} samples")
-        } else {
-            String::new()
-        };
-        let message = format!(
-            "out of memory with micro-batches of {old}: retrying update {} with micro-batches of {new} ({} per update){note}",
-            self.progress.update + 1,
-            self.micro.accumulation(batch)
-        );
-        self.warn(message);
-        Ok(())
-    }
-
-    /// The batch's gradient; on out-of-memory the micro-batch is halved (accumulation raised)
-    /// and the same update retried, with a warning, until it fits or a micro-batch is one image.
-    fn gradient_within_memory(
-        &mut self,
-        batch: &Batch,
-        measure: bool,
-    ) -> Result<BatchGradient, TrainError> {
-        loop {
-            let reason = match self.try_gradient(batch, measure, Share::ALL) {
-                Ok(local) => {
-                    return Ok(whole_batch(
-                        local,
-                        batch.len,
-                        &self.micro,
-                        &self.net.params,
-                        measure,
-                    )?)
-                }
-                Err(GradientFailure::Tensor(e)) => return Err(e.into()),
-                Err(GradientFailure::OutOfMemory(reason)) => reason,
-            };
-            // The failed attempt's batch statistics belong to no update.
-            self.net.model.discard_pass_stats();
-            self.shrink_micro(batch.len, &reason)?;
-        }
-    }
-
     fn announce_stage(&mut self) {
         let epoch = self.progress.epoch;
         let index = self.schedule.stage_index(epoch);
@@ -520,16 +335,15 @@ impl Trainer {
             return;
         }
         let stage = self.schedule.stage(epoch).clone();
-        self.optim.set_lr(stage.lr);
-        self.optim.set_momentum(stage.momentum);
+        self.engine.set_hyperparameters(stage.lr, stage.momentum);
         self.progress.stage_index = Some(index);
         self.emit(Event::Stage(StageEvent {
             index,
             epoch: epoch + 1,
             update: self.progress.update,
             batch: stage.batch,
-            micro_batch: self.micro.size(stage.batch),
-            accumulation: self.micro.accumulation(stage.batch),
+            micro_batch: self.engine.micro().size(stage.batch),
+            accumulation: self.engine.micro().accumulation(stage.batch),
             lr: stage.lr,
             momentum: stage.momentum,
             noise_scale: stage.noise_scale,
@@ -540,8 +354,7 @@ impl Trainer {
     /// Keeps lr and momentum in step with the stage after a resume (the stage event is in the log already).
     fn sync_stage_hyperparameters(&mut self) {
         let stage = self.schedule.stage(self.progress.epoch).clone();
-        self.optim.set_lr(stage.lr);
-        self.optim.set_momentum(stage.momentum);
+        self.engine.set_hyperparameters(stage.lr, stage.momentum);
     }
 
     /// Seconds the run has taken so far, pauses excluded: what `wall` reports.
@@ -551,37 +364,10 @@ impl Trainer {
 
     fn finish_epoch(&mut self) -> Result<(), TrainError> {
         let eval_started = std::time::Instant::now();
-        // Each worker evaluates its share of the test batches; the sums make the whole.
-        let share = Share {
-            rank: self.comm.rank(),
-            world: self.comm.world(),
-        };
-        let mine = &self.test[share.range(self.test.len())];
         let total: usize = self.test.iter().map(|(_, l)| l.len()).sum();
         let mut report = EvalReport::new(self.events.clone(), self.progress.epoch + 1, total);
-        report.at(0);
-        // Rank 0's share stands for every worker's: they evaluate alike-sized shares at once.
-        let mut done = 0;
-        let sums = evaluate(
-            &self.net.model,
-            mine.iter().map(|(i, l)| {
-                report.at(done * share.world);
-                done += l.len();
-                (i.as_slice(), l.as_slice())
-            }),
-            &self.device,
-        )?;
-        let sums = if share.world > 1 {
-            let mut v = vec![sums.loss_sum, sums.correct, sums.count];
-            self.comm.sum_f64(&mut v).map_err(TrainError::Collective)?;
-            EvalSums {
-                loss_sum: v[0],
-                correct: v[1],
-                count: v[2],
-            }
-        } else {
-            sums
-        };
+        // Each worker evaluates its share of the test batches; the sums make the whole.
+        let sums = self.engine.evaluate(&self.test, |done| report.at(done))?;
         let (test_loss, test_acc) = sums.mean();
         let wall = self.wall();
         let ev: EpochEvent = self.progress.end_epoch(
@@ -665,7 +451,9 @@ impl Trainer {
     ) -> Result<Option<Outcome>, TrainError> {
         loop {
             let paused = self.paused_since.is_some();
-            let cmd = if paused {
+            let cmd = if let Some(c) = self.deferred.pop_front() {
+                c
+            } else if paused {
                 match control.recv() {
                     Ok(c) => c,
                     // Nobody can resume us any more: stop with a checkpoint rather than hang.
@@ -700,7 +488,7 @@ impl Trainer {
                 }
                 // The other workers must stop at the same update: the next one carries the
                 // request to them.
-                Control::Stop { checkpoint } if self.comm.world() > 1 => {
+                Control::Stop { checkpoint } if self.engine.collective().world() > 1 => {
                     self.stopping = Some(checkpoint);
                     return Ok(None);
                 }
@@ -761,15 +549,15 @@ impl Trainer {
                 stages: self.schedule.stages().to_vec(),
                 adaptive: self.schedule.adaptive_state().clone(),
                 noise: self.noise.scale().clone(),
-                optim_step: self.optim.steps(),
+                optim_step: self.engine.optim_steps(),
                 // +1: the checkpoint event that follows belongs to the kept part of the log.
                 log_lines: self.events.emitted() + 1,
                 t: self.events.elapsed(),
                 reason,
                 data: self.data_label.clone(),
             },
-            model: self.net.store.named_tensors().into_iter().collect(),
-            optim: self.optim.state(),
+            model: self.engine.named_tensors().into_iter().collect(),
+            optim: self.engine.optim_state(),
             noise_prev: self.noise.kept_gradient().map(<[Tensor]>::to_vec),
         }
     }
@@ -872,6 +660,7 @@ impl Throughput {
 mod tests {
     use super::*;
     use crate::data::{synthetic, SyntheticSpec};
+    use crate::train::checkpoint;
     use crossbeam_channel::unbounded;
 
     fn config() -> RunConfig {
@@ -1025,6 +814,69 @@ mod tests {
         assert_eq!(values_after(&rest, 8), values_after(&full, 8));
     }
 
+    /// A stop asked for while a long update runs ends the run between two micro-batches, with
+    /// the state of the last whole update, and the resumed run is the uninterrupted one.
+    #[test]
+    fn a_stop_during_a_long_update_does_not_wait_for_it_and_resumes_bit_exact() {
+        let full_dir = tempfile::tempdir().unwrap();
+        let (_, full) = run(|s| trainer(full_dir.path(), s), None);
+        let dir = tempfile::tempdir().unwrap();
+        // Stage 2 (B = 160) is 5 micro-batches of 32, each 200 ms slower: an update takes > 1 s.
+        let delay = std::time::Duration::from_millis(200);
+        let slow = |s| {
+            let mut t = trainer(dir.path(), s);
+            t.engine.force_micro(
+                crate::train::micro::MicroBatching::new(32, 32),
+                Faults {
+                    micro_batch_delay: Some(delay),
+                    ..Faults::default()
+                },
+            );
+            t
+        };
+        let sent = std::sync::Arc::new(std::sync::Mutex::new(None::<Instant>));
+        let sent_by_watcher = sent.clone();
+        let (outcome, first) = run_reacting(slow, move |event, control| {
+            // Update 9 is stage 2's first; stop 300 ms into update 10.
+            if matches!(event, Event::Step(s) if s.update == 9) {
+                let control = control.clone();
+                let sent = sent_by_watcher.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    *sent.lock().unwrap() = Some(Instant::now());
+                    control.send(Control::Stop { checkpoint: true }).unwrap();
+                });
+            }
+        });
+        let waited = sent.lock().unwrap().expect("the stop was sent").elapsed();
+        let Outcome::Stopped(Some(path)) = outcome else {
+            panic!("expected a stop with checkpoint, got {outcome:?}")
+        };
+        // The rest of update 10 (at least 3 micro-batches of 200 ms) was not waited for.
+        assert!(
+            waited < 3 * delay,
+            "the stop took {waited:?}, as long as the update"
+        );
+        assert!(
+            !first
+                .iter()
+                .any(|e| matches!(e, Event::Step(s) if s.update > 9)),
+            "update 10 must not be applied"
+        );
+        let ck = checkpoint::load(&path).unwrap();
+        assert_eq!(ck.state.meta.progress.update, 9);
+        let resumed = |s| {
+            let mut t = trainer(dir.path(), s);
+            t.restore(ck).unwrap();
+            t
+        };
+        let (outcome, rest) = run(resumed, None);
+        assert!(matches!(outcome, Outcome::Finished(_)));
+        assert_eq!(values_after(&rest, 9), values_after(&full, 9));
+        let before = values_after(&first, 0);
+        assert_eq!(before[..], values_after(&full, 0)[..before.len()]);
+    }
+
     #[test]
     fn out_of_memory_halves_the_micro_batch_and_keeps_the_update() {
         let dir = tempfile::tempdir().unwrap();
@@ -1033,8 +885,13 @@ mod tests {
         // gives 32, the ghost batch, so the update must stay the same.
         let faulty = |s| {
             let mut t = trainer(dir.path(), s);
-            t.micro = MicroBatching::new(64, 32);
-            t.faults.oom_above = Some(32);
+            t.engine.force_micro(
+                crate::train::micro::MicroBatching::new(64, 32),
+                Faults {
+                    oom_above: Some(32),
+                    ..Faults::default()
+                },
+            );
             t
         };
         let (outcome, events) = run(faulty, None);
@@ -1114,7 +971,7 @@ mod tests {
         let exploding = |s| {
             let mut t = trainer(dir.path(), s);
             // A huge learning rate makes the weights explode within a few updates.
-            t.optim.set_lr(1e30);
+            t.engine.set_lr(1e30);
             t.schedule = {
                 let mut cfg = config();
                 cfg.optim.lr = 1e30;

@@ -755,3 +755,62 @@ fn a_bad_theme_is_refused_before_anything_is_created() {
         );
     }
 }
+
+/// One update longer than the exit bound (4 micro-batches of 8 images, each made 2 s slower by
+/// a test setting): losing the terminal in the middle of it still ends the run within the
+/// bound, between two micro-batches, with the last whole update's checkpoint, and the resumed
+/// run is bit-exact with one never interrupted.
+#[test]
+fn losing_the_terminal_during_an_update_longer_than_the_bound_still_exits_in_time() {
+    const SLOW: &[&str] = &[
+        "--set",
+        "hardware.max_micro_batch=8",
+        "--set",
+        "model.ghost_batch=8",
+        "--set",
+        "schedule.epochs=2",
+        "--set",
+        "schedule.milestones=[1]",
+    ];
+    let reference = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args(["train", "--no-tui", "--out"])
+        .arg(reference.path())
+        .args(QUICK)
+        .args(SLOW)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = values(&events(&run_dir(reference.path())));
+
+    let out = tempfile::tempdir().unwrap();
+    let mut cmd = bin();
+    cmd.args(["train", "--out"])
+        .arg(out.path())
+        .args(QUICK)
+        .args(SLOW)
+        .env("BATCHRAMP_FAULT_MICRO_BATCH_DELAY_MS", "2000");
+    let mut pty = Pty::spawn(cmd, false);
+    pty.wait_for("running", 180);
+    let dir = wait_for_update(out.path(), 1);
+    // A second into update 2, which needs 8 s.
+    std::thread::sleep(Duration::from_secs(1));
+    let at = pty.hang_up();
+    let (status, took) = pty.exit(at, 60);
+    assert_eq!(status.code(), Some(129), "{status}");
+    assert_quick_exit("in an 8-second update, master closed", took);
+    assert_interrupt_checkpoint_and_free_lock(&dir);
+    let recs = events(&dir);
+    let Event::Checkpoint(ck) = &recs.last().unwrap().event else {
+        unreachable!("checked above")
+    };
+    assert_eq!(ck.update, 1, "the checkpoint holds the last whole update");
+
+    let o = bin()
+        .args(["train", "--no-tui", "--resume"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(values(&events(&dir)), want);
+}

@@ -117,30 +117,11 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
         if let Some(crate::error::Silent(code)) = cause.downcast_ref::<crate::error::Silent>() {
             return *code;
         }
-        if let Some(e) = cause.downcast_ref::<crate::train::session::SessionError>() {
-            return if e.is_bad_input() { 2 } else { 1 };
-        }
-        if cause.is::<BadInput>()
-            || cause.is::<crate::config::ConfigError>()
-            || matches!(
-                cause.downcast_ref::<crate::data::DataError>(),
-                // A failed download is the network's fault, not the user's input.
-                Some(e) if !matches!(e, crate::data::DataError::Download { .. })
-            )
-            || cause.is::<crate::device::DeviceError>()
-            || matches!(
-                cause.downcast_ref::<crate::train::checkpoint::CheckpointError>(),
-                Some(crate::train::checkpoint::CheckpointError::Invalid { .. })
-            )
-            || matches!(
-                cause.downcast_ref::<crate::train::TrainError>(),
-                Some(crate::train::TrainError::Mismatch { .. })
-                    | Some(crate::train::TrainError::Checkpoint(
-                        crate::train::checkpoint::CheckpointError::Invalid { .. }
-                    ))
-            )
-        {
-            return 2;
+        // A session error answers for the whole chain below it.
+        if let Some(bad) = crate::error::classify(cause) {
+            if bad || cause.is::<crate::train::session::SessionError>() {
+                return if bad { 2 } else { 1 };
+            }
         }
     }
     1

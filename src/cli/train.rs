@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
+use crate::error::UserFixable;
 use crate::error::{BadInput, Silent};
 use crate::events::{Control, Record};
 use crate::parallel::collective::{host_name, Launch};

@@ -15,6 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod epoch;
 pub mod summary;
 
 pub use summary::SummaryBuilder;
@@ -228,7 +229,7 @@ pub struct StageEvent {
 impl StageEvent {
     /// Epochs done when the stage begins: where it starts on an axis of epochs.
     pub fn epochs_done(&self) -> usize {
-        self.epoch.saturating_sub(1)
+        epoch::done_before(self.epoch)
     }
 
     /// The stage as a plan entry ending where `end_epoch` says (the event does not know its end).
@@ -315,7 +316,7 @@ impl ParallelTotals {
 impl StepEvent {
     /// Epochs done after this update, fractional: where it sits on an axis of epochs.
     pub fn epochs_done(&self) -> f64 {
-        self.epoch.saturating_sub(1) as f64 + self.epoch_progress.clamp(0.0, 1.0)
+        epoch::done_before(self.epoch) as f64 + self.epoch_progress.clamp(0.0, 1.0)
     }
 }
 

@@ -30,13 +30,6 @@ pub enum HandshakeError {
     Disagree(String),
 }
 
-impl HandshakeError {
-    /// Whether the user must fix how the workers were started.
-    pub fn is_bad_input(&self) -> bool {
-        matches!(self, HandshakeError::Disagree(_))
-    }
-}
-
 /// What each worker says about itself.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Identity {

@@ -211,7 +211,7 @@ impl SampleRun {
                 t,
                 Event::Stage(StageEvent {
                     index,
-                    epoch: stage.start_epoch + 1,
+                    epoch: epoch::number(stage.start_epoch),
                     update,
                     batch: stage.batch,
                     micro_batch,
@@ -238,7 +238,8 @@ impl SampleRun {
             for epoch in stage.start_epoch..stage.end_epoch.min(end_epoch) {
                 // Epochs wobble a little, so runs with different seeds do not draw one line.
                 let n = noise(self.seed ^ 0xE, epoch as u64);
-                let epoch_loss = self.loss_at(stage, (epoch + 1) as f64) * (1.0 + 0.02 * n);
+                let epoch_loss =
+                    self.loss_at(stage, epoch::number(epoch) as f64) * (1.0 + 0.02 * n);
                 for i in 0..per_epoch {
                     update += 1;
                     let dt = stage.batch as f64 / ips;
@@ -251,7 +252,7 @@ impl SampleRun {
                             self.loss_at(stage, epoch as f64 + epoch_progress) * (1.0 + spread * n);
                         let step = StepEvent {
                             update,
-                            epoch: epoch + 1,
+                            epoch: epoch::number(epoch),
                             epoch_progress,
                             loss,
                             acc: (1.0 - loss / 2.4).clamp(0.0, 1.0),
@@ -269,7 +270,7 @@ impl SampleRun {
                 let train_wall = wall;
                 wall += eval_seconds;
                 let ev = EpochEvent {
-                    epoch: epoch + 1,
+                    epoch: epoch::number(epoch),
                     train_loss: epoch_loss,
                     train_acc: (1.0 - epoch_loss / 2.4).clamp(0.0, 1.0),
                     test_loss,

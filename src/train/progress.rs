@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::{EpochEvent, Event, Summary, SummaryBuilder};
+use crate::events::{epoch, EpochEvent, Event, Summary, SummaryBuilder};
 
 /// Position and running totals of a run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -63,7 +63,7 @@ impl Progress {
     ) -> EpochEvent {
         let n = self.epoch_count.max(1) as f64;
         let ev = EpochEvent {
-            epoch: self.epoch + 1,
+            epoch: epoch::number(self.epoch),
             train_loss: self.epoch_loss_sum / n,
             train_acc: self.epoch_correct as f64 / n,
             test_loss,
@@ -89,7 +89,7 @@ impl Progress {
         if self.epoch_count == 0 && self.epoch > 0 {
             self.epoch
         } else {
-            self.epoch + 1
+            epoch::number(self.epoch)
         }
     }
 

@@ -132,33 +132,6 @@ pub enum SessionError {
     },
 }
 
-impl SessionError {
-    /// Whether the user must fix their input (a config, a file, a value, a checkpoint), as
-    /// opposed to a failure of the machine or the run.
-    pub fn is_bad_input(&self) -> bool {
-        match self {
-            SessionError::Config(_)
-            | SessionError::Device(_)
-            | SessionError::Log(_)
-            | SessionError::NotInRunDir(_)
-            | SessionError::CannotApplyOnResume(_) => true,
-            SessionError::Data(e) => !matches!(e, DataError::Download { .. }),
-            SessionError::Checkpoint(e) => matches!(e, CheckpointError::Invalid { .. }),
-            SessionError::Train(e) => matches!(
-                e,
-                TrainError::Mismatch { .. }
-                    | TrainError::Checkpoint(CheckpointError::Invalid { .. })
-            ),
-            SessionError::Handshake(e) => e.is_bad_input(),
-            SessionError::Join(JoinError::NotBuiltWithMpi { .. }) => true,
-            SessionError::RunDir { .. }
-            | SessionError::Thread(_)
-            | SessionError::Join(_)
-            | SessionError::Finished { .. } => false,
-        }
-    }
-}
-
 /// A started run.
 pub struct Session {
     /// The run directory.
@@ -751,6 +724,7 @@ fn new_run_dir(out: &Path, name: &str) -> Result<PathBuf, SessionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::UserFixable;
     use crate::events::Event;
 
     fn request(out: &Path) -> RunRequest {

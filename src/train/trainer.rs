@@ -16,8 +16,8 @@ use crate::config::RunConfig;
 use crate::data::loader::{Loader, LoaderCursor, Normalization};
 use crate::data::Cifar;
 use crate::events::{
-    CheckpointEvent, Control, EpochEvent, EvalProgress, Event, MessageEvent, NoiseScaleEvent,
-    PauseEvent, StageEvent, StepEvent, Summary,
+    epoch, CheckpointEvent, Control, EpochEvent, EvalProgress, Event, MessageEvent,
+    NoiseScaleEvent, PauseEvent, StageEvent, StepEvent, Summary,
 };
 use crate::parallel::collective::{Collective, CollectiveError};
 use crate::schedule::Schedule;
@@ -300,7 +300,7 @@ impl Trainer {
                     .record_step(g.loss_sum, g.correct, g.count, seconds);
                 self.emit(Event::Step(StepEvent {
                     update: self.progress.update,
-                    epoch: epoch + 1,
+                    epoch: epoch::number(epoch),
                     epoch_progress: (batch.first_position + batch.len) as f64
                         / self.loader.len() as f64,
                     loss: applied.loss(),
@@ -339,7 +339,7 @@ impl Trainer {
         self.progress.stage_index = Some(index);
         self.emit(Event::Stage(StageEvent {
             index,
-            epoch: epoch + 1,
+            epoch: epoch::number(epoch),
             update: self.progress.update,
             batch: stage.batch,
             micro_batch: self.engine.micro().size(stage.batch),
@@ -365,7 +365,11 @@ impl Trainer {
     fn finish_epoch(&mut self) -> Result<(), TrainError> {
         let eval_started = std::time::Instant::now();
         let total: usize = self.test.iter().map(|(_, l)| l.len()).sum();
-        let mut report = EvalReport::new(self.events.clone(), self.progress.epoch + 1, total);
+        let mut report = EvalReport::new(
+            self.events.clone(),
+            epoch::number(self.progress.epoch),
+            total,
+        );
         // Each worker evaluates its share of the test batches; the sums make the whole.
         let sums = self.engine.evaluate(&self.test, |done| report.at(done))?;
         let (test_loss, test_acc) = sums.mean();
@@ -376,8 +380,8 @@ impl Trainer {
             eval_started.elapsed().as_secs_f64(),
             wall,
         );
-        // The schedule counts epochs from 0.
-        let finished_epoch = ev.epoch - 1;
+        // The schedule counts epochs done.
+        let finished_epoch = epoch::done_before(ev.epoch);
         let train_loss = ev.train_loss;
         self.emit(Event::Epoch(ev));
         self.schedule

@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use super::{panel, put_line};
+use crate::events::epoch;
 use crate::format;
 use crate::tui::state::{RunState, StageRow};
 use crate::tui::theme::{Role, Theme};
@@ -279,9 +280,9 @@ fn next_change(
         what.push(format!("m{}{}", t.sym.arrow, next.plan.momentum));
     }
     let at = if terse {
-        format!(" @ep {}", next.plan.start_epoch + 1)
+        format!(" @ep {}", epoch::number(next.plan.start_epoch))
     } else {
-        format!(" at epoch {}", next.plan.start_epoch + 1)
+        format!(" at epoch {}", epoch::number(next.plan.start_epoch))
     };
     let mut v = vec![
         Span::styled("next ", muted),
@@ -366,7 +367,7 @@ fn table(t: &Theme, run: &RunState, rows: &[StageRow], area: Rect, buf: &mut Buf
         let text = format!(
             " {:>2}  {:>7}  {:>6}  {:>13}  {:>7}  {:>5}  {:>8}  {:>17}",
             i + 1,
-            format!("{}-{}", r.plan.start_epoch + 1, r.plan.end_epoch),
+            format!("{}-{}", epoch::number(r.plan.start_epoch), r.plan.end_epoch),
             r.plan.batch,
             exec,
             format::lr(r.plan.lr),

@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use batchramp::cli::bench::BenchResult;
 use batchramp::events::{Event, ParallelStep};
 use batchramp::runlog::sample::SampleRun;
 use batchramp::runlog::LogWriter;
@@ -35,12 +36,24 @@ fn assert_bad_input(out: &Output, needles: &[&str]) -> String {
     err
 }
 
-/// A `bench --json` file saying ResNet-8 trains 1,000 images/s at every batch.
+/// A `bench --json` file saying ResNet-8 trains 1,000 images/s at every batch (rows of
+/// bench's own result type, as `bench --json` writes them).
 fn bench_file(dir: &Path) -> PathBuf {
     let path = dir.join("bench.json");
-    let rows: Vec<serde_json::Value> = [64, 128, 256]
+    let rows: Vec<BenchResult> = [64, 128, 256]
         .iter()
-        .map(|b| serde_json::json!({"net": "resnet8", "batch": b, "images_per_sec": 1000.0}))
+        .map(|&batch| BenchResult {
+            net: "resnet8".into(),
+            batch,
+            kernels: "fast".into(),
+            step_ms: batch as f64,
+            images_per_sec: 1000.0,
+            gflops: 1.0,
+            device: "cpu (2 threads)".into(),
+            workers: 1,
+            comm_ms: 0.0,
+            wait_ms: 0.0,
+        })
         .collect();
     fs::write(&path, serde_json::to_string(&rows).unwrap()).unwrap();
     path

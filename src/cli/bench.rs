@@ -68,7 +68,8 @@ impl From<NetArg> for Arch {
     }
 }
 
-/// One timed configuration.
+/// One timed configuration: a row of `bench --json`, read back by `plan --bench` (the
+/// collective figures default to 0 for files from before they were measured).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchResult {
     /// Network.
@@ -86,11 +87,14 @@ pub struct BenchResult {
     /// Device description.
     pub device: String,
     /// Workers the step was shared among.
+    #[serde(default)]
     pub workers: usize,
     /// Median milliseconds of combining the workers' shares (0 for one worker).
+    #[serde(default)]
     pub comm_ms: f64,
     /// Median milliseconds of that spent waiting for the slowest worker's share; the rest is
     /// the all-reduce proper.
+    #[serde(default)]
     pub wait_ms: f64,
 }
 

@@ -400,10 +400,7 @@ impl Trainer {
             } else {
                 match self.try_gradient(batch, measure, share) {
                     Ok(local) => Contribution::Computed(local),
-                    Err(GradientFailure::OutOfMemory(_)) => {
-                        self.net.model.discard_pass_stats();
-                        Contribution::OutOfMemory
-                    }
+                    Err(GradientFailure::OutOfMemory(_)) => Contribution::OutOfMemory,
                     Err(GradientFailure::Tensor(e)) => return Err(e.into()),
                 }
             };
@@ -507,8 +504,6 @@ impl Trainer {
                 Err(GradientFailure::Tensor(e)) => return Err(e.into()),
                 Err(GradientFailure::OutOfMemory(reason)) => reason,
             };
-            // The failed attempt's batch statistics belong to no update.
-            self.net.model.discard_pass_stats();
             self.shrink_micro(batch.len, &reason)?;
         }
     }

@@ -15,7 +15,8 @@ use std::collections::HashMap;
 
 use candle_core::{Result, Shape, Tensor, TensorId, Var};
 
-use super::resnet::{ConvBn, ResNet};
+use super::ghost_bn::StatsRecorder;
+use super::resnet::{ConvBn, PassStats, ResNet};
 use crate::ops::slices::{self, ConvBnPass};
 use crate::ops::{Kernels, OpError};
 
@@ -27,6 +28,8 @@ pub struct TrainPass {
     pub loss: Tensor,
     /// Gradient of `loss × scale` for every trainable tensor, by tensor id.
     pub grads: HashMap<TensorId, Tensor>,
+    /// The pass's batch-norm statistics, as [`ResNet::forward_train`] returns them.
+    pub stats: PassStats,
 }
 
 /// One conv-BN layer's forward pass and its output.
@@ -47,7 +50,12 @@ struct BlockRun {
 }
 
 impl ConvBn {
-    fn train_forward(&self, x: &[f32], x_shape: &Shape, relu: bool) -> Result<LayerRun> {
+    fn train_forward(
+        &self,
+        (x, x_shape): (&[f32], &Shape),
+        relu: bool,
+        stats: &mut StatsRecorder,
+    ) -> Result<LayerRun> {
         let (gamma, beta) = self.bn.affine();
         let (gamma, beta) = (vec_of(gamma)?, vec_of(beta)?);
         let wt = self.weight.as_tensor();
@@ -66,8 +74,7 @@ impl ConvBn {
         let shape = pass.out_shape();
         let (_, _, h, wd) = shape.dims4()?;
         let st = pass.stats();
-        self.bn
-            .record_stats(h * wd, st.mean.clone(), st.var.clone());
+        self.bn.record_stats(stats, h * wd, &st.mean, &st.var)?;
         Ok(LayerRun {
             pass,
             out,
@@ -116,9 +123,9 @@ impl ResNet {
             && x.rank() == 4
     }
 
-    /// Forward pass in training mode (recording the batch-norm statistics, as
-    /// `forward(x, true)` does) and the gradient of `loss(logits) × scale` for every trainable
-    /// tensor. Only where [`ResNet::trains_without_graph`] holds.
+    /// Forward pass in training mode (with the batch-norm statistics [`ResNet::forward_train`]
+    /// returns) and the gradient of `loss(logits) × scale` for every trainable tensor. Only
+    /// where [`ResNet::trains_without_graph`] holds.
     pub fn train_pass(
         &self,
         x: &Tensor,
@@ -127,17 +134,22 @@ impl ResNet {
     ) -> Result<TrainPass> {
         // A copy of the images (N × 12 kB) keeps the borrows simple.
         let images = x.flatten_all()?.to_vec1::<f32>()?;
-        let stem = self.stem.train_forward(&images, x.shape(), true)?;
+        let mut stats = self.stats_recorder();
+        let stem = self
+            .stem
+            .train_forward((&images, x.shape()), true, &mut stats)?;
         let mut runs: Vec<BlockRun> = Vec::with_capacity(self.blocks.len());
         for block in &self.blocks {
             let (h, h_shape) = match runs.last() {
                 Some(r) => (&r.out, &r.b.shape),
                 None => (&stem.out, &stem.shape),
             };
-            let a = block.a.train_forward(h, h_shape, true)?;
-            let b = block.b.train_forward(&a.out, &a.shape, false)?;
+            let a = block.a.train_forward((h, h_shape), true, &mut stats)?;
+            let b = block
+                .b
+                .train_forward((&a.out, &a.shape), false, &mut stats)?;
             let shortcut = match &block.shortcut {
-                Some(s) => Some(s.train_forward(h, h_shape, false)?),
+                Some(s) => Some(s.train_forward((h, h_shape), false, &mut stats)?),
                 None => None,
             };
             let out = slices::add_relu(&b.out, shortcut.as_ref().map_or(h, |s| &s.out));
@@ -203,6 +215,7 @@ impl ResNet {
             logits,
             loss,
             grads,
+            stats: self.finish_stats(stats, x.dim(0)?)?,
         })
     }
 }
@@ -243,7 +256,7 @@ mod tests {
         let pass = net_a
             .train_pass(&x, |l| candle_nn::loss::cross_entropy(l, &y), scale)
             .unwrap();
-        let logits = net_b.forward(&x, true).unwrap();
+        let (logits, stats_b) = net_b.forward_train(&x).unwrap();
         let loss = candle_nn::loss::cross_entropy(&logits, &y).unwrap();
         let store = (&loss * scale).unwrap().backward().unwrap();
         assert_eq!(values(&pass.loss), values(&loss), "{arch} n={n}: loss");
@@ -258,7 +271,8 @@ mod tests {
             // Same kernels in the same order: the same bits, not just close.
             assert_eq!(ga, gb, "{arch} n={n} {name}");
         }
-        let (stats_a, stats_b) = (net_a.take_pass_stats(n), net_b.take_pass_stats(n));
+        let stats_a = pass.stats;
+        assert_eq!(stats_a.values.len(), net_a.pass_stats_len(n));
         assert_eq!(stats_a, stats_b, "{arch} n={n}: batch statistics");
         net_a.fold_running_stats(&[stats_a]).unwrap();
         net_b.fold_running_stats(&[stats_b]).unwrap();
@@ -281,6 +295,31 @@ mod tests {
     #[test]
     fn resnet18_matches_the_graph_path() {
         matches_graph_path(Arch::Resnet18, 3, 2);
+    }
+
+    #[test]
+    fn train_passes_return_their_own_statistics() {
+        let (store, net) = build(Arch::Resnet8, 2);
+        let (_, fresh) = build(Arch::Resnet8, 2);
+        let x = Tensor::randn(0f32, 1.0, (5, 3, 32, 32), &Device::Cpu).unwrap();
+        let other = Tensor::randn(0f32, 1.0, (3, 3, 32, 32), &Device::Cpu).unwrap();
+        let loss = |l: &Tensor| l.sqr()?.mean_all();
+        let running = || -> Vec<Vec<f32>> {
+            store
+                .buffers()
+                .iter()
+                .map(|(_, v)| values(v.as_tensor()))
+                .collect()
+        };
+        let before = running();
+        // A dropped pass (as after an out-of-memory failure) leaves nothing behind.
+        drop(net.train_pass(&other, loss, 1.0).unwrap());
+        let first = net.train_pass(&x, loss, 1.0).unwrap().stats;
+        let second = net.train_pass(&x, loss, 1.0).unwrap().stats;
+        assert_eq!(first, second);
+        assert_eq!(first, fresh.train_pass(&x, loss, 1.0).unwrap().stats);
+        assert_eq!(first, net.forward_train(&x).unwrap().1);
+        assert_eq!(running(), before, "no pass folded");
     }
 
     #[test]

@@ -1,21 +1,62 @@
 //! Ghost batch norm: batch-norm statistics over fixed-size chunks of the batch, so that the
 //! normalisation a sample sees does not change when the batch size B grows (Hoffer et al. 2017,
 //! used by Smith et al.). Running statistics follow PyTorch: each chunk updates them in turn
-//! with the unbiased variance. A training pass only records its chunks' statistics; they are
-//! folded into the running ones when the update is applied ([`super::ResNet::fold_running_stats`]),
-//! so an update that is retried or dropped leaves them untouched, and a data-parallel run can
-//! fold every worker's chunks in the same order a single process would.
-
-use std::sync::Mutex;
+//! with the unbiased variance. A training pass writes its chunks' statistics into the caller's
+//! [`StatsRecorder`] and keeps nothing itself; they are folded into the running ones only when
+//! the update is applied ([`super::ResNet::fold_running_stats`]), so an update that is retried
+//! or dropped leaves them untouched, and a data-parallel run can fold every worker's chunks in
+//! the same order a single process would. A layer must never change its running statistics
+//! during a forward pass.
 
 use candle_core::{Result, Tensor, Var};
 
 use super::ParamStore;
 use crate::ops::{ghost_chunks, Kernels};
 
-/// One training pass's statistics of a layer: values per channel and sample, chunk-major
-/// means, chunk-major biased variances.
-type Recorded = (usize, Vec<f32>, Vec<f32>);
+/// The batch-norm statistics of one training pass as its layers produce them: one slot per
+/// layer, indexed by the layer's place in the fixed exchange order, each holding
+/// `[positions, means…, vars…]` (chunk-major means and biased variances).
+pub(super) struct StatsRecorder {
+    slots: Vec<Option<Vec<f32>>>,
+}
+
+impl StatsRecorder {
+    /// An empty recorder for a network of `layers` batch-norm layers.
+    pub(super) fn new(layers: usize) -> Self {
+        StatsRecorder {
+            slots: vec![None; layers],
+        }
+    }
+
+    /// Records layer `slot`'s statistics: `means` and `vars` are chunk-major (chunks × C, biased
+    /// variances), over `positions` values per channel and sample.
+    fn record(&mut self, slot: usize, positions: usize, means: &[f32], vars: &[f32]) -> Result<()> {
+        let Some(entry) = self.slots.get_mut(slot) else {
+            candle_core::bail!(
+                "batch-norm layer {slot} outside a recorder of {}",
+                self.slots.len()
+            );
+        };
+        if entry.is_some() {
+            candle_core::bail!("batch-norm layer {slot} recorded twice in one pass");
+        }
+        let mut out = Vec::with_capacity(1 + means.len() + vars.len());
+        out.push(positions as f32);
+        out.extend_from_slice(means);
+        out.extend_from_slice(vars);
+        *entry = Some(out);
+        Ok(())
+    }
+
+    /// Every layer's statistics in slot order, or the first slot left empty.
+    pub(super) fn into_layers(self) -> std::result::Result<Vec<Vec<f32>>, usize> {
+        self.slots
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| s.ok_or(i))
+            .collect()
+    }
+}
 
 /// One batch-norm layer with ghost chunks and running statistics.
 pub struct GhostBatchNorm {
@@ -26,15 +67,16 @@ pub struct GhostBatchNorm {
     ghost: usize,
     momentum: f64,
     eps: f64,
-    /// Statistics of training passes not yet folded.
-    pending: Mutex<Vec<Recorded>>,
+    /// This layer's place in the network's exchange order: its [`StatsRecorder`] slot.
+    slot: usize,
 }
 
 impl GhostBatchNorm {
-    /// A layer over `channels` with chunk size `ghost` (0 = whole batch).
+    /// A layer over `channels` with chunk size `ghost` (0 = whole batch), recording its
+    /// statistics in recorder slot `slot`.
     pub fn new(
         store: &mut ParamStore,
-        name: &str,
+        (name, slot): (&str, usize),
         channels: usize,
         ghost: usize,
         momentum: f64,
@@ -48,45 +90,32 @@ impl GhostBatchNorm {
             ghost,
             momentum,
             eps,
-            pending: Mutex::new(Vec::new()),
+            slot,
         })
     }
 
-    /// Normalises `x` (NCHW), optionally followed by ReLU. In training mode the chunks'
-    /// statistics are recorded for the running ones.
-    pub fn forward(&self, k: Kernels, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
-        if !train {
-            return k.batch_norm_eval(
-                x,
-                self.gamma.as_tensor(),
-                self.beta.as_tensor(),
-                self.running_mean.as_tensor(),
-                self.running_var.as_tensor(),
-                self.eps,
-                relu,
-            );
-        }
-        let (y, mean, var) = k.batch_norm_train(
+    /// Normalises `x` (NCHW) with the running statistics, optionally followed by ReLU.
+    pub(super) fn forward_eval(&self, k: Kernels, x: &Tensor, relu: bool) -> Result<Tensor> {
+        k.batch_norm_eval(
             x,
             self.gamma.as_tensor(),
             self.beta.as_tensor(),
-            self.ghost,
+            self.running_mean.as_tensor(),
+            self.running_var.as_tensor(),
             self.eps,
             relu,
-        )?;
-        self.update_running(x, &mean, &var)?;
-        Ok(y)
+        )
     }
 
     /// Training mode applied to the convolution of `x` by `w` (stride, padding): the two run as
-    /// one fused op where the kernels allow, and the chunks' statistics are recorded.
-    pub fn forward_train_after_conv(
+    /// one fused op where the kernels allow, and the chunks' statistics go into `stats`.
+    pub(super) fn forward_train_after_conv(
         &self,
         k: Kernels,
-        x: &Tensor,
-        w: &Tensor,
+        (x, w): (&Tensor, &Tensor),
         stride_padding: (usize, usize),
         relu: bool,
+        stats: &mut StatsRecorder,
     ) -> Result<Tensor> {
         let (y, mean, var) = k.conv_bn_train(
             x,
@@ -98,54 +127,31 @@ impl GhostBatchNorm {
             self.eps,
             relu,
         )?;
-        self.update_running(&y, &mean, &var)?;
+        let (_, _, h, wd) = y.dims4()?;
+        let means = mean.flatten_all()?.to_vec1::<f32>()?;
+        let vars = var.flatten_all()?.to_vec1::<f32>()?;
+        self.record_stats(stats, h * wd, &means, &vars)?;
         Ok(y)
     }
 
-    fn update_running(&self, x: &Tensor, mean: &Tensor, var: &Tensor) -> Result<()> {
-        let (_, _, h, w) = x.dims4()?;
-        let means = mean.flatten_all()?.to_vec1::<f32>()?;
-        let vars = var.flatten_all()?.to_vec1::<f32>()?;
-        self.record_stats(h * w, means, vars);
-        Ok(())
+    /// Writes one training pass's batch statistics into `stats`: `means` and `vars` are
+    /// chunk-major (chunks × C, biased variances), over `positions` values per channel and sample.
+    pub(super) fn record_stats(
+        &self,
+        stats: &mut StatsRecorder,
+        positions: usize,
+        means: &[f32],
+        vars: &[f32],
+    ) -> Result<()> {
+        stats.record(self.slot, positions, means, vars)
     }
 
-    /// Records one training pass's batch statistics: `means` and `vars` are chunk-major
-    /// (chunks × C, biased variances), over `positions` values per channel and sample.
-    pub(super) fn record_stats(&self, positions: usize, means: Vec<f32>, vars: Vec<f32>) {
-        self.lock_pending().push((positions, means, vars));
-    }
-
-    /// The oldest recorded pass's statistics, laid out as `[positions, means…, vars…]`.
-    pub(super) fn take_stats(&self) -> Option<Vec<f32>> {
-        let mut pending = self.lock_pending();
-        if pending.is_empty() {
-            return None;
-        }
-        let (positions, means, vars) = pending.remove(0);
-        let mut out = Vec::with_capacity(1 + means.len() + vars.len());
-        out.push(positions as f32);
-        out.extend(means);
-        out.extend(vars);
-        Some(out)
-    }
-
-    /// Forgets every recorded pass.
-    pub(super) fn discard_stats(&self) {
-        self.lock_pending().clear();
-    }
-
-    /// Values [`Self::take_stats`] gives for a pass over `samples`.
+    /// Values this layer records for a pass over `samples`.
     pub(super) fn stats_len(&self, samples: usize) -> usize {
         1 + 2 * ghost_chunks(samples, self.ghost).len() * rm_len(&self.running_mean)
     }
 
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Vec<Recorded>> {
-        // The data is plain numbers: a panic elsewhere cannot leave it half-written.
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Folds one pass's statistics, as [`Self::take_stats`] laid them out, over a micro-batch of
+    /// Folds one pass's statistics, as [`StatsRecorder`] laid them out, over a micro-batch of
     /// `n` samples into the running ones.
     pub(super) fn fold_stats(&self, n: usize, stats: &[f32]) -> Result<()> {
         let c = rm_len(&self.running_mean);
@@ -213,6 +219,12 @@ impl GhostBatchNorm {
     /// The scale γ and shift β.
     pub(super) fn affine(&self) -> (&Var, &Var) {
         (&self.gamma, &self.beta)
+    }
+
+    /// This layer's [`StatsRecorder`] slot.
+    #[cfg(test)]
+    pub(super) fn slot(&self) -> usize {
+        self.slot
     }
 
     /// Samples per ghost chunk (0 = the whole batch) and ε.

@@ -1,7 +1,9 @@
-//! The networks: CIFAR ResNets as plain structs (`new` + `forward`, and `train_pass`, a training
-//! pass with its own backward on the fast CPU kernels) over named parameters.
-//! Owns parameter creation (seeded, device-placed) and the running statistics of batch norm;
-//! must never decide learning rates, batch sizes or how gradients are combined.
+//! The networks: CIFAR ResNets as plain structs (`new`, `forward_train` / `forward_eval`, and
+//! `train_pass`, a training pass with its own backward on the fast CPU kernels) over named
+//! parameters. Owns parameter creation (seeded, device-placed) and the running statistics of
+//! batch norm, which change only when the caller folds a pass's returned statistics; must never
+//! keep a pass's statistics itself, nor decide learning rates, batch sizes or how gradients are
+//! combined.
 
 mod cpu_step;
 mod ghost_bn;

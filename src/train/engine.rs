@@ -1,6 +1,7 @@
 //! One parameter update, the same for `train`, `bench` and `plan`: the network, its optimizer,
 //! the micro-batching and the collective in one place, behind one call ([`Engine::update`]).
-//! Every update goes through the collective (the world of one is a collective that skips what
+//! The batch-norm statistics of the passes travel with the gradient ([`BatchGradient::bn`]) and
+//! are folded only when the update is applied. Every update goes through the collective (the world of one is a collective that skips what
 //! it need not do), the only out-of-memory retry is here (halve the micro-batch, on every
 //! worker alike, and redo the update), and a stop asked for while a long update runs is
 //! honoured between micro-batches. Must never know about epochs, events, checkpoints or
@@ -205,16 +206,11 @@ impl Engine {
             .map_err(TrainError::Collective)?;
             match combined {
                 Combined::Gradient(g, cost) => return self.apply(g, cost, n, started),
-                Combined::Stop => {
-                    // The abandoned passes' batch statistics belong to no update.
-                    self.model.discard_pass_stats();
-                    return Ok(Update::Stopped);
-                }
+                // The abandoned passes' batch statistics were returned with them and are
+                // dropped: they belong to no update.
+                Combined::Stop => return Ok(Update::Stopped),
                 // Every worker shrinks alike, so the micro-batches stay the same on all.
-                Combined::OutOfMemory(reason) => {
-                    self.model.discard_pass_stats();
-                    self.shrink(n, reason, oversight)?;
-                }
+                Combined::OutOfMemory(reason) => self.shrink(n, reason, oversight)?,
             }
         }
     }

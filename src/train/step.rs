@@ -118,24 +118,24 @@ pub fn local_gradient(
         let y = Tensor::from_slice(&labels[start..start + len], len, device)?;
         // Scale so the accumulated sum is the gradient of the mean over the whole batch.
         let scale = len as f64 / n as f64;
-        let (logits, loss, grads) = if model.trains_without_graph(&x) {
+        let (logits, loss, grads, stats) = if model.trains_without_graph(&x) {
             let pass = model.train_pass(
                 &x,
                 |logits| candle_nn::loss::cross_entropy(logits, &y),
                 scale,
             )?;
             let grads = gather(params, |p| pass.grads.get(&p.id()).cloned())?;
-            (pass.logits, pass.loss, grads)
+            (pass.logits, pass.loss, grads, pass.stats)
         } else {
-            let logits = model.forward(&x, true)?;
+            let (logits, stats) = model.forward_train(&x)?;
             let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
             let store = (&loss * scale)?.backward()?;
             // Detached, so that keeping a gradient (accumulation, optimizer state) never keeps
             // the graph that produced it.
             let grads = gather(params, |p| store.get(p.as_tensor()).map(Tensor::detach))?;
-            (logits, loss, grads)
+            (logits, loss, grads, stats)
         };
-        bn.push((index, model.take_pass_stats(len)));
+        bn.push((index, stats));
         let loss_value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         loss_sum += loss_value * len as f64;
         correct += logits
@@ -275,7 +275,7 @@ pub fn evaluate<'a>(
         let len = labels.len();
         let x = Tensor::from_slice(images, (len, 3, 32, 32), device)?;
         let y = Tensor::from_slice(labels, len, device)?;
-        let logits = model.forward(&x, false)?;
+        let logits = model.forward_eval(&x)?;
         let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
         loss_sum += loss.to_dtype(DType::F64)?.to_scalar::<f64>()? * len as f64;
         correct += logits

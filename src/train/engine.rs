@@ -1,11 +1,12 @@
 //! One parameter update, the same for `train`, `bench` and `plan`: the network, its optimizer,
 //! the micro-batching and the collective in one place, behind one call ([`Engine::update`]).
-//! The batch-norm statistics of the passes travel with the gradient ([`BatchGradient::bn`]) and
-//! are folded only when the update is applied. Every update goes through the collective (the world of one is a collective that skips what
-//! it need not do), the only out-of-memory retry is here (halve the micro-batch, on every
-//! worker alike, and redo the update), and a stop asked for while a long update runs is
-//! honoured between micro-batches. Must never know about epochs, events, checkpoints or
-//! control channels: the trainer does, through [`Oversight`].
+//! The batch-norm statistics of the passes travel with the gradient ([`BatchGradient::bn`])
+//! and are folded only when the update is applied. Every update goes through the collective
+//! (the world of one is a collective that skips what it need not do), the only out-of-memory
+//! retry is here (halve the micro-batch, on every worker alike, and redo the update), and a
+//! stop asked for while a long update runs is honoured between micro-batches. Must never know
+//! about epochs, events, checkpoints or control channels: the trainer does, through
+//! [`Oversight`].
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,8 @@
 //! The folder tree follows the data flow: `data` → `train` (the schedule, the optimizer, the
 //! loop; with `model` and its `ops`) → `events` → `runlog`, `report` and `tui`. `tboard` reads
 //! TensorBoard logdirs into `series`, the named-series store. `cli` holds one file per
-//! subcommand; `config`, `device` and `error` serve them all.
+//! subcommand; `config`, `device` and `error` serve them all; `machine` samples this machine's
+//! GPUs, CPU and the processes writing a logdir for the resources panel.
 
 pub mod cli;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod device;
 pub mod error;
 pub mod events;
 pub mod format;
+pub mod machine;
 pub mod model;
 pub mod ops;
 pub mod report;

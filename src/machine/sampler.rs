@@ -17,6 +17,10 @@ use super::writers::{self, Found};
 /// up within this, and the search's cost is spread over several samples.
 pub const DEFAULT_RESCAN: Duration = Duration::from_secs(5);
 
+/// The share of one core the searches may take: on a machine with thousands of processes a
+/// search takes longer, and the next one waits that much longer (200 × its time at 0.5%).
+const SEARCH_SHARE: f64 = 0.005;
+
 /// Samples this machine; keeps its handles between samples.
 pub struct MachineSampler {
     gpus: Gpus,
@@ -26,7 +30,8 @@ pub struct MachineSampler {
     proc_root: PathBuf,
     rescan: Duration,
     found: Found,
-    last_scan: Option<Instant>,
+    /// When the next search is due (`None`: at the next sample).
+    next_scan: Option<Instant>,
 }
 
 impl MachineSampler {
@@ -41,11 +46,13 @@ impl MachineSampler {
             proc_root: PathBuf::from("/proc"),
             rescan: DEFAULT_RESCAN,
             found: Found::default(),
-            last_scan: None,
+            next_scan: None,
         }
     }
 
-    /// Searches for writers at most this often (the first sample always searches).
+    /// Searches for writers at most this often (the first sample always searches; zero: every
+    /// sample, whatever it costs). A slow search waits longer, to keep within half a percent of
+    /// a core.
     pub fn rescan_every(mut self, every: Duration) -> MachineSampler {
         self.rescan = every;
         self
@@ -57,14 +64,22 @@ impl MachineSampler {
         let round = self.gpus.sample();
         let (cpu, memory) = self.host.cpu_and_memory();
         if let Some(dir) = &self.logdir {
-            if self.last_scan.is_none_or(|t| t.elapsed() >= self.rescan) {
+            if self.next_scan.is_none_or(|t| Instant::now() >= t) {
+                let searching = Instant::now();
                 self.found = writers::find(
                     dir,
                     &self.proc_root,
                     self.host_name.as_deref(),
                     Some(std::process::id()),
                 );
-                self.last_scan = Some(Instant::now());
+                self.keep_live_writers();
+                let took = searching.elapsed();
+                let wait = if self.rescan.is_zero() {
+                    Duration::ZERO
+                } else {
+                    self.rescan.max(took.div_f64(SEARCH_SHARE))
+                };
+                self.next_scan = Some(Instant::now() + wait);
             }
         }
         let mut sample = MachineSample {
@@ -86,6 +101,20 @@ impl MachineSampler {
         sample
     }
 
+    /// Drops the candidates that are no writer now, once per search rather than every sample:
+    /// pids named by old event files whose process is gone, or was started after the file (the
+    /// pid was given again).
+    fn keep_live_writers(&mut self) {
+        let pids: Vec<u32> = self.found.candidates.iter().map(|c| c.pid).collect();
+        let stats = self.host.processes(&pids);
+        self.found.candidates.retain(|c| {
+            stats
+                .iter()
+                .find(|(p, _)| *p == c.pid)
+                .is_some_and(|(_, s)| is_the_writer(c, s.start_time))
+        });
+    }
+
     /// Reads the writers' and GPU users' processes (one sysinfo call for all) into `sample`.
     fn fill_processes(&mut self, sample: &mut MachineSample) {
         let mut pids: Vec<u32> = self.found.candidates.iter().map(|c| c.pid).collect();
@@ -103,8 +132,7 @@ impl MachineSampler {
         }
         for c in &self.found.candidates {
             let Some(s) = stat(c.pid) else { continue };
-            // A pid read from a file name that started after the file is a later process.
-            if c.started_by.is_some_and(|t| s.start_time > t + 1) {
+            if !is_the_writer(c, s.start_time) {
                 continue;
             }
             sample.writers.push(WriterProcess {
@@ -131,6 +159,12 @@ impl MachineSampler {
         }
         (!notes.is_empty()).then(|| notes.join("; "))
     }
+}
+
+/// Whether a process that started at `start_time` (seconds since the epoch) can be the writer
+/// `c` names: a pid read from a file name that started after the file is a later process.
+fn is_the_writer(c: &writers::Candidate, start_time: u64) -> bool {
+    c.started_by.is_none_or(|t| start_time <= t + 1)
 }
 
 /// Device memory `pid` holds on all GPUs together, when any GPU lists it with a figure.

@@ -69,9 +69,10 @@ pub fn found_by(f: &FoundBy) -> String {
 }
 
 /// The sample as plain lines: the machine, each GPU and its processes, the writers, and every
-/// note. `ascii` keeps them to ASCII.
+/// note. `ascii` keeps them to ASCII (`63C`).
 pub fn lines(s: &MachineSample, ascii: bool) -> Vec<String> {
-    let sep = if ascii { " | " } else { " · " };
+    // Two spaces between figures, as the training's plain lines have.
+    let sep = "  ";
     let mut out = Vec::new();
     let mut head = vec![s.host.clone().unwrap_or_else(|| "this machine".into())];
     head.push(format::counted(s.cpu.cores as u64, "core"));
@@ -133,7 +134,7 @@ pub fn other_hosts(s: &MachineSample) -> String {
     )
 }
 
-/// `pid 4242 python train.py · RSS 2.1 GiB · CPU 98% · GPU 11.9 GiB`.
+/// `pid 4242 python train.py  RSS 2.1 GiB  CPU 98%  GPU 11.9 GiB` (with `sep` between).
 pub fn writer_line(w: &WriterProcess, sep: &str) -> String {
     let mut parts = vec![format!("pid {} {}", w.pid, command(w))];
     parts.extend(writer_figures(w));

@@ -129,18 +129,41 @@ pub fn open_for_writing(
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
             continue;
         };
+        let mut best: Option<(u8, PathBuf)> = None;
         for fd in fds.flatten() {
             let Ok(target) = std::fs::read_link(fd.path()) else {
                 continue;
             };
-            if target.starts_with(dir) && opened_for_writing(&entry.path(), &fd.file_name()) {
-                out.push((pid, target));
-                break;
+            if !target.starts_with(dir) || !opened_for_writing(&entry.path(), &fd.file_name()) {
+                continue;
             }
+            let rank = telling(&target);
+            if best.as_ref().is_none_or(|(r, _)| rank > *r) {
+                best = Some((rank, target));
+            }
+        }
+        if let Some((_, target)) = best {
+            out.push((pid, target));
         }
     }
     out.sort_by_key(|(pid, _)| *pid);
     Ok(out)
+}
+
+/// How well a file tells what a process writes, to name the best one: a log (event file,
+/// `events.jsonl`) over other files over hidden ones (a run's `.lock`).
+fn telling(path: &Path) -> u8 {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    if name.contains("tfevents") || name.ends_with(".jsonl") {
+        2
+    } else if name.starts_with('.') {
+        0
+    } else {
+        1
+    }
 }
 
 /// Whether descriptor `fd` of the process at `proc_dir` was opened write-only or read-write
@@ -268,7 +291,10 @@ mod tests {
         std::fs::create_dir_all(&sub).unwrap();
         let path = sub.join("events.jsonl");
         let me = std::process::id();
+        // The run's lock is open too, and first: the log names the process better.
+        let _lock = File::create(sub.join(".lock")).unwrap();
         let _w = File::create(&path).unwrap();
+        let _other = File::create(sub.join("output.log")).unwrap();
         let found = open_for_writing(proc_root(), &real, None).unwrap();
         assert!(found.contains(&(me, path.clone())), "{found:?}");
         // This process is the reader when it watches: left out when asked.

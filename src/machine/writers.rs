@@ -90,7 +90,7 @@ pub fn find(logdir: &Path, proc_root: &Path, host: Option<&str>, skip: Option<u3
         }
     }
     // The newest file of each pid names it: that is the one it writes now.
-    named.sort_by(|a, b| b.0.cmp(&a.0));
+    named.sort_by_key(|n| std::cmp::Reverse(n.0));
     for (time, pid, path) in named {
         if Some(pid) == skip || found.candidates.iter().any(|c| c.pid == pid) {
             continue;

@@ -3,20 +3,11 @@
 //! name), JSON, and a missing path refused with exit 2.
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-fn batchramp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_batchramp"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the batchramp binary")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{batchramp, text};
 
 /// A shell that keeps `file` open for appending, then sleeps (the descriptor stays open).
 fn holding_open(file: &Path) -> Child {

@@ -18,7 +18,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::FromRawFd;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use batchramp::events::{Event, Record};
@@ -26,6 +26,9 @@ use batchramp::train::session::{RunRequest, Session};
 use batchramp::train::Outcome;
 use batchramp::tui::{ColorMode, Feed, Theme, UiExit};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 /// Command-line options (after `--`).
 struct Options {
@@ -71,33 +74,15 @@ fn parse_options() -> Options {
 
 /// A pseudo-terminal of `size` in raw mode: (the UI's side, the reader's side).
 fn open_pty((cols, rows): (u16, u16)) -> (File, File) {
-    let (mut master, mut slave) = (0, 0);
-    let size = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: valid out-pointers for the two descriptors and a valid winsize; no name buffer.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            &size,
-        )
-    };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    let (master, slave) = common::open_pty(cols, rows);
     // SAFETY: `slave` is an open terminal descriptor; `t` is fully written by tcgetattr first.
     unsafe {
         let mut t: libc::termios = std::mem::zeroed();
-        assert_eq!(libc::tcgetattr(slave, &mut t), 0);
+        assert_eq!(libc::tcgetattr(slave.as_raw_fd(), &mut t), 0);
         libc::cfmakeraw(&mut t);
-        assert_eq!(libc::tcsetattr(slave, libc::TCSANOW, &t), 0);
+        assert_eq!(libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &t), 0);
     }
-    // SAFETY: both descriptors were just opened and are owned by nothing else.
-    unsafe { (File::from_raw_fd(slave), File::from_raw_fd(master)) }
+    (File::from(slave), File::from(master))
 }
 
 /// Reads and discards everything the UI writes; returns the byte count when the UI side closes.

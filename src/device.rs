@@ -66,13 +66,29 @@ fn cuda(ordinal: usize) -> Result<(Device, String), String> {
     Ok((dev, format!("cuda:{ordinal} {name}")))
 }
 
-/// Loads NVML at run time. Recent drivers ship only `libnvidia-ml.so.1`, which nvml-wrapper's
-/// default name (`libnvidia-ml.so`) misses, so that name is tried first.
-fn init_nvml() -> Result<nvml_wrapper::Nvml, nvml_wrapper::error::NvmlError> {
+/// Loads NVML at run time (shared by the training sampler and `machine`). Recent drivers ship
+/// only `libnvidia-ml.so.1`, which nvml-wrapper's default name (`libnvidia-ml.so`) misses, so
+/// that name is tried first.
+pub fn init_nvml() -> Result<nvml_wrapper::Nvml, nvml_wrapper::error::NvmlError> {
     nvml_wrapper::Nvml::builder()
         .lib_path(std::ffi::OsStr::new("libnvidia-ml.so.1"))
         .init()
         .or_else(|_| nvml_wrapper::Nvml::init())
+}
+
+/// Why NVML gave nothing, in words for a panel: "library not found" rather than libloading's
+/// message about `libnvidia-ml.so`, the name that was tried last.
+pub fn nvml_failure(e: &nvml_wrapper::error::NvmlError) -> String {
+    use nvml_wrapper::error::NvmlError;
+    match e {
+        NvmlError::LibloadingError(_) | NvmlError::LibraryNotFound => {
+            "library libnvidia-ml.so.1 not found".into()
+        }
+        NvmlError::DriverNotLoaded => "the NVIDIA driver is not loaded".into(),
+        NvmlError::NoPermission => "no permission to query the GPUs".into(),
+        NvmlError::NotSupported => "not supported".into(),
+        other => other.to_string(),
+    }
 }
 
 fn nvml_name(ordinal: usize) -> Option<String> {
@@ -168,7 +184,7 @@ impl Sampler {
             _ => None,
         };
         let nvml = if ordinal.is_some() {
-            init_nvml().map_err(|e| format!("NVML unavailable: {e}"))
+            init_nvml().map_err(|e| format!("NVML unavailable: {}", nvml_failure(&e)))
         } else {
             Err("CPU run: no GPU figures".into())
         };

@@ -4,7 +4,8 @@
 //! optimizers, checkpoints; with `model` and its `ops`, the plan of B, ε and m from `schedule`
 //! and the transport between workers from `parallel`) → `events` → `runlog`, `report` and `tui`. `tboard` reads
 //! TensorBoard logdirs into `series`, the named-series store. `cli` holds one file per
-//! subcommand; `config`, `device` and `error` serve them all.
+//! subcommand; `config`, `device` and `error` serve them all; `machine` samples this machine's
+//! GPUs, CPU and the processes writing a logdir for the resources panel.
 
 pub mod cli;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod device;
 pub mod error;
 pub mod events;
 pub mod format;
+pub mod machine;
 pub mod model;
 pub mod ops;
 pub mod parallel;

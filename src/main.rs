@@ -37,6 +37,8 @@ enum Command {
     Bench(cli::bench::Args),
     /// Project a schedule's wall time onto a cluster of workers, beside decay-LR's.
     Plan(cli::plan::Args),
+    /// Show this machine's GPUs, CPU and memory, and the processes writing a logdir.
+    Machine(cli::machine::Args),
 }
 
 fn main() {
@@ -62,6 +64,7 @@ fn main() {
         Command::Data(a) => cli::data::run(a).map(|()| 0),
         Command::Bench(a) => cli::bench::run(a),
         Command::Plan(a) => cli::plan::run(a),
+        Command::Machine(a) => cli::machine::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),
@@ -79,7 +82,11 @@ fn main() {
 /// `compare` handle a closed pipe themselves (a training stops with a checkpoint).
 fn prints_only(command: &Command) -> bool {
     match command {
-        Command::Plot(_) | Command::Export(_) | Command::Plan(_) | Command::Data(_) => true,
+        Command::Plot(_)
+        | Command::Export(_)
+        | Command::Plan(_)
+        | Command::Data(_)
+        | Command::Machine(_) => true,
         // Under a launcher the MPI library owns the process's signals.
         Command::Bench(_) => {
             batchramp::parallel::collective::Launch::from_env().is_none_or(|l| l.world <= 1)

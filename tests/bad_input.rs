@@ -11,29 +11,13 @@ use batchramp::events::{Event, ParallelStep};
 use batchramp::runlog::sample::SampleRun;
 use batchramp::runlog::LogWriter;
 
-fn batchramp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_batchramp"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the batchramp binary")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{batchramp, text};
 
 /// Exit code 2, nothing on stdout, and exactly one line on stderr that contains every `needle`.
 fn assert_bad_input(out: &Output, needles: &[&str]) -> String {
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
     assert!(out.stdout.is_empty(), "stdout: {}", text(&out.stdout));
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line expected, got: {err}");
-    for n in needles {
-        assert!(err.contains(n), "{n:?} not in: {err}");
-    }
-    err
+    common::assert_bad_input(out, needles)
 }
 
 /// A `bench --json` file saying ResNet-8 trains 1,000 images/s at every batch (rows of

@@ -1,11 +1,9 @@
 //! End to end: `batchramp train --resume` of runs that are done, as a user types it.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_batchramp"))
-}
+mod common;
+use common::{bin, run_dirs};
 
 /// Two epochs of 256 synthetic images, checkpoints at every epoch.
 const TINY: &[&str] = &[
@@ -30,11 +28,7 @@ const TINY: &[&str] = &[
 ];
 
 fn only_run(out: &Path) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut dirs = run_dirs(out);
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     dirs.pop().unwrap()
 }

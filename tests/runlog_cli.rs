@@ -3,23 +3,13 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use batchramp::report::lines::LineFormatter;
 use batchramp::runlog::sample::SampleRun;
 use batchramp::runlog::LogWriter;
 
-fn batchramp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_batchramp"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the batchramp binary")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{assert_bad_input, batchramp, text};
 
 /// A finished sample run in `<parent>/<dir_name>`.
 fn make_run(parent: &Path, dir_name: &str, run: SampleRun) -> std::path::PathBuf {
@@ -30,17 +20,6 @@ fn make_run(parent: &Path, dir_name: &str, run: SampleRun) -> std::path::PathBuf
     }
     writer.close().unwrap();
     dir
-}
-
-/// Exit code 2 and exactly one line on stderr that contains every `needle`.
-fn assert_bad_input(out: &Output, needles: &[&str]) {
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line expected, got: {err}");
-    for n in needles {
-        assert!(err.contains(n), "{n:?} not in: {err}");
-    }
 }
 
 #[test]

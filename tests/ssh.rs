@@ -9,7 +9,7 @@
 //! tty up and sends it SIGHUP.
 
 use std::io::{BufRead, BufReader, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -18,10 +18,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use batchramp::events::{Event, Record};
+use batchramp::events::Event;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_batchramp"))
+mod common;
+use common::{bin, events, open_pty, run_dir, values};
+
+/// Floats to their last bit: a resumed run must match the uninterrupted one exactly.
+fn exact(v: f64) -> String {
+    format!("{v:?}")
 }
 
 /// Small, quick settings: 6 epochs of 512 synthetic images, ×5 at epochs 2 and 4 (B 32 → 160),
@@ -63,33 +67,13 @@ impl Pty {
     /// Starts `cmd` as the session leader of a new pseudo-terminal; with `ignore_hup` it starts
     /// with SIGHUP ignored (as under `nohup`), so only the tty's own hang-up tells it.
     fn spawn(mut cmd: Command, ignore_hup: bool) -> Pty {
-        let (mut master, mut slave) = (0, 0);
-        let size = libc::winsize {
-            ws_row: 40,
-            ws_col: 120,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: openpty fills two descriptors we then own.
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                &size,
-            )
-        };
-        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        let (master, slave) = open_pty(120, 40);
         // Close-on-exec at once: a child another test starts meanwhile must not keep this
         // terminal's master open, or closing ours would hang nothing up.
-        for fd in [master, slave] {
+        for fd in [master.as_raw_fd(), slave.as_raw_fd()] {
             // SAFETY: fcntl on descriptors we own.
             unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
         }
-        // SAFETY: both descriptors were just opened and are owned here only.
-        let (master, slave) =
-            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
         cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave))
@@ -234,24 +218,6 @@ fn train_in_pty(out: &Path, extra: &[&str], ignore_hup: bool) -> Pty {
     Pty::spawn(cmd, ignore_hup)
 }
 
-fn run_dir(out: &Path) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs.pop().expect("a run directory")
-}
-
-fn events(dir: &Path) -> Vec<Record> {
-    std::fs::read_to_string(dir.join("events.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// Waits until the run under `out` has logged update `update`.
 fn wait_for_update(out: &Path, update: u64) -> PathBuf {
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -272,28 +238,6 @@ fn wait_for_update(out: &Path, update: u64) -> PathBuf {
     }
 }
 
-/// Event values without wall-clock fields, for comparing runs (every float to its last bit).
-fn values(records: &[Record]) -> Vec<String> {
-    records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::Step(s) => Some(format!(
-                "step {} {} {:?} {:?} {}",
-                s.update, s.epoch, s.loss, s.acc, s.batch
-            )),
-            Event::Epoch(e) => Some(format!(
-                "epoch {} {:?} {:?} {:?} {:?} {}",
-                e.epoch, e.train_loss, e.train_acc, e.test_loss, e.test_acc, e.updates
-            )),
-            Event::Stage(s) => Some(format!(
-                "stage {} {} {} {}",
-                s.index, s.epoch, s.batch, s.lr
-            )),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The values of the same run never interrupted, computed once for every test of this file.
 fn uninterrupted() -> &'static [String] {
     static VALUES: OnceLock<Vec<String>> = OnceLock::new();
@@ -306,7 +250,7 @@ fn uninterrupted() -> &'static [String] {
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        values(&events(&run_dir(out.path())))
+        values(&events(&run_dir(out.path())), exact)
     })
 }
 
@@ -337,7 +281,7 @@ fn assert_resume_is_bit_exact(dir: &Path) {
         !err.contains("took over"),
         "a clean exit leaves no lock behind: {err}"
     );
-    assert_eq!(values(&events(dir)), uninterrupted());
+    assert_eq!(values(&events(dir), exact), uninterrupted());
 }
 
 fn assert_quick_exit(what: &str, took: Duration) {

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod data;
 pub mod detach;
 pub mod export;
+pub mod machine;
 pub mod plan;
 pub mod plot;
 pub mod replay;

@@ -5,6 +5,7 @@
 pub mod chart;
 pub mod compare;
 pub mod curves;
+pub mod machine;
 pub mod panels;
 pub mod popup;
 pub mod schedule;

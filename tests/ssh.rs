@@ -725,7 +725,7 @@ fn losing_the_terminal_during_an_update_longer_than_the_bound_still_exits_in_tim
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let want = values(&events(&run_dir(reference.path())));
+    let want = values(&events(&run_dir(reference.path())), exact);
 
     let out = tempfile::tempdir().unwrap();
     let mut cmd = bin();
@@ -756,5 +756,5 @@ fn losing_the_terminal_during_an_update_longer_than_the_bound_still_exits_in_tim
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(values(&events(&dir)), want);
+    assert_eq!(values(&events(&dir), exact), want);
 }

@@ -293,7 +293,7 @@ impl SampleRun {
                         ),
                         epoch: stage.end_epoch,
                         update,
-                        reason: "stage".into(),
+                        reason: crate::events::CheckpointReason::Stage,
                     }),
                 ));
             }

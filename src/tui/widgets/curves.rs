@@ -12,8 +12,8 @@ use ratatui::widgets::Widget;
 use super::chart::{legend, pad_range, title, Curve, CurveChart, Draw, Marker};
 use super::panel;
 use crate::format;
-use crate::tui::history::{Series, XAxis};
-use crate::tui::state::RunState;
+use crate::series::{Track, XAxis};
+use crate::tui::state::{tags, RunState};
 use crate::tui::theme::{Role, Theme};
 use crate::tui::view::{Panel, ViewOptions};
 
@@ -34,10 +34,10 @@ pub fn x_label(axis: XAxis, v: f64) -> String {
 /// The full x extent of a run on `axis`: from 0 to the newest point.
 pub fn run_extent(run: &RunState, axis: XAxis) -> (f64, f64) {
     let mut hi: f64 = 0.0;
-    if let Some((_, h)) = run.loss.x_extent(axis) {
+    if let Some((_, h)) = run.curves.track(tags::LOSS).x_extent(axis) {
         hi = hi.max(h);
     }
-    if let Some(e) = run.epochs.last() {
+    if let Some(e) = run.progress.epochs.last() {
         hi = hi.max(epoch_x(axis, e.epoch, e.updates));
     }
     (
@@ -72,7 +72,7 @@ pub fn stage_markers(run: &RunState, axis: XAxis) -> Vec<Marker> {
 }
 
 fn series_curve(
-    s: &Series,
+    s: &Track,
     view: &ViewOptions,
     window: (f64, f64),
     cols: usize,
@@ -168,9 +168,10 @@ impl RunCharts<'_> {
         let ly = |v: f64| if log { v.max(1e-6).log10() } else { v };
         // A log without per-update losses (older logs, the study's copies) still has each
         // epoch's mean training loss: drawn as a line, and the title says so.
-        let per_epoch = run.loss.is_empty() && !run.epochs.is_empty();
+        let per_epoch = run.curves.track(tags::LOSS).is_empty() && !run.progress.epochs.is_empty();
         if per_epoch {
             let train: Vec<(f64, f64)> = run
+                .progress
                 .epochs
                 .iter()
                 .filter(|e| e.train_loss.is_finite())
@@ -185,7 +186,7 @@ impl RunCharts<'_> {
             legend_spans.extend(legend(t, t.bold(Role::Loss), '*', "train (epoch mean)"));
         } else if view.smooth {
             curves.push(series_curve(
-                &run.loss,
+                &run.curves.track(tags::LOSS),
                 view,
                 window,
                 cols,
@@ -194,7 +195,7 @@ impl RunCharts<'_> {
                 log,
             ));
             curves.push(series_curve(
-                &run.loss_ema,
+                &run.curves.track(tags::LOSS_EMA),
                 view,
                 window,
                 cols,
@@ -206,7 +207,7 @@ impl RunCharts<'_> {
             legend_spans.extend(legend(t, t.fg(Role::LossRaw), '.', "raw"));
         } else {
             curves.push(series_curve(
-                &run.loss,
+                &run.curves.track(tags::LOSS),
                 view,
                 window,
                 cols,
@@ -217,6 +218,7 @@ impl RunCharts<'_> {
             legend_spans.extend(legend(t, t.fg(Role::Loss), '*', "train"));
         }
         let test: Vec<(f64, f64)> = run
+            .progress
             .epochs
             .iter()
             .filter(|e| e.test_loss.is_finite())
@@ -249,11 +251,12 @@ impl RunCharts<'_> {
             ));
         }
         let now = run
-            .loss_ema
+            .curves
+            .track(tags::LOSS_EMA)
             .last()
-            .or(run.loss.last())
+            .or(run.curves.track(tags::LOSS).last())
             .map(|p| p.y)
-            .or_else(|| run.epochs.last().map(|e| e.train_loss));
+            .or_else(|| run.progress.epochs.last().map(|e| e.train_loss));
         let mut head = title(
             t,
             if per_epoch { "Loss per epoch" } else { "Loss" },
@@ -297,7 +300,8 @@ impl RunCharts<'_> {
         let window = view.window(extent.0, extent.1);
         let cols = usize::from(area.width) * 2;
         let per_epoch = |f: &dyn Fn(&crate::events::EpochEvent) -> f64| -> Vec<(f64, f64)> {
-            run.epochs
+            run.progress
+                .epochs
                 .iter()
                 .map(|e| (epoch_x(view.x, e.epoch, e.updates), f(e)))
                 .filter(|p| p.1.is_finite())
@@ -306,7 +310,7 @@ impl RunCharts<'_> {
         let test = per_epoch(&|e| e.test_acc);
         let train = per_epoch(&|e| e.train_acc);
         let batch = series_curve(
-            &run.acc_ema,
+            &run.curves.track(tags::ACC_EMA),
             view,
             window,
             cols,
@@ -337,7 +341,7 @@ impl RunCharts<'_> {
         let (y0, y1) = pad_range(y0, y1);
         let y = (y0.max(0.0), y1.min(1.0).max(y0.max(0.0) + 0.01));
         let mut head = title(t, "Accuracy", Vec::new());
-        if let Some(e) = run.epochs.last() {
+        if let Some(e) = run.progress.epochs.last() {
             head.insert(
                 1,
                 Span::styled(
@@ -378,7 +382,7 @@ impl RunCharts<'_> {
         let cols = usize::from(area.width) * 2;
         let curves = vec![
             series_curve(
-                &run.noise,
+                &run.curves.track(tags::NOISE),
                 view,
                 window,
                 cols,
@@ -387,7 +391,7 @@ impl RunCharts<'_> {
                 true,
             ),
             series_curve(
-                &run.batch,
+                &run.curves.track(tags::BATCH),
                 view,
                 window,
                 cols,
@@ -429,7 +433,7 @@ impl RunCharts<'_> {
 }
 
 fn waiting_text(run: &RunState) -> String {
-    if run.started.is_none() {
+    if run.progress.started.is_none() {
         "waiting for the run to start".into()
     } else {
         "waiting for the first update".into()

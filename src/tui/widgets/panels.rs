@@ -10,10 +10,10 @@ use ratatui::widgets::Widget;
 
 use super::{bar, ellipsize, first_fitting, panel, put_line, sparkline, wrap};
 use crate::format;
-use crate::tui::history::XAxis;
+use crate::series::XAxis;
 use crate::tui::keys::{Action, KeyMap};
 use crate::tui::mode::{Controls, Mode, Playback, Status};
-use crate::tui::state::{file_name, Level, RunState};
+use crate::tui::state::{file_name, tags, Level, RunState};
 use crate::tui::theme::{Role, Theme};
 
 /// The colour of a status.
@@ -75,7 +75,7 @@ impl Header<'_> {
         let t = self.theme;
         let muted = t.fg(Role::Muted);
         let mut details = Vec::new();
-        if let Some(r) = &run.started {
+        if let Some(r) = &run.progress.started {
             if r.name != self.title {
                 details.push((0, r.name.clone(), t.fg(Role::Fg)));
             }
@@ -304,7 +304,11 @@ pub fn progress_lines(t: &Theme, run: &RunState, width: u16, compact: bool) -> V
         Span::styled(ips_text, strong),
         Span::styled(" img/s ", muted),
         Span::styled(
-            sparkline(t, &run.ips.tail(400), spark_w),
+            sparkline(
+                t,
+                &run.curves.track(tags::IMAGES_PER_SEC).tail(400),
+                spark_w,
+            ),
             t.fg(Role::Accent),
         ),
     ];
@@ -323,20 +327,20 @@ pub fn progress_lines(t: &Theme, run: &RunState, width: u16, compact: bool) -> V
     }
 
     let mut time = Vec::new();
-    match (&run.finished, run.eta()) {
+    match (&run.progress.finished, run.eta()) {
         (Some(s), _) => {
             time.push(Span::styled("took ", muted));
             time.push(Span::styled(format::duration(s.wall), strong));
         }
         (None, eta) => {
             time.push(Span::styled("elapsed ", muted));
-            time.push(Span::styled(format::duration(run.t), strong));
+            time.push(Span::styled(format::duration(run.progress.t), strong));
             time.push(Span::styled("  ETA ", muted));
             time.push(Span::styled(
                 eta.map_or("n/a".into(), format::duration),
                 strong,
             ));
-            if let Some(e) = &run.evaluating {
+            if let Some(e) = &run.progress.evaluating {
                 let count = format!(
                     "{}/{}",
                     format::count(e.done as u64),
@@ -373,10 +377,10 @@ pub fn progress_lines(t: &Theme, run: &RunState, width: u16, compact: bool) -> V
         // The loss trend, when there is room left on the line.
         let used: usize = time.iter().map(Span::width).sum();
         let spark_w = usize::from(width).saturating_sub(used + 14).min(16);
-        if spark_w >= 6 && !run.loss_ema.is_empty() {
+        if spark_w >= 6 && !run.curves.track(tags::LOSS_EMA).is_empty() {
             time.push(Span::styled(format!("  {}  loss ", t.sym.sep), muted));
             time.push(Span::styled(
-                sparkline(t, &run.loss_ema.tail(400), spark_w),
+                sparkline(t, &run.curves.track(tags::LOSS_EMA).tail(400), spark_w),
                 t.fg(Role::Loss),
             ));
         }
@@ -432,7 +436,7 @@ fn saved_spans(t: &Theme, run: &RunState, width: usize) -> Vec<Span<'static>> {
 /// fits `width`.
 fn plan_spans(t: &Theme, run: &RunState, width: usize) -> Vec<Span<'static>> {
     let muted = t.fg(Role::Muted);
-    let Some(r) = &run.started else {
+    let Some(r) = &run.progress.started else {
         return vec![Span::styled("plan: n/a", muted)];
     };
     // What the run did once it is done; until then the plan as the stages known now make it.
@@ -442,7 +446,7 @@ fn plan_spans(t: &Theme, run: &RunState, width: usize) -> Vec<Span<'static>> {
     } else {
         0.0
     };
-    let lead = if run.finished.is_some() {
+    let lead = if run.progress.finished.is_some() {
         "took "
     } else {
         "plan "
@@ -480,7 +484,7 @@ fn plan_spans(t: &Theme, run: &RunState, width: usize) -> Vec<Span<'static>> {
 fn metric_spans(t: &Theme, run: &RunState, width: usize) -> Vec<Span<'static>> {
     let muted = t.fg(Role::Muted);
     let mut last = Vec::new();
-    if let Some(e) = run.epochs.last() {
+    if let Some(e) = run.progress.epochs.last() {
         last.push(Span::styled(format!("epoch {}: loss ", e.epoch), muted));
         last.push(Span::styled(
             format!("{:.3}", e.train_loss),
@@ -515,7 +519,7 @@ fn metric_spans(t: &Theme, run: &RunState, width: usize) -> Vec<Span<'static>> {
 pub fn resource_lines(t: &Theme, run: &RunState, width: u16, compact: bool) -> Vec<Line<'static>> {
     let muted = t.fg(Role::Muted);
     let strong = t.bold(Role::Fg);
-    let Some(r) = &run.resources else {
+    let Some(r) = &run.resources.last else {
         return vec![Line::from(vec![
             Span::styled("resources ", muted),
             Span::styled("n/a", strong),
@@ -582,8 +586,8 @@ pub fn resource_lines(t: &Theme, run: &RunState, width: u16, compact: bool) -> V
         cpu.push(Span::styled(format::bytes(rss), strong));
     }
     if !cpu.is_empty() {
-        if !run.util_hist.is_empty() {
-            let vals: Vec<f64> = run.util_hist.iter().copied().collect();
+        if !run.resources.util.is_empty() {
+            let vals: Vec<f64> = run.resources.util.iter().copied().collect();
             cpu.push(Span::raw(" "));
             cpu.push(Span::styled(
                 sparkline(t, &vals, if compact { 8 } else { 16 }),
@@ -629,18 +633,19 @@ pub fn resource_lines(t: &Theme, run: &RunState, width: u16, compact: bool) -> V
 fn workers_spans(t: &Theme, run: &RunState, width: usize) -> Option<Vec<Span<'static>>> {
     let muted = t.fg(Role::Muted);
     let strong = t.bold(Role::Fg);
-    let world = run.started.as_ref().map_or(0, |r| r.workers.len());
+    let world = run.progress.started.as_ref().map_or(0, |r| r.workers.len());
     if world < 2 {
         return None;
     }
     let busy = run
+        .progress
         .step
         .as_ref()
         .and_then(|s| s.parallel)
         .map(|p| p.busy)
         .filter(|&b| b < world)
         .map_or(String::new(), |b| format!(" ({b} busy)"));
-    let share = run.parallel.comm_share();
+    let share = run.resources.parallel.comm_share();
     let wording = |tail: &'static str| {
         let mut w = vec![
             Span::styled("workers ", muted),
@@ -711,7 +716,7 @@ pub fn latest_event_lines(
 /// One line for the compact layout: the failure, else the latest notable event, else the checkpoint.
 pub fn latest_event_line(t: &Theme, run: &RunState, width: u16) -> Line<'static> {
     let muted = t.fg(Role::Muted);
-    if let Some(msg) = &run.failed {
+    if let Some(msg) = &run.progress.failed {
         return Line::from(vec![
             Span::styled("failed: ", t.bold(Role::Bad)),
             Span::styled(msg.clone(), t.fg(Role::Bad)),
@@ -730,12 +735,12 @@ pub fn latest_event_line(t: &Theme, run: &RunState, width: u16) -> Line<'static>
 /// The events panel: last checkpoint, warning count, then the newest log lines.
 pub fn events(t: &Theme, run: &RunState, area: Rect, buf: &mut Buffer) {
     let mut head = vec![Span::styled("Events", t.bold(Role::Title))];
-    if run.warnings > 0 {
+    if run.log.warnings > 0 {
         head.push(Span::styled(
             format!(
                 "  {} warning{}",
-                run.warnings,
-                if run.warnings == 1 { "" } else { "s" }
+                run.log.warnings,
+                if run.log.warnings == 1 { "" } else { "s" }
             ),
             t.bold(Role::Warn),
         ));
@@ -745,7 +750,7 @@ pub fn events(t: &Theme, run: &RunState, area: Rect, buf: &mut Buffer) {
     block.render(area, buf);
     let w = usize::from(inner.width);
     let mut row = 0;
-    let ck = match &run.checkpoint {
+    let ck = match &run.log.checkpoint {
         Some(c) => Line::from(vec![
             Span::styled("checkpoint ", t.fg(Role::Muted)),
             Span::styled(
@@ -786,7 +791,7 @@ pub fn events(t: &Theme, run: &RunState, area: Rect, buf: &mut Buffer) {
         put_line(buf, inner, row, &line);
         row += 1;
     }
-    if run.log.is_empty() && run.failed.is_none() {
+    if run.log.is_empty() && run.progress.failed.is_none() {
         put_line(
             buf,
             inner,

@@ -12,8 +12,8 @@
 use std::path::PathBuf;
 
 use batchramp::events::Record;
+use batchramp::series::XAxis;
 use batchramp::tui::fixture;
-use batchramp::tui::history::XAxis;
 use batchramp::tui::view::{LayoutChoice, Panel, ViewOptions};
 use batchramp::tui::{render_compare_screenshot, render_screenshot, ColorMode, Shot, Theme};
 

@@ -16,8 +16,11 @@
 use serde::{Deserialize, Serialize};
 
 pub mod epoch;
+pub mod line;
+mod reason;
 pub mod summary;
 
+pub use reason::{CheckpointReason, PauseReason};
 pub use summary::SummaryBuilder;
 
 /// Major schema version written in every line's `v` field; readers refuse a newer major and
@@ -421,8 +424,8 @@ pub struct CheckpointEvent {
     pub epoch: usize,
     /// Updates done at the checkpoint.
     pub update: u64,
-    /// Why it was written: `key`, `epoch`, `stage`, `interrupt`, `nan`, `final`.
-    pub reason: String,
+    /// Why it was written (`key`, `epoch`, `stage`, `interrupt`, `nan`, `final` in the log).
+    pub reason: CheckpointReason,
 }
 
 /// Pause or resume at an update boundary.
@@ -430,9 +433,9 @@ pub struct CheckpointEvent {
 pub struct PauseEvent {
     /// Updates done when it happened.
     pub update: u64,
-    /// Why (e.g. `key`, `non-finite loss`).
+    /// Why it paused, or what it resumed from (a string in the log, as before).
     #[serde(default)]
-    pub reason: String,
+    pub reason: PauseReason,
 }
 
 /// A free-form message (warnings and failures).
@@ -569,8 +572,62 @@ mod tests {
             rec.event,
             Event::Paused(PauseEvent {
                 update: 3,
-                reason: "key".into()
+                reason: PauseReason::Key
             })
         );
+    }
+
+    #[test]
+    fn old_lines_with_reasons_read_into_types_and_write_back_the_same() {
+        let lines = [
+            r#"{"v":2,"t":1.5,"kind":"checkpoint","path":"runs/a/checkpoints/0001-000000016.safetensors","epoch":1,"update":16,"reason":"stage"}"#,
+            r#"{"v":2,"t":2.0,"kind":"paused","update":16,"reason":"non-finite loss"}"#,
+            r#"{"v":2,"t":0.0,"kind":"resumed","update":16,"reason":"resumed from runs/a/checkpoints/0001-000000016.safetensors"}"#,
+            r#"{"v":2,"t":3.0,"kind":"resumed","update":16,"reason":"key"}"#,
+            r#"{"v":2,"t":3.0,"kind":"resumed","update":16}"#,
+        ];
+        let recs: Vec<Record> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(matches!(
+            &recs[0].event,
+            Event::Checkpoint(CheckpointEvent {
+                reason: CheckpointReason::Stage,
+                ..
+            })
+        ));
+        assert!(matches!(
+            &recs[1].event,
+            Event::Paused(PauseEvent {
+                reason: PauseReason::NonFiniteLoss,
+                ..
+            })
+        ));
+        let Event::Resumed(p) = &recs[2].event else {
+            panic!("{:?}", recs[2])
+        };
+        assert_eq!(
+            p.reason.checkpoint(),
+            Some("runs/a/checkpoints/0001-000000016.safetensors")
+        );
+        assert!(matches!(
+            &recs[3].event,
+            Event::Resumed(PauseEvent {
+                reason: PauseReason::Key,
+                ..
+            })
+        ));
+        assert!(matches!(
+            &recs[4].event,
+            Event::Resumed(PauseEvent {
+                reason: PauseReason::Unspecified,
+                ..
+            })
+        ));
+        // Written back, the first four lines are what they were.
+        for (line, rec) in lines.iter().zip(&recs).take(4) {
+            assert_eq!(&serde_json::to_string(rec).unwrap(), line);
+        }
     }
 }

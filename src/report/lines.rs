@@ -7,8 +7,9 @@
 
 use std::cell::RefCell;
 
+use crate::events::line::{self as event_line, percent, Paths};
 use crate::events::{Event, Record, RunStarted, StageEvent};
-use crate::format::{count, counted, duration, lr, micro_batches, noise_scale};
+use crate::format::{count, counted, duration, lr};
 
 /// Formats records as lines, remembering what an epoch line needs from earlier records
 /// (planned epochs from the header, batch and learning rate from the current stage).
@@ -47,7 +48,7 @@ impl LineFormatter {
                     None => format!("epoch {}", e.epoch),
                 };
                 if let Some(s) = &self.stage {
-                    line += &format!("  B {}  lr {}", batch_text(s), lr(s.lr));
+                    line += &format!("  B {}  lr {}", event_line::batch(s), lr(s.lr));
                 }
                 line += &format!(
                     "  updates {}  loss {}  train {}  test {}  {} img/s  {}",
@@ -60,33 +61,12 @@ impl LineFormatter {
                 );
                 Some(line)
             }
-            Event::Checkpoint(c) => Some(format!(
-                "checkpoint {} ({}, after update {})",
-                c.path,
-                c.reason,
-                count(c.update)
-            )),
-            Event::Paused(p) => Some(match p.reason.is_empty() {
-                true => format!("paused at update {}", count(p.update)),
-                false => format!("paused at update {} ({})", count(p.update), p.reason),
-            }),
-            Event::Resumed(p) => Some(match p.reason.strip_prefix("resumed from ") {
-                Some(from) => format!("resumed from {from} at update {}", count(p.update)),
-                None => format!("resumed at update {}", count(p.update)),
-            }),
-            Event::Warning(m) => Some(format!("warning: {}", m.message)),
-            Event::Failed(m) => Some(format!("failed: {}", m.message)),
-            Event::Finished(s) => Some(format!(
-                "finished {}: {}, {} ({} for decay-LR), test {} (best {} at epoch {}), {}",
-                s.name,
-                counted(s.epochs as u64, "epoch"),
-                counted(s.updates, "update"),
-                count(s.baseline_updates as u64),
-                percent(s.final_test_acc),
-                percent(s.best_test_acc),
-                s.best_epoch,
-                duration(s.wall)
-            )),
+            Event::Checkpoint(c) => Some(event_line::checkpoint(c, Paths::Full)),
+            Event::Paused(p) => Some(event_line::paused(p)),
+            Event::Resumed(p) => Some(event_line::resumed(p, Paths::Full)),
+            Event::Warning(m) => Some(event_line::warning(m)),
+            Event::Failed(m) => Some(event_line::failed(m)),
+            Event::Finished(s) => Some(event_line::finished(s)),
             Event::Step(_) | Event::Evaluating(_) | Event::Resources(_) | Event::NoiseScale(_) => {
                 None
             }
@@ -94,23 +74,7 @@ impl LineFormatter {
     }
 
     fn stage_line(&self, s: &StageEvent) -> String {
-        let of = match self.stages {
-            Some(n) if n > s.index => format!("/{n}"),
-            _ => String::new(),
-        };
-        let mut line = format!(
-            "stage {}{of} from epoch {}: B {}  lr {}  momentum {}  noise scale {}",
-            s.index + 1,
-            s.epoch,
-            batch_text(s),
-            lr(s.lr),
-            s.momentum,
-            noise_scale(s.noise_scale)
-        );
-        if let Some(reason) = &s.reason {
-            line += &format!("  ({reason})");
-        }
-        line
+        event_line::stage(s, self.stages)
     }
 }
 
@@ -141,24 +105,9 @@ fn header_line(h: &RunStarted) -> String {
         count(h.baseline_updates as u64),
     );
     if let Some(from) = &h.resumed_from {
-        line += &format!("; resumed from {from}");
+        line += &format!("; {}", event_line::resumed_from(from));
     }
     line
-}
-
-/// `640 (256+256+128)` when the batch is accumulated from micro-batches, else `640`.
-fn batch_text(s: &StageEvent) -> String {
-    match micro_batches(s.batch, s.micro_batch, "×") {
-        Some(split) => format!("{} ({split})", s.batch),
-        None => s.batch.to_string(),
-    }
-}
-
-fn percent(v: f64) -> String {
-    match v.is_finite() {
-        true => format!("{:.1}%", v * 100.0),
-        false => "n/a".into(),
-    }
 }
 
 fn loss(v: f64) -> String {

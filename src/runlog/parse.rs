@@ -336,14 +336,14 @@ mod tests {
             2.0,
             Event::Paused(PauseEvent {
                 update: 4,
-                reason: "key".into(),
+                reason: crate::events::PauseReason::Key,
             }),
         ));
         recs.push(Record::new(
             3.0,
             Event::Resumed(PauseEvent {
                 update: 4,
-                reason: String::new(),
+                reason: crate::events::PauseReason::Unspecified,
             }),
         ));
         recs.push(Record::new(
@@ -400,7 +400,7 @@ mod tests {
                     1.5,
                     Event::Paused(PauseEvent {
                         update: 3,
-                        reason: "key".into()
+                        reason: crate::events::PauseReason::Key
                     })
                 )
             ),

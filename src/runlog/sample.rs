@@ -294,7 +294,7 @@ impl SampleRun {
                         ),
                         epoch: stage.end_epoch,
                         update,
-                        reason: "stage".into(),
+                        reason: crate::events::CheckpointReason::Stage,
                     }),
                 ));
             }

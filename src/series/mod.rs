@@ -1,16 +1,21 @@
-//! Named scalar series: tag → points `{step, wall_time, value}`, the store every source fills
-//! (TensorBoard logdirs today; batchramp's own events mapped onto tags later) and the UI draws.
+//! Named scalar series: tag → points, the one store every source fills (a TensorBoard logdir,
+//! batchramp's own events mapped onto tags) and the UI draws.
 //!
-//! Owns keeping every point (for export), the restart rule (a step at or before the last one
-//! replaces the points from that step on), running statistics, a bounded view for drawing and
-//! TensorBoard's smoothing. It must never read files or know where a series came from.
+//! A tag's points come in two keepings of the same concept: [`Series`] keeps every point (for
+//! export and the reader's restart rule: a step at or before the last one replaces the points
+//! from that step on), [`Track`] keeps a fixed-size summary for drawing (the UI's memory stays
+//! bounded however long the run). [`Tagged`] names either by tag. Also owns the bounded view
+//! of a full series and TensorBoard's smoothing. It must never read files or know where a
+//! series came from.
 
+mod set;
 mod smooth;
+mod track;
 mod view;
 
-use std::collections::HashMap;
-
+pub use set::{SeriesSet, Tagged};
 pub use smooth::smooth_ema;
+pub use track::{Ema, Sample, Track, XAxis};
 pub use view::{downsample, StepRange};
 
 /// One measured value.
@@ -126,101 +131,6 @@ fn finite_range(points: &[Point]) -> Option<(f64, f64)> {
             Some((lo, hi)) => Some((v.min(lo), v.max(hi))),
             None => Some((v, v)),
         })
-}
-
-/// A run's series by tag, in the order tags first appeared.
-#[derive(Clone, Debug, Default)]
-pub struct SeriesSet {
-    tags: Vec<(String, Series)>,
-    index: HashMap<String, usize>,
-    /// The tag pushed to last: writers log their tags in the same order at every step, so the
-    /// next push is most often to the tag after it (checked before hashing).
-    last: usize,
-    /// Bumped whenever any series changes.
-    version: u64,
-}
-
-impl SeriesSet {
-    /// An empty set.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Tags and their series, in first-seen order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Series)> {
-        self.tags.iter().map(|(t, s)| (t.as_str(), s))
-    }
-
-    /// The tags, in first-seen order.
-    pub fn tags(&self) -> impl Iterator<Item = &str> {
-        self.tags.iter().map(|(t, _)| t.as_str())
-    }
-
-    /// One tag's series.
-    pub fn get(&self, tag: &str) -> Option<&Series> {
-        self.index.get(tag).map(|&i| &self.tags[i].1)
-    }
-
-    /// How many tags.
-    pub fn len(&self) -> usize {
-        self.tags.len()
-    }
-
-    /// Whether there is no tag.
-    pub fn is_empty(&self) -> bool {
-        self.tags.is_empty()
-    }
-
-    /// Points over all tags.
-    pub fn point_count(&self) -> usize {
-        self.tags.iter().map(|(_, s)| s.len()).sum()
-    }
-
-    /// Changes so far, over all tags.
-    pub fn version(&self) -> u64 {
-        self.version
-    }
-
-    /// Adds a point to `tag` (created on first use) by [`Series::push`]'s rule; returns how
-    /// many older points it dropped.
-    pub fn push(&mut self, tag: &str, p: Point) -> usize {
-        self.version += 1;
-        let i = self.index_of(tag);
-        self.last = i;
-        self.tags[i].1.push(p)
-    }
-
-    /// The index of `tag`, created on first use (a String is made only then).
-    fn index_of(&mut self, tag: &str) -> usize {
-        let n = self.tags.len();
-        if n > 0 {
-            let next = (self.last + 1) % n;
-            if self.tags[next].0 == tag {
-                return next;
-            }
-            if self.tags[self.last % n].0 == tag {
-                return self.last % n;
-            }
-        }
-        match self.index.get(tag) {
-            Some(&i) => i,
-            None => {
-                self.index.insert(tag.to_string(), n);
-                self.tags.push((tag.to_string(), Series::default()));
-                n
-            }
-        }
-    }
-
-    /// Drops every tag's points at and after `step` (a writer that says it restarted there);
-    /// returns how many.
-    pub fn truncate_from(&mut self, step: i64) -> usize {
-        self.version += 1;
-        self.tags
-            .iter_mut()
-            .map(|(_, s)| s.truncate_from(step))
-            .sum()
-    }
 }
 
 #[cfg(test)]

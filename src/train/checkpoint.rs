@@ -77,49 +77,7 @@ pub struct CheckpointMeta {
     pub data: String,
 }
 
-/// Why a checkpoint was written; the log and the JSON spell it as its lower-case name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckpointReason {
-    /// Every `checkpoint.every_epochs`.
-    Epoch,
-    /// At a stage change.
-    Stage,
-    /// Asked for with the `c` key.
-    Key,
-    /// The run is stopping (quit, Ctrl-C, a signal).
-    Interrupt,
-    /// The loss became non-finite: the last good state.
-    Nan,
-    /// The run finished.
-    Final,
-}
-
-impl CheckpointReason {
-    /// The name used in the log and the checkpoint's JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckpointReason::Epoch => "epoch",
-            CheckpointReason::Stage => "stage",
-            CheckpointReason::Key => "key",
-            CheckpointReason::Interrupt => "interrupt",
-            CheckpointReason::Nan => "nan",
-            CheckpointReason::Final => "final",
-        }
-    }
-
-    /// Whether the run ends right after this checkpoint, so an older one cannot stand in for it
-    /// when the write fails.
-    pub fn ends_the_run(self) -> bool {
-        matches!(self, CheckpointReason::Interrupt | CheckpointReason::Nan)
-    }
-}
-
-impl std::fmt::Display for CheckpointReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::events::CheckpointReason;
 
 /// Everything a resumed run needs, in memory: the metadata and the tensors by role.
 pub struct TrainState {

@@ -540,7 +540,7 @@ impl Prepared {
                 trainer.restore(ck)?;
                 Event::Resumed(PauseEvent {
                     update: trainer.progress().update,
-                    reason: format!("resumed from {from}"),
+                    reason: crate::events::PauseReason::Checkpoint(from),
                 })
             }
             None => Event::RunStarted(RunStarted {
@@ -814,6 +814,7 @@ mod tests {
     /// What a person sees of a run, without the times and rates that differ between two runs.
     fn shown(s: &crate::tui::state::RunState) -> String {
         let epochs: Vec<String> = s
+            .progress
             .epochs
             .iter()
             .map(|e| {
@@ -824,22 +825,23 @@ mod tests {
             })
             .collect();
         let loss: Vec<String> = s
-            .loss
-            .points_in(crate::tui::history::XAxis::Updates, 0.0, 1e9, 1000)
+            .curves
+            .track(crate::tui::state::tags::LOSS)
+            .points_in(crate::series::XAxis::Updates, 0.0, 1e9, 1000)
             .iter()
             .map(|p| format!("{:?}", p))
             .collect();
         format!(
             "header {:?}\nstages {:?}\nrows {:?}\nat {} {} of {}\nepochs {epochs:?}\nloss {loss:?}\nema {:?}\nbest {:?}\nfinished {:?}",
-            s.started,
-            s.stages,
+            s.progress.started,
+            s.stages.seen,
             s.stage_rows(),
             s.update(),
             s.epoch_pos(),
             s.planned_updates(),
-            s.loss_ema.last(),
+            s.curves.track(crate::tui::state::tags::LOSS_EMA).last(),
             s.best_test_acc(),
-            s.finished.as_ref().map(|f| (f.epochs, f.updates, f.best_epoch))
+            s.progress.finished.as_ref().map(|f| (f.epochs, f.updates, f.best_epoch))
         )
     }
 
@@ -865,9 +867,7 @@ mod tests {
         // Right after the resume the stream has shown the run up to its checkpoint.
         let at = again
             .iter()
-            .position(
-                |r| matches!(&r.event, Event::Resumed(p) if p.reason.starts_with("resumed from")),
-            )
+            .position(|r| matches!(&r.event, Event::Resumed(p) if p.reason.checkpoint().is_some()))
             .expect("a resumed record");
         let Event::Resumed(p) = &again[at].event else {
             unreachable!()
@@ -877,7 +877,7 @@ mod tests {
         let uninterrupted = RunState::from_records(&cut);
         assert_eq!(before.update(), p.update);
         assert_eq!(shown(&before), shown(&uninterrupted));
-        assert!(before.started.is_some() && before.total_epochs() == 2);
+        assert!(before.progress.started.is_some() && before.total_epochs() == 2);
 
         // At the end the two are alike, but for one line in the events log.
         let (a, b) = (

@@ -17,7 +17,7 @@ use crate::data::loader::{Loader, LoaderCursor, Normalization};
 use crate::data::Cifar;
 use crate::events::{
     epoch, CheckpointEvent, Control, EpochEvent, EvalProgress, Event, MessageEvent,
-    NoiseScaleEvent, PauseEvent, StageEvent, StepEvent, Summary,
+    NoiseScaleEvent, PauseEvent, PauseReason, StageEvent, StepEvent, Summary,
 };
 use crate::parallel::collective::{Collective, CollectiveError};
 use crate::schedule::Schedule;
@@ -474,14 +474,14 @@ impl Trainer {
                     self.paused_since = Some(Instant::now());
                     self.emit(Event::Paused(PauseEvent {
                         update: self.progress.update,
-                        reason: "key".into(),
+                        reason: PauseReason::Key,
                     }));
                 }
                 Control::Resume if paused => {
                     self.end_pause();
                     self.emit(Event::Resumed(PauseEvent {
                         update: self.progress.update,
-                        reason: "key".into(),
+                        reason: PauseReason::Key,
                     }));
                     self.sync_stage_hyperparameters();
                     return Ok(None);
@@ -529,7 +529,7 @@ impl Trainer {
         if self.pause_on_non_finite {
             self.emit(Event::Paused(PauseEvent {
                 update: self.progress.update,
-                reason: "non-finite loss".into(),
+                reason: PauseReason::NonFiniteLoss,
             }));
             return self.handle_control(control, true);
         }
@@ -580,7 +580,7 @@ impl Trainer {
                     path: path.display().to_string(),
                     epoch: self.progress.checkpoint_epoch(),
                     update: self.progress.update,
-                    reason: reason.as_str().to_string(),
+                    reason,
                 }));
                 Ok(Some(path))
             }

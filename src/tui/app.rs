@@ -333,11 +333,11 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::super::fixture;
-    use super::super::history::XAxis;
     use super::super::mode::Controls;
     use super::super::theme::ColorMode;
     use super::*;
     use crate::events::{CheckpointEvent, Event, PauseEvent};
+    use crate::series::XAxis;
     use ratatui::crossterm::event::KeyModifiers;
 
     fn theme() -> Theme {
@@ -392,7 +392,7 @@ mod tests {
             9.0,
             Event::Paused(PauseEvent {
                 update: 50,
-                reason: "key".into(),
+                reason: crate::events::PauseReason::Key,
             }),
         ));
         assert_eq!(app.status(), Some(Status::Paused));
@@ -402,7 +402,7 @@ mod tests {
             10.0,
             Event::Resumed(PauseEvent {
                 update: 50,
-                reason: "key".into(),
+                reason: crate::events::PauseReason::Key,
             }),
         ));
         assert_eq!(app.status(), Some(Status::Running));
@@ -423,11 +423,11 @@ mod tests {
                 path: "runs/x/checkpoints/0-50.safetensors".into(),
                 epoch: 0,
                 update: 50,
-                reason: "key".into(),
+                reason: crate::events::CheckpointReason::Key,
             }),
         ));
         assert_eq!(app.status(), Some(Status::Running));
-        assert_eq!(run(&app).checkpoint.as_ref().unwrap().update, 50);
+        assert_eq!(run(&app).log.checkpoint.as_ref().unwrap().update, 50);
     }
 
     #[test]
@@ -622,23 +622,23 @@ mod tests {
         let last_t = recs.last().unwrap().t;
         let mut app = replay(Some(1.0));
         assert!(app.advance(0.0), "records at t=0 show at once");
-        let first = run(&app).records;
+        let first = run(&app).progress.records;
         assert!(first < recs.len() as u64);
         app.advance(5.0);
         let p = playback(&app);
         assert!(recs[..p.cursor()].iter().all(|r| r.t <= p.clock()));
         app.on_action(Action::SeekEnd);
-        assert_eq!(run(&app).records, recs.len() as u64);
+        assert_eq!(run(&app).progress.records, recs.len() as u64);
         assert!(app.mode().over());
         assert_eq!(playback(&app).clock(), last_t);
         assert_eq!(app.on_key(&key('q')), vec![Effect::Exit(UiExit::FeedEnded)]);
         app.on_action(Action::SeekStart);
-        assert_eq!(run(&app).records, 0);
+        assert_eq!(run(&app).progress.records, 0);
         assert!(!app.mode().over(), "seeking back starts the replay over");
         assert_eq!(app.on_key(&key('q')), vec![Effect::Exit(UiExit::Quit)]);
         let mut fast = replay(None);
         while fast.advance(0.0) {}
-        assert_eq!(run(&fast).records, recs.len() as u64);
+        assert_eq!(run(&fast).progress.records, recs.len() as u64);
         assert_eq!(fast.status(), Some(Status::Finished));
     }
 
@@ -710,7 +710,7 @@ mod tests {
         app.reader_problem("ignored".into());
         assert_eq!(app.feed_closed(), None);
         assert_eq!(
-            run(&app).records,
+            run(&app).progress.records,
             0,
             "a replay shows only what it has played"
         );

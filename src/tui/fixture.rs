@@ -53,10 +53,10 @@ pub fn cut_after_epoch(records: &[Record], n: usize) -> Vec<Record> {
 pub fn paused(mut records: Vec<Record>) -> Vec<Record> {
     let state = crate::tui::state::RunState::from_records(&records);
     records.push(Record::new(
-        state.t,
+        state.progress.t,
         Event::Paused(PauseEvent {
             update: state.update(),
-            reason: "key".into(),
+            reason: crate::events::PauseReason::Key,
         }),
     ));
     records
@@ -88,7 +88,7 @@ pub fn paused_at(records: &[Record], u: u64) -> Vec<Record> {
         t,
         Event::Paused(PauseEvent {
             update: u,
-            reason: "key".into(),
+            reason: crate::events::PauseReason::Key,
         }),
     ));
     out
@@ -104,7 +104,7 @@ pub fn failed_at(records: &[Record], u: u64) -> Vec<Record> {
             path: format!("checkpoints/nan-{u}.safetensors"),
             epoch: 0,
             update: u,
-            reason: "nan".into(),
+            reason: crate::events::CheckpointReason::Nan,
         }),
     ));
     out.push(Record::new(
@@ -159,12 +159,12 @@ mod tests {
         .records();
         let cut = cut_after_epoch(&recs, 5);
         let state = crate::tui::state::RunState::from_records(&cut);
-        assert_eq!(state.epochs.len(), 5);
+        assert_eq!(state.progress.epochs.len(), 5);
         assert!(matches!(cut.last().unwrap().event, Event::Checkpoint(_)));
         let p = paused(cut);
         let state = crate::tui::state::RunState::from_records(&p);
         assert_eq!(
-            state.paused.as_ref().map(|p| p.update),
+            state.progress.paused.as_ref().map(|p| p.update),
             Some(state.update())
         );
     }

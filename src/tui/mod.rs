@@ -10,7 +10,7 @@
 //! widget from a small view) → `runner` (the select loop) with `input` (our own tty reader: keys,
 //! resizes, and the terminal's loss as an end) and `terminal` (raw mode guard) →
 //! `outcome` (how the user left, or why the UI could not run);
-//! `history` keeps bounded curves, `theme` (colours, glyphs, theme files) and `keys` (bindings)
+//! `state` groups what a run's events say by panel (curves as bounded `series::Track`s), `theme` (colours, glyphs, theme files) and `keys` (bindings)
 //! are two separate things loaded from the same `themes/*.toml`, `screenshot` renders frames to
 //! SVG, `fixture` turns `runlog::sample` runs into UI states for tests and demos.
 
@@ -18,7 +18,7 @@
 
 pub mod app;
 pub mod fixture;
-pub mod history;
+
 pub mod input;
 pub mod keys;
 pub mod mode;

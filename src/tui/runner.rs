@@ -372,7 +372,7 @@ mod tests {
                             path: "ck.safetensors".into(),
                             epoch: 0,
                             update: 200,
-                            reason: "interrupt".into(),
+                            reason: crate::events::CheckpointReason::Interrupt,
                         });
                         events.send(Record::new(t + 1.0, ev)).unwrap();
                     }
@@ -415,7 +415,14 @@ mod tests {
             vec![Control::Pause, Control::Stop { checkpoint: true }]
         );
         assert_eq!(
-            app.mode().run().unwrap().checkpoint.as_ref().unwrap().path,
+            app.mode()
+                .run()
+                .unwrap()
+                .log
+                .checkpoint
+                .as_ref()
+                .unwrap()
+                .path,
             "ck.safetensors",
             "final events shown"
         );
@@ -633,7 +640,10 @@ mod tests {
         let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
         let exit = event_loop(&mut term, &mut app, ch, irx, never()).unwrap();
         assert_eq!(exit, UiExit::FeedEnded);
-        assert_eq!(app.mode().run().unwrap().records, recs.len() as u64);
+        assert_eq!(
+            app.mode().run().unwrap().progress.records,
+            recs.len() as u64
+        );
         let screen = ui::buffer_text(term.backend().buffer());
         assert!(screen.lines().next().unwrap().contains("100%"), "{screen}");
     }

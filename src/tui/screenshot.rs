@@ -39,7 +39,7 @@ fn shot_app(records: &[Record], theme: &Theme, shot: &Shot) -> App {
     let title = shot
         .title
         .clone()
-        .or_else(|| run.started.as_ref().map(|r| r.name.clone()))
+        .or_else(|| run.progress.started.as_ref().map(|r| r.name.clone()))
         .unwrap_or_else(|| "run".into());
     let mode = if shot.replay {
         let mut replay = Replay::new(records.to_vec(), None);

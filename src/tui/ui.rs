@@ -92,7 +92,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         match app.overlay() {
             Overlay::Help => popup::help(t, &app.keys, app.mode().controls(), area, buf),
             Overlay::ConfirmQuit => {
-                let last = app.mode().run().and_then(|r| r.checkpoint.as_ref());
+                let last = app.mode().run().and_then(|r| r.log.checkpoint.as_ref());
                 popup::confirm_quit(t, last, area, buf);
             }
             Overlay::None => {}

@@ -2,8 +2,8 @@
 //! focus, the layout, and the pan/zoom window over the history. Owns what the view keys change;
 //! must never know where the events come from, nor draw.
 
-use super::history::XAxis;
 use super::keys::Action;
+use crate::series::XAxis;
 
 /// Deepest zoom: 1/2^12 of the history.
 const MAX_ZOOM: u32 = 12;

@@ -27,7 +27,7 @@ impl Follow {
 
     /// True when nothing more will be read, or the run finished or failed.
     pub fn over(&self) -> bool {
-        self.ended || self.run.finished.is_some() || self.run.failed.is_some()
+        self.ended || self.run.progress.finished.is_some() || self.run.progress.failed.is_some()
     }
 
     /// The status for the header.
@@ -47,7 +47,7 @@ impl Follow {
 
     /// Shows a problem the reader had (a line cut short, not JSON) among the run's events.
     pub fn reader_problem(&mut self, msg: String) {
-        let t = self.run.t;
+        let t = self.run.progress.t;
         self.run.push_log(t, Level::Warn, msg);
     }
 

@@ -55,7 +55,7 @@ impl Live {
 
     /// True when the trainer will send nothing more, or the run finished or failed.
     pub fn over(&self) -> bool {
-        self.ended || self.run.finished.is_some() || self.run.failed.is_some()
+        self.ended || self.run.progress.finished.is_some() || self.run.progress.failed.is_some()
     }
 
     /// The status for the header: the run's own, or the request it waits on.
@@ -110,10 +110,10 @@ impl Live {
         if self.pending.stopping.is_some() {
             return Ok(None);
         }
-        if self.run.paused.is_some() && !self.pending.resuming {
+        if self.run.progress.paused.is_some() && !self.pending.resuming {
             self.pending.resuming = true;
             Ok(Some(Control::Resume))
-        } else if self.run.paused.is_none() && !self.pending.pausing {
+        } else if self.run.progress.paused.is_none() && !self.pending.pausing {
             self.pending.pausing = true;
             Ok(Some(Control::Pause))
         } else {
@@ -182,7 +182,7 @@ mod tests {
             9.0,
             Event::Paused(PauseEvent {
                 update: 50,
-                reason: "key".into(),
+                reason: crate::events::PauseReason::Key,
             }),
         ));
         assert_eq!(
@@ -199,7 +199,7 @@ mod tests {
                 path: "ck".into(),
                 epoch: 0,
                 update: 50,
-                reason: "key".into(),
+                reason: crate::events::CheckpointReason::Key,
             }),
         ));
         assert_eq!(live.pending(), Pending::default());

@@ -95,11 +95,11 @@ impl Status {
 
     /// What the run's own events say, before any request or the feed's end is taken into account.
     pub fn of(run: &RunState) -> Status {
-        if run.failed.is_some() {
+        if run.progress.failed.is_some() {
             Status::Failed
-        } else if run.finished.is_some() {
+        } else if run.progress.finished.is_some() {
             Status::Finished
-        } else if run.paused.is_some() {
+        } else if run.progress.paused.is_some() {
             Status::Paused
         } else if run.warming_up() {
             Status::WarmingUp

@@ -95,7 +95,9 @@ impl Replay {
 
     /// True at the end of the log, or once the run finished or failed.
     pub fn over(&self) -> bool {
-        self.playback.done() || self.run.finished.is_some() || self.run.failed.is_some()
+        self.playback.done()
+            || self.run.progress.finished.is_some()
+            || self.run.progress.failed.is_some()
     }
 
     /// The status for the header: the run's own, at the point reached.
@@ -185,22 +187,22 @@ mod tests {
         r.advance(5.0);
         let at = r.playback().cursor();
         assert!(at > 0 && !r.over());
-        assert_eq!(r.run().records, at as u64);
+        assert_eq!(r.run().progress.records, at as u64);
         r.seek_end();
         assert!(r.playback().done() && r.over());
-        assert_eq!(r.run().records, recs.len() as u64);
+        assert_eq!(r.run().progress.records, recs.len() as u64);
         assert_eq!(r.status(), Status::Finished);
         assert!(!r.advance(1.0), "nothing left to play");
         r.seek_start();
         assert!(!r.over(), "back at the start the replay is not over");
         assert_eq!((r.playback().cursor(), r.playback().clock()), (0, 0.0));
-        assert_eq!(r.run().records, 0);
+        assert_eq!(r.run().progress.records, 0);
         assert_eq!(r.status(), Status::WarmingUp);
         r.seek_end();
-        let once = r.run().records;
+        let once = r.run().progress.records;
         r.seek_end();
         assert_eq!(
-            r.run().records,
+            r.run().progress.records,
             once,
             "seeking to the end twice applies nothing twice"
         );

@@ -48,7 +48,12 @@ impl Overlaid<'_> {
         } = self;
         let hi = runs
             .iter()
-            .filter_map(|(_, r)| r.epochs.last().map(|e| epoch_x(view.x, e.epoch, e.updates)))
+            .filter_map(|(_, r)| {
+                r.progress
+                    .epochs
+                    .last()
+                    .map(|e| epoch_x(view.x, e.epoch, e.updates))
+            })
             .fold(1.0f64, f64::max);
         let window = view.window(0.0, hi);
         let log = !percent && view.log_loss;
@@ -67,6 +72,7 @@ impl Overlaid<'_> {
             let run_name = &names[i];
             let style = Style::new().fg(t.series(i)).add_modifier(Modifier::BOLD);
             let mut pts: Vec<(f64, f64)> = r
+                .progress
                 .epochs
                 .iter()
                 .map(|e| (epoch_x(view.x, e.epoch, e.updates), value(e)))
@@ -204,19 +210,28 @@ impl Overlaid<'_> {
         put_line(buf, inner, 0, &Line::styled(head, t.fg(Role::Muted)));
         for (i, (name, r)) in runs.iter().enumerate() {
             let style = Style::new().fg(t.series(i)).add_modifier(Modifier::BOLD);
-            let base = r.started.as_ref().map_or(0, |s| s.baseline_updates);
+            let base = r
+                .progress
+                .started
+                .as_ref()
+                .map_or(0, |s| s.baseline_updates);
             let test = r
+                .progress
                 .epochs
                 .last()
                 .map_or("n/a".into(), |e| format::pct(e.test_acc));
             let best = r
                 .best_test_acc()
                 .map_or("n/a".into(), |(a, _)| format::pct(a));
-            let time = r.finished.as_ref().map_or(r.t, |s| s.wall);
+            let time = r
+                .progress
+                .finished
+                .as_ref()
+                .map_or(r.progress.t, |s| s.wall);
             let name: String = name.chars().take(name_w).collect();
-            let status = if r.failed.is_some() {
+            let status = if r.progress.failed.is_some() {
                 " (failed)"
-            } else if r.finished.is_none() {
+            } else if r.progress.finished.is_none() {
                 " (unfinished)"
             } else {
                 ""
@@ -230,13 +245,13 @@ impl Overlaid<'_> {
             let rest = if wide {
                 format!(
                     "  {:>6}  {updates:>15}  {test:>8}  {best:>8}  {:>7}  {sched}{status}",
-                    r.epochs.len(),
+                    r.progress.epochs.len(),
                     format::duration(time),
                 )
             } else {
                 format!(
                     "  {:>6}  {updates:>15}  {test:>8}  {sched}{status}",
-                    r.epochs.len()
+                    r.progress.epochs.len()
                 )
             };
             let mark = if t.ascii || t.colourless() {

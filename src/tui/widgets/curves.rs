@@ -11,9 +11,10 @@ use ratatui::widgets::Widget;
 
 use super::chart::{legend, pad_range, title, Curve, CurveChart, Draw, Marker};
 use super::panel;
+use crate::events::EpochEvent;
 use crate::format;
-use crate::tui::history::{Series, XAxis};
-use crate::tui::state::RunState;
+use crate::series::{Track, XAxis};
+use crate::tui::state::{tags, RunState};
 use crate::tui::theme::{Role, Theme};
 use crate::tui::view::{Panel, ViewOptions};
 
@@ -34,10 +35,10 @@ pub fn x_label(axis: XAxis, v: f64) -> String {
 /// The full x extent of a run on `axis`: from 0 to the newest point.
 pub fn run_extent(run: &RunState, axis: XAxis) -> (f64, f64) {
     let mut hi: f64 = 0.0;
-    if let Some((_, h)) = run.loss.x_extent(axis) {
+    if let Some((_, h)) = run.curves.track(tags::LOSS).x_extent(axis) {
         hi = hi.max(h);
     }
-    if let Some(e) = run.epochs.last() {
+    if let Some(e) = run.progress.epochs.last() {
         hi = hi.max(epoch_x(axis, e.epoch, e.updates));
     }
     (
@@ -72,7 +73,7 @@ pub fn stage_markers(run: &RunState, axis: XAxis) -> Vec<Marker> {
 }
 
 fn series_curve(
-    s: &Series,
+    s: &Track,
     view: &ViewOptions,
     window: (f64, f64),
     cols: usize,
@@ -154,116 +155,49 @@ impl RunCharts<'_> {
 
     /// Draws the loss chart.
     fn loss(self, area: Rect, buf: &mut Buffer) {
-        let RunCharts {
-            theme: t,
-            view,
-            run,
-        } = self;
-        let extent = run_extent(run, view.x);
-        let window = view.window(extent.0, extent.1);
-        let cols = usize::from(area.width) * 2;
+        let (t, view, run) = (self.theme, self.view, self.run);
+        let mut c = Builder::new(self, area);
         let log = view.log_loss;
-        let mut curves = Vec::new();
-        let mut legend_spans = Vec::new();
-        let ly = |v: f64| if log { v.max(1e-6).log10() } else { v };
+        let ly = move |v: f64| if log { v.max(1e-6).log10() } else { v };
         // A log without per-update losses (older logs, the study's copies) still has each
         // epoch's mean training loss: drawn as a line, and the title says so.
-        let per_epoch = run.loss.is_empty() && !run.epochs.is_empty();
+        let loss = run.curves.track(tags::LOSS);
+        let per_epoch = loss.is_empty() && !run.progress.epochs.is_empty();
         if per_epoch {
-            let train: Vec<(f64, f64)> = run
-                .epochs
-                .iter()
-                .filter(|e| e.train_loss.is_finite())
-                .map(|e| (epoch_x(view.x, e.epoch, e.updates), ly(e.train_loss)))
-                .collect();
-            curves.push(Curve {
-                points: train,
-                style: t.bold(Role::Loss),
-                draw: Draw::Line,
-                ascii: '*',
-            });
-            legend_spans.extend(legend(t, t.bold(Role::Loss), '*', "train (epoch mean)"));
+            let train = c.per_epoch(|e| e.train_loss, ly);
+            c.line(train, t.bold(Role::Loss), '*', "train (epoch mean)");
         } else if view.smooth {
-            curves.push(series_curve(
-                &run.loss,
-                view,
-                window,
-                cols,
-                t.fg(Role::LossRaw),
-                '.',
-                log,
-            ));
-            curves.push(series_curve(
-                &run.loss_ema,
-                view,
-                window,
-                cols,
-                t.bold(Role::Loss),
-                '*',
-                log,
-            ));
-            legend_spans.extend(legend(t, t.bold(Role::Loss), '*', "train (EMA)"));
-            legend_spans.extend(legend(t, t.fg(Role::LossRaw), '.', "raw"));
+            c.track(tags::LOSS, t.fg(Role::LossRaw), '.', log);
+            c.track(tags::LOSS_EMA, t.bold(Role::Loss), '*', log);
+            c.legend(t.bold(Role::Loss), '*', "train (EMA)");
+            c.legend(t.fg(Role::LossRaw), '.', "raw");
         } else {
-            curves.push(series_curve(
-                &run.loss,
-                view,
-                window,
-                cols,
-                t.fg(Role::Loss),
-                '*',
-                log,
-            ));
-            legend_spans.extend(legend(t, t.fg(Role::Loss), '*', "train"));
+            c.track(tags::LOSS, t.fg(Role::Loss), '*', log);
+            c.legend(t.fg(Role::Loss), '*', "train");
         }
-        let test: Vec<(f64, f64)> = run
-            .epochs
-            .iter()
-            .filter(|e| e.test_loss.is_finite())
-            .map(|e| (epoch_x(view.x, e.epoch, e.updates), ly(e.test_loss)))
-            .collect();
+        let test = c.per_epoch(|e| e.test_loss, ly);
         if !test.is_empty() {
             // A line through the epochs' points, as test accuracy is drawn.
-            legend_spans.extend(legend(t, t.bold(Role::TestAcc), 'o', "test"));
-            curves.push(Curve {
-                points: test.clone(),
-                style: t.bold(Role::TestAcc),
-                draw: Draw::Line,
-                ascii: 'o',
-            });
-            curves.push(Curve {
-                points: test,
-                style: t.bold(Role::TestAcc).add_modifier(Modifier::BOLD),
-                draw: Draw::Dots,
-                ascii: 'o',
-            });
+            c.legend(t.bold(Role::TestAcc), 'o', "test");
+            c.test(test, 'o');
         }
-        let (y0, y1) = y_range(&curves, window).unwrap_or((0.0, 1.0));
+        let (y0, y1) = c.y_range().unwrap_or((0.0, 1.0));
         let y = pad_range(y0, y1);
-        let mut extra = legend_spans;
-        extra.extend(view_hint(view, t));
-        if log {
-            extra.push(Span::styled(
+        let now = run
+            .curves
+            .track(tags::LOSS_EMA)
+            .last()
+            .or(loss.last())
+            .map(|p| p.y)
+            .or_else(|| run.progress.epochs.last().map(|e| e.train_loss))
+            .map(|v| Span::styled(format!(" {v:.3}"), t.bold(Role::Fg)));
+        let tail = match log {
+            true => vec![Span::styled(
                 format!(" {} log", t.sym.sep),
                 t.fg(Role::Accent),
-            ));
-        }
-        let now = run
-            .loss_ema
-            .last()
-            .or(run.loss.last())
-            .map(|p| p.y)
-            .or_else(|| run.epochs.last().map(|e| e.train_loss));
-        let mut head = title(
-            t,
-            if per_epoch { "Loss per epoch" } else { "Loss" },
-            Vec::new(),
-        );
-        if let Some(v) = now {
-            head.insert(1, Span::styled(format!(" {v:.3}"), t.bold(Role::Fg)));
-        }
-        head.extend(extra);
-        let x_fmt = move |v: f64| x_label(view.x, v);
+            )],
+            false => Vec::new(),
+        };
         let y_fmt = move |v: f64| {
             let v = if log { 10f64.powf(v) } else { v };
             if v.abs() >= 10.0 {
@@ -272,154 +206,204 @@ impl RunCharts<'_> {
                 format!("{v:.2}")
             }
         };
-        CurveChart {
-            block: panel(t, head),
-            curves,
-            x: window,
+        let name = if per_epoch { "Loss per epoch" } else { "Loss" };
+        c.render(
+            Head { name, now, tail },
             y,
-            x_fmt: &x_fmt,
-            y_fmt: &y_fmt,
-            markers: stage_markers(run, view.x),
-            empty: waiting_text(run),
-            theme: t,
-        }
-        .render(area, buf);
+            &y_fmt,
+            waiting_text(run),
+            area,
+            buf,
+        );
     }
 
     /// Draws the accuracy chart: test and train accuracy per epoch, smoothed batch accuracy.
     fn accuracy(self, area: Rect, buf: &mut Buffer) {
-        let RunCharts {
-            theme: t,
-            view,
-            run,
-        } = self;
-        let extent = run_extent(run, view.x);
-        let window = view.window(extent.0, extent.1);
-        let cols = usize::from(area.width) * 2;
-        let per_epoch = |f: &dyn Fn(&crate::events::EpochEvent) -> f64| -> Vec<(f64, f64)> {
-            run.epochs
-                .iter()
-                .map(|e| (epoch_x(view.x, e.epoch, e.updates), f(e)))
-                .filter(|p| p.1.is_finite())
-                .collect()
-        };
-        let test = per_epoch(&|e| e.test_acc);
-        let train = per_epoch(&|e| e.train_acc);
-        let batch = series_curve(
-            &run.acc_ema,
-            view,
-            window,
-            cols,
-            t.fg(Role::Faint),
-            '.',
-            false,
-        );
-        let mut curves = vec![batch];
-        curves.push(Curve {
-            points: train,
-            style: t.fg(Role::TrainAcc),
-            draw: Draw::Line,
-            ascii: '+',
-        });
-        curves.push(Curve {
-            points: test.clone(),
-            style: t.bold(Role::TestAcc),
-            draw: Draw::Line,
-            ascii: '*',
-        });
-        curves.push(Curve {
-            points: test,
-            style: t.bold(Role::TestAcc).add_modifier(Modifier::BOLD),
-            draw: Draw::Dots,
-            ascii: 'o',
-        });
-        let (y0, y1) = y_range(&curves, window).unwrap_or((0.0, 1.0));
+        let (t, run) = (self.theme, self.run);
+        let mut c = Builder::new(self, area);
+        let test = c.per_epoch(|e| e.test_acc, |v| v);
+        let train = c.per_epoch(|e| e.train_acc, |v| v);
+        c.track(tags::ACC_EMA, t.fg(Role::Faint), '.', false);
+        c.line(train, t.fg(Role::TrainAcc), '+', "");
+        c.line(test.clone(), t.bold(Role::TestAcc), '*', "");
+        c.dots(test, 'o');
+        c.legend(t.bold(Role::TestAcc), '*', "test");
+        c.legend(t.fg(Role::TrainAcc), '+', "train");
+        c.legend(t.fg(Role::Faint), '.', "batch");
+        let (y0, y1) = c.y_range().unwrap_or((0.0, 1.0));
         let (y0, y1) = pad_range(y0, y1);
         let y = (y0.max(0.0), y1.min(1.0).max(y0.max(0.0) + 0.01));
-        let mut head = title(t, "Accuracy", Vec::new());
-        if let Some(e) = run.epochs.last() {
-            head.insert(
-                1,
-                Span::styled(
-                    format!(" {}", format::pct(e.test_acc)),
-                    t.bold(Role::TestAcc),
-                ),
-            );
-        }
-        head.extend(legend(t, t.bold(Role::TestAcc), '*', "test"));
-        head.extend(legend(t, t.fg(Role::TrainAcc), '+', "train"));
-        head.extend(legend(t, t.fg(Role::Faint), '.', "batch"));
-        head.extend(view_hint(view, t));
-        let x_fmt = move |v: f64| x_label(view.x, v);
+        let now = run.progress.epochs.last().map(|e| {
+            Span::styled(
+                format!(" {}", format::pct(e.test_acc)),
+                t.bold(Role::TestAcc),
+            )
+        });
         let y_fmt = |v: f64| format!("{:.0}%", v * 100.0);
-        CurveChart {
-            block: panel(t, head),
-            curves,
-            x: window,
-            y,
-            x_fmt: &x_fmt,
-            y_fmt: &y_fmt,
-            markers: stage_markers(run, view.x),
-            empty: waiting_text(run),
-            theme: t,
-        }
-        .render(area, buf);
+        let head = Head {
+            name: "Accuracy",
+            now,
+            tail: Vec::new(),
+        };
+        c.render(head, y, &y_fmt, waiting_text(run), area, buf);
     }
 
     /// Draws batch size against the measured gradient noise scale B_simple (log scale).
     fn noise(self, area: Rect, buf: &mut Buffer) {
-        let RunCharts {
-            theme: t,
-            view,
-            run,
-        } = self;
-        let extent = run_extent(run, view.x);
-        let window = view.window(extent.0, extent.1);
-        let cols = usize::from(area.width) * 2;
-        let curves = vec![
-            series_curve(
-                &run.noise,
-                view,
-                window,
-                cols,
-                t.bold(Role::Noise),
-                '*',
-                true,
-            ),
-            series_curve(
-                &run.batch,
-                view,
-                window,
-                cols,
-                t.bold(Role::Batch),
-                '=',
-                true,
-            ),
-        ];
-        let (y0, y1) = y_range(&curves, window).unwrap_or((1.0, 3.0));
+        let (t, run) = (self.theme, self.run);
+        let mut c = Builder::new(self, area);
+        c.track(tags::NOISE, t.bold(Role::Noise), '*', true);
+        c.track(tags::BATCH, t.bold(Role::Batch), '=', true);
+        c.legend(t.bold(Role::Batch), '=', "B");
+        c.legend(t.bold(Role::Noise), '*', "B_simple (measured)");
+        let (y0, y1) = c.y_range().unwrap_or((1.0, 3.0));
         let y = pad_range(y0, y1);
-        let mut head = title(t, "Batch vs noise scale", Vec::new());
-        head.extend(legend(t, t.bold(Role::Batch), '=', "B"));
-        head.extend(legend(t, t.bold(Role::Noise), '*', "B_simple (measured)"));
-        head.extend(view_hint(view, t));
-        head.push(Span::styled(
-            format!(" {} log", t.sym.sep),
-            t.fg(Role::Muted),
-        ));
-        let x_fmt = move |v: f64| x_label(view.x, v);
         let y_fmt = |v: f64| format::si(10f64.powf(v));
         let empty = if run.warming_up() {
             waiting_text(run)
         } else {
             "no noise-scale estimates in this run".into()
         };
+        let head = Head {
+            name: "Batch vs noise scale",
+            now: None,
+            tail: vec![Span::styled(
+                format!(" {} log", t.sym.sep),
+                t.fg(Role::Muted),
+            )],
+        };
+        c.render(head, y, &y_fmt, empty, area, buf);
+    }
+}
+
+/// A chart's title: its name, the value now, then (after the legend and the view hint) `tail`.
+struct Head {
+    name: &'static str,
+    now: Option<Span<'static>>,
+    tail: Vec<Span<'static>>,
+}
+
+/// One run chart being put together: the window it shows, its curves in drawing order and its
+/// legend. The loss, accuracy and noise charts differ only in what they add to it.
+struct Builder<'a> {
+    charts: RunCharts<'a>,
+    window: (f64, f64),
+    cols: usize,
+    curves: Vec<Curve>,
+    legend: Vec<Span<'static>>,
+}
+
+impl<'a> Builder<'a> {
+    /// A chart of `area` over the view's window of the run.
+    fn new(charts: RunCharts<'a>, area: Rect) -> Self {
+        let extent = run_extent(charts.run, charts.view.x);
+        Builder {
+            charts,
+            window: charts.view.window(extent.0, extent.1),
+            cols: usize::from(area.width) * 2,
+            curves: Vec::new(),
+            legend: Vec::new(),
+        }
+    }
+
+    /// Adds the track of `tag` as a line (log10 of its values when `log`).
+    fn track(&mut self, tag: &str, style: Style, ascii: char, log: bool) {
+        let track = self.charts.run.curves.track(tag);
+        let (view, window) = (self.charts.view, self.window);
+        self.curves.push(series_curve(
+            track, view, window, self.cols, style, ascii, log,
+        ));
+    }
+
+    /// Each finished epoch's `value` (through `y`) where its value is finite.
+    fn per_epoch(
+        &self,
+        value: impl Fn(&EpochEvent) -> f64,
+        y: impl Fn(f64) -> f64,
+    ) -> Vec<(f64, f64)> {
+        let axis = self.charts.view.x;
+        self.charts
+            .run
+            .progress
+            .epochs
+            .iter()
+            .filter(|e| value(e).is_finite())
+            .map(|e| (epoch_x(axis, e.epoch, e.updates), y(value(e))))
+            .collect()
+    }
+
+    /// Adds `points` as a line, with a legend entry unless `label` is empty.
+    fn line(&mut self, points: Vec<(f64, f64)>, style: Style, ascii: char, label: &str) {
+        self.curves.push(Curve {
+            points,
+            style,
+            draw: Draw::Line,
+            ascii,
+        });
+        if !label.is_empty() {
+            self.legend(style, ascii, label);
+        }
+    }
+
+    /// Adds the test points as bold dots.
+    fn dots(&mut self, points: Vec<(f64, f64)>, ascii: char) {
+        let t = self.charts.theme;
+        self.curves.push(Curve {
+            points,
+            style: t.bold(Role::TestAcc).add_modifier(Modifier::BOLD),
+            draw: Draw::Dots,
+            ascii,
+        });
+    }
+
+    /// Adds the test points as a line through bold dots.
+    fn test(&mut self, points: Vec<(f64, f64)>, ascii: char) {
+        let style = self.charts.theme.bold(Role::TestAcc);
+        self.line(points.clone(), style, ascii, "");
+        self.dots(points, ascii);
+    }
+
+    /// Adds a legend entry.
+    fn legend(&mut self, style: Style, ascii: char, label: &str) {
+        self.legend
+            .extend(legend(self.charts.theme, style, ascii, label));
+    }
+
+    /// The lowest and highest value drawn within the window.
+    fn y_range(&self) -> Option<(f64, f64)> {
+        y_range(&self.curves, self.window)
+    }
+
+    /// Renders the chart with its title, y range and labels.
+    fn render(
+        self,
+        head: Head,
+        y: (f64, f64),
+        y_fmt: &dyn Fn(f64) -> String,
+        empty: String,
+        area: Rect,
+        buf: &mut Buffer,
+    ) {
+        let RunCharts {
+            theme: t,
+            view,
+            run,
+        } = self.charts;
+        let mut title_spans = title(t, head.name, Vec::new());
+        if let Some(now) = head.now {
+            title_spans.insert(1, now);
+        }
+        title_spans.extend(self.legend);
+        title_spans.extend(view_hint(view, t));
+        title_spans.extend(head.tail);
+        let x_fmt = move |v: f64| x_label(view.x, v);
         CurveChart {
-            block: panel(t, head),
-            curves,
-            x: window,
+            block: panel(t, title_spans),
+            curves: self.curves,
+            x: self.window,
             y,
             x_fmt: &x_fmt,
-            y_fmt: &y_fmt,
+            y_fmt,
             markers: stage_markers(run, view.x),
             empty,
             theme: t,
@@ -429,7 +413,7 @@ impl RunCharts<'_> {
 }
 
 fn waiting_text(run: &RunState) -> String {
-    if run.started.is_none() {
+    if run.progress.started.is_none() {
         "waiting for the run to start".into()
     } else {
         "waiting for the first update".into()

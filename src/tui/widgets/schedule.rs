@@ -53,8 +53,8 @@ pub fn timeline(theme: &Theme, run: &RunState, rows: &[StageRow], width: u16) ->
             format!("B{}", r.plan.batch),
             format!("{}", r.plan.batch),
         ];
-        let marker =
-            ((a..b).contains(&here) && run.finished.is_none()).then(|| usize::from(here - a));
+        let marker = ((a..b).contains(&here) && run.progress.finished.is_none())
+            .then(|| usize::from(here - a));
         // Without background colours the segments need a visible boundary.
         let boundary = (plain && w > 1).then_some(if theme.ascii { '|' } else { '▏' });
         let cells = segment_cells(&labels, w, boundary, marker);
@@ -206,7 +206,7 @@ fn stage_spans(t: &Theme, run: &RunState, rows: &[StageRow], terse: bool) -> Vec
     {
         spans.push(Span::styled(format!(" ({split})"), muted));
     }
-    if let Some(n) = &run.noise_last {
+    if let Some(n) = &run.stages.noise {
         let label = if terse {
             format!(" B_simple{}", t.sym.approx)
         } else {
@@ -245,7 +245,7 @@ fn next_change(
     terse: bool,
 ) -> Vec<Span<'static>> {
     let muted = t.fg(Role::Muted);
-    if run.finished.is_some() {
+    if run.progress.finished.is_some() {
         return vec![Span::styled(
             if terse { "done" } else { "schedule complete" },
             t.fg(Role::Good),
@@ -335,7 +335,7 @@ pub fn reason_line(t: &Theme, run: &RunState, rows: &[StageRow]) -> Option<Line<
         .plan
         .reason
         .as_ref()
-        .filter(|_| run.finished.is_none())?;
+        .filter(|_| run.progress.finished.is_none())?;
     Some(Line::from(vec![
         Span::styled("why ", t.fg(Role::Muted)),
         Span::styled(why.clone(), t.fg(Role::Fg)),

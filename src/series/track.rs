@@ -1,6 +1,6 @@
-//! Bounded curve history: a downsampled record of the whole run beside an exact recent window,
-//! plus the EMA used for smoothing. Owns memory bounds and point selection for drawing; must
-//! never know about colours, terminals or events.
+//! A tag's track for drawing: a downsampled record of the whole series beside an exact recent
+//! window, plus the EMA used for smoothing. Owns memory bounds and point selection for drawing;
+//! must never know about colours, terminals or events.
 //!
 //! Downsampling keeps, per bucket of consecutive points, the first, last, lowest and highest
 //! point (the "M4" aggregation), so a spike or a dip never disappears however long the run gets,
@@ -37,22 +37,27 @@ impl XAxis {
     }
 }
 
-/// One sample located both in updates and in (fractional) epochs.
+/// One sample located both in steps (a batchramp run's updates) and in (fractional) epochs.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Point {
-    /// Update count at the sample.
-    pub update: f64,
+pub struct Sample {
+    /// Step (update count) at the sample.
+    pub step: f64,
     /// Position in epochs at the sample (epoch + fraction done).
     pub epoch: f64,
     /// The value.
     pub y: f64,
 }
 
-impl Point {
+impl Sample {
+    /// The sample `y` at `step` and `epoch`.
+    pub fn at(step: f64, epoch: f64, y: f64) -> Self {
+        Sample { step, epoch, y }
+    }
+
     /// The sample's coordinate on `axis`.
     pub fn x(&self, axis: XAxis) -> f64 {
         match axis {
-            XAxis::Updates => self.update,
+            XAxis::Updates => self.step,
             XAxis::Epochs => self.epoch,
         }
     }
@@ -61,15 +66,15 @@ impl Point {
 /// Consecutive points summarised by first, last, min and max.
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
-    first: Point,
-    last: Point,
-    min: Point,
-    max: Point,
+    first: Sample,
+    last: Sample,
+    min: Sample,
+    max: Sample,
     count: u64,
 }
 
 impl Bucket {
-    fn new(p: Point) -> Self {
+    fn new(p: Sample) -> Self {
         Bucket {
             first: p,
             last: p,
@@ -79,7 +84,7 @@ impl Bucket {
         }
     }
 
-    fn push(&mut self, p: Point) {
+    fn push(&mut self, p: Sample) {
         self.last = p;
         if p.y < self.min.y {
             self.min = p;
@@ -101,43 +106,43 @@ impl Bucket {
     }
 
     /// The distinct summary points in the order they were recorded.
-    fn emit(&self, out: &mut Vec<Point>) {
+    fn emit(&self, out: &mut Vec<Sample>) {
         let mut pts = [self.first, self.min, self.max, self.last];
-        pts.sort_by(|a, b| a.update.total_cmp(&b.update));
+        pts.sort_by(|a, b| a.step.total_cmp(&b.step));
         let mut prev: Option<f64> = None;
         for p in pts {
-            if prev != Some(p.update) {
+            if prev != Some(p.step) {
                 out.push(p);
-                prev = Some(p.update);
+                prev = Some(p.step);
             }
         }
     }
 }
 
-/// A time series with a fixed memory ceiling, whatever the number of points pushed.
+/// A series with a fixed memory ceiling, whatever the number of points pushed.
 #[derive(Clone, Debug)]
-pub struct Series {
+pub struct Track {
     full: Vec<Bucket>,
     open: Option<Bucket>,
     span: u64,
     max_buckets: usize,
-    recent: VecDeque<Point>,
+    recent: VecDeque<Sample>,
     recent_cap: usize,
     len: u64,
 }
 
-impl Default for Series {
+impl Default for Track {
     fn default() -> Self {
-        Series::new(1024, 2048)
+        Track::new(1024, 2048)
     }
 }
 
-impl Series {
+impl Track {
     /// A series keeping at most `max_buckets` summaries of the whole run and the last `recent` points exactly.
     pub fn new(max_buckets: usize, recent: usize) -> Self {
         // An even bucket count lets compaction merge neighbours pairwise.
         let max_buckets = (max_buckets.max(4) + 1) & !1;
-        Series {
+        Track {
             full: Vec::with_capacity(max_buckets),
             open: None,
             span: 1,
@@ -149,8 +154,8 @@ impl Series {
     }
 
     /// Appends a sample; non-finite values are ignored (they would poison the axis bounds).
-    pub fn push(&mut self, p: Point) {
-        if !(p.y.is_finite() && p.update.is_finite() && p.epoch.is_finite()) {
+    pub fn push(&mut self, p: Sample) {
+        if !(p.y.is_finite() && p.step.is_finite() && p.epoch.is_finite()) {
             return;
         }
         self.len += 1;
@@ -202,7 +207,7 @@ impl Series {
     }
 
     /// The latest sample.
-    pub fn last(&self) -> Option<Point> {
+    pub fn last(&self) -> Option<Sample> {
         self.recent.back().copied()
     }
 
@@ -228,7 +233,7 @@ impl Series {
     /// point on either side of the range so lines reach the edges. Always keeps each column's
     /// extremes, so zoomed-out views still show spikes.
     pub fn points_in(&self, axis: XAxis, x0: f64, x1: f64, columns: usize) -> Vec<(f64, f64)> {
-        let mut pts: Vec<Point> = Vec::new();
+        let mut pts: Vec<Sample> = Vec::new();
         let recent_start = self.recent.front().map(|p| p.x(axis));
         let use_recent =
             recent_start.is_some_and(|s| s <= x0) || self.len as usize <= self.recent.len();
@@ -247,7 +252,7 @@ impl Series {
 }
 
 /// Keeps first, min, max and last per column so the result is O(columns) but keeps the shape.
-fn decimate(pts: &[Point], axis: XAxis, x0: f64, x1: f64, columns: usize) -> Vec<(f64, f64)> {
+fn decimate(pts: &[Sample], axis: XAxis, x0: f64, x1: f64, columns: usize) -> Vec<(f64, f64)> {
     if pts.len() <= columns * 4 || x1 <= x0 {
         return pts.iter().map(|p| (p.x(axis), p.y)).collect();
     }
@@ -315,9 +320,9 @@ impl Ema {
 mod tests {
     use super::*;
 
-    fn pt(i: u64, y: f64) -> Point {
-        Point {
-            update: i as f64,
+    fn pt(i: u64, y: f64) -> Sample {
+        Sample {
+            step: i as f64,
             epoch: i as f64 / 100.0,
             y,
         }
@@ -325,7 +330,7 @@ mod tests {
 
     #[test]
     fn memory_stays_bounded_over_a_million_points() {
-        let mut s = Series::new(256, 512);
+        let mut s = Track::new(256, 512);
         for i in 0..1_000_000u64 {
             s.push(pt(i, (i as f64).sin()));
         }
@@ -338,7 +343,7 @@ mod tests {
 
     #[test]
     fn downsampling_keeps_a_single_spike_and_the_global_minimum() {
-        let mut s = Series::new(64, 128);
+        let mut s = Track::new(64, 128);
         for i in 0..100_000u64 {
             let y = match i {
                 31_337 => 50.0,
@@ -358,7 +363,7 @@ mod tests {
 
     #[test]
     fn downsampling_keeps_a_falling_curve_falling() {
-        let mut s = Series::new(32, 64);
+        let mut s = Track::new(32, 64);
         for i in 0..50_000u64 {
             s.push(pt(i, 10.0 / (1.0 + i as f64)));
         }
@@ -371,7 +376,7 @@ mod tests {
 
     #[test]
     fn recent_window_is_exact_and_range_has_edge_points() {
-        let mut s = Series::new(16, 1000);
+        let mut s = Track::new(16, 1000);
         for i in 0..5000u64 {
             s.push(pt(i, i as f64));
         }
@@ -384,7 +389,7 @@ mod tests {
 
     #[test]
     fn epoch_axis_uses_epoch_coordinates() {
-        let mut s = Series::new(16, 100);
+        let mut s = Track::new(16, 100);
         for i in 0..50u64 {
             s.push(pt(i, 1.0));
         }
@@ -394,7 +399,7 @@ mod tests {
 
     #[test]
     fn non_finite_values_are_skipped() {
-        let mut s = Series::default();
+        let mut s = Track::default();
         s.push(pt(0, 1.0));
         s.push(pt(1, f64::NAN));
         s.push(pt(2, f64::INFINITY));
@@ -403,7 +408,7 @@ mod tests {
 
     #[test]
     fn tail_returns_latest_values_oldest_first() {
-        let mut s = Series::new(8, 10);
+        let mut s = Track::new(8, 10);
         for i in 0..20u64 {
             s.push(pt(i, i as f64));
         }

@@ -11,7 +11,9 @@
 
 use std::time::Duration;
 
-use batchramp::events::{CheckpointEvent, Control, Event, PauseEvent, Record};
+use batchramp::events::{
+    CheckpointEvent, CheckpointReason, Control, Event, PauseEvent, PauseReason, Record,
+};
 use batchramp::tui::{self, fixture, Feed, UiOptions};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
@@ -62,14 +64,14 @@ fn obey(
     t: f64,
     update: u64,
 ) -> bool {
-    let checkpoint = |reason: &str| {
+    let checkpoint = |reason: CheckpointReason| {
         Record::new(
             t,
             Event::Checkpoint(CheckpointEvent {
                 path: format!("runs/demo/checkpoints/x-{update}.safetensors"),
                 epoch: 0,
                 update,
-                reason: reason.into(),
+                reason,
             }),
         )
     };
@@ -80,7 +82,7 @@ fn obey(
                 t,
                 Event::Paused(PauseEvent {
                     update,
-                    reason: "key".into(),
+                    reason: PauseReason::Key,
                 }),
             ));
             loop {
@@ -88,12 +90,12 @@ fn obey(
                     Ok(Control::Resume) => break,
                     Ok(Control::Stop { checkpoint: ck }) => {
                         if ck {
-                            let _ = events.send(checkpoint("interrupt"));
+                            let _ = events.send(checkpoint(CheckpointReason::Interrupt));
                         }
                         return false;
                     }
                     Ok(Control::Checkpoint) => {
-                        let _ = events.send(checkpoint("key"));
+                        let _ = events.send(checkpoint(CheckpointReason::Key));
                     }
                     Ok(Control::Pause) => {}
                     Err(_) => return false,
@@ -103,7 +105,7 @@ fn obey(
                 t,
                 Event::Resumed(PauseEvent {
                     update,
-                    reason: "key".into(),
+                    reason: PauseReason::Key,
                 }),
             ));
             true
@@ -111,13 +113,13 @@ fn obey(
         Control::Resume => true,
         Control::Checkpoint => {
             std::thread::sleep(Duration::from_millis(500));
-            let _ = events.send(checkpoint("key"));
+            let _ = events.send(checkpoint(CheckpointReason::Key));
             true
         }
         Control::Stop { checkpoint: ck } => {
             std::thread::sleep(Duration::from_millis(700));
             if ck {
-                let _ = events.send(checkpoint("interrupt"));
+                let _ = events.send(checkpoint(CheckpointReason::Interrupt));
             }
             false
         }

@@ -200,9 +200,13 @@ mod tests {
             e.contains("parallel.stall_timeout_seconds") && e.contains("longer than"),
             "{e}"
         );
-        let forever = RunConfig::from_toml_str("", "x", &["parallel.stall_timeout_seconds=0".into()]);
+        let forever =
+            RunConfig::from_toml_str("", "x", &["parallel.stall_timeout_seconds=0".into()]);
         assert_eq!(forever.unwrap().parallel.stall_timeout_seconds, 0);
         let d = RunConfig::default().parallel;
-        assert_eq!((d.stall_warning_seconds, d.stall_timeout_seconds), (60, 600));
+        assert_eq!(
+            (d.stall_warning_seconds, d.stall_timeout_seconds),
+            (60, 600)
+        );
     }
 }

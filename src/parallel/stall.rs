@@ -38,13 +38,14 @@ impl Default for StallLimits {
 pub const LONGEST_PAUSE: Duration = Duration::from_millis(50);
 
 /// How long to pause before the next poll after waiting `waited`: not at all for the first
-/// 200 µs (an exchange among workers that are all there takes about that), then an eighth of the
-/// wait so far, so that noticing late adds at most an eighth to a wait, up to [`LONGEST_PAUSE`].
+/// 200 µs (an exchange among workers that are all there takes about that), then a sixteenth of
+/// the wait so far, so that noticing late adds at most a sixteenth to a wait, up to
+/// [`LONGEST_PAUSE`].
 pub fn pause_after(waited: Duration) -> Duration {
     if waited < Duration::from_micros(200) {
         Duration::ZERO
     } else {
-        (waited / 8).min(LONGEST_PAUSE)
+        (waited / 16).min(LONGEST_PAUSE)
     }
 }
 
@@ -91,6 +92,8 @@ pub struct Watchdog<C: Clock> {
     clock: C,
     limits: StallLimits,
     warnings: u32,
+    /// When the pauses started growing from nothing again (see [`Watchdog::hurry`]).
+    paced_from: Duration,
 }
 
 impl<C: Clock> Watchdog<C> {
@@ -100,7 +103,14 @@ impl<C: Clock> Watchdog<C> {
             clock,
             limits,
             warnings: 0,
+            paced_from: Duration::ZERO,
         }
+    }
+
+    /// Polls quickly again from now on, the deadline unchanged: every worker has joined, so what
+    /// is left of the exchange is quick, and it needs this worker's polls to progress.
+    pub fn hurry(&mut self) {
+        self.paced_from = self.clock.elapsed();
     }
 
     /// Polls `done` until it says so, pausing ever longer between polls; each time the wait
@@ -128,7 +138,7 @@ impl<C: Clock> Watchdog<C> {
                 continue;
             }
             // Never sleep past the next warning or the limit.
-            let mut pause = pause_after(waited).min(next_warning - waited);
+            let mut pause = pause_after(waited - self.paced_from).min(next_warning - waited);
             if let Some(limit) = self.limits.give_up_after {
                 pause = pause.min(limit - waited);
             }
@@ -220,7 +230,11 @@ impl std::fmt::Display for Stall {
             } else {
                 "have"
             };
-            write!(f, "{} {verb} not answered for {s} s: ending the job", self.whom())
+            write!(
+                f,
+                "{} {verb} not answered for {s} s: ending the job",
+                self.whom()
+            )
         }
     }
 }
@@ -258,7 +272,8 @@ mod tests {
         fn pause(&mut self, d: Duration) {
             self.pauses.borrow_mut().push(d);
             // A yield takes a little time too.
-            self.now.set(self.now.get() + d.max(Duration::from_micros(10)));
+            self.now
+                .set(self.now.get() + d.max(Duration::from_micros(10)));
         }
     }
 
@@ -287,10 +302,10 @@ mod tests {
     }
 
     #[test]
-    fn pauses_grow_to_the_longest_and_cost_at_most_an_eighth() {
+    fn pauses_grow_to_the_longest_and_cost_at_most_a_sixteenth() {
         assert_eq!(pause_after(Duration::from_micros(100)), Duration::ZERO);
         assert_eq!(
-            pause_after(Duration::from_millis(8)),
+            pause_after(Duration::from_millis(16)),
             Duration::from_millis(1)
         );
         assert_eq!(pause_after(Duration::from_secs(100)), LONGEST_PAUSE);
@@ -306,10 +321,7 @@ mod tests {
             |_| {},
         );
         assert_eq!(r, Err(GaveUp(Duration::from_secs(600))));
-        assert!(
-            (11_000..13_000).contains(&polls),
-            "{polls} polls in 600 s"
-        );
+        assert!((11_000..13_000).contains(&polls), "{polls} polls in 600 s");
     }
 
     #[test]
@@ -339,6 +351,21 @@ mod tests {
         assert_eq!(warned, vec![2, 4]);
         assert!(dog.warned());
         assert!(clock.now() - joined <= LONGEST_PAUSE, "{:?}", clock.now());
+        // Once every worker has joined, the polls are quick again, the deadline unchanged.
+        dog.hurry();
+        let pauses = clock.pauses.borrow().len();
+        let mut polls = 0;
+        assert_eq!(
+            dog.wait(
+                || {
+                    polls += 1;
+                    polls == 10
+                },
+                |_| unreachable!()
+            ),
+            Ok(())
+        );
+        assert!(clock.pauses.borrow()[pauses..].iter().all(|p| p.is_zero()));
     }
 
     #[test]
@@ -394,9 +421,7 @@ mod tests {
             stall(vec![w1]).answered_line(),
             "worker 1 on node-3 answered after 60 s: the run continues"
         );
-        assert!(stall(vec![])
-            .waiting_line()
-            .contains("every worker joined"));
+        assert!(stall(vec![]).waiting_line().contains("every worker joined"));
     }
 
     #[test]

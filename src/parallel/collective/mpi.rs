@@ -42,7 +42,10 @@ enum Request {
 /// Where waits are reported, shared with the handle: the handle empties it when it goes, since
 /// the MPI thread may outlive it inside an operation that never completes, and the reporter
 /// holds the run's event stream open.
-type Reporter = Arc<Mutex<Option<Box<dyn FnMut(StallReport) + Send>>>>;
+type Reporter = Arc<Mutex<Option<ReportFn>>>;
+
+/// A worker's stall reporter (see [`StallWatch::report`]).
+type ReportFn = Box<dyn FnMut(StallReport) + Send>;
 
 enum Reply {
     F32(Vec<f32>),
@@ -231,7 +234,7 @@ impl Drop for Mpi {
 }
 
 /// The reporter, also after a panic while reporting (it is only ever replaced or emptied).
-fn lock(r: &Reporter) -> std::sync::MutexGuard<'_, Option<Box<dyn FnMut(StallReport) + Send>>> {
+fn lock(r: &Reporter) -> std::sync::MutexGuard<'_, Option<ReportFn>> {
     r.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -525,12 +528,10 @@ impl<'w> Engine<'w> {
         if !speaker {
             let grace = self.limits.give_up_after.unwrap_or(Duration::from_secs(60));
             let until = Instant::now() + grace;
-            loop {
-                match self.aborts.recv_deadline(until) {
-                    Ok(code) => self.world.abort(code),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => park_forever(),
-                }
+            match self.aborts.recv_deadline(until) {
+                Ok(code) => self.world.abort(code),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => park_forever(),
             }
         }
         let _ = self.replies.send(Reply::Stalled(stall));

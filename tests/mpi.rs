@@ -477,8 +477,10 @@ fn a_stopped_worker_is_named_in_time_and_ends_the_job_at_the_timeout() {
         "warned after {:?}",
         warned - stopped
     );
+    // Rank 0's deadline counts from when it joined the exchange, which may be a moment (less
+    // than an update) before the stop.
     assert!(
-        ended >= Duration::from_secs(8) && ended < Duration::from_secs(25),
+        ended >= Duration::from_secs(7) && ended < Duration::from_secs(25),
         "ended after {ended:?}: {err}"
     );
     assert!(!status.success(), "{err}");

@@ -85,6 +85,7 @@ impl UserFixable for SessionError {
             SessionError::Join(e) => e.is_bad_input(),
             SessionError::RunDir { .. }
             | SessionError::Thread(_)
+            | SessionError::Stalled { .. }
             | SessionError::Finished { .. } => false,
         }
     }

@@ -1,14 +1,18 @@
 //! End to end over MPI (the `mpi` feature; needs `mpirun`, e.g. Debian's openmpi-bin): one
 //! training over 1, 2 and 3 processes gives the same numbers, a checkpoint of a 2-process run
-//! resumes in one process, workers started unlike refuse to train, and a worker that dies ends
-//! the job with rank 0's checkpoint and log intact.
+//! resumes in one process, workers started unlike refuse to train, a worker that dies ends
+//! the job with rank 0's checkpoint and log intact, and a stopped worker (SIGSTOP) is named
+//! within the warning time and ends the job at the timeout, or, continued in time, changes
+//! nothing.
 //!
 //! `cargo test --release --features mpi --test mpi`
 
 #![cfg(feature = "mpi")]
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use batchramp::events::{Event, Record};
@@ -295,31 +299,9 @@ fn a_worker_that_dies_ends_the_job_and_rank_0_keeps_its_checkpoint() {
             break cks;
         }
     };
-    let pids = Command::new("pgrep")
-        .args([
-            "-f",
-            &format!(
-                "^{} train.*{}",
-                env!("CARGO_BIN_EXE_batchramp"),
-                out.display()
-            ),
-        ])
-        .output()
-        .unwrap();
-    let pids: Vec<String> = text(&pids.stdout).lines().map(String::from).collect();
-    assert_eq!(pids.len(), 2, "two workers: {pids:?}");
-    // Rank 1 is the one whose launcher environment says so.
-    let rank1 = pids
-        .iter()
-        .find(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|&b| b == 0)
-                    .any(|v| v == b"OMPI_COMM_WORLD_RANK=1")
-            })
-        })
-        .expect("a worker of rank 1");
+    let rank1 = worker_pid(&out, 1);
     let killed = Instant::now();
-    Command::new("kill").args(["-9", rank1]).status().unwrap();
+    Command::new("kill").args(["-9", &rank1]).status().unwrap();
     let status = child.wait().unwrap();
     assert!(
         killed.elapsed() < Duration::from_secs(30),
@@ -339,4 +321,261 @@ fn a_worker_that_dies_ends_the_job_and_rank_0_keeps_its_checkpoint() {
     assert!(matches!(recs[0].event, Event::RunStarted(_)));
     let latest = batchramp::train::checkpoint::latest(run).unwrap();
     batchramp::train::checkpoint::load(&latest).unwrap();
+}
+
+/// The process id of the worker of `rank` in the job training into `out`: the one whose
+/// launcher environment says so.
+fn worker_pid(out: &Path, rank: usize) -> String {
+    let pids = Command::new("pgrep")
+        .args([
+            "-f",
+            &format!(
+                "^{} train.*{}",
+                env!("CARGO_BIN_EXE_batchramp"),
+                out.display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    let pids: Vec<String> = text(&pids.stdout).lines().map(String::from).collect();
+    assert_eq!(pids.len(), 2, "two workers: {pids:?}");
+    let wanted = format!("OMPI_COMM_WORLD_RANK={rank}");
+    pids.into_iter()
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == wanted.as_bytes()))
+        })
+        .unwrap_or_else(|| panic!("a worker of rank {rank}"))
+}
+
+/// Waits until the run under `out` has written its first checkpoint; returns the run directory.
+fn first_checkpoint(out: &Path) -> PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(Instant::now() < deadline, "no checkpoint after two minutes");
+        std::thread::sleep(Duration::from_millis(50));
+        let Ok(mut entries) = std::fs::read_dir(out) else {
+            continue;
+        };
+        let Some(Ok(run)) = entries.next() else {
+            continue;
+        };
+        let cks = run.path().join("checkpoints");
+        if std::fs::read_dir(&cks).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "json"))
+        }) {
+            return run.path();
+        }
+    }
+}
+
+/// The job's plain lines as they arrive, each with when it arrived.
+fn lines_of(child: &mut Child) -> mpsc::Receiver<(Instant, String)> {
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send((Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line containing `needle`; returns when it arrived.
+fn line_with(lines: &mpsc::Receiver<(Instant, String)>, needle: &str, within: Duration) -> Instant {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok((at, line)) if line.contains(needle) => return at,
+            Ok((_, line)) => seen.push(line),
+            Err(_) => panic!("no line with {needle:?} within {within:?}: {seen:#?}"),
+        }
+    }
+}
+
+/// Five epochs of B 32 (two stages), long enough to stop a worker after the first checkpoint.
+const LONGER: &[&str] = &[
+    "--set",
+    "schedule.epochs=5",
+    "--set",
+    "schedule.milestones=[3,4]",
+];
+
+fn spawn_train(out: &Path, extra: &[&str]) -> Child {
+    mpirun(2)
+        .arg(env!("CARGO_BIN_EXE_batchramp"))
+        .args(train_args(out))
+        .args(LONGER)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    err
+}
+
+fn signal(pid: &str, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, pid])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[test]
+fn a_stopped_worker_is_named_in_time_and_ends_the_job_at_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("stalls");
+    let mut child = spawn_train(
+        &out,
+        &[
+            "--set",
+            "schedule.epochs=40",
+            "--set",
+            "schedule.milestones=[]",
+            "--set",
+            "parallel.stall_warning_seconds=2",
+            "--set",
+            "parallel.stall_timeout_seconds=8",
+        ],
+    );
+    let lines = lines_of(&mut child);
+    let run = first_checkpoint(&out);
+    let rank1 = worker_pid(&out, 1);
+    let host = batchramp::parallel::collective::host_name();
+    signal(&rank1, "-STOP");
+    let stopped = Instant::now();
+    // Rank 0 reaches the next exchange within an update, then waits 2 s.
+    let warned = line_with(
+        &lines,
+        &format!("warning: waiting 2 s for worker 1 on {host}"),
+        Duration::from_secs(15),
+    );
+    line_with(&lines, "waiting 4 s for worker 1", Duration::from_secs(5));
+    let status = child.wait().unwrap();
+    let ended = stopped.elapsed();
+    let err = stderr_of(&mut child);
+    eprintln!(
+        "stall timings: warning {:.1} s, job ended {:.1} s after SIGSTOP (warning 2 s, timeout 8 s)",
+        (warned - stopped).as_secs_f64(),
+        ended.as_secs_f64()
+    );
+    assert!(
+        warned - stopped < Duration::from_secs(6),
+        "warned after {:?}",
+        warned - stopped
+    );
+    // Rank 0's deadline counts from when it joined the exchange, which may be a moment (less
+    // than an update) before the stop.
+    assert!(
+        ended >= Duration::from_secs(7) && ended < Duration::from_secs(25),
+        "ended after {ended:?}: {err}"
+    );
+    assert!(!status.success(), "{err}");
+    let ours: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(ours.len(), 1, "one line for the job: {err}");
+    assert!(
+        ours[0].contains(&format!(
+            "worker 1 on {host} has not answered for 8 s: ending the job; the last checkpoint is {}",
+            run.join("checkpoints").display()
+        )),
+        "{err}"
+    );
+    // The stopped worker is gone too.
+    let gone = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{rank1}")).exists() && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !Path::new(&format!("/proc/{rank1}")).exists(),
+        "the stopped worker still exists"
+    );
+    // The log is whole: the warnings, then the failed record last; the checkpoint loads.
+    let recs = events(&run);
+    let warnings: Vec<&str> = recs
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Warning(m) => Some(m.message.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| *w == format!("waiting 6 s for worker 1 on {host}")),
+        "{warnings:?}"
+    );
+    let Some(Event::Failed(f)) = recs.last().map(|r| &r.event) else {
+        panic!("the log ends with its failed record: {:?}", recs.last())
+    };
+    assert!(
+        f.message.starts_with(&format!(
+            "worker 1 on {host} has not answered for 8 s: ending the job; the last checkpoint is "
+        )),
+        "{}",
+        f.message
+    );
+    let latest = batchramp::train::checkpoint::latest(&run).unwrap();
+    assert!(
+        f.message.ends_with(&latest.display().to_string()),
+        "{}",
+        f.message
+    );
+    batchramp::train::checkpoint::load(&latest).unwrap();
+}
+
+#[test]
+fn a_stopped_worker_continued_in_time_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let calm = dir.path().join("calm");
+    let mut child = spawn_train(&calm, &[]);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", stderr_of(&mut child));
+    let undisturbed = events(&run_dir(&calm));
+
+    let out = dir.path().join("paused");
+    let mut child = spawn_train(
+        &out,
+        &[
+            "--set",
+            "parallel.stall_warning_seconds=2",
+            "--set",
+            "parallel.stall_timeout_seconds=60",
+        ],
+    );
+    let lines = lines_of(&mut child);
+    let run = first_checkpoint(&out);
+    let rank1 = worker_pid(&out, 1);
+    let host = batchramp::parallel::collective::host_name();
+    signal(&rank1, "-STOP");
+    line_with(
+        &lines,
+        &format!("warning: waiting 4 s for worker 1 on {host}"),
+        Duration::from_secs(15),
+    );
+    signal(&rank1, "-CONT");
+    let answered = line_with(
+        &lines,
+        &format!("worker 1 on {host} answered after"),
+        Duration::from_secs(5),
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", stderr_of(&mut child));
+    assert!(answered.elapsed() < Duration::from_secs(120));
+    let disturbed = events(&run);
+    // Bit for bit the same figures: the stop changed when, never what, was computed.
+    assert_eq!(figures(&undisturbed), figures(&disturbed));
+    assert_eq!(running_stats(&run_dir(&calm)), running_stats(&run));
 }

@@ -14,7 +14,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use crate::error::UserFixable;
 use crate::error::{BadInput, Silent};
 use crate::events::{Control, Record};
-use crate::parallel::collective::{host_name, Launch};
+use crate::parallel::collective::{host_name, JobEnd, Launch};
 use crate::parallel::handshake::HandshakeError;
 use crate::train::session::{Interrupter, RunRequest, Session, SessionError};
 use crate::train::{Faults, Outcome};
@@ -120,9 +120,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
     let (shutdown_tx, shutdown_rx) = bounded::<()>(1);
     let signals = install_signal_handler(session.interrupt(), shutdown_tx)?;
+    let job_end = session.job_end();
     let Some(events) = session.events.take() else {
         // A data-parallel worker other than rank 0: rank 0 shows and logs the run.
-        let outcome = session.join().map_err(in_the_job);
+        let outcome = end_if_stalled(session.join(), job_end).map_err(in_the_job);
         drop(signals);
         return match outcome? {
             // Rank 0 says it; the other workers leave quietly with the same code.
@@ -160,7 +161,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             code => stop_cause(code),
         },
     }
-    let outcome = session.join().map_err(in_the_job);
+    let outcome = end_if_stalled(session.join(), job_end).map_err(in_the_job);
     drop(signals);
     ui_result?;
     let outcome = outcome?;
@@ -208,6 +209,23 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             path.map(|p| format!("; last good state in {}", p.display()))
                 .unwrap_or_default()
         )),
+    }
+}
+
+/// A stalled job ends on every worker at once: once this worker has said why (rank 0 after its
+/// log is closed, with the failed record last), the collective ends the job, the stopped worker
+/// too, which cannot end by itself.
+fn end_if_stalled(
+    outcome: Result<Outcome, SessionError>,
+    job: JobEnd,
+) -> Result<Outcome, SessionError> {
+    match outcome {
+        Err(e @ SessionError::Stalled { .. }) => {
+            let code = if e.is_bad_input() { 2 } else { 1 };
+            super::say(&format!("error: {}", super::one_line(&in_the_job(e))));
+            job.end(code)
+        }
+        other => other,
     }
 }
 

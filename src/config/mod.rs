@@ -17,7 +17,7 @@ mod load;
 mod upgrade;
 mod validate;
 
-pub use differences::differences;
+pub use differences::{differences, worker_differences};
 pub use load::Loaded;
 
 /// Errors in a config file or override; always name the key, and the file and line or the
@@ -86,6 +86,8 @@ pub struct RunConfig {
     pub hardware: HardwareConfig,
     /// Checkpoint policy.
     pub checkpoint: CheckpointConfig,
+    /// How a data-parallel run waits for its workers.
+    pub parallel: ParallelConfig,
     /// Gradient noise scale measurement.
     pub noise: NoiseConfig,
 }
@@ -269,6 +271,18 @@ pub struct CheckpointConfig {
     pub at_stage_change: bool,
 }
 
+/// How long a data-parallel worker waits for the others in one exchange. The same on every worker
+/// (the handshake compares them: the first worker to give up ends the job, so one worker's value
+/// would silently become everyone's); a resume may change them, as they change no result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParallelConfig {
+    /// A wait this long names the workers not there yet, and the warning repeats as often.
+    pub stall_warning_seconds: u64,
+    /// A wait this long ends the job on every worker (0 = wait forever).
+    pub stall_timeout_seconds: u64,
+}
+
 /// Gradient noise scale estimation. The small batches are the micro-batches of an update; when an
 /// update is a single micro-batch, two consecutive updates form the large batch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -293,6 +307,7 @@ impl Default for RunConfig {
             schedule: ScheduleConfig::default(),
             hardware: HardwareConfig::default(),
             checkpoint: CheckpointConfig::default(),
+            parallel: ParallelConfig::default(),
             noise: NoiseConfig::default(),
         }
     }
@@ -373,6 +388,15 @@ impl Default for CheckpointConfig {
             every_epochs: 1,
             keep_last: 3,
             at_stage_change: true,
+        }
+    }
+}
+
+impl Default for ParallelConfig {
+    fn default() -> Self {
+        ParallelConfig {
+            stall_warning_seconds: 60,
+            stall_timeout_seconds: 600,
         }
     }
 }

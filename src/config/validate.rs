@@ -16,6 +16,7 @@ pub(super) const COUNTS_FROM_ONE: &[&str] = &[
     "data.synthetic_train",
     "data.synthetic_test",
     "noise.every",
+    "parallel.stall_warning_seconds",
 ];
 
 /// What a whole-number key accepts, in the words every message uses.
@@ -153,6 +154,17 @@ impl RunConfig {
                 "the adaptive schedule needs the noise-scale measurement",
             ));
         }
+        let p = &self.parallel;
+        if p.stall_timeout_seconds != 0 && p.stall_timeout_seconds <= p.stall_warning_seconds {
+            return Err(bad(
+                "parallel.stall_timeout_seconds",
+                p.stall_timeout_seconds,
+                &format!(
+                    "must be longer than parallel.stall_warning_seconds ({} s), so that a stalled worker is named before the job ends (0 = wait forever)",
+                    p.stall_warning_seconds
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -173,5 +185,28 @@ mod tests {
                 "{key}"
             );
         }
+    }
+
+    #[test]
+    fn the_stall_timeout_must_outlast_the_warning() {
+        let e = RunConfig::from_toml_str(
+            "[parallel]\nstall_warning_seconds = 10\nstall_timeout_seconds = 10\n",
+            "x.toml",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("parallel.stall_timeout_seconds") && e.contains("longer than"),
+            "{e}"
+        );
+        let forever =
+            RunConfig::from_toml_str("", "x", &["parallel.stall_timeout_seconds=0".into()]);
+        assert_eq!(forever.unwrap().parallel.stall_timeout_seconds, 0);
+        let d = RunConfig::default().parallel;
+        assert_eq!(
+            (d.stall_warning_seconds, d.stall_timeout_seconds),
+            (60, 600)
+        );
     }
 }

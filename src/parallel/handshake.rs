@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::differences as config_differences;
+use crate::config::worker_differences;
 use crate::config::RunConfig;
 use crate::data::Cifar;
 use crate::events::Worker;
@@ -79,7 +79,7 @@ pub fn agree(
                 other.binary, first.host, first.binary
             ));
         }
-        let keys = config_differences(&first.config, &other.config);
+        let keys = worker_differences(&first.config, &other.config);
         if !keys.is_empty() {
             problems.push(format!(
                 "{who} has another config (rank 0's value vs its own): {}",

@@ -2,7 +2,9 @@
 //! data, pick the device, create or continue the run directory and its log, write the run's
 //! first record, and start the trainer and resource-sampler threads. Hands back the run's event
 //! stream, its control sender and a handle to wait on. Used by `batchramp train`, the benches
-//! and the tests alike; must never touch the terminal or decide an exit code.
+//! and the tests alike; must never touch the terminal or decide an exit code (but for one line
+//! on standard error from a data-parallel worker other than rank 0 that speaks for a stalled
+//! job while rank 0 cannot).
 
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -14,8 +16,11 @@ use crate::config::{ConfigError, Loaded, RunConfig};
 use crate::data::{self, DataError, DataSource, SyntheticSpec};
 use crate::device::DeviceError;
 use crate::events::{Control, Event, MessageEvent, PauseEvent, Record, RunStarted, Worker};
-use crate::parallel::collective::{self, Collective, CollectiveError, JoinError};
+use crate::parallel::collective::{
+    self, Collective, CollectiveError, JobEnd, JoinError, StallReport, StallWatch,
+};
 use crate::parallel::handshake::{self, HandshakeError};
+use crate::parallel::stall::{Stall, StallLimits};
 use crate::runlog::{LogWriter, RunLogError};
 use crate::train::checkpoint::{self, Checkpoint, CheckpointError};
 use crate::train::{EventSink, Faults, Outcome, TrainError, TrainSetup, Trainer};
@@ -117,6 +122,15 @@ pub enum SessionError {
     /// An option that a resumed run cannot apply (it keeps its data and its directory).
     #[error("{0}")]
     CannotApplyOnResume(String),
+    /// Other workers of a data-parallel run did not answer within
+    /// `parallel.stall_timeout_seconds`: the job ends (see [`Session::job_end`]).
+    #[error("{stall}; {last}")]
+    Stalled {
+        /// Whom the job waited for, and how long.
+        stall: Stall,
+        /// Where the run can resume from ("the last checkpoint is …").
+        last: String,
+    },
     /// The run to resume has finished: nothing was started and nothing written.
     #[error("{}: the run finished already ({}, {}, test accuracy {}); nothing to resume (look at it with `batchramp replay {}`)",
         .run_dir.display(),
@@ -151,7 +165,8 @@ pub struct Session {
     interrupt: Sender<()>,
     rank: usize,
     world: usize,
-    trainer: JoinHandle<Result<Outcome, TrainError>>,
+    job_end: Option<JobEnd>,
+    trainer: JoinHandle<Result<Outcome, SessionError>>,
     sampler: Option<JoinHandle<()>>,
     log: Option<LogWriter>,
 }
@@ -223,6 +238,12 @@ impl Session {
     /// Workers in the run.
     pub fn world(&self) -> usize {
         self.world
+    }
+
+    /// Ends every worker of the job (MPI_Abort), for after a [`SessionError::Stalled`] has been
+    /// told: a stopped worker cannot end by itself. Taken once; the world of one just exits.
+    pub fn job_end(&mut self) -> JobEnd {
+        self.job_end.take().unwrap_or_else(JobEnd::this_process)
     }
 
     /// Asks the run to stop with a checkpoint, also when this worker is waiting for the others
@@ -494,6 +515,7 @@ impl Prepared {
             history,
         } = self;
         let (rank, world) = (comm.rank(), comm.world());
+        let mut comm = comm;
         let notes: Vec<String> = owned
             .as_ref()
             .and_then(|(_, log, ..)| log.took_over_lock())
@@ -520,6 +542,14 @@ impl Prepared {
             // The other workers write nothing: their figures are rank 0's.
             None => (EventSink::discard(), None),
         };
+        if world > 1 {
+            comm.watch_stalls(StallWatch {
+                limits: StallLimits::from_config(&cfg.parallel),
+                hosts: workers.iter().map(|w| w.host.clone()).collect(),
+                report: stall_reporter(rank, &workers, &sink),
+            });
+        }
+        let job_end = comm.job_end();
         let (control_tx, control_rx) = unbounded::<Control>();
         let (train_size, test_size) = (cifar.train.len(), cifar.test.len());
         let data_label = data_label(&source);
@@ -575,10 +605,13 @@ impl Prepared {
                 sampler_sink.emit(Event::Resources(r))
             })
         });
+        let checkpoints = run_dir.clone();
         let trainer = std::thread::Builder::new()
             .name("trainer".into())
             .spawn(move || {
-                let result = trainer.run(&control_rx);
+                let result = trainer
+                    .run(&control_rx)
+                    .map_err(|e| stalled_or(e, &checkpoints));
                 if let Err(e) = &result {
                     sink.emit(Event::Failed(MessageEvent {
                         message: e.to_string(),
@@ -602,10 +635,46 @@ impl Prepared {
             interrupt,
             rank,
             world,
+            job_end: Some(job_end),
             trainer,
             sampler,
             log,
         })
+    }
+}
+
+/// Where a stalled worker's waits are told: rank 0 as warnings in the log (and so the UI and
+/// the plain lines); another worker, speaking while rank 0 cannot, on standard error.
+fn stall_reporter(
+    rank: usize,
+    workers: &[Worker],
+    sink: &EventSink,
+) -> Box<dyn FnMut(StallReport) + Send> {
+    let line = |r: StallReport| match r {
+        StallReport::Waiting(s) => s.waiting_line(),
+        StallReport::Answered(s) => s.answered_line(),
+    };
+    if rank == 0 {
+        let sink = sink.clone();
+        return Box::new(move |r| sink.emit(Event::Warning(MessageEvent { message: line(r) })));
+    }
+    let host = workers
+        .get(rank)
+        .map_or_else(collective::host_name, |w| w.host.clone());
+    Box::new(move |r| eprintln!("warning: rank {rank} on {host}: {}", line(r)))
+}
+
+/// A training error as the session reports it: a stall says where the run can resume from.
+fn stalled_or(e: TrainError, run_dir: &Path) -> SessionError {
+    match e {
+        TrainError::Collective(CollectiveError::Stalled(stall)) => {
+            let last = match checkpoint::latest(run_dir) {
+                Ok(p) => format!("the last checkpoint is {}", p.display()),
+                Err(_) => format!("no checkpoint in {}", run_dir.join("checkpoints").display()),
+            };
+            SessionError::Stalled { stall, last }
+        }
+        e => SessionError::Train(e),
     }
 }
 

@@ -1,13 +1,16 @@
 //! One training over several processes: the few collective operations the trainer needs
 //! (sum a flat buffer over every worker, gather or broadcast a few bytes), behind one trait so
 //! the trainer never knows the engine. [`Local`] is the world of one process; `mpi` (the `mpi`
-//! feature) runs the operations over MPI. Owns how a process learns its rank and the world
-//! size from its launcher; must never decide what is summed.
+//! feature) runs the operations over MPI, each under the deadline of [`crate::parallel::stall`].
+//! Owns how a process learns its rank and the world size from its launcher; must never decide
+//! what is summed.
 
 #[cfg(feature = "mpi")]
 mod mpi;
 
 use crossbeam_channel::Receiver;
+
+use crate::parallel::stall::{Stall, StallLimits};
 
 /// Why a collective operation did not complete.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,6 +22,53 @@ pub enum CollectiveError {
     /// The engine failed.
     #[error("{0}")]
     Failed(String),
+    /// Other workers did not answer within `parallel.stall_timeout_seconds`: the job must end
+    /// (see [`Collective::job_end`]); no further operation can run.
+    #[error("{0}")]
+    Stalled(Stall),
+}
+
+/// What the worker that speaks for the job says about a wait (see
+/// [`crate::parallel::stall::speaks`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StallReport {
+    /// An exchange has waited past another multiple of the warning time.
+    Waiting(Stall),
+    /// An exchange that was reported as waiting has completed.
+    Answered(Stall),
+}
+
+/// How this worker's exchanges wait, and to whom it reports.
+pub struct StallWatch {
+    /// The deadline of every exchange.
+    pub limits: StallLimits,
+    /// Every worker's host by rank (from the handshake), for naming them.
+    pub hosts: Vec<String>,
+    /// Told of every wait this worker speaks for.
+    pub report: Box<dyn FnMut(StallReport) + Send>,
+}
+
+/// Ends the whole job from any thread, also the workers that cannot end by themselves (a
+/// stopped process): the last thing a worker does after it has said why and rank 0 has written
+/// its last record.
+pub struct JobEnd(Box<dyn FnOnce(i32) + Send>);
+
+impl JobEnd {
+    /// Ends this process only (the world of one).
+    pub fn this_process() -> JobEnd {
+        JobEnd(Box::new(|_| {}))
+    }
+
+    /// Ends the job by `end`, then this process if it is still there.
+    pub fn new(end: impl FnOnce(i32) + Send + 'static) -> JobEnd {
+        JobEnd(Box::new(end))
+    }
+
+    /// Ends the job with exit code `code`.
+    pub fn end(self, code: i32) -> ! {
+        (self.0)(code);
+        std::process::exit(code)
+    }
 }
 
 /// Where this process stands in the world of workers, and how it reaches the others.
@@ -40,6 +90,13 @@ pub trait Collective: Send {
     /// This worker is leaving on an error while others may wait for it: do not wait for them
     /// when closing (the launcher ends the job once this process exits with an error).
     fn abandon(&mut self) {}
+    /// Sets the deadline of every later exchange, the workers' hosts and where waits are
+    /// reported (the world of one never waits).
+    fn watch_stalls(&mut self, _watch: StallWatch) {}
+    /// A handle that ends every worker of the job, usable after this collective is gone.
+    fn job_end(&self) -> JobEnd {
+        JobEnd::this_process()
+    }
 }
 
 /// The world of one process: every operation is the identity.

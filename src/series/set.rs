@@ -69,7 +69,7 @@ impl<S> Tagged<S> {
     }
 
     /// The series of `tag`, created by `make` on first use (a String is made only then).
-    fn entry(&mut self, tag: &str, make: impl FnOnce() -> S) -> &mut S {
+    pub fn entry(&mut self, tag: &str, make: impl FnOnce() -> S) -> &mut S {
         self.version += 1;
         let n = self.tags.len();
         let found = (n > 0)

@@ -17,6 +17,9 @@ pub enum XAxis {
     Updates,
     /// Epochs (passes over the training set, fractional within an epoch).
     Epochs,
+    /// Wall-clock time, Unix seconds (a TensorBoard run's `wall_time`; relative time is this
+    /// minus the run's start, subtracted where it is drawn).
+    Wall,
 }
 
 impl XAxis {
@@ -24,7 +27,7 @@ impl XAxis {
     pub fn toggled(self) -> Self {
         match self {
             XAxis::Updates => XAxis::Epochs,
-            XAxis::Epochs => XAxis::Updates,
+            XAxis::Epochs | XAxis::Wall => XAxis::Updates,
         }
     }
 
@@ -33,6 +36,7 @@ impl XAxis {
         match self {
             XAxis::Updates => "updates",
             XAxis::Epochs => "epochs",
+            XAxis::Wall => "wall time",
         }
     }
 }
@@ -44,6 +48,8 @@ pub struct Sample {
     pub step: f64,
     /// Position in epochs at the sample (epoch + fraction done).
     pub epoch: f64,
+    /// Unix seconds when it was written (0 where a source has no clock).
+    pub wall: f64,
     /// The value.
     pub y: f64,
 }
@@ -51,7 +57,23 @@ pub struct Sample {
 impl Sample {
     /// The sample `y` at `step` and `epoch`.
     pub fn at(step: f64, epoch: f64, y: f64) -> Self {
-        Sample { step, epoch, y }
+        Sample {
+            step,
+            epoch,
+            wall: 0.0,
+            y,
+        }
+    }
+
+    /// A TensorBoard-style sample: `y` at `step`, written at `wall` (Unix seconds). Such a
+    /// source has no epochs; its epoch coordinate is its step.
+    pub fn timed(step: f64, wall: f64, y: f64) -> Self {
+        Sample {
+            step,
+            epoch: step,
+            wall,
+            y,
+        }
     }
 
     /// The sample's coordinate on `axis`.
@@ -59,6 +81,7 @@ impl Sample {
         match axis {
             XAxis::Updates => self.step,
             XAxis::Epochs => self.epoch,
+            XAxis::Wall => self.wall,
         }
     }
 }
@@ -155,7 +178,7 @@ impl Track {
 
     /// Appends a sample; non-finite values are ignored (they would poison the axis bounds).
     pub fn push(&mut self, p: Sample) {
-        if !(p.y.is_finite() && p.step.is_finite() && p.epoch.is_finite()) {
+        if !(p.y.is_finite() && p.step.is_finite() && p.epoch.is_finite() && p.wall.is_finite()) {
             return;
         }
         self.len += 1;
@@ -324,6 +347,7 @@ mod tests {
         Sample {
             step: i as f64,
             epoch: i as f64 / 100.0,
+            wall: 1.7e9 + i as f64 * 0.5,
             y,
         }
     }

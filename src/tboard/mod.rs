@@ -7,7 +7,7 @@
 //! `file` (one event file read incrementally), `run` (what a run's events mean: scalars,
 //! restarts, hparams), `logdir` (finding runs, polling), `tags` (which tags are a loss, an
 //! accuracy, a learning rate, a batch size), `csv` (the tidy export), `problem` (damage,
-//! counted).
+//! counted), `feed` (a logdir read on its own thread, sent to the UI as changes).
 //!
 //! Scalars land in [`crate::series`], the store the UI draws. This module must never draw,
 //! and never fail on damage in a file: damage is skipped and counted in [`Problems`].
@@ -15,6 +15,7 @@
 //! and how files are polled; docs/tensorboard.md says what is read and what is not yet.
 
 mod csv;
+mod feed;
 mod file;
 mod logdir;
 mod problem;
@@ -27,6 +28,7 @@ pub mod wire;
 use std::path::PathBuf;
 
 pub use csv::{value_text, write_csv};
+pub use feed::{LogdirReader, ScalarUpdate, CHUNK};
 pub use file::EventFile;
 pub use logdir::{is_event_file_name, is_tensorboard_source, open_input, Logdir, PollReport};
 pub use problem::{Problem, ProblemKind, Problems};

@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod board;
 pub mod fixture;
 
 pub mod input;

@@ -21,7 +21,8 @@ use crate::tui::view::{Panel, ViewOptions};
 /// Formats an x value for its axis.
 pub fn x_label(axis: XAxis, v: f64) -> String {
     match axis {
-        XAxis::Updates => format::si(v.max(0.0)),
+        // A batchramp run never uses wall time (its toggle is updates ↔ epochs).
+        XAxis::Updates | XAxis::Wall => format::si(v.max(0.0)),
         XAxis::Epochs => {
             if (v - v.round()).abs() < 0.05 {
                 format!("{:.0}", v.round())
@@ -44,7 +45,7 @@ pub fn run_extent(run: &RunState, axis: XAxis) -> (f64, f64) {
     (
         0.0,
         hi.max(match axis {
-            XAxis::Updates => 1.0,
+            XAxis::Updates | XAxis::Wall => 1.0,
             XAxis::Epochs => 0.1,
         }),
     )
@@ -53,7 +54,7 @@ pub fn run_extent(run: &RunState, axis: XAxis) -> (f64, f64) {
 /// Where the end of epoch `epoch` lies on `axis`.
 pub fn epoch_x(axis: XAxis, epoch: usize, updates: u64) -> f64 {
     match axis {
-        XAxis::Updates => updates as f64,
+        XAxis::Updates | XAxis::Wall => updates as f64,
         XAxis::Epochs => epoch as f64,
     }
 }
@@ -64,7 +65,7 @@ pub fn stage_markers(run: &RunState, axis: XAxis) -> Vec<Marker> {
         .into_iter()
         .map(|(update, epoch, batch)| Marker {
             x: match axis {
-                XAxis::Updates => update,
+                XAxis::Updates | XAxis::Wall => update,
                 XAxis::Epochs => epoch,
             },
             label: format!("B{batch}"),

@@ -9,6 +9,7 @@
 //! read a file: the reader thread (`tboard::LogdirReader`) does, and sends
 //! [`crate::tboard::ScalarUpdate`]s.
 
+pub mod charts;
 pub mod options;
 pub mod store;
 

@@ -41,6 +41,52 @@ fn read_log(path: &str) -> Result<Vec<Record>, String> {
     Ok(records)
 }
 
+/// The scalars dashboard: `tensorboard.svg` from the PyTorch SummaryWriter fixture
+/// (tests/fixtures/tensorboard/pytorch), and `tensorboard-runs.svg` from `runs` written as a
+/// TensorBoard logdir by batchramp's own export and read back, one run per directory. The
+/// machine panel shows the fixtures' made-up two-GPU sample, the same on every machine.
+fn board_shots(out: &std::path::Path, runs: &[(String, Vec<Record>)]) -> Result<(), String> {
+    use batchramp::tui::board::BoardView;
+    let dark = theme("dark");
+    let fixture_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tensorboard/pytorch");
+    let board = fixture::logdir_board(&fixture_dir).map_err(|e| e.to_string())?;
+    let shot = batchramp::tui::render_board_screenshot(
+        &board,
+        &BoardView::default(),
+        "watch: runs/pytorch",
+        160,
+        48,
+        &dark,
+    );
+    let path = out.join("tensorboard.svg");
+    std::fs::write(&path, shot).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("{}", path.display());
+    let logdir = tempfile_dir()?;
+    for (name, recs) in runs {
+        batchramp::report::export::write_tensorboard(recs, &logdir.join(name), 1.7e9)
+            .map_err(|e| e.to_string())?;
+    }
+    let board = fixture::logdir_board(&logdir).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&logdir);
+    let mut view = BoardView::default();
+    view.filter = "epoch acc".into();
+    let shot =
+        batchramp::tui::render_board_screenshot(&board, &view, "compare: tb/", 160, 48, &dark);
+    let path = out.join("tensorboard-runs.svg");
+    std::fs::write(&path, shot).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+/// A fresh directory under the system's temporary one.
+fn tempfile_dir() -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("batchramp-screenshots-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
 /// Name, events, width, height, theme, view changes.
 type Case = (&'static str, Vec<Record>, u16, u16, Theme, Shot);
 
@@ -228,6 +274,7 @@ fn main() -> Result<(), String> {
         }
         runs
     };
+    board_shots(&out, &runs)?;
     if runs.len() > 1 {
         for (name, x) in [
             ("compare-updates", XAxis::Updates),

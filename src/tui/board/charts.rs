@@ -115,7 +115,7 @@ pub fn tag_chart(
         y,
         x_fmt: &x_fmt,
         y_fmt: &y_fmt,
-        markers: Vec::<Marker>::new(),
+        markers: stage_markers(t, &runs, opts.x),
         empty: if log {
             "no positive values for a log scale".into()
         } else {
@@ -124,6 +124,38 @@ pub fn tag_chart(
         theme: t,
     }
     .render(area, buf);
+}
+
+/// A marker where each stage after the first begins, from the first run of the chart that has
+/// stages (its batch-size or learning-rate tag changed value): the paper's milestones, on
+/// every chart of the run.
+fn stage_markers(t: &Theme, runs: &[(usize, &BoardRun)], mode: XMode) -> Vec<Marker> {
+    let Some((_, run, stages)) = runs
+        .iter()
+        .map(|(i, r)| (i, r, r.stages()))
+        .find(|(_, _, s)| s.len() > 1)
+    else {
+        return Vec::new();
+    };
+    let offset = x_offset(run, mode);
+    stages
+        .windows(2)
+        .map(|w| {
+            let (before, now) = (w[0], w[1]);
+            let label = match (now.batch, now.lr) {
+                (Some(b), _) if now.batch != before.batch => {
+                    format!("B {}", format::count(b.round().max(0.0) as u64))
+                }
+                (_, Some(lr)) => format!("{} {}", t.sym.lr, format::lr(lr)),
+                _ => String::new(),
+            };
+            let x = match mode {
+                XMode::Step => now.step as f64,
+                XMode::Relative | XMode::Wall => now.wall - offset,
+            };
+            Marker { x, label }
+        })
+        .collect()
 }
 
 /// Where a run's x coordinate starts: its first event for relative time, else nothing.

@@ -156,14 +156,24 @@ impl BoardRun {
         steps.dedup();
         // The value a change list says holds at `step`: its last change at or before it.
         let at = |changes: Option<&[Point]>, step: i64| {
-            changes.and_then(|c| c.iter().rev().find(|p| p.step <= step).map(|p| p.value))
+            changes.and_then(|c| c.iter().rev().find(|p| p.step <= step).copied())
         };
         let mut stages: Vec<BoardStage> = Vec::new();
         for step in steps {
+            let (b, l) = (at(batch, step), at(lr, step));
+            // The change that begins the stage is the one at this step.
+            let wall = [b, l]
+                .into_iter()
+                .flatten()
+                .filter(|p| p.step == step)
+                .map(|p| p.wall_time)
+                .next()
+                .unwrap_or(0.0);
             let stage = BoardStage {
                 step,
-                batch: at(batch, step),
-                lr: at(lr, step),
+                wall,
+                batch: b.map(|p| p.value),
+                lr: l.map(|p| p.value),
             };
             if stages
                 .last()
@@ -205,6 +215,8 @@ impl BoardRun {
 pub struct BoardStage {
     /// Where the stage begins.
     pub step: i64,
+    /// When (Unix seconds): the wall time of the change that begins it.
+    pub wall: f64,
     /// The batch-size tag's value from here on.
     pub batch: Option<f64>,
     /// The learning-rate tag's value from here on.

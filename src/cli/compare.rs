@@ -7,14 +7,16 @@ use std::path::PathBuf;
 
 use crate::error::BadInput;
 use crate::report::summary::{comparison_table, load_runs};
+use crate::tboard;
 
 use super::replay::{quiet_on_broken_pipe, show};
 
 /// Arguments of `batchramp compare`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Run directories (or events.jsonl files) to compare.
-    #[arg(value_name = "RUN_DIR", required = true, num_args = 1..)]
+    /// Run directories (or events.jsonl files) to compare, or one TensorBoard logdir (its runs
+    /// overlaid; put several logdirs under one directory to compare them).
+    #[arg(value_name = "RUN_DIR|LOGDIR", required = true, num_args = 1..)]
     pub runs: Vec<PathBuf>,
     /// Print a table (final and best test accuracy, updates, wall time) instead of the UI.
     #[arg(long)]
@@ -27,6 +29,24 @@ pub struct Args {
 /// Runs `batchramp compare`; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<i32> {
     super::check_theme(args.theme.as_deref())?;
+    if let Some(i) = args
+        .runs
+        .iter()
+        .position(|p| tboard::is_tensorboard_source(p))
+    {
+        let path = &args.runs[i];
+        if args.runs.len() > 1 {
+            return Err(BadInput(format!(
+                "{}: compare takes batchramp run directories, or one TensorBoard logdir; to compare several logdirs, put them under one directory and pass it",
+                path.display()
+            ))
+            .into());
+        }
+        if let Some(logdir) = super::board::open(path)? {
+            let title = format!("compare: {}", super::watch::display_name(path));
+            return super::board::run(logdir, false, args.no_tui, args.theme, title);
+        }
+    }
     let runs = load_runs(&args.runs).map_err(|e| BadInput(e.to_string()))?;
     for run in &runs {
         for note in run.log.notes() {

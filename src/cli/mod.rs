@@ -2,6 +2,7 @@
 //! together. The binary edge: `anyhow` is used here and nowhere below.
 
 pub mod bench;
+pub mod board;
 pub mod compare;
 pub mod data;
 pub mod detach;

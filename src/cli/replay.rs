@@ -18,8 +18,9 @@ const DEFAULT_UI_SPEED: f64 = 60.0;
 /// Arguments of `batchramp replay`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A run directory (runs/DATE-NAME) or its events.jsonl.
-    #[arg(value_name = "LOG_OR_RUN_DIR")]
+    /// A run directory (runs/DATE-NAME) or its events.jsonl, or a TensorBoard logdir or event
+    /// file (shown whole in the scalars dashboard).
+    #[arg(value_name = "LOG_OR_RUN_DIR|LOGDIR")]
     pub path: PathBuf,
     /// Playback speed: a factor of real time (e.g. 10) or `max`. Default: 60 in the UI,
     /// max with --no-tui.
@@ -58,6 +59,15 @@ pub fn parse_speed(s: &str) -> Result<Speed, String> {
 /// Runs `batchramp replay`; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<i32> {
     super::check_theme(args.theme.as_deref())?;
+    if let Some(logdir) = super::board::open(&args.path)? {
+        if args.speed.is_some() {
+            super::say(
+                "note: --speed paces a batchramp run's log; a TensorBoard logdir is shown whole",
+            );
+        }
+        let title = format!("replay: {}", super::watch::display_name(&args.path));
+        return super::board::run(logdir, false, args.no_tui, args.theme, title);
+    }
     let log = runlog::read_log(&args.path).map_err(|e| BadInput(e.to_string()))?;
     for note in log.notes() {
         super::say(&format!("note: {note}"));

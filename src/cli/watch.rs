@@ -2,7 +2,7 @@
 //! and says when the run finishes or its writer stops.
 //!
 //! Owns the exit code of a watch: with plain lines 0 when the run finished, 1 when it failed or
-//! its writer stopped without finishing; in the UI 0 when the user left, 129 when the terminal
+//! its writer stopped without finishing (a TensorBoard logdir is followed until interrupted); in the UI 0 when the user left, 129 when the terminal
 //! went away, 128 + n for signal n. It must never take the run's lock or write to its directory.
 
 use std::io::{IsTerminal, Write};
@@ -18,8 +18,9 @@ use super::replay::{quiet_on_broken_pipe, show};
 /// Arguments of `batchramp watch`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The run directory of a run in progress (runs/DATE-NAME).
-    #[arg(value_name = "RUN_DIR")]
+    /// The run directory of a run in progress (runs/DATE-NAME), or a TensorBoard logdir or
+    /// event file (followed live: growing files, new files, new runs).
+    #[arg(value_name = "RUN_DIR|LOGDIR")]
     pub run_dir: PathBuf,
     /// Print plain lines as they arrive instead of the UI.
     #[arg(long)]
@@ -32,24 +33,30 @@ pub struct Args {
 /// Runs `batchramp watch`; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<i32> {
     super::check_theme(args.theme.as_deref())?;
+    if let Some(logdir) = super::board::open(&args.run_dir)? {
+        let title = format!("watch: {}", display_name(&args.run_dir));
+        return super::board::run(logdir, true, args.no_tui, args.theme, title);
+    }
     runlog::probe_log(&args.run_dir).map_err(|e| BadInput(e.to_string()))?;
     let follower = runlog::follow(&args.run_dir);
     if args.no_tui || !std::io::stdout().is_terminal() {
         return print_lines(follower.receiver());
     }
-    let title = format!(
-        "watch: {}",
-        args.run_dir.file_name().map_or_else(
-            || args.run_dir.display().to_string(),
-            |n| n.to_string_lossy().into_owned()
-        )
-    );
+    let title = format!("watch: {}", display_name(&args.run_dir));
     let feed = crate::tui::Feed::Follow {
         events: follower.receiver(),
     };
     let code = show(feed, args.theme, title)?;
     follower.stop();
     Ok(code)
+}
+
+/// The last part of `path`, or all of it when it has none (`.`, `/`).
+pub(crate) fn display_name(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// Prints lines until the follower ends; the exit code says how the run ended.

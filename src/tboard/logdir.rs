@@ -258,6 +258,15 @@ pub fn is_tensorboard_source(path: &Path) -> bool {
 /// `None`: a batchramp run (a directory with `events.jsonl`, or any file that is not an event
 /// file), left to the run-log reader; a directory with neither is an error naming it.
 pub fn open_input(path: &Path) -> Result<Option<Logdir>, TboardError> {
+    let mut logdir = open_input_unread(path)?;
+    if let Some(l) = &mut logdir {
+        l.poll();
+    }
+    Ok(logdir)
+}
+
+/// [`open_input`] without reading events yet, for a reader thread to poll.
+pub fn open_input_unread(path: &Path) -> Result<Option<Logdir>, TboardError> {
     let Ok(meta) = std::fs::metadata(path) else {
         return Ok(None);
     };
@@ -271,7 +280,7 @@ pub fn open_input(path: &Path) -> Result<Option<Logdir>, TboardError> {
     {
         return Ok(None);
     }
-    match Logdir::load(path) {
+    match Logdir::open(path) {
         Ok(l) => Ok(Some(l)),
         Err(TboardError::NoEventFiles { path }) => Err(TboardError::Neither { path }),
         Err(e) => Err(e),

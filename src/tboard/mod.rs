@@ -30,7 +30,9 @@ use std::path::PathBuf;
 pub use csv::{value_text, write_csv};
 pub use feed::{LogdirReader, ScalarUpdate, CHUNK};
 pub use file::EventFile;
-pub use logdir::{is_event_file_name, is_tensorboard_source, open_input, Logdir, PollReport};
+pub use logdir::{
+    is_event_file_name, is_tensorboard_source, open_input, open_input_unread, Logdir, PollReport,
+};
 pub use problem::{Problem, ProblemKind, Problems};
 pub use run::{HParamValue, Run};
 pub use tags::{Role, TagRule, TagTable};

@@ -7,11 +7,14 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 use crate::events::{Control, Record};
 
+use super::board::{charts_per_page, BoardKey};
 use super::keys::{is_interrupt, Action, KeyMap};
-use super::mode::{Answer, Compare, Follow, Live, Mode, Replay, Status};
+use super::mode::{Answer, Compare, Follow, Live, Logdir, Mode, Replay, Status};
 use super::outcome::UiExit;
 use super::theme::Theme;
 use super::view::ViewOptions;
+use crate::machine::MachineSample;
+use crate::tboard::{ScalarUpdate, TagTable};
 
 /// Said when a key meant for a live run's trainer is pressed elsewhere.
 const NO_PAUSE: &str = "read-only view: pause works in a live run";
@@ -55,6 +58,8 @@ pub struct App {
     pub flash: Option<String>,
     /// Ticks seen, for the spinner only.
     pub tick: u64,
+    /// The size of the last frame drawn (columns, rows): the dashboard pages by what it fitted.
+    pub screen: (u16, u16),
     mode: Mode,
     overlay: Overlay,
     /// The stop now asked for began with Ctrl-C (the process then exits 130).
@@ -73,6 +78,7 @@ impl App {
             view: ViewOptions::default(),
             flash: None,
             tick: 0,
+            screen: (0, 0),
             mode,
             overlay: Overlay::None,
             interrupted: false,
@@ -114,6 +120,37 @@ impl App {
         runs: Vec<(String, Vec<Record>)>,
     ) -> Self {
         App::new(Mode::Compare(Compare::new(runs)), title, theme, keys)
+    }
+
+    /// A TensorBoard logdir's dashboard, empty until the reader sends; `following` when it is
+    /// watched live.
+    pub fn logdir(
+        title: String,
+        theme: Theme,
+        keys: KeyMap,
+        table: TagTable,
+        following: bool,
+    ) -> Self {
+        App::new(
+            Mode::Logdir(Logdir::new(table, following)),
+            title,
+            theme,
+            keys,
+        )
+    }
+
+    /// Applies a change from a logdir's reader; other sources have none.
+    pub fn apply_scalars(&mut self, u: ScalarUpdate) {
+        if let Mode::Logdir(m) = &mut self.mode {
+            m.apply(u);
+        }
+    }
+
+    /// This machine's latest sample, for the dashboard's machine panel.
+    pub fn machine(&mut self, sample: MachineSample) {
+        if let Mode::Logdir(m) = &mut self.mode {
+            m.machine(sample);
+        }
     }
 
     /// Where the events come from, with that source's state.
@@ -191,6 +228,26 @@ impl App {
             Overlay::ConfirmQuit => return self.confirm_key(key),
             Overlay::None => {}
         }
+        if let Mode::Logdir(m) = &mut self.mode {
+            let (w, h) = self.screen;
+            let (view, board) = m.view_and_board();
+            let per_page = charts_per_page(ratatui::layout::Rect::new(0, 0, w, h), board, view);
+            match view.on_key(key, &self.keys, board, per_page) {
+                BoardKey::Handled => return Vec::new(),
+                BoardKey::Help => {
+                    self.overlay = Overlay::Help;
+                    return Vec::new();
+                }
+                BoardKey::Quit => return self.quit(),
+                // The trainer's keys say why they do nothing here; the run views' keys do nothing.
+                BoardKey::Ignored => {
+                    return match self.keys.action(key) {
+                        Some(a @ (Action::Pause | Action::Checkpoint)) => self.on_action(a),
+                        _ => Vec::new(),
+                    }
+                }
+            }
+        }
         match self.keys.action(key) {
             Some(a) => self.on_action(a),
             None => Vec::new(),
@@ -246,7 +303,7 @@ impl App {
         match &mut self.mode {
             Mode::Live(live) => vec![Effect::Send(live.stop(checkpoint))],
             // `quit` opens the question only in a live run, and a UI never changes its source.
-            Mode::Follow(_) | Mode::Replay(_) | Mode::Compare(_) => Vec::new(),
+            Mode::Follow(_) | Mode::Replay(_) | Mode::Compare(_) | Mode::Logdir(_) => Vec::new(),
         }
     }
 
@@ -297,7 +354,7 @@ impl App {
                 replay.toggle_pause();
                 Ok(None)
             }
-            Mode::Follow(_) | Mode::Compare(_) => Err(NO_PAUSE),
+            Mode::Follow(_) | Mode::Compare(_) | Mode::Logdir(_) => Err(NO_PAUSE),
         };
         self.answer(answer)
     }
@@ -305,7 +362,9 @@ impl App {
     fn checkpoint(&mut self) -> Vec<Effect> {
         let answer = match &mut self.mode {
             Mode::Live(live) => live.checkpoint(),
-            Mode::Follow(_) | Mode::Replay(_) | Mode::Compare(_) => Err(NO_CHECKPOINT),
+            Mode::Follow(_) | Mode::Replay(_) | Mode::Compare(_) | Mode::Logdir(_) => {
+                Err(NO_CHECKPOINT)
+            }
         };
         self.answer(answer)
     }
@@ -313,7 +372,7 @@ impl App {
     fn on_replay(&mut self, act: fn(&mut Replay)) {
         match &mut self.mode {
             Mode::Replay(replay) => act(replay),
-            Mode::Live(_) | Mode::Follow(_) | Mode::Compare(_) => {
+            Mode::Live(_) | Mode::Follow(_) | Mode::Compare(_) | Mode::Logdir(_) => {
                 self.flash = Some(NO_PLAYBACK.into())
             }
         }

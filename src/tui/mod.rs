@@ -5,7 +5,8 @@
 //!
 //! Layout of this module, following the data flow:
 //! `state` (one run from its events) → `mode` (the source, each with its own state: a live run
-//! with its pending requests, a followed log, a replay with its playback, a comparison) → `app`
+//! with its pending requests, a followed log, a replay with its playback, a comparison, a
+//! TensorBoard logdir whose scalars `board` holds and draws) → `app`
 //! (keys → effects, with `view` for how the curves are drawn) → `ui` + `widgets` (drawing, each
 //! widget from a small view) → `runner` (the select loop) with `input` (our own tty reader: keys,
 //! resizes, and the terminal's loss as an end) and `terminal` (raw mode guard) →
@@ -74,6 +75,19 @@ pub enum Feed {
     Compare {
         /// Each run's name and records.
         runs: Vec<(String, Vec<Record>)>,
+    },
+    /// A TensorBoard logdir in the scalars dashboard: the changes its reader thread sends
+    /// ([`crate::tboard::LogdirReader`]; the channel disconnects when it stops) and this
+    /// machine's samples ([`crate::machine::spawn_sampler`]; `never()` for none).
+    Logdir {
+        /// Changes from the reader.
+        updates: Receiver<crate::tboard::ScalarUpdate>,
+        /// Which tags are a loss, an accuracy, a learning rate, a batch size.
+        table: crate::tboard::TagTable,
+        /// Watched live (the reader polls until stopped) rather than read once.
+        following: bool,
+        /// This machine's samples for the machine panel.
+        machine: Receiver<crate::machine::MachineSample>,
     },
 }
 

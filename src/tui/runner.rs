@@ -21,6 +21,8 @@ use super::terminal::TerminalGuard;
 use super::theme::{ColorMode, Theme, ThemeFile};
 use super::{ui, Feed, UiOptions};
 use crate::events::{Control, Record};
+use crate::machine::MachineSample;
+use crate::tboard::ScalarUpdate;
 
 /// The ticker period, and the least time between frames of a replay.
 pub const FRAME: Duration = Duration::from_millis(100);
@@ -31,6 +33,9 @@ pub const FRAME: Duration = Duration::from_millis(100);
 pub const DATA_FRAME: Duration = Duration::from_millis(250);
 /// Events applied per loop turn at most, so keys stay responsive under a flood.
 const DRAIN_LIMIT: usize = 50_000;
+/// A logdir reader's messages applied per loop turn at most: each holds up to
+/// `tboard::CHUNK` points, so this is about a million points between two looks at the keys.
+const SCALAR_DRAIN_LIMIT: usize = 128;
 /// How long a command to the trainer may wait for room in its channel.
 const SEND_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -38,7 +43,21 @@ const SEND_TIMEOUT: Duration = Duration::from_millis(500);
 pub(crate) struct Channels {
     live: Receiver<Record>,
     follow: Receiver<Result<Record, String>>,
+    scalars: Receiver<ScalarUpdate>,
+    machine: Receiver<MachineSample>,
     control: Option<Sender<Control>>,
+}
+
+impl Channels {
+    fn events(live: Receiver<Record>, follow: Receiver<Result<Record, String>>) -> Self {
+        Channels {
+            live,
+            follow,
+            scalars: never(),
+            machine: never(),
+            control: None,
+        }
+    }
 }
 
 /// Builds the app state and channels for a feed.
@@ -47,33 +66,33 @@ pub(crate) fn prepare(feed: Feed, title: String, theme: Theme, keys: KeyMap) -> 
         Feed::Live { events, control } => (
             App::live(title, theme, keys),
             Channels {
-                live: events,
-                follow: never(),
                 control: Some(control),
+                ..Channels::events(events, never())
             },
         ),
         Feed::Follow { events } => (
             App::follow(title, theme, keys),
-            Channels {
-                live: never(),
-                follow: events,
-                control: None,
-            },
+            Channels::events(never(), events),
         ),
         Feed::Replay { records, speed } => (
             App::replay(title, theme, keys, records, speed),
-            Channels {
-                live: never(),
-                follow: never(),
-                control: None,
-            },
+            Channels::events(never(), never()),
         ),
         Feed::Compare { runs } => (
             App::compare(title, theme, keys, runs),
+            Channels::events(never(), never()),
+        ),
+        Feed::Logdir {
+            updates,
+            table,
+            following,
+            machine,
+        } => (
+            App::logdir(title, theme, keys, table, following),
             Channels {
-                live: never(),
-                follow: never(),
-                control: None,
+                scalars: updates,
+                machine,
+                ..Channels::events(never(), never())
             },
         ),
     }
@@ -215,12 +234,14 @@ pub(crate) fn event_loop<B: Backend>(
     let Channels {
         mut live,
         mut follow,
+        mut scalars,
+        mut machine,
         control,
     } = channels;
     let ticker = tick(FRAME);
     // A running process's events arrive in floods; a replay paces itself by the ticker.
     let frame_gap = match app.mode() {
-        Mode::Live(_) | Mode::Follow(_) => DATA_FRAME,
+        Mode::Live(_) | Mode::Follow(_) | Mode::Logdir(_) => DATA_FRAME,
         Mode::Replay(_) | Mode::Compare(_) => FRAME,
     };
     let mut dirty = true;
@@ -234,6 +255,9 @@ pub(crate) fn event_loop<B: Backend>(
     loop {
         let mut effects = Vec::new();
         if !gone && dirty && (draw_now || last_draw.is_none_or(|t| t.elapsed() >= frame_gap)) {
+            if let Ok(size) = terminal.size() {
+                app.screen = (size.width, size.height);
+            }
             match terminal.draw(|f| ui::draw(f, app)) {
                 Ok(_) => {}
                 Err(e) if is_terminal_gone(&e) => {
@@ -295,6 +319,28 @@ pub(crate) fn event_loop<B: Backend>(
                     effects.extend(app.feed_closed());
                     dirty = true;
                 }
+            },
+            recv(scalars) -> r => match r {
+                Ok(first) => {
+                    app.apply_scalars(first);
+                    for u in scalars.try_iter().take(SCALAR_DRAIN_LIMIT) {
+                        app.apply_scalars(u);
+                    }
+                    dirty = true;
+                }
+                Err(_) => {
+                    scalars = never();
+                    effects.extend(app.feed_closed());
+                    dirty = true;
+                }
+            },
+            recv(machine) -> r => match r {
+                Ok(sample) => {
+                    app.machine(sample);
+                    dirty = true;
+                }
+                // A sampler that stopped leaves the last sample shown.
+                Err(_) => machine = never(),
             },
             recv(ticker) -> _ => {
                 let now = Instant::now();

@@ -10,6 +10,7 @@ use ratatui::widgets::Widget;
 use ratatui::Frame;
 
 use super::app::{App, Overlay};
+use super::board::Dashboard;
 use super::mode::{Mode, Shown, Status};
 use super::state::RunState;
 use super::theme::{Role, Theme};
@@ -37,6 +38,19 @@ pub fn draw(frame: &mut Frame, app: &App) {
 /// Draws the UI for `app` into `buf` over `area`.
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let t = &app.theme;
+    if let Mode::Logdir(m) = app.mode() {
+        Dashboard {
+            theme: t,
+            keys: &app.keys,
+            board: m.board(),
+            view: &m.view,
+            title: &app.title,
+            help: app.overlay() == Overlay::Help,
+            flash: app.flash.as_deref(),
+        }
+        .render(area, buf);
+        return;
+    }
     fill(buf, area, t.base());
     if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
         popup::too_small(t, area, MIN_SIZE, buf);
@@ -76,6 +90,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 };
                 compare_layout(overlaid, body, buf, full);
             }
+            // Drawn above by the dashboard.
+            Shown::Board(_) => {}
             Shown::Run(run) => {
                 let charts = RunCharts {
                     theme: t,

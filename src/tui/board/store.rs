@@ -112,6 +112,92 @@ impl BoardRun {
     pub fn tag(&self, tag: &str) -> Option<&TagSeries> {
         self.tags.get(tag)
     }
+
+    /// The first tag (by name) that the tag table gives `role`, with its series.
+    pub fn role_tag(&self, role: Role) -> Option<(&str, &TagSeries)> {
+        self.tags
+            .iter()
+            .filter(|(_, s)| s.role == Some(role) && s.figures.is_some())
+            .min_by(|a, b| a.0.cmp(b.0))
+    }
+
+    /// The newest step of any tag.
+    pub fn last_step(&self) -> Option<i64> {
+        self.tags
+            .iter()
+            .filter_map(|(_, s)| s.figures.map(|f| f.last.step))
+            .max()
+    }
+
+    /// The run's stages: where its batch-size or learning-rate tag changes value, with both
+    /// values from there on. Empty when the run has neither tag.
+    pub fn stages(&self) -> Vec<BoardStage> {
+        let batch = self.role_tag(Role::BatchSize).map(|(_, s)| &s.changes[..]);
+        let lr = self
+            .role_tag(Role::LearningRate)
+            .map(|(_, s)| &s.changes[..]);
+        let mut steps: Vec<i64> = batch
+            .into_iter()
+            .chain(lr)
+            .flat_map(|c| c.iter().map(|p| p.step))
+            .collect();
+        steps.sort_unstable();
+        steps.dedup();
+        // The value a change list says holds at `step`: its last change at or before it.
+        let at = |changes: Option<&[Point]>, step: i64| {
+            changes.and_then(|c| c.iter().rev().find(|p| p.step <= step).map(|p| p.value))
+        };
+        let mut stages: Vec<BoardStage> = Vec::new();
+        for step in steps {
+            let stage = BoardStage {
+                step,
+                batch: at(batch, step),
+                lr: at(lr, step),
+            };
+            if stages
+                .last()
+                .is_none_or(|s| (s.batch, s.lr) != (stage.batch, stage.lr))
+            {
+                stages.push(stage);
+            }
+        }
+        stages
+    }
+
+    /// Updates saved against the same run at its first batch size B₀ throughout, and the
+    /// updates that run would have made by now: over stages of Δs steps at batch B, the same
+    /// samples at B₀ take Δs·B/B₀ updates. `None` without a batch-size tag. Steps are read as
+    /// updates, as PyTorch's and Lightning's loggers count them.
+    pub fn updates_saved(&self) -> Option<(u64, u64)> {
+        let (_, batch) = self.role_tag(Role::BatchSize)?;
+        let changes = &batch.changes;
+        let b0 = changes.first()?.value;
+        let last = self.last_step()?;
+        if !(b0.is_finite() && b0 > 0.0) {
+            return None;
+        }
+        let mut baseline = 0.0;
+        for (i, c) in changes.iter().enumerate() {
+            let end = changes.get(i + 1).map_or(last, |n| n.step).min(last);
+            let span = (end - c.step).max(0) as f64;
+            baseline += span * (c.value / b0);
+        }
+        let first = changes[0].step.max(0);
+        let baseline = (baseline + first as f64).round().max(0.0) as u64;
+        let done = last.max(0) as u64;
+        Some((baseline.saturating_sub(done), baseline))
+    }
+}
+
+/// One stage of a run: from `step` on, its batch size and learning rate (where it logs them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BoardStage {
+    /// Where the stage begins.
+    pub step: i64,
+    /// The batch-size tag's value from here on.
+    pub batch: Option<f64>,
+    /// The learning-rate tag's value from here on.
+    pub lr: Option<f64>,
 }
 
 /// Where reading stands, as the header says it.
@@ -367,6 +453,48 @@ mod tests {
             .collect();
         assert_eq!(steps, [0, 10, 20]);
         assert!(run.tag("train/loss").unwrap().changes.is_empty());
+        let stages = run.stages();
+        assert_eq!(stages.len(), 3);
+        assert_eq!(
+            (stages[1].step, stages[1].batch, stages[1].lr),
+            (10, Some(640.0), None)
+        );
+        // 10 steps at 5×B₀ and 9 at 25×B₀ are 50 + 225 updates at B₀: 29 done, 275 + 10 at B₀.
+        assert_eq!(run.updates_saved(), Some((285 - 29, 285)));
+    }
+
+    #[test]
+    fn stages_merge_batch_size_and_learning_rate_changes() {
+        let mut b = Board::new(TagTable::default(), false);
+        b.apply(points(
+            ".",
+            "batch_size",
+            pts(0..40, |s| if s < 20 { 128.0 } else { 1024.0 }),
+        ));
+        b.apply(points(
+            ".",
+            "lr-SGD",
+            pts(0..40, |s| if s < 30 { 0.1 } else { 0.01 }),
+        ));
+        let run = &b.runs()[0];
+        let s: Vec<(i64, Option<f64>, Option<f64>)> = run
+            .stages()
+            .iter()
+            .map(|s| (s.step, s.batch, s.lr))
+            .collect();
+        assert_eq!(
+            s,
+            [
+                (0, Some(128.0), Some(0.1)),
+                (20, Some(1024.0), Some(0.1)),
+                (30, Some(1024.0), Some(0.01))
+            ]
+        );
+        // A run without a batch-size tag saves nothing it could say.
+        let mut b = Board::new(TagTable::default(), false);
+        b.apply(points(".", "lr", pts(0..10, |_| 0.1)));
+        assert_eq!(b.runs()[0].updates_saved(), None);
+        assert_eq!(b.runs()[0].stages().len(), 1);
     }
 
     #[test]

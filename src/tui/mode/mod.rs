@@ -1,17 +1,19 @@
 //! Where the UI's events come from, as one enum whose variants carry the state only that source
 //! has: a live run with the requests sent to its trainer, a followed log, a replay with its
-//! playback, a comparison of finished runs. Owns what each source lets the UI know and do, so a
+//! playback, a comparison of finished runs, a TensorBoard logdir (read once or followed). Owns what each source lets the UI know and do, so a
 //! state no source can produce (a replay with pending trainer requests, a comparison with a
 //! playback) cannot be built; must never read keys, a clock or the terminal.
 
 mod compare;
 mod follow;
 mod live;
+mod logdir;
 mod replay;
 
 pub use compare::Compare;
 pub use follow::Follow;
 pub use live::{Answer, Live, Pending};
+pub use logdir::Logdir;
 pub use replay::{Playback, Replay};
 
 use super::outcome::UiExit;
@@ -29,6 +31,8 @@ pub enum Mode {
     Replay(Replay),
     /// Several finished runs overlaid.
     Compare(Compare),
+    /// A TensorBoard logdir: the scalars dashboard.
+    Logdir(Logdir),
 }
 
 /// What the keys can act on besides the view, which decides the hints and the key list.
@@ -49,6 +53,8 @@ pub enum Shown<'a> {
     Run(&'a RunState),
     /// Several runs with their names.
     Runs(&'a [(String, RunState)]),
+    /// A TensorBoard logdir's scalars.
+    Board(&'a Logdir),
 }
 
 /// A run's state as the header shows it.
@@ -120,7 +126,7 @@ impl Mode {
         match self {
             Mode::Live(_) => Controls::Trainer,
             Mode::Replay(_) => Controls::Playback,
-            Mode::Follow(_) | Mode::Compare(_) => Controls::ReadOnly,
+            Mode::Follow(_) | Mode::Compare(_) | Mode::Logdir(_) => Controls::ReadOnly,
         }
     }
 
@@ -131,6 +137,7 @@ impl Mode {
             Mode::Follow(m) => Shown::Run(m.run()),
             Mode::Replay(m) => Shown::Run(m.run()),
             Mode::Compare(m) => Shown::Runs(m.runs()),
+            Mode::Logdir(m) => Shown::Board(m),
         }
     }
 
@@ -138,17 +145,18 @@ impl Mode {
     pub fn run(&self) -> Option<&RunState> {
         match self.shown() {
             Shown::Run(run) => Some(run),
-            Shown::Runs(_) => None,
+            Shown::Runs(_) | Shown::Board(_) => None,
         }
     }
 
-    /// The header's status of the one run shown; a comparison has none.
+    /// The header's status of the one run shown; a comparison and a logdir have none (the
+    /// dashboard says how reading stands).
     pub fn status(&self) -> Option<Status> {
         match self {
             Mode::Live(m) => Some(m.status()),
             Mode::Follow(m) => Some(m.status()),
             Mode::Replay(m) => Some(m.status()),
-            Mode::Compare(_) => None,
+            Mode::Compare(_) | Mode::Logdir(_) => None,
         }
     }
 
@@ -159,6 +167,7 @@ impl Mode {
             Mode::Follow(m) => m.over(),
             Mode::Replay(m) => m.over(),
             Mode::Compare(_) => true,
+            Mode::Logdir(m) => m.over(),
         }
     }
 
@@ -177,7 +186,7 @@ impl Mode {
         match self {
             Mode::Live(m) => m.apply(rec),
             Mode::Follow(m) => m.apply(rec),
-            Mode::Replay(_) | Mode::Compare(_) => {}
+            Mode::Replay(_) | Mode::Compare(_) | Mode::Logdir(_) => {}
         }
     }
 
@@ -196,6 +205,10 @@ impl Mode {
                 m.feed_closed();
                 None
             }
+            Mode::Logdir(m) => {
+                m.feed_closed();
+                None
+            }
             Mode::Replay(_) | Mode::Compare(_) => None,
         }
     }
@@ -204,7 +217,7 @@ impl Mode {
     pub fn advance(&mut self, dt: f64) -> bool {
         match self {
             Mode::Replay(m) => m.advance(dt),
-            Mode::Live(_) | Mode::Follow(_) | Mode::Compare(_) => false,
+            Mode::Live(_) | Mode::Follow(_) | Mode::Compare(_) | Mode::Logdir(_) => false,
         }
     }
 }

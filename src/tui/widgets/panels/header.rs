@@ -148,6 +148,11 @@ impl Widget for Header<'_> {
                 vec![(0, format!("{} runs", m.runs().len()), muted)],
                 Vec::new(),
             ),
+            // The dashboard draws its own header (`tui::board::draw`); this is its short form.
+            Mode::Logdir(m) => (
+                vec![(0, format!("{} runs", m.board().runs().len()), muted)],
+                Vec::new(),
+            ),
             Mode::Live(m) => (
                 self.run_details(m.run()),
                 vec![self.status_span(m.status())],

@@ -29,8 +29,7 @@ pub fn open(path: &Path) -> anyhow::Result<Option<Logdir>> {
 /// The tag table of the theme file in use (its `[[tags]]` rules first), else the default.
 fn tag_table(theme: Option<&str>) -> anyhow::Result<TagTable> {
     let file = crate::tui::theme::ThemeFile::load(theme).map_err(|e| BadInput(e.to_string()))?;
-    drop(file);
-    Ok(TagTable::default())
+    Ok(file.tag_table().map_err(|e| BadInput(e.to_string()))?)
 }
 
 /// Shows `logdir` in the dashboard (`follow`: live, polling every [`POLL`]) or, when `plain`

@@ -484,6 +484,9 @@ mod tests {
         std::fs::write(&p, "[colors]\nfg = \"white\"\n[keys]\nquit = [\"x\"]\n").unwrap();
         let e = crate::tui::load_theme(p.to_str()).unwrap_err().to_string();
         assert!(e.contains("'x' is bound to both"), "{e}");
+        std::fs::write(&p, "[[tags]]\nrole = \"metric\"\nwords = \"x\"\n").unwrap();
+        let e = crate::tui::load_theme(p.to_str()).unwrap_err().to_string();
+        assert!(e.contains("keys.toml: [[tags]] entry 1"), "{e}");
     }
 
     #[test]

@@ -218,3 +218,123 @@ fn plot_and_export_refuse_what_a_logdir_cannot_give() {
         &["already TensorBoard", "--csv"],
     );
 }
+
+#[test]
+fn replay_and_compare_of_a_logdir_without_a_terminal_print_the_last_value_table() {
+    let out = batchramp(&["replay", fixtures().join("pytorch").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let mut lines = table.lines();
+    let head: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(head, ["run", "tag", "last", "step", "min", "max", "points"]);
+    let row = |run: &str, tag: &str| -> Vec<String> {
+        table
+            .lines()
+            .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .find(|c| c[0] == run && c[1] == tag)
+            .unwrap_or_else(|| panic!("{run} {tag} not in\n{table}"))
+    };
+    assert_eq!(
+        row(".", "batch_size")[2..],
+        ["640", "29", "128", "640", "30"]
+    );
+    // The loss ends with a NaN, shown as TensorBoard shows it; its min and max are finite.
+    assert_eq!(row(".", "train/loss")[2..4], ["NaN", "30"]);
+    assert_eq!(row("hparams", "hparam/test_acc")[2], "0.875");
+    let out = batchramp(&[
+        "compare",
+        fixtures().join("nested").to_str().unwrap(),
+        "--no-tui",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runs: Vec<String> = text(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(runs, [".", "a/eval", "a/train", "b/c/d"]);
+    // Damage is said on stderr, and the rest is read.
+    let out = batchramp(&[
+        "replay",
+        fixtures().join("corrupt-data").to_str().unwrap(),
+        "--no-tui",
+    ]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stderr).contains("fails its checksum"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("loss"));
+}
+
+#[test]
+fn compare_takes_one_logdir_and_says_how_to_compare_several() {
+    let a = fixtures().join("nested");
+    let b = fixtures().join("tf2");
+    let out = batchramp(&["compare", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_bad_input(
+        &out,
+        &["nested", "one TensorBoard logdir", "under one directory"],
+    );
+}
+
+#[test]
+fn watch_of_a_logdir_without_a_terminal_follows_and_stops_when_the_reader_of_its_output_goes() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::fs::read_dir(fixtures().join("pytorch"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_file())
+        .unwrap();
+    let bytes = std::fs::read(&src).unwrap();
+    let file = dir.path().join("events.out.tfevents.1.host");
+    // Cut inside a record: the torn part is "not yet", not damage.
+    std::fs::write(&file, &bytes[..3000]).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_batchramp"))
+        .args(["watch", dir.path().to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("run"), "{line}");
+    // The header is written with the whole table once the first poll has read the file; what is
+    // appended after it arrives as one line per new point.
+    let mut seen = Vec::new();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    f.write_all(&bytes[3000..]).unwrap();
+    drop(f);
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains(".  train/loss  30  NaN"))
+    {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "ended early: {seen:?}"
+        );
+        seen.push(line.clone());
+    }
+    // The reader of its output goes away: the watch ends by itself, quietly.
+    drop(out);
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "still following a closed pipe"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}

@@ -257,3 +257,47 @@ fn a_single_event_file_is_a_run_of_its_own() {
     assert_eq!(run.files().count(), 1, "only the file given");
     assert_eq!(run.scalars().get("loss").unwrap().len(), 20);
 }
+
+/// What the dashboard shows (through the reader thread and the board, as `replay` of a logdir
+/// does) against TensorBoard's reading: per run and tag, the points counted, the last point's
+/// step and value, and the finite minimum and maximum.
+#[test]
+fn the_dashboards_figures_are_tensorboards_points() {
+    let expected = expected();
+    let mut checked = 0;
+    for (fixture, data) in expected.as_object().unwrap() {
+        let board = batchramp::tui::fixture::logdir_board(&fixtures().join(fixture)).unwrap();
+        for (run_name, tags) in data["runs"].as_object().unwrap() {
+            let run = board
+                .runs()
+                .iter()
+                .find(|r| &r.name == run_name)
+                .unwrap_or_else(|| panic!("{fixture}: run {run_name} missing"));
+            for (tag, points) in tags.as_object().unwrap() {
+                let points = points.as_array().unwrap();
+                let values: Vec<f64> = points
+                    .iter()
+                    .map(|p| p[2].as_str().unwrap().parse().unwrap())
+                    .collect();
+                let f = run.tag(tag).unwrap().figures.unwrap();
+                let at = format!("{fixture}/{run_name}/{tag}");
+                assert_eq!(f.count, points.len() as u64, "{at}: points");
+                let last = points.last().unwrap();
+                assert_eq!(f.last.step, last[0].as_i64().unwrap(), "{at}: last step");
+                let want = *values.last().unwrap();
+                assert!(
+                    f.last.value.to_bits() == want.to_bits()
+                        || (want.is_nan() && f.last.value.is_nan()),
+                    "{at}: last {} vs {want}",
+                    f.last.value
+                );
+                let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+                let min = finite.iter().copied().fold(f64::INFINITY, f64::min);
+                let max = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                assert_eq!((f.min, f.max), (min, max), "{at}: min, max");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 20, "{checked} tags checked");
+}

@@ -1,5 +1,6 @@
-//! Made-up samples for the panel's and the plain lines' tests, so they run on a machine without
-//! a GPU. Test-only; must never be taken for a reading.
+//! Made-up samples for the panel's and the plain lines' tests, the dashboard's fixtures and
+//! screenshots, so they are the same on a machine without a GPU. Must never be shown as a
+//! reading of this machine.
 
 use super::sample::{
     CpuSample, FoundBy, GpuProcess, GpuSample, MachineSample, MemorySample, WriterProcess,

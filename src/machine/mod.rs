@@ -7,8 +7,7 @@
 //! the panel and the plain lines alike. Owns measuring this machine; must never draw, and never
 //! block the UI thread (NVML is loaded on the sampler's thread).
 
-#[cfg(test)]
-pub(crate) mod fake;
+pub mod fake;
 mod gpu;
 mod host;
 pub mod sample;

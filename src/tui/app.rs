@@ -397,6 +397,7 @@ mod tests {
     use super::*;
     use crate::events::{CheckpointEvent, Event, PauseEvent};
     use crate::series::XAxis;
+    use crate::tboard::{ScalarUpdate, TagTable};
     use ratatui::crossterm::event::KeyModifiers;
 
     fn theme() -> Theme {
@@ -757,6 +758,69 @@ mod tests {
         assert_eq!(app.on_key(&key('p')), vec![]);
         assert_eq!(app.flash.as_deref(), Some(NO_PAUSE));
         assert_eq!(app.on_key(&key('q')), vec![Effect::Exit(UiExit::FeedEnded)]);
+    }
+
+    fn scalars(tag: &str, steps: std::ops::Range<i64>) -> ScalarUpdate {
+        ScalarUpdate::Points {
+            run: ".".into(),
+            tag: tag.into(),
+            points: steps
+                .map(|s| crate::series::Point {
+                    step: s,
+                    wall_time: 1.7e9 + s as f64,
+                    value: s as f64,
+                })
+                .collect(),
+            more: false,
+        }
+    }
+
+    fn board(app: &App) -> &crate::tui::mode::Logdir {
+        match app.mode() {
+            Mode::Logdir(m) => m,
+            other => panic!("not a logdir: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_logdir_dashboard_takes_its_keys_and_leaves_at_once() {
+        let mut app = App::logdir(
+            "l".into(),
+            theme(),
+            KeyMap::default(),
+            TagTable::default(),
+            true,
+        );
+        app.screen = (120, 34);
+        for tag in ["train/loss", "train/acc", "val/loss", "lr"] {
+            app.apply_scalars(scalars(tag, 0..10));
+        }
+        app.apply_scalars(ScalarUpdate::Polled { polls: 1 });
+        assert_eq!(app.mode().controls(), Controls::ReadOnly);
+        assert_eq!(app.status(), None, "the dashboard says how reading stands");
+        // While the filter is typed, q is a letter.
+        app.on_key(&key('/'));
+        assert_eq!(app.on_key(&key('q')), vec![]);
+        assert_eq!(board(&app).view.filter, "q");
+        app.on_key(&KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+        assert!(!board(&app).view.editing && board(&app).view.filter.is_empty());
+        app.on_key(&key('x'));
+        assert_eq!(board(&app).view.chart.x, crate::tui::board::XMode::Relative);
+        assert_eq!(app.on_key(&key('p')), vec![]);
+        assert_eq!(app.flash.as_deref(), Some(NO_PAUSE));
+        app.on_key(&key('?'));
+        assert_eq!(app.overlay(), Overlay::Help);
+        app.on_key(&key('j'));
+        assert_eq!(app.overlay(), Overlay::None, "any key closes the help");
+        assert_eq!(board(&app).board().point_count(), 40);
+        // Following: quitting is leaving; once the reader has stopped, the feed has ended.
+        assert_eq!(app.on_key(&key('q')), vec![Effect::Exit(UiExit::Quit)]);
+        assert_eq!(app.feed_closed(), None);
+        assert_eq!(app.on_key(&key('q')), vec![Effect::Exit(UiExit::FeedEnded)]);
+        // Other sources ignore scalars.
+        let mut other = live();
+        other.apply_scalars(scalars("x", 0..3));
+        other.machine(crate::machine::fake::no_gpu());
     }
 
     #[test]

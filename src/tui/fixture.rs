@@ -6,6 +6,21 @@ use crate::events::{
     CheckpointEvent, Event, MessageEvent, ParallelStep, PauseEvent, Record, Worker,
 };
 use crate::runlog::sample::SampleRun;
+use crate::tboard::{Logdir, LogdirReader, TagTable, TboardError};
+use crate::tui::board::Board;
+
+/// The dashboard of a TensorBoard logdir read whole (as `replay` shows it), with a fixed
+/// two-GPU machine sample in place of this machine's, so frames of it are the same everywhere.
+pub fn logdir_board(path: &std::path::Path) -> Result<Board, TboardError> {
+    let reader = LogdirReader::spawn(Logdir::open(path)?, None);
+    let mut board = Board::new(TagTable::default(), false);
+    for u in reader.updates().iter() {
+        board.apply(u);
+    }
+    board.feed_ended();
+    board.machine = Some(crate::machine::fake::two_gpus());
+    Ok(board)
+}
 
 /// The increase-batch demo run, finished: header, stages, steps, epochs, resources, noise scale,
 /// checkpoints and an out-of-memory warning.

@@ -43,7 +43,9 @@ use crate::events::{Control, Record};
 
 pub use keys::KeyMap;
 pub use outcome::{TuiError, UiExit};
-pub use screenshot::{render_compare_screenshot, render_screenshot, render_text, Shot};
+pub use screenshot::{
+    render_board_screenshot, render_compare_screenshot, render_screenshot, render_text, Shot,
+};
 pub use theme::{ColorMode, Theme};
 
 /// Where the UI's events come from; the UI never knows more than this.

@@ -671,6 +671,59 @@ mod tests {
     }
 
     #[test]
+    fn a_logdir_feed_is_drawn_as_it_arrives_and_ends_when_the_reader_stops() {
+        let (tx, rx) = crossbeam_channel::bounded(64);
+        let (mtx, mrx) = crossbeam_channel::bounded(1);
+        let theme = Theme::builtin("dark", ColorMode::None).unwrap();
+        let feed = Feed::Logdir {
+            updates: rx,
+            table: crate::tboard::TagTable::default(),
+            following: true,
+            machine: mrx,
+        };
+        let (mut app, ch) = prepare(feed, "watch".into(), theme, KeyMap::default());
+        let (itx, irx) = crossbeam_channel::unbounded();
+        let writer = std::thread::spawn(move || {
+            mtx.send(crate::machine::fake::two_gpus()).unwrap();
+            for (i, step) in (0..3).enumerate() {
+                tx.send(ScalarUpdate::Points {
+                    run: "run-a".into(),
+                    tag: "train/loss".into(),
+                    points: vec![crate::series::Point {
+                        step: step * 100,
+                        wall_time: 1.7e9 + step as f64,
+                        value: 1.0 / (1.0 + i as f64),
+                    }],
+                    more: false,
+                })
+                .unwrap();
+                tx.send(ScalarUpdate::Polled {
+                    polls: i as u64 + 1,
+                })
+                .unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            drop(tx);
+            std::thread::sleep(Duration::from_millis(300));
+            itx.send(key('q')).unwrap();
+        });
+        let mut term = Terminal::new(TestBackend::new(120, 34)).unwrap();
+        let exit = event_loop(&mut term, &mut app, ch, irx, never()).unwrap();
+        writer.join().unwrap();
+        assert_eq!(exit, UiExit::FeedEnded, "the reader had stopped");
+        let screen = ui::buffer_text(term.backend().buffer());
+        assert!(screen.contains("train/loss"), "{screen}");
+        assert!(screen.contains("reader stopped"), "{screen}");
+        assert!(screen.contains("H200"), "the machine panel: {screen}");
+        let row = screen
+            .lines()
+            .find(|l| l.contains("0.33333"))
+            .unwrap_or_else(|| panic!("{screen}"));
+        assert!(row.contains("200"), "the last step in the table: {row}");
+        assert_eq!(app.screen, (120, 34));
+    }
+
+    #[test]
     fn replay_feed_seeks_to_the_end_and_leaves_with_the_feed_ended() {
         let recs = fixture::demo_records();
         let theme = Theme::builtin("dark", ColorMode::None).unwrap();

@@ -99,6 +99,21 @@ pub fn render_screenshot(
     buffer_svg(&render_buffer(&app, width, height), theme)
 }
 
+/// The scalars dashboard of `board` as `view` shows it, as an SVG picture of a terminal.
+pub fn render_board_screenshot(
+    board: &crate::tui::board::Board,
+    view: &crate::tui::board::BoardView,
+    title: &str,
+    width: u16,
+    height: u16,
+    theme: &Theme,
+) -> String {
+    let area = ratatui::layout::Rect::new(0, 0, width, height);
+    let mut buf = Buffer::empty(area);
+    crate::tui::board::draw(theme, board, view, title, area, &mut buf);
+    buffer_svg(&buf, theme)
+}
+
 /// The compare view of several runs, as an SVG picture of a terminal.
 pub fn render_compare_screenshot(
     runs: Vec<(String, Vec<Record>)>,

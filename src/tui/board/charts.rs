@@ -129,7 +129,7 @@ pub fn tag_chart(
 /// Where a run's x coordinate starts: its first event for relative time, else nothing.
 fn x_offset(run: &BoardRun, mode: XMode) -> f64 {
     match mode {
-        XMode::Relative => run.start_time.unwrap_or(0.0),
+        XMode::Relative => run.start().unwrap_or(0.0),
         XMode::Step | XMode::Wall => 0.0,
     }
 }

@@ -124,11 +124,8 @@ fn areas(area: Rect, board: &Board, view: &BoardView) -> Areas {
             table: Some(rest),
         };
     }
-    let shown = view.shown(board);
-    let per_page = grid(rest, shown.len()).0 * grid(rest, shown.len()).1;
-    let (_, page) = view.page(board, &shown, usize::from(per_page));
-    let rows: usize = page.iter().map(|t| runs_with(board, t)).sum();
-    let table_h = (rows as u16 + 3).min(rest.height / 3);
+    // A third for the table whatever the page holds, so the charts do not jump as it changes.
+    let table_h = rest.height / 3;
     let (charts, table) = if table_h >= 4 {
         let [c, t] =
             Layout::vertical([Constraint::Min(1), Constraint::Length(table_h)]).areas(rest);
@@ -170,10 +167,6 @@ pub fn charts_per_page(area: Rect, board: &Board, view: &BoardView) -> usize {
     // The largest grid the chart area holds, whatever the number of tags shown now.
     let (c, r) = grid(a.charts, usize::MAX);
     usize::from(c * r)
-}
-
-fn runs_with(board: &Board, tag: &str) -> usize {
-    board.runs().iter().filter(|r| r.tag(tag).is_some()).count()
 }
 
 fn runs_lines(board: &Board) -> usize {
@@ -278,7 +271,10 @@ impl Dashboard<'_> {
         if self.view.editing {
             let line = Line::from(vec![
                 key("/"),
-                Span::styled(format!("{}▏", self.view.filter), t.bold(Role::Fg)),
+                Span::styled(
+                    format!("{}{}", self.view.filter, typing_cursor(t)),
+                    t.bold(Role::Fg),
+                ),
                 txt(String::new()),
                 key("enter"),
                 txt("keep".into()),
@@ -359,7 +355,10 @@ impl Dashboard<'_> {
         let filter = if self.view.editing {
             Line::from(vec![
                 Span::styled("/", t.bold(Role::Accent)),
-                Span::styled(format!("{}▏", self.view.filter), t.bold(Role::Fg)),
+                Span::styled(
+                    format!("{}{}", self.view.filter, typing_cursor(t)),
+                    t.bold(Role::Fg),
+                ),
             ])
         } else if self.view.filter.is_empty() {
             Line::styled("/ to filter", t.fg(Role::Faint))
@@ -483,7 +482,8 @@ impl Dashboard<'_> {
             } else {
                 note.clone()
             };
-            let text = ellipsize(t, &text, width, false);
+            // The end says what happened; the start is the file's path.
+            let text = ellipsize(t, &text, width, true);
             put_line(buf, inner, row, &Line::styled(text, t.fg(Role::Warn)));
         }
     }
@@ -567,7 +567,16 @@ impl Dashboard<'_> {
                 let mark = Style::new().fg(t.series(i)).add_modifier(Modifier::BOLD);
                 lines.push((
                     Line::from(vec![
-                        Span::styled(if on { "▸ " } else { "  " }, mark),
+                        Span::styled(
+                            if !on {
+                                "  "
+                            } else if t.ascii {
+                                "> "
+                            } else {
+                                "▸ "
+                            },
+                            mark,
+                        ),
                         Span::styled(format!("{label:<label_w$}"), style),
                         Span::styled(
                             format!("{:>num_w$}", table_value(f.last.value)),
@@ -649,6 +658,15 @@ impl Dashboard<'_> {
         for (i, l) in lines.iter().enumerate() {
             put_line(buf, inner, i as u16, l);
         }
+    }
+}
+
+/// Where the next typed letter of the filter goes.
+fn typing_cursor(t: &Theme) -> &'static str {
+    if t.ascii {
+        "_"
+    } else {
+        "▏"
     }
 }
 
@@ -798,5 +816,140 @@ fn short_chain(items: &[String], arrow: &str) -> String {
         items.join(arrow)
     } else {
         format!("{}{arrow}…{arrow}{}", items[0], items[items.len() - 1])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::board::XMode;
+    use crate::tui::theme::ColorMode;
+    use crate::tui::ui::buffer_text;
+
+    fn fixture(name: &str) -> Board {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/tensorboard")
+            .join(name);
+        crate::tui::fixture::logdir_board(&dir).unwrap()
+    }
+
+    fn frame(board: &Board, view: &BoardView, (w, h): (u16, u16), theme: &str) -> String {
+        let t = Theme::builtin(theme, ColorMode::None).unwrap();
+        let area = Rect::new(0, 0, w, h);
+        let mut buf = Buffer::empty(area);
+        draw(&t, board, view, "replay: fixture", area, &mut buf);
+        buffer_text(&buf)
+    }
+
+    fn snap(name: &str, text: &str) {
+        insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
+            insta::assert_snapshot!(name, text);
+        });
+    }
+
+    #[test]
+    fn frames_of_the_fixtures() {
+        let pytorch = fixture("pytorch");
+        let view = BoardView::default();
+        snap(
+            "board_pytorch_160x48",
+            &frame(&pytorch, &view, (160, 48), "dark"),
+        );
+        snap(
+            "board_pytorch_80x24",
+            &frame(&pytorch, &view, (80, 24), "dark"),
+        );
+        let mut filtered = BoardView::default();
+        filtered.filter = "loss".into();
+        filtered.editing = true;
+        snap(
+            "board_pytorch_filter_120x34",
+            &frame(&pytorch, &filtered, (120, 34), "dark"),
+        );
+        let mut table = BoardView::default();
+        table.table = true;
+        snap(
+            "board_tf2_table_120x34",
+            &frame(&fixture("tf2"), &table, (120, 34), "dark"),
+        );
+        let mut options = BoardView::default();
+        options.chart.x = XMode::Relative;
+        options.chart.log_y = true;
+        options.chart.ignore_outliers = true;
+        options.chart.smoothing = 0.0;
+        snap(
+            "board_restart_relative_log_120x34",
+            &frame(&fixture("restart"), &options, (120, 34), "dark"),
+        );
+        snap(
+            "board_nested_mono_100x30",
+            &frame(&fixture("nested"), &view, (100, 30), "mono"),
+        );
+    }
+
+    #[test]
+    fn the_table_shows_each_tags_exact_last_value_step_min_and_max() {
+        let b = fixture("pytorch");
+        let text = frame(&b, &BoardView::default(), (160, 48), "dark");
+        let f = b.runs()[0].tag("batch_size").unwrap().figures.unwrap();
+        assert_eq!((f.min, f.max, f.last.step), (128.0, 640.0, 29));
+        let row = text
+            .lines()
+            .find(|l| l.contains("batch_size ·") || l.contains("  batch_size  "))
+            .unwrap_or_else(|| panic!("{text}"));
+        for cell in ["640", "29", "128", "30"] {
+            assert!(row.contains(cell), "{row}");
+        }
+        // The header counts runs and tags; a damaged record is counted there too.
+        assert!(text.lines().next().unwrap().contains("4 runs"), "{text}");
+        let damaged = frame(
+            &fixture("corrupt-data"),
+            &BoardView::default(),
+            (120, 34),
+            "dark",
+        );
+        assert!(
+            damaged
+                .lines()
+                .next()
+                .unwrap()
+                .contains("1 damaged records skipped")
+                || damaged.lines().next().unwrap().contains("damaged"),
+            "{damaged}"
+        );
+        assert!(damaged.contains("checksum"), "{damaged}");
+    }
+
+    #[test]
+    fn the_key_list_and_a_small_terminal() {
+        let b = fixture("nested");
+        let t = Theme::builtin("dark", ColorMode::None).unwrap();
+        let area = Rect::new(0, 0, 100, 30);
+        let mut buf = Buffer::empty(area);
+        Dashboard {
+            theme: &t,
+            keys: &KeyMap::default(),
+            board: &b,
+            view: &BoardView::default(),
+            title: "t",
+            help: true,
+            flash: None,
+        }
+        .render(area, &mut buf);
+        let text = buffer_text(&buf);
+        assert!(text.contains("smoothing weight"), "{text}");
+        let small = frame(&b, &BoardView::default(), (50, 12), "dark");
+        assert!(small.contains("60"), "{small}");
+    }
+
+    #[test]
+    fn paging_follows_the_grid_that_fits() {
+        let b = fixture("pytorch");
+        let v = BoardView::default();
+        assert_eq!(charts_per_page(Rect::new(0, 0, 160, 48), &b, &v), 4);
+        assert_eq!(charts_per_page(Rect::new(0, 0, 250, 70), &b, &v), 9);
+        assert_eq!(charts_per_page(Rect::new(0, 0, 80, 24), &b, &v), 1);
+        assert_eq!(grid(Rect::new(0, 0, 140, 40), 2), (2, 1));
+        assert_eq!(grid(Rect::new(0, 0, 140, 40), 5), (3, 2));
     }
 }

@@ -113,6 +113,17 @@ impl BoardRun {
         self.tags.get(tag)
     }
 
+    /// When the run began (Unix seconds): its first event, else its earliest point drawn.
+    pub fn start(&self) -> Option<f64> {
+        self.start_time.or_else(|| {
+            self.tags
+                .iter()
+                .filter_map(|(_, s)| s.track.x_extent(crate::series::XAxis::Wall))
+                .map(|(first, _)| first)
+                .reduce(f64::min)
+        })
+    }
+
     /// The first tag (by name) that the tag table gives `role`, with its series.
     pub fn role_tag(&self, role: Role) -> Option<(&str, &TagSeries)> {
         self.tags

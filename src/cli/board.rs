@@ -185,3 +185,31 @@ pub fn table_text(board: &Board) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tboard::Role;
+
+    #[test]
+    fn the_theme_files_tag_rules_reach_the_board() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.toml");
+        std::fs::write(
+            &path,
+            "extends = \"mono\"\n[[tags]]\nrole = \"loss\"\nwords = \"objective\"\n",
+        )
+        .unwrap();
+        let table = tag_table(path.to_str()).unwrap();
+        assert_eq!(table.role("my_metric/objective"), Some(Role::Loss));
+        assert_eq!(
+            tag_table(None).unwrap().role("my_metric/objective"),
+            None,
+            "the built-in theme adds no rule"
+        );
+        std::fs::write(&path, "[[tags]]\nrole = \"loss\"\n").unwrap();
+        let e = tag_table(path.to_str()).unwrap_err();
+        assert!(e.downcast_ref::<BadInput>().is_some(), "{e}");
+        assert!(e.to_string().contains("mine.toml: [[tags]] entry 1"), "{e}");
+    }
+}

@@ -29,8 +29,7 @@ pub fn open(path: &Path) -> anyhow::Result<Option<Logdir>> {
 /// The tag table of the theme file in use (its `[[tags]]` rules first), else the default.
 fn tag_table(theme: Option<&str>) -> anyhow::Result<TagTable> {
     let file = crate::tui::theme::ThemeFile::load(theme).map_err(|e| BadInput(e.to_string()))?;
-    drop(file);
-    Ok(TagTable::default())
+    Ok(file.tag_table().map_err(|e| BadInput(e.to_string()))?)
 }
 
 /// Shows `logdir` in the dashboard (`follow`: live, polling every [`POLL`]) or, when `plain`
@@ -185,4 +184,32 @@ pub fn table_text(board: &Board) -> String {
         out.push_str(&line(r.iter().map(String::as_str).collect()));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tboard::Role;
+
+    #[test]
+    fn the_theme_files_tag_rules_reach_the_board() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.toml");
+        std::fs::write(
+            &path,
+            "extends = \"mono\"\n[[tags]]\nrole = \"loss\"\nwords = \"objective\"\n",
+        )
+        .unwrap();
+        let table = tag_table(path.to_str()).unwrap();
+        assert_eq!(table.role("my_metric/objective"), Some(Role::Loss));
+        assert_eq!(
+            tag_table(None).unwrap().role("my_metric/objective"),
+            None,
+            "the built-in theme adds no rule"
+        );
+        std::fs::write(&path, "[[tags]]\nrole = \"loss\"\n").unwrap();
+        let e = tag_table(path.to_str()).unwrap_err();
+        assert!(e.downcast_ref::<BadInput>().is_some(), "{e}");
+        assert!(e.to_string().contains("mine.toml: [[tags]] entry 1"), "{e}");
+    }
 }

@@ -145,12 +145,14 @@ pub fn run_with_shutdown(
 
 /// Load a theme by name (`dark`, `light`, `mono`) or TOML path; honours NO_COLOR; truecolor only when COLORTERM says so.
 ///
-/// The file is accepted or refused whole: a bad `[keys]` table is an error here too, so a caller
-/// that checks `--theme` before a run starts hears about it then, although the key map itself is
-/// built apart from the theme (see [`theme::ThemeFile::keys`]).
+/// The file is accepted or refused whole: a bad `[keys]` table or `[[tags]]` entry is an error
+/// here too, so a caller that checks `--theme` before a run starts hears about it then, although
+/// the key map and the tag table are built apart from the theme (see [`theme::ThemeFile::keys`],
+/// [`theme::ThemeFile::tag_table`]).
 pub fn load_theme(name: Option<&str>) -> Result<Theme, TuiError> {
     let file = theme::ThemeFile::load(name)?;
     let theme = file.theme(ColorMode::from_env())?;
     file.keys()?;
+    file.tag_table()?;
     Ok(theme)
 }

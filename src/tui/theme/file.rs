@@ -1,8 +1,9 @@
 //! Theme files: TOML text (a built-in one or a user's file by path) read into the tables it
 //! holds, on top of the built-in it `extends`, and built into the two separate things a file
-//! configures: a [`Theme`] from `name`, `ascii` and `[colors]`, and a [`KeyMap`] from `[keys]`.
+//! configures: a [`Theme`] from `name`, `ascii` and `[colors]`, a [`KeyMap`] from `[keys]`, and
+//! a [`TagTable`] from `[[tags]]` (which TensorBoard tags are a loss, an accuracy…).
 //! Owns the file format, inheritance and the error messages (each names the file); must never
-//! draw, and never lets the colours and the keys depend on each other.
+//! draw, and never lets the colours, the keys and the tags depend on each other.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,6 +12,7 @@ use ratatui::style::Color;
 use serde::Deserialize;
 
 use super::{ColorMode, Role, Theme};
+use crate::tboard::tags::{words, Role as TagRole, TagRule, TagTable};
 use crate::tui::keys::KeyMap;
 use crate::tui::outcome::TuiError;
 
@@ -32,6 +34,9 @@ struct Layer {
     colors: BTreeMap<String, toml::Value>,
     #[serde(default)]
     keys: BTreeMap<String, toml::Value>,
+    /// Read entry by entry in [`ThemeFile::tag_table`], so an error can name the entry.
+    #[serde(default)]
+    tags: Vec<toml::Value>,
 }
 
 /// A theme file whose syntax has been checked, with the built-in theme it extends.
@@ -148,6 +153,25 @@ impl ThemeFile {
         Ok(keys)
     }
 
+    /// The tag table: the file's own `[[tags]]` rules, then those of the built-in it extends,
+    /// then the defaults (the first rule that matches wins, so the file's win).
+    pub fn tag_table(&self) -> Result<TagTable, TuiError> {
+        let mut rules = Vec::new();
+        for layer in std::iter::once(&self.own).chain(self.parent.iter()) {
+            for (i, entry) in layer.tags.iter().enumerate() {
+                let rule = tag_rule(entry).map_err(|m| {
+                    let role = entry
+                        .get("role")
+                        .map(|r| format!(" (role = {r})"))
+                        .unwrap_or_default();
+                    self.bad(format!("[[tags]] entry {}{role}: {m}", i + 1))
+                })?;
+                rules.push(rule);
+            }
+        }
+        Ok(TagTable::with_rules_first(rules))
+    }
+
     /// The built-in first, so the file's own settings win.
     fn layers(&self) -> impl Iterator<Item = &Layer> {
         self.parent.iter().chain(std::iter::once(&self.own))
@@ -156,6 +180,65 @@ impl ThemeFile {
     fn bad(&self, msg: String) -> TuiError {
         TuiError::Theme(format!("{}: {msg}", self.origin))
     }
+}
+
+/// What a `[[tags]]` entry may hold, for the error that names a wrong one.
+const TAG_KEYS: &str = "role, words, at_end, unless";
+
+/// One `[[tags]]` entry. `words` and `unless` are split as tags are (`"my_metric/objective"`
+/// is the words `my metric objective`), so a piece of a tag can be pasted as it is.
+fn tag_rule(entry: &toml::Value) -> Result<TagRule, String> {
+    let table = entry
+        .as_table()
+        .ok_or("write an entry as [[tags]] followed by role = \"loss\" and words = [\"…\"]")?;
+    if let Some(key) = table
+        .keys()
+        .find(|k| !TAG_KEYS.split(", ").any(|t| t == *k))
+    {
+        return Err(format!("unknown key '{key}'; an entry holds {TAG_KEYS}"));
+    }
+    const ROLES: &str = "write role = \"loss\", \"accuracy\", \"learning_rate\" or \"batch_size\"";
+    let role = match table.get("role") {
+        None => return Err(format!("no role; {ROLES}")),
+        // The names are `Role`'s serde names, so a rule reads the same here as in `TagTable`.
+        Some(r @ toml::Value::String(name)) => r
+            .clone()
+            .try_into::<TagRole>()
+            .map_err(|_| format!("unknown role \"{name}\"; {ROLES}"))?,
+        Some(other) => return Err(format!("role = {other} is not a name; {ROLES}")),
+    };
+    let word_list = |key: &str| -> Result<Vec<String>, String> {
+        let wrong = || {
+            format!("{key} must be text or a list of text, as in {key} = [\"objective\"] or {key} = \"cross entropy\"")
+        };
+        match table.get(key) {
+            None => Ok(Vec::new()),
+            Some(toml::Value::String(s)) => Ok(words(s)),
+            Some(toml::Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(words).ok_or_else(wrong))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|w| w.concat()),
+            Some(_) => Err(wrong()),
+        }
+    };
+    let rule_words = word_list("words")?;
+    if rule_words.is_empty() {
+        return Err(
+            "no words; write words = [\"objective\"] (the words a tag must hold in a row)".into(),
+        );
+    }
+    let at_end = match table.get("at_end") {
+        None => false,
+        Some(toml::Value::Boolean(b)) => *b,
+        Some(other) => return Err(format!("at_end = {other} is not true or false")),
+    };
+    Ok(TagRule {
+        role,
+        words: rule_words,
+        at_end,
+        unless: word_list("unless")?,
+    })
 }
 
 fn at_line(text: &str, span: Option<std::ops::Range<usize>>) -> String {
@@ -319,12 +402,91 @@ mod tests {
     }
 
     #[test]
+    fn tags_rules_of_a_theme_file_come_before_the_defaults() {
+        use crate::tboard::Role as R;
+        let f = ThemeFile::parse(
+            "extends = \"dark\"\n\
+             [[tags]]\nrole = \"loss\"\nwords = [\"objective\"]\n\
+             [[tags]]\nrole = \"accuracy\"\nwords = \"loss_ratio\"\nat_end = true\n\
+             [[tags]]\nrole = \"batch_size\"\nwords = \"tokens\"\nunless = [\"seen\"]\n",
+            "mine.toml",
+        )
+        .unwrap();
+        let t = f.tag_table().unwrap();
+        assert_eq!(t.role("my_metric/objective"), Some(R::Loss));
+        assert_eq!(
+            t.role("train/lossRatio"),
+            Some(R::Accuracy),
+            "before `loss`"
+        );
+        assert_eq!(t.role("loss_ratio/train"), Some(R::Loss), "at_end");
+        assert_eq!(t.role("tokens"), Some(R::BatchSize));
+        assert_eq!(t.role("tokens_seen"), None, "unless");
+        assert_eq!(t.role("val_acc"), Some(R::Accuracy), "the defaults follow");
+        assert_eq!(t.role("my_metric/objective_2"), Some(R::Loss));
+        assert_eq!(TagTable::default().role("my_metric/objective"), None);
+        // The built-ins add no rule of their own.
+        for (name, _) in BUILTIN {
+            let b = ThemeFile::builtin(name).unwrap();
+            assert_eq!(b.tag_table().unwrap(), TagTable::default(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_bad_tags_entry_names_the_file_the_entry_and_what_to_write() {
+        let err = |entry: &str| {
+            let text = format!("[[tags]]\nrole = \"loss\"\nwords = \"x\"\n[[tags]]\n{entry}");
+            let e = ThemeFile::parse(&text, "bad.toml")
+                .and_then(|f| f.tag_table())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("bad.toml: [[tags]] entry 2") && !e.contains("entry 1"),
+                "{e}"
+            );
+            assert!(!e.contains('\n'), "one line: {e}");
+            e
+        };
+        let e = err("role = \"los\"\nwords = [\"objective\"]\n");
+        assert!(
+            e.contains("(role = \"los\")")
+                && e.contains("unknown role \"los\"")
+                && e.contains("\"learning_rate\""),
+            "{e}"
+        );
+        let e = err("words = [\"objective\"]\n");
+        assert!(e.contains("no role; write role = \"loss\""), "{e}");
+        let e = err("role = \"loss\"\n");
+        assert!(e.contains("no words; write words = [\"objective\"]"), "{e}");
+        let e = err("role = \"loss\"\nwords = [1]\n");
+        assert!(e.contains("words must be text or a list of text"), "{e}");
+        let e = err("role = \"loss\"\nwords = \"x\"\nat_start = true\n");
+        assert!(
+            e.contains("unknown key 'at_start'") && e.contains("at_end"),
+            "{e}"
+        );
+        let e = err("role = \"loss\"\nwords = \"x\"\nat_end = \"yes\"\n");
+        assert!(e.contains("not true or false"), "{e}");
+        // The colours and keys of such a file still load: each part is refused where asked for.
+        let f = ThemeFile::parse("[[tags]]\nrole = 3\n", "bad.toml").unwrap();
+        assert!(f.theme(ColorMode::TrueColor).is_ok() && f.keys().is_ok());
+        let e = f.tag_table().unwrap_err().to_string();
+        assert!(
+            e.contains("entry 1 (role = 3): role = 3 is not a name"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn load_theme_accepts_or_refuses_a_file_whole() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("keys.toml");
         std::fs::write(&p, "[colors]\nfg = \"white\"\n[keys]\nquit = [\"x\"]\n").unwrap();
         let e = crate::tui::load_theme(p.to_str()).unwrap_err().to_string();
         assert!(e.contains("'x' is bound to both"), "{e}");
+        std::fs::write(&p, "[[tags]]\nrole = \"metric\"\nwords = \"x\"\n").unwrap();
+        let e = crate::tui::load_theme(p.to_str()).unwrap_err().to_string();
+        assert!(e.contains("keys.toml: [[tags]] entry 1"), "{e}");
     }
 
     #[test]

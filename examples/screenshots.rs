@@ -48,8 +48,8 @@ fn read_log(path: &str) -> Result<Vec<Record>, String> {
 fn board_shots(out: &std::path::Path, runs: &[(String, Vec<Record>)]) -> Result<(), String> {
     use batchramp::tui::board::BoardView;
     let dark = theme("dark");
-    let fixture_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tensorboard/pytorch");
+    let fixture_dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tensorboard/pytorch");
     let board = fixture::logdir_board(&fixture_dir).map_err(|e| e.to_string())?;
     let shot = batchramp::tui::render_board_screenshot(
         &board,

@@ -27,8 +27,7 @@ fn table_row(screen: &str, tag: &str) -> Option<Vec<String>> {
         .lines()
         .map(|l| {
             l.split(['│', '▸'])
-                .filter(|c| !c.trim().is_empty())
-                .last()
+                .rfind(|c| !c.trim().is_empty())
                 .unwrap_or("")
                 .to_string()
         })

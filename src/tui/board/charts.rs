@@ -126,17 +126,23 @@ pub fn tag_chart(
     .render(area, buf);
 }
 
-/// A marker where each stage after the first begins, from the first run of the chart that has
-/// stages (its batch-size or learning-rate tag changed value): the paper's milestones, on
-/// every chart of the run.
+/// A marker where each stage after the first begins (a batch-size or learning-rate tag
+/// changed value): the paper's milestones, on every chart of the run. With several runs, only
+/// when every run that has stages changes at the same steps; runs whose milestones differ
+/// would draw a forest of lines no one could attribute.
 fn stage_markers(t: &Theme, runs: &[(usize, &BoardRun)], mode: XMode) -> Vec<Marker> {
-    let Some((_, run, stages)) = runs
+    let staged: Vec<(&BoardRun, Vec<super::BoardStage>)> = runs
         .iter()
-        .map(|(i, r)| (i, r, r.stages()))
-        .find(|(_, _, s)| s.len() > 1)
-    else {
+        .map(|(_, r)| (*r, r.stages()))
+        .filter(|(_, s)| s.len() > 1)
+        .collect();
+    let Some((run, stages)) = staged.first() else {
         return Vec::new();
     };
+    let steps = |s: &[super::BoardStage]| s.iter().map(|x| x.step).collect::<Vec<_>>();
+    if staged.iter().any(|(_, s)| steps(s) != steps(stages)) {
+        return Vec::new();
+    }
     let offset = x_offset(run, mode);
     stages
         .windows(2)
@@ -416,6 +422,54 @@ mod tests {
         assert_eq!(y_label(12.345), "12.35");
         assert_eq!(y_label(2e-5), "2.0e-5");
         assert_eq!(y_label(0.0), "0");
+    }
+
+    #[test]
+    fn stage_markers_show_where_the_batch_size_grows() {
+        let mut b = board(&[(".", (0..40).map(|i| 2.0 - i as f64 * 0.04).collect())]);
+        b.apply(ScalarUpdate::Points {
+            run: ".".into(),
+            tag: "batch_size".into(),
+            points: (0..40)
+                .map(|i| Point {
+                    step: i * 10,
+                    wall_time: 1.7e9 + i as f64 * 60.0,
+                    value: if i < 20 { 128.0 } else { 640.0 },
+                })
+                .collect(),
+            more: false,
+        });
+        let text = draw(&b, &ChartOptions::default(), 80, 14);
+        assert!(text.contains("┊B 640"), "{text}");
+        // Another run changing elsewhere: no markers anyone could misread.
+        b.apply(ScalarUpdate::Points {
+            run: "other".into(),
+            tag: "batch_size".into(),
+            points: vec![
+                Point {
+                    step: 0,
+                    wall_time: 1.7e9,
+                    value: 128.0,
+                },
+                Point {
+                    step: 50,
+                    wall_time: 1.7e9 + 5.0,
+                    value: 256.0,
+                },
+            ],
+            more: false,
+        });
+        b.apply(ScalarUpdate::Points {
+            run: "other".into(),
+            tag: "train/loss".into(),
+            points: vec![Point {
+                step: 0,
+                wall_time: 1.7e9,
+                value: 1.0,
+            }],
+            more: false,
+        });
+        assert!(!draw(&b, &ChartOptions::default(), 80, 14).contains("B 640"));
     }
 
     #[test]

@@ -124,12 +124,27 @@ impl BoardRun {
         })
     }
 
-    /// The first tag (by name) that the tag table gives `role`, with its series.
+    /// The tag that best says what the run's `role` was, of those the table gives that role:
+    /// the one that starts earliest, then the largest (a run's batch beside its micro-batch),
+    /// then the one with the fewest value changes (`stage/batch` beside the `noise_scale/batch`
+    /// that batchramp's export writes at each measurement), then the first by name.
     pub fn role_tag(&self, role: Role) -> Option<(&str, &TagSeries)> {
+        let first_step = |s: &TagSeries| {
+            s.track
+                .x_extent(crate::series::XAxis::Updates)
+                .map_or(f64::INFINITY, |(a, _)| a)
+        };
+        let max = |s: &TagSeries| s.figures.map_or(f64::NEG_INFINITY, |f| f.max);
         self.tags
             .iter()
             .filter(|(_, s)| s.role == Some(role) && s.figures.is_some())
-            .min_by(|a, b| a.0.cmp(b.0))
+            .min_by(|a, b| {
+                first_step(a.1)
+                    .total_cmp(&first_step(b.1))
+                    .then_with(|| max(b.1).total_cmp(&max(a.1)))
+                    .then_with(|| a.1.changes.len().cmp(&b.1.changes.len()))
+                    .then_with(|| a.0.cmp(b.0))
+            })
     }
 
     /// The newest step of any tag.
@@ -513,6 +528,20 @@ mod tests {
                 (30, Some(1024.0), Some(0.01))
             ]
         );
+        // Of several batch-size tags, the earliest, then the largest, then the steadiest says
+        // the stages.
+        b.apply(points(".", "noise/batch", pts(25..40, |_| 1024.0)));
+        b.apply(points(".", "micro_batch", pts(0..40, |_| 128.0)));
+        b.apply(points(
+            ".",
+            "measured/batch",
+            pts(0..40, |s| if s % 2 == 0 { 128.0 } else { 1024.0 }),
+        ));
+        assert_eq!(
+            b.runs()[0].role_tag(Role::BatchSize).unwrap().0,
+            "batch_size"
+        );
+        assert_eq!(b.runs()[0].stages().len(), 3);
         // A run without a batch-size tag saves nothing it could say.
         let mut b = Board::new(TagTable::default(), false);
         b.apply(points(".", "lr", pts(0..10, |_| 0.1)));

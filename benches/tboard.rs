@@ -14,7 +14,8 @@ use batchramp::report::export::scalar_event;
 use batchramp::tboard::proto::{self, event::What, summary_value::Value};
 use batchramp::tboard::record::{append_tfrecord, frame_at, Framed};
 use batchramp::tboard::wire::{for_each_value, EventBody, EventView, ValueKind};
-use batchramp::tboard::Logdir;
+use batchramp::tboard::{Logdir, LogdirReader, TagTable};
+use batchramp::tui::board::Board;
 use prost::Message;
 
 const TAGS: [&str; 4] = ["train/loss", "train/accuracy", "lr-SGD", "batch_size"];
@@ -64,6 +65,18 @@ fn main() {
             .map(|r| r.scalars().point_count())
             .sum();
     });
+    // What `replay LOGDIR` waits for before its dashboard is complete: the reader thread's
+    // load, its changes sent in chunks, every point pushed into the board's bounded tracks.
+    let mut shown = 0;
+    let dashboard = median_of(5, || {
+        let reader = LogdirReader::spawn(Logdir::open(&dir).expect("open"), None);
+        let mut board = Board::new(TagTable::default(), false);
+        for u in reader.updates().iter() {
+            board.apply(u);
+        }
+        shown = board.point_count();
+    });
+    assert_eq!(shown as usize, scalars, "the board holds every point read");
     let data = std::fs::read(&files[0]).expect("read");
     let mut wire_sum = 0.0;
     let wire = median_of(5, || wire_sum = decode_wire(&data));
@@ -84,6 +97,7 @@ fn main() {
     };
     row("read the bytes (std::fs::read)", read);
     row(&format!("Logdir::load ({scalars} scalars)"), load);
+    row("dashboard complete (reader thread → board)", dashboard);
     println!("first file alone, framing + decoding:");
     row("  zero-copy wire path (what load uses)", wire);
     row("  prost::Message::decode of every Event", prost);

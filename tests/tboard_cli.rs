@@ -338,3 +338,50 @@ fn watch_of_a_logdir_without_a_terminal_follows_and_stops_when_the_reader_of_its
     };
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn watch_of_an_empty_directory_waits_for_the_first_event_files() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_batchramp"))
+        .args(["watch", dir.path().to_str().unwrap(), "--no-tui"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("run"), "the (empty) table first: {line}");
+    // A training starts writing.
+    let run = dir.path().join("resnet");
+    std::fs::create_dir(&run).unwrap();
+    let src = std::fs::read_dir(fixtures().join("pytorch"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_file())
+        .unwrap();
+    std::fs::copy(&src, run.join("events.out.tfevents.1.host")).unwrap();
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.starts_with("resnet  train/accuracy  29  0.9"))
+    {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "ended early: {seen:?}"
+        );
+        seen.push(line.trim_end().to_string());
+    }
+    assert_eq!(seen[0], "new run: resnet");
+    child.kill().unwrap();
+    let _ = child.wait();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("no TensorBoard event files yet; waiting"),
+        "{err}"
+    );
+}

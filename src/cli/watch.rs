@@ -33,16 +33,28 @@ pub struct Args {
 /// Runs `batchramp watch`; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<i32> {
     super::check_theme(args.theme.as_deref())?;
-    if let Some(logdir) = super::board::open(&args.run_dir)? {
-        let title = format!("watch: {}", display_name(&args.run_dir));
-        return super::board::run(logdir, true, args.no_tui, args.theme, title);
+    let title = format!("watch: {}", display_name(&args.run_dir));
+    match crate::tboard::open_input_unread(&args.run_dir) {
+        Ok(Some(logdir)) => return super::board::run(logdir, true, args.no_tui, args.theme, title),
+        // A directory that is no run and has no event files yet: a logdir a training is about
+        // to write, followed until its first runs appear.
+        Err(crate::tboard::TboardError::Neither { path }) => {
+            let logdir = crate::tboard::Logdir::open_to_follow(&path)
+                .map_err(|e| BadInput(e.to_string()))?;
+            super::say(&format!(
+                "note: {}: no TensorBoard event files yet; waiting for them",
+                path.display()
+            ));
+            return super::board::run(logdir, true, args.no_tui, args.theme, title);
+        }
+        Err(e) => return Err(BadInput(e.to_string()).into()),
+        Ok(None) => {}
     }
     runlog::probe_log(&args.run_dir).map_err(|e| BadInput(e.to_string()))?;
     let follower = runlog::follow(&args.run_dir);
     if args.no_tui || !std::io::stdout().is_terminal() {
         return print_lines(follower.receiver());
     }
-    let title = format!("watch: {}", display_name(&args.run_dir));
     let feed = crate::tui::Feed::Follow {
         events: follower.receiver(),
     };

@@ -44,6 +44,18 @@ impl Logdir {
     /// Opens `path`, a logdir or an event file, without reading events yet ([`Logdir::poll`]
     /// does). Fails when it is missing or holds no event file.
     pub fn open(path: &Path) -> Result<Logdir, TboardError> {
+        let logdir = Logdir::open_to_follow(path)?;
+        if logdir.runs.is_empty() {
+            return Err(TboardError::NoEventFiles {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(logdir)
+    }
+
+    /// Like [`Logdir::open`], but a directory without event files yet is a logdir with no runs
+    /// yet, for following one a training is about to write.
+    pub fn open_to_follow(path: &Path) -> Result<Logdir, TboardError> {
         let meta = std::fs::metadata(path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => TboardError::Missing {
                 path: path.to_path_buf(),
@@ -75,11 +87,6 @@ impl Logdir {
             }
         };
         logdir.discover();
-        if logdir.runs.is_empty() {
-            return Err(TboardError::NoEventFiles {
-                path: path.to_path_buf(),
-            });
-        }
         Ok(logdir)
     }
 

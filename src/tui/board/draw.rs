@@ -447,7 +447,10 @@ impl Dashboard<'_> {
         if b.runs().is_empty() {
             let msg = match b.status() {
                 BoardStatus::Loading => "reading the logdir…",
-                _ => "no runs with events yet",
+                BoardStatus::Following => {
+                    "no event files yet (events.out.tfevents.*): waiting for a writer"
+                }
+                BoardStatus::Loaded | BoardStatus::Ended => "no runs with scalars",
             };
             put_line(buf, inner, 0, &Line::styled(msg, t.fg(Role::Muted)));
         }

@@ -19,6 +19,37 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tensorboard")
 }
 
+/// `watch DIR` with its output piped, once it has printed the header of its table (the first
+/// poll is read then).
+fn watch_plain(
+    dir: &Path,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_batchramp"))
+        .args(["watch", dir.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut head = String::new();
+    out.read_line(&mut head).unwrap();
+    assert!(head.starts_with("run"), "the table's header first: {head}");
+    (child, out)
+}
+
+/// The PyTorch fixture's root event file (its sub-runs' files are in subdirectories).
+fn pytorch_event_file() -> PathBuf {
+    std::fs::read_dir(fixtures().join("pytorch"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_file())
+        .unwrap()
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -281,28 +312,15 @@ fn compare_takes_one_logdir_and_says_how_to_compare_several() {
 
 #[test]
 fn watch_of_a_logdir_without_a_terminal_follows_and_stops_when_the_reader_of_its_output_goes() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::Stdio;
+    use std::io::{BufRead, Write};
     let dir = tempfile::tempdir().unwrap();
-    let src = std::fs::read_dir(fixtures().join("pytorch"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.is_file())
-        .unwrap();
+    let src = pytorch_event_file();
     let bytes = std::fs::read(&src).unwrap();
     let file = dir.path().join("events.out.tfevents.1.host");
     // Cut inside a record: the torn part is "not yet", not damage.
     std::fs::write(&file, &bytes[..3000]).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_batchramp"))
-        .args(["watch", dir.path().to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut child, mut out) = watch_plain(dir.path());
     let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert!(line.starts_with("run"), "{line}");
     // The header is written with the whole table once the first poll has read the file; what is
     // appended after it arrives as one line per new point.
     let mut seen = Vec::new();
@@ -341,27 +359,14 @@ fn watch_of_a_logdir_without_a_terminal_follows_and_stops_when_the_reader_of_its
 
 #[test]
 fn watch_of_an_empty_directory_waits_for_the_first_event_files() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
+    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_batchramp"))
-        .args(["watch", dir.path().to_str().unwrap(), "--no-tui"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut child, mut out) = watch_plain(dir.path());
     let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert!(line.starts_with("run"), "the (empty) table first: {line}");
     // A training starts writing.
     let run = dir.path().join("resnet");
     std::fs::create_dir(&run).unwrap();
-    let src = std::fs::read_dir(fixtures().join("pytorch"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.is_file())
-        .unwrap();
+    let src = pytorch_event_file();
     std::fs::copy(&src, run.join("events.out.tfevents.1.host")).unwrap();
     let mut seen = Vec::new();
     while !seen

@@ -16,7 +16,7 @@ use super::{Board, BoardRun, ChartOptions, XMode};
 use crate::format;
 use crate::series::smooth_ema;
 use crate::tui::theme::{Role, Theme};
-use crate::tui::widgets::chart::{pad_range, Curve, CurveChart, Draw, Marker};
+use crate::tui::widgets::chart::{pad_range, run_sample, Curve, CurveChart, Draw, Marker};
 use crate::tui::widgets::compare::legend_names;
 use crate::tui::widgets::panel;
 
@@ -257,14 +257,7 @@ fn title_spans(
         for (k, &(i, _)) in runs.iter().enumerate() {
             let mark = ASCII_MARKS[i % ASCII_MARKS.len()];
             let style = Style::new().fg(t.series(i)).add_modifier(Modifier::BOLD);
-            let sample = if t.ascii {
-                mark.to_string()
-            } else if t.colourless() {
-                format!("━{mark}")
-            } else {
-                "━".to_string()
-            };
-            spans.push(Span::styled(sample, style));
+            spans.push(Span::styled(run_sample(t, mark), style));
             spans.push(Span::styled(format!(" {}  ", shown[k]), t.fg(Role::Muted)));
         }
     }

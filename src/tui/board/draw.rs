@@ -9,7 +9,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Widget};
+use ratatui::widgets::Widget;
 
 use super::charts::tag_chart;
 use super::view::BoardView;
@@ -20,7 +20,7 @@ use crate::tui::keys::{Action, KeyMap};
 use crate::tui::theme::{Role, Theme};
 use crate::tui::widgets::machine::machine_panel;
 use crate::tui::widgets::panels::spread;
-use crate::tui::widgets::popup::{centered, too_small};
+use crate::tui::widgets::popup::{key_box, too_small};
 use crate::tui::widgets::{ellipsize, fill, first_fitting, panel, put_line};
 
 /// Smallest terminal the dashboard is drawn in.
@@ -418,14 +418,8 @@ impl Dashboard<'_> {
             put_line(buf, inner, 1, &Line::styled(msg, t.fg(Role::Muted)));
             return;
         }
-        // Scrolled so the cursor's line is in view, a third of the way down.
         let rows = usize::from(inner.height - 1);
-        let at = lines.iter().position(|(_, on)| *on).unwrap_or(0);
-        let start = if lines.len() <= rows {
-            0
-        } else {
-            at.saturating_sub(rows / 3).min(lines.len() - rows)
-        };
+        let start = scroll_start(&lines, rows);
         for (row, (line, _)) in lines.iter().skip(start).take(rows).enumerate() {
             put_line(buf, inner, row as u16 + 1, line);
         }
@@ -595,12 +589,7 @@ impl Dashboard<'_> {
             }
         }
         let rows = usize::from(inner.height - 1);
-        let at = lines.iter().position(|(_, on)| *on).unwrap_or(0);
-        let start = if lines.len() <= rows {
-            0
-        } else {
-            at.saturating_sub(rows / 3).min(lines.len() - rows)
-        };
+        let start = scroll_start(&lines, rows);
         for (row, (line, _)) in lines.iter().skip(start).take(rows).enumerate() {
             put_line(buf, inner, row as u16 + 1, line);
         }
@@ -651,16 +640,18 @@ impl Dashboard<'_> {
             ),
             t.fg(Role::Muted),
         ));
-        let w = lines.iter().map(Line::width).max().unwrap_or(40) as u16 + 3;
-        let rect = centered(area, w, lines.len() as u16 + 2);
-        Clear.render(rect, buf);
-        fill(buf, rect, t.base());
-        let block = panel(t, vec![Span::styled("Keys", t.bold(Role::Title))]);
-        let inner = block.inner(rect);
-        block.render(rect, buf);
-        for (i, l) in lines.iter().enumerate() {
-            put_line(buf, inner, i as u16, l);
-        }
+        key_box(t, &lines, area, buf);
+    }
+}
+
+/// The first of `lines` to show in `rows` rows so the one marked (the cursor's) is in view, a
+/// third of the way down.
+fn scroll_start(lines: &[(Line<'static>, bool)], rows: usize) -> usize {
+    let at = lines.iter().position(|(_, on)| *on).unwrap_or(0);
+    if lines.len() <= rows {
+        0
+    } else {
+        at.saturating_sub(rows / 3).min(lines.len() - rows)
     }
 }
 

@@ -311,6 +311,18 @@ pub fn legend<'a>(theme: &Theme, style: Style, ascii: char, name: &str) -> Vec<S
     ]
 }
 
+/// A run's sample in a legend: a line in its colour, with its mark where there are no colours
+/// (the points' marks then tell the runs apart), the mark alone in ASCII.
+pub fn run_sample(theme: &Theme, mark: char) -> String {
+    if theme.ascii {
+        mark.to_string()
+    } else if theme.colourless() {
+        format!("━{mark}")
+    } else {
+        "━".to_string()
+    }
+}
+
 /// "Nice" y bounds around `[lo, hi]`: a little headroom, never an empty range.
 pub fn pad_range(lo: f64, hi: f64) -> (f64, f64) {
     if !(lo.is_finite() && hi.is_finite()) {

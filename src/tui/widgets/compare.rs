@@ -10,7 +10,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use super::chart::{pad_range, Curve, CurveChart, Draw, Marker};
+use super::chart::{pad_range, run_sample, Curve, CurveChart, Draw, Marker};
 use super::curves::{epoch_x, x_label};
 use super::{panel, put_line};
 use crate::events::EpochEvent;
@@ -96,15 +96,7 @@ impl Overlaid<'_> {
                 draw: Draw::Dots,
                 ascii: mark,
             });
-            // Without colours the points' marks tell the runs apart, and the legend shows them.
-            let sample = if t.ascii {
-                mark.to_string()
-            } else if t.colourless() {
-                format!("━{mark}")
-            } else {
-                "━".to_string()
-            };
-            head.push(Span::styled(sample, style));
+            head.push(Span::styled(run_sample(t, mark), style));
             head.push(Span::styled(format!(" {run_name}  "), t.fg(Role::Muted)));
         }
         head.push(Span::styled(

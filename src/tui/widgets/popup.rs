@@ -81,6 +81,12 @@ pub fn help(t: &Theme, keys: &KeyMap, controls: Controls, area: Rect, buf: &mut 
         ),
         t.fg(Role::Muted),
     ));
+    key_box(t, &lines, area, buf);
+}
+
+/// The "Keys" box holding `lines`, centred in `area` over what is drawn there (the run view's
+/// key list and the dashboard's).
+pub fn key_box(t: &Theme, lines: &[Line<'_>], area: Rect, buf: &mut Buffer) {
     let w = lines.iter().map(Line::width).max().unwrap_or(40) as u16 + 3;
     let rect = centered(area, w.max(40), lines.len() as u16 + 2);
     Clear.render(rect, buf);

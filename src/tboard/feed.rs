@@ -118,14 +118,35 @@ impl LogdirReader {
         // Closing the stop channel wakes the thread from its wait; draining lets a thread
         // blocked on a full channel see it.
         drop(self.stop.take());
-        while self.updates.try_recv().is_ok() {}
         if let Some(t) = self.thread.take() {
-            while !t.is_finished() {
-                while self.updates.try_recv().is_ok() {}
-                std::thread::sleep(Duration::from_millis(2));
+            let updates = self.updates.clone();
+            let drain = || while updates.try_recv().is_ok() {};
+            if finished_within(&t, STOP_WAIT, drain) {
+                let _ = t.join();
             }
-            let _ = t.join();
+            // Else the thread is stuck in a read (a hung sshfs or NFS mount): it is left to end
+            // with the process rather than hang the user's exit on it.
         }
+    }
+}
+
+/// How long stopping waits for the reader thread. A read on a hung network mount can block
+/// for minutes; quitting must not.
+const STOP_WAIT: Duration = Duration::from_secs(2);
+
+/// Waits until `t` has finished or `wait` has passed, calling `drain` meanwhile; true when it
+/// finished.
+fn finished_within(t: &JoinHandle<()>, wait: Duration, drain: impl Fn()) -> bool {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        drain();
+        if t.is_finished() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -810,5 +831,15 @@ mod tests {
         assert_eq!(kept, [0, 1, 2, 4, 5]);
         assert_eq!(sent_points(&got, "length", "loss").len(), 5);
         reader.stop();
+    }
+
+    #[test]
+    fn a_reader_stuck_in_a_read_does_not_hold_up_quitting() {
+        let stuck = std::thread::spawn(|| std::thread::sleep(Duration::from_secs(5)));
+        let t = std::time::Instant::now();
+        assert!(!finished_within(&stuck, Duration::from_millis(100), || {}));
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        let quick = std::thread::spawn(|| {});
+        assert!(finished_within(&quick, Duration::from_secs(2), || {}));
     }
 }

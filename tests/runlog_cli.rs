@@ -208,3 +208,42 @@ fn watch_no_tui_follows_to_the_end() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn watch_no_tui_of_a_quiet_run_ends_when_its_output_is_closed() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("20240101-000000-quiet");
+    // A live run (its writer holds the lock) that has logged its start and then goes quiet.
+    let writer = LogWriter::create(&run).unwrap();
+    for r in SampleRun::default().records().into_iter().take(40) {
+        writer.sender().send(r).unwrap();
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_batchramp"))
+        .args(["watch", run.to_str().unwrap(), "--no-tui"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(!first.is_empty());
+    // Everything logged so far is printed (the writer flushes within a second); then the reader
+    // goes away (`| head -1`) while nothing new is written, so no write can fail to tell it.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    drop(out);
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "still watching for a reader that is gone"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    writer.close().unwrap();
+}

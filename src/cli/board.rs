@@ -87,9 +87,11 @@ fn print_plain(reader: &LogdirReader, table: TagTable, follow: bool) -> anyhow::
     }
     let mut notes = board.notes().to_vec();
     loop {
-        let u = match updates.recv_timeout(HANGUP_CHECK) {
+        let u = match updates.recv_timeout(super::HANGUP_CHECK) {
             Ok(u) => u,
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) if stdout_closed() => return Ok(0),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) if super::stdout_closed() => {
+                return Ok(0)
+            }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(0),
         };
@@ -120,22 +122,6 @@ fn print_plain(reader: &LogdirReader, table: TagTable, follow: bool) -> anyhow::
             return quiet_on_broken_pipe(e).map(|()| 0);
         }
     }
-}
-
-/// How often a quiet follow checks that its reader (`| head`, a closed SSH pipe) is still there.
-const HANGUP_CHECK: Duration = Duration::from_millis(500);
-
-/// True when standard output is a pipe or socket whose reader has gone: a follow with nothing
-/// to write would otherwise wait forever, since only a write would fail.
-fn stdout_closed() -> bool {
-    let mut fd = libc::pollfd {
-        fd: libc::STDOUT_FILENO,
-        events: 0,
-        revents: 0,
-    };
-    // SAFETY: one pollfd on our own stdout, no timeout; the kernel only writes `revents`.
-    let n = unsafe { libc::poll(&mut fd, 1, 0) };
-    n > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
 }
 
 /// One row per run and tag: last value, its step, min, max, points (the dashboard's table).

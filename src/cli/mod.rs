@@ -24,6 +24,22 @@ pub fn say(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
+/// How often a quiet follow checks that its reader (`| head`, a closed SSH pipe) is still there.
+pub(crate) const HANGUP_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// True when standard output is a pipe or socket whose reader has gone: a follow with nothing
+/// to write would otherwise wait forever, since only a write would fail.
+pub(crate) fn stdout_closed() -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one pollfd on our own stdout, no timeout; the kernel only writes `revents`.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    n > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
 /// A UI's way out as an exit code: 129 when the terminal went away, 130 after Ctrl-C, else 0.
 pub fn ui_exit_code(exit: crate::tui::UiExit) -> i32 {
     match exit {

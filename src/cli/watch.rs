@@ -78,7 +78,17 @@ fn print_lines(
     let mut formatter = LineFormatter::new();
     let stdout = std::io::stdout();
     let mut code = 1;
-    for item in events.iter() {
+    loop {
+        // A quiet run (paused, evaluating) writes nothing for a while: the closed pipe of a
+        // reader that went away must still end the watch.
+        let item = match events.recv_timeout(super::HANGUP_CHECK) {
+            Ok(item) => item,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) if super::stdout_closed() => {
+                return Ok(0)
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        };
         match item {
             Ok(rec) => {
                 code = match rec.event {

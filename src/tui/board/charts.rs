@@ -136,6 +136,13 @@ fn stage_markers(t: &Theme, runs: &[(usize, &BoardRun)], mode: XMode) -> Vec<Mar
         .map(|(_, r)| (*r, r.stages()))
         .filter(|(_, s)| s.len() > 1)
         .collect();
+    // A continuously changing schedule would be a forest of lines.
+    if staged
+        .iter()
+        .any(|(_, s)| s.len() > super::draw::MAX_STAGES)
+    {
+        return Vec::new();
+    }
     let Some((run, stages)) = staged.first() else {
         return Vec::new();
     };

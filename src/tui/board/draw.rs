@@ -33,6 +33,9 @@ const CHART_MIN: (u16, u16) = (44, 11);
 const GRID_MAX: (u16, u16) = (3, 3);
 /// Height of the machine panel under the tag list.
 const MACHINE_H: u16 = 8;
+/// Stages a run may have for them to be counted and marked on its charts; more are a schedule
+/// that changes continuously (cosine, warm-up), shown by its values alone.
+pub const MAX_STAGES: usize = 16;
 /// Runs listed in the runs panel before "+N more".
 const RUN_LINES: usize = 5;
 
@@ -732,7 +735,12 @@ fn run_line(t: &Theme, run: &BoardRun, i: usize, name_w: usize, width: usize) ->
             .map(|v| format::lr(*v))
             .collect();
         let n = stages.len();
-        let mut text = format!("{} ", format::counted(n as u64, "stage"));
+        // A schedule that changes every few steps (cosine, warm-up) has no stages to count.
+        let mut text = if n <= MAX_STAGES {
+            format!("{} ", format::counted(n as u64, "stage"))
+        } else {
+            String::new()
+        };
         if !batches.is_empty() {
             text.push_str(&format!("B {}", short_chain(&batches, arrow)));
         }
@@ -762,6 +770,31 @@ fn run_line(t: &Theme, run: &BoardRun, i: usize, name_w: usize, width: usize) ->
                 format::count(run.restarts.1 as u64)
             ),
             t.fg(Role::Warn),
+        )]);
+    }
+    let not_drawn = run
+        .other_tags
+        .iter()
+        .filter(|(_, p)| p != "hparams")
+        .count();
+    if not_drawn > 0 {
+        // Said, so a histogram or an image the writer logged is known to be there, not lost.
+        // hparams are shown as `name=value`; the rest is only listed.
+        let mut plugins: Vec<&str> = run
+            .other_tags
+            .iter()
+            .map(|(_, p)| p.as_str())
+            .filter(|p| *p != "hparams")
+            .collect();
+        plugins.sort_unstable();
+        plugins.dedup();
+        parts.push(vec![Span::styled(
+            format!(
+                "{} not drawn ({})",
+                format::counted(not_drawn as u64, "tag"),
+                plugins.join(", ")
+            ),
+            muted,
         )]);
     }
     // Whole pieces while they fit; the hparams last, cut to the room left.
@@ -934,6 +967,43 @@ mod tests {
         assert!(text.contains("smoothing weight"), "{text}");
         let small = frame(&b, &BoardView::default(), (50, 12), "dark");
         assert!(small.contains("60"), "{small}");
+    }
+
+    #[test]
+    fn a_schedule_that_changes_every_step_is_no_stages_and_no_markers() {
+        use crate::series::Point;
+        use crate::tboard::{ScalarUpdate, TagTable};
+        let mut b = Board::new(TagTable::default(), false);
+        let pts = |f: &dyn Fn(i64) -> f64| -> Vec<Point> {
+            (0..100)
+                .map(|s| Point {
+                    step: s,
+                    wall_time: 1.7e9 + s as f64,
+                    value: f(s),
+                })
+                .collect()
+        };
+        for (tag, points) in [
+            (
+                "lr",
+                pts(&|s| 0.1 * (1.0 + (s as f64 / 100.0 * std::f64::consts::PI).cos()) / 2.0),
+            ),
+            ("loss", pts(&|s| 2.0 / (1.0 + s as f64))),
+        ] {
+            b.apply(ScalarUpdate::Points {
+                run: "cosine".into(),
+                tag: tag.into(),
+                points,
+                more: false,
+            });
+        }
+        let text = frame(&b, &BoardView::default(), (120, 34), "dark");
+        let line = text.lines().find(|l| l.contains("━ cosine")).unwrap();
+        assert!(
+            !line.contains("stages") && line.contains("ε 0.1→…"),
+            "{line}"
+        );
+        assert!(!text.contains('┊'), "no markers: {text}");
     }
 
     #[test]

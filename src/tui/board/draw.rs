@@ -167,6 +167,9 @@ pub fn charts_per_page(area: Rect, board: &Board, view: &BoardView) -> usize {
             .table
             .map_or(1, |t| usize::from(t.height.saturating_sub(3)).max(1));
     }
+    if view.single {
+        return 1;
+    }
     // The largest grid the chart area holds, whatever the number of tags shown now.
     let (c, r) = grid(a.charts, usize::MAX);
     usize::from(c * r)
@@ -200,7 +203,11 @@ impl Widget for Dashboard<'_> {
                 self.table(&shown, true, r, buf);
             }
         } else {
-            let (cols, rows) = grid(a.charts, shown.len());
+            let (cols, rows) = if self.view.single {
+                (1, 1)
+            } else {
+                grid(a.charts, shown.len())
+            };
             let (_, page) = self.view.page(self.board, &shown, usize::from(cols * rows));
             self.charts(page, (cols, rows), a.charts, buf);
             if let Some(r) = a.table {
@@ -622,6 +629,10 @@ impl Dashboard<'_> {
             (k.hint(Action::XAxis), "x axis: step / relative / wall time"),
             (k.hint(Action::LogScale), "log-scale y"),
             ("o".into(), "y range ignores outliers (5th–95th percentile)"),
+            (
+                "enter z".into(),
+                "one chart, the cursor's, at full size / all",
+            ),
             ("t".into(), "table of every shown tag instead of charts"),
             (k.hint(Action::Help), "this help"),
             (k.hint(Action::Quit), "quit"),
@@ -1012,6 +1023,15 @@ mod tests {
         let v = BoardView::default();
         assert_eq!(charts_per_page(Rect::new(0, 0, 160, 48), &b, &v), 4);
         assert_eq!(charts_per_page(Rect::new(0, 0, 250, 70), &b, &v), 9);
+        let mut one = BoardView::default();
+        one.single = true;
+        assert_eq!(charts_per_page(Rect::new(0, 0, 250, 70), &b, &one), 1);
+        let text = frame(&b, &one, (160, 48), "dark");
+        assert_eq!(
+            text.matches("╭ ").count(),
+            5,
+            "tags, runs, one chart, machine, table: {text}"
+        );
         assert_eq!(charts_per_page(Rect::new(0, 0, 80, 24), &b, &v), 1);
         assert_eq!(grid(Rect::new(0, 0, 140, 40), 2), (2, 1));
         assert_eq!(grid(Rect::new(0, 0, 140, 40), 5), (3, 2));

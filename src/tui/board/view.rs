@@ -41,6 +41,8 @@ pub struct BoardView {
     pub cursor: Option<String>,
     /// The table of every shown tag replaces the charts.
     pub table: bool,
+    /// One chart, the cursor's, fills the chart area.
+    pub single: bool,
     /// How charts are drawn.
     pub chart: ChartOptions,
     /// The weight smoothing returns to when switched back on.
@@ -55,6 +57,7 @@ impl Default for BoardView {
             editing: false,
             cursor: None,
             table: false,
+            single: false,
             last_smoothing: chart.smoothing,
             chart,
         }
@@ -151,6 +154,10 @@ impl BoardView {
             }
             KeyCode::Char('t') => {
                 self.table = !self.table;
+                None
+            }
+            KeyCode::Enter | KeyCode::Char('z') => {
+                self.single = !self.single;
                 None
             }
             _ => match keys.action(key) {
@@ -327,8 +334,9 @@ mod tests {
         press(&mut v, &b, KeyCode::Char('l'));
         press(&mut v, &b, KeyCode::Char('o'));
         press(&mut v, &b, KeyCode::Char('t'));
+        press(&mut v, &b, KeyCode::Enter);
         assert_eq!(v.chart.x, XMode::Relative);
-        assert!(v.chart.log_y && v.chart.ignore_outliers && v.table);
+        assert!(v.chart.log_y && v.chart.ignore_outliers && v.table && v.single);
         assert_eq!(press(&mut v, &b, KeyCode::Char('?')), BoardKey::Help);
         assert_eq!(press(&mut v, &b, KeyCode::Char('p')), BoardKey::Ignored);
     }

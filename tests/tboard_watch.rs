@@ -109,6 +109,7 @@ fn a_watch_whose_terminal_goes_away_exits_by_itself() {
     pty.wait_for("following", 20);
     let at = pty.hang_up();
     let (status, took) = pty.exit(at, 10);
+    eprintln!("exit {took:?} after the hang-up");
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert_eq!(status.code(), Some(129), "{status}");
 }

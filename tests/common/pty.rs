@@ -26,13 +26,9 @@ impl Pty {
     /// Starts `cmd` as the session leader of a new pseudo-terminal; with `ignore_hup` it starts
     /// with SIGHUP ignored (as under `nohup`), so only the tty's own hang-up tells it.
     pub fn spawn(mut cmd: Command, ignore_hup: bool) -> Pty {
+        // Opened close-on-exec: a child another test starts meanwhile never holds this
+        // terminal's master, or closing ours would hang nothing up.
         let (master, slave) = open_pty(120, 40);
-        // Close-on-exec at once: a child another test starts meanwhile must not keep this
-        // terminal's master open, or closing ours would hang nothing up.
-        for fd in [master.as_raw_fd(), slave.as_raw_fd()] {
-            // SAFETY: fcntl on descriptors we own.
-            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-        }
         cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave))

@@ -233,17 +233,11 @@ fn watch_no_tui_of_a_quiet_run_ends_when_its_output_is_closed() {
     // goes away (`| head -1`) while nothing new is written, so no write can fail to tell it.
     std::thread::sleep(std::time::Duration::from_millis(1500));
     drop(out);
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed().as_secs() < 5,
-            "still watching for a reader that is gone"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = common::exits_within(
+        &mut child,
+        std::time::Duration::from_secs(5),
+        "still watching for a reader that is gone",
+    );
     assert_eq!(status.code(), Some(0));
     writer.close().unwrap();
 }

@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+
 fn batchramp(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_batchramp"))
         .args(args)
@@ -343,17 +345,11 @@ fn watch_of_a_logdir_without_a_terminal_follows_and_stops_when_the_reader_of_its
     }
     // The reader of its output goes away: the watch ends by itself, quietly.
     drop(out);
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed().as_secs() < 5,
-            "still following a closed pipe"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = common::exits_within(
+        &mut child,
+        std::time::Duration::from_secs(5),
+        "still following a closed pipe",
+    );
     assert!(status.success(), "{status}");
 }
 

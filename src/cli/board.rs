@@ -86,15 +86,8 @@ fn print_plain(reader: &LogdirReader, table: TagTable, follow: bool) -> anyhow::
         return Ok(0);
     }
     let mut notes = board.notes().to_vec();
-    loop {
-        let u = match updates.recv_timeout(super::HANGUP_CHECK) {
-            Ok(u) => u,
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) if super::stdout_closed() => {
-                return Ok(0)
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(0),
-        };
+    // Until the reader stops or the reader of our output goes away.
+    while let Some(u) = super::next_while_read(&updates) {
         let lines: Vec<String> = match &u {
             ScalarUpdate::Points {
                 run, tag, points, ..
@@ -122,6 +115,7 @@ fn print_plain(reader: &LogdirReader, table: TagTable, follow: bool) -> anyhow::
             return quiet_on_broken_pipe(e).map(|()| 0);
         }
     }
+    Ok(0)
 }
 
 /// One row per run and tag: last value, its step, min, max, points (the dashboard's table).

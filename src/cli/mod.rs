@@ -40,6 +40,20 @@ pub(crate) fn stdout_closed() -> bool {
     n > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
 }
 
+/// The next item a plain follow prints, waiting as long as it takes; `None` once the channel
+/// has ended or the reader of standard output has gone (checked every [`HANGUP_CHECK`] while
+/// nothing comes).
+pub(crate) fn next_while_read<T>(items: &crossbeam_channel::Receiver<T>) -> Option<T> {
+    loop {
+        match items.recv_timeout(HANGUP_CHECK) {
+            Ok(item) => return Some(item),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) if stdout_closed() => return None,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return None,
+        }
+    }
+}
+
 /// A UI's way out as an exit code: 129 when the terminal went away, 130 after Ctrl-C, else 0.
 pub fn ui_exit_code(exit: crate::tui::UiExit) -> i32 {
     match exit {

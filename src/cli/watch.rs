@@ -78,17 +78,9 @@ fn print_lines(
     let mut formatter = LineFormatter::new();
     let stdout = std::io::stdout();
     let mut code = 1;
-    loop {
-        // A quiet run (paused, evaluating) writes nothing for a while: the closed pipe of a
-        // reader that went away must still end the watch.
-        let item = match events.recv_timeout(super::HANGUP_CHECK) {
-            Ok(item) => item,
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) if super::stdout_closed() => {
-                return Ok(0)
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
-        };
+    // A quiet run (paused, evaluating) writes nothing for a while: the closed pipe of a reader
+    // that went away must still end the watch.
+    while let Some(item) = super::next_while_read(&events) {
         match item {
             Ok(rec) => {
                 code = match rec.event {
@@ -104,6 +96,10 @@ fn print_lines(
             }
             Err(message) => super::say(&message),
         }
+    }
+    // A reader that went away ends the watch as a closed pipe does: quietly.
+    if super::stdout_closed() {
+        return Ok(0);
     }
     Ok(code)
 }

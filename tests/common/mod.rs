@@ -102,6 +102,22 @@ pub fn values(records: &[Record], float: fn(f64) -> String) -> Vec<String> {
         .collect()
 }
 
+/// Waits for `child` to exit by itself within `within`; fails the test saying `what` if not.
+pub fn exits_within(
+    child: &mut std::process::Child,
+    within: std::time::Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(started.elapsed() < within, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// A new pseudo-terminal of `cols` × `rows`: (master, slave), both close-on-exec from the
 /// start. `openpty` opens them inheritable, and a child that another test thread spawns in the
 /// moment before they are marked keeps this terminal's master open: closing ours then hangs

@@ -190,17 +190,21 @@ impl Widget for Dashboard<'_> {
         let a = areas(area, self.board, self.view);
         self.header(a.header, buf);
         self.footer(a.footer, a.tags.is_none(), buf);
+        // The tags shown and the cursor's, once per frame for every panel.
+        let shown = self.view.shown(self.board);
+        let cursor = shown
+            .get(self.view.cursor_index(self.board, &shown))
+            .copied();
         if let Some(r) = a.tags {
-            self.tag_list(r, buf);
+            self.tag_list(&shown, cursor, r, buf);
         }
         if let Some(r) = a.machine {
             machine_panel(t, self.board.machine.as_ref(), r, buf);
         }
         self.runs_panel(a.runs, buf);
-        let shown = self.view.shown(self.board);
         if self.view.table {
             if let Some(r) = a.table {
-                self.table(&shown, true, r, buf);
+                self.table(&shown, cursor, true, r, buf);
             }
         } else {
             let (cols, rows) = if self.view.single {
@@ -209,9 +213,9 @@ impl Widget for Dashboard<'_> {
                 grid(a.charts, shown.len())
             };
             let (_, page) = self.view.page(self.board, &shown, usize::from(cols * rows));
-            self.charts(page, (cols, rows), a.charts, buf);
+            self.charts(page, cursor, (cols, rows), a.charts, buf);
             if let Some(r) = a.table {
-                self.table(page, false, r, buf);
+                self.table(page, cursor, false, r, buf);
             }
         }
         if self.help {
@@ -224,11 +228,6 @@ impl Widget for Dashboard<'_> {
 }
 
 impl Dashboard<'_> {
-    fn cursor_tag(&self, shown: &[&str]) -> Option<String> {
-        let i = self.view.cursor_index(self.board, shown);
-        shown.get(i).map(|s| s.to_string())
-    }
-
     fn header(&self, area: Rect, buf: &mut Buffer) {
         let t = self.theme;
         let b = self.board;
@@ -340,10 +339,9 @@ impl Dashboard<'_> {
         put_line(buf, area, 0, &Line::from(spans));
     }
 
-    fn tag_list(&self, area: Rect, buf: &mut Buffer) {
+    fn tag_list(&self, shown: &[&str], cursor: Option<&str>, area: Rect, buf: &mut Buffer) {
         let t = self.theme;
         let b = self.board;
-        let shown = self.view.shown(b);
         let total = b.tags().len();
         let count = if shown.len() == total {
             format!("{total}")
@@ -379,7 +377,6 @@ impl Dashboard<'_> {
             ])
         };
         put_line(buf, inner, 0, &filter);
-        let cursor = self.cursor_tag(&shown);
         // The list as lines: a group's name, then its tags without the prefix.
         let mut lines: Vec<(Line<'static>, bool)> = Vec::new();
         let width = usize::from(inner.width);
@@ -396,7 +393,7 @@ impl Dashboard<'_> {
                 ));
             }
             for tag in tags {
-                let on = cursor.as_deref() == Some(tag);
+                let on = cursor == Some(tag);
                 let name = match tag.strip_prefix(&group).and_then(|r| r.strip_prefix('/')) {
                     Some(rest) if grouped => format!("  {rest}"),
                     _ => tag.to_string(),
@@ -495,7 +492,14 @@ impl Dashboard<'_> {
         }
     }
 
-    fn charts(&self, page: &[&str], (cols, rows): (u16, u16), area: Rect, buf: &mut Buffer) {
+    fn charts(
+        &self,
+        page: &[&str],
+        cursor: Option<&str>,
+        (cols, rows): (u16, u16),
+        area: Rect,
+        buf: &mut Buffer,
+    ) {
         let t = self.theme;
         if page.is_empty() {
             let block = panel(t, vec![Span::styled("Charts", t.bold(Role::Title))]);
@@ -514,8 +518,6 @@ impl Dashboard<'_> {
             );
             return;
         }
-        let shown = self.view.shown(self.board);
-        let cursor = self.cursor_tag(&shown);
         let row_areas =
             Layout::vertical(vec![Constraint::Ratio(1, u32::from(rows)); rows.into()]).split(area);
         for (r, row) in row_areas.iter().enumerate() {
@@ -526,7 +528,7 @@ impl Dashboard<'_> {
                 let Some(tag) = page.get(r * usize::from(cols) + c) else {
                     continue;
                 };
-                let focused = cursor.as_deref() == Some(*tag);
+                let focused = cursor == Some(*tag);
                 tag_chart(t, self.board, tag, &self.view.chart, focused, *cell, buf);
             }
         }
@@ -534,7 +536,7 @@ impl Dashboard<'_> {
 
     /// The last value, its step, min, max and count of `tags` per run; `all` when it is the
     /// full-height table of every shown tag (scrolled to the cursor).
-    fn table(&self, tags: &[&str], all: bool, area: Rect, buf: &mut Buffer) {
+    fn table(&self, tags: &[&str], cursor: Option<&str>, all: bool, area: Rect, buf: &mut Buffer) {
         let t = self.theme;
         let b = self.board;
         let title = if all { "All tags" } else { "Last values" };
@@ -555,11 +557,9 @@ impl Dashboard<'_> {
             "tag · run", "last", "step", "min", "max", "points"
         );
         put_line(buf, inner, 0, &Line::styled(head, t.bold(Role::Muted)));
-        let shown = self.view.shown(b);
-        let cursor = self.cursor_tag(&shown);
         let mut lines: Vec<(Line<'static>, bool)> = Vec::new();
         for tag in tags {
-            let on = cursor.as_deref() == Some(*tag);
+            let on = cursor == Some(*tag);
             for (i, run) in b.runs().iter().enumerate() {
                 let Some(f) = run.tag(tag).and_then(|s| s.figures) else {
                     continue;
